@@ -1,0 +1,152 @@
+//! Events: past-tense facts the seat engine emits, and the compact seat delta viewers receive.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BookingId, HoldId, SeatId, ShowId, TicketId, UnixMs, UserId};
+
+/// A fact about one show, as decided by the engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// The show's seats exist.
+    ShowCreated {
+        /// Number of seats in the layout.
+        total_seats: u32,
+    },
+    /// Seats were claimed.
+    Held {
+        /// New hold.
+        hold_id: HoldId,
+        /// Holder.
+        user: UserId,
+        /// Seats held.
+        seats: Vec<SeatId>,
+        /// When the hold lapses.
+        expires_at: UnixMs,
+        /// Price locked at hold time, minor units.
+        total_minor: i64,
+    },
+    /// The owner gave a hold back.
+    Released {
+        /// Released hold.
+        hold_id: HoldId,
+        /// Seats now available.
+        seats: Vec<SeatId>,
+    },
+    /// A hold lapsed.
+    Expired {
+        /// Expired hold.
+        hold_id: HoldId,
+        /// Seats now available.
+        seats: Vec<SeatId>,
+    },
+    /// A hold became a booking.
+    Confirmed {
+        /// New booking.
+        booking_id: BookingId,
+        /// The hold it came from.
+        hold_id: HoldId,
+        /// Buyer.
+        user: UserId,
+        /// Seats booked.
+        seats: Vec<SeatId>,
+        /// Amount charged, minor units.
+        total_minor: i64,
+        /// Payment authorization reference.
+        payment_ref: String,
+        /// When the booking was made.
+        booked_at: UnixMs,
+    },
+    /// A booking was cancelled and its seats freed.
+    Cancelled {
+        /// Cancelled booking.
+        booking_id: BookingId,
+        /// Buyer.
+        user: UserId,
+        /// Seats now available.
+        seats: Vec<SeatId>,
+        /// Refund, minor units (rounded down).
+        refund_minor: i64,
+        /// Refund tier: 100, 50 or 0.
+        refund_percent: u8,
+        /// Payment authorization reference to refund against.
+        payment_ref: String,
+    },
+    /// A ticket was admitted.
+    CheckedIn {
+        /// Admitted ticket.
+        ticket_id: TicketId,
+        /// Its booking.
+        booking_id: BookingId,
+        /// Its seat.
+        seat_id: SeatId,
+        /// Gate label.
+        gate: Option<String>,
+        /// When.
+        at: UnixMs,
+    },
+    /// Seats taken off sale.
+    Blocked {
+        /// Seats blocked.
+        seats: Vec<SeatId>,
+    },
+    /// Seats put back on sale.
+    Unblocked {
+        /// Seats unblocked.
+        seats: Vec<SeatId>,
+    },
+}
+
+/// An event with its position in the show's history, as published on the booking stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowEvent {
+    /// Schema version.
+    pub schema: u16,
+    /// Show.
+    pub show_id: ShowId,
+    /// Show version after the command that produced the event.
+    pub version: u64,
+    /// Stream time of the command.
+    pub at: UnixMs,
+    /// The fact.
+    pub event: Event,
+}
+
+/// Status of one seat as viewers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SeatStatus {
+    /// On sale and free.
+    Available,
+    /// Claimed by an active hold.
+    Held,
+    /// Sold.
+    Booked,
+    /// Taken off sale by an operator.
+    Blocked,
+}
+
+/// One seat's new status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatChange {
+    /// Seat.
+    pub seat_id: SeatId,
+    /// Its status after the change.
+    pub status: SeatStatus,
+}
+
+/// The seat changes of one committed batch of a show, published on the seat stream. Viewers apply
+/// it only on top of `from_version`; any other version means they missed something.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatDelta {
+    /// Schema version.
+    pub schema: u16,
+    /// Show.
+    pub show_id: ShowId,
+    /// Version the delta applies on top of.
+    pub from_version: u64,
+    /// Version after the delta.
+    pub version: u64,
+    /// Changed seats (last status per seat).
+    pub changes: Vec<SeatChange>,
+    /// Stream time of the last command in the batch.
+    pub at: UnixMs,
+}
