@@ -1,0 +1,2 @@
+//! # Layout
+//! Ticket codes, QR images and printable tickets (filled in by the following commits).
