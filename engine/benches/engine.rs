@@ -1,0 +1,2 @@
+//! Seat engine benchmark (placeholder until the mix lands).
+fn main() {}

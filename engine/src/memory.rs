@@ -1,0 +1,151 @@
+//! Idempotency memory: the outcome of every recent command, by command id.
+//!
+//! Records sit in a queue in the order they were remembered; their timestamps never decrease (a
+//! record is stamped with the latest time seen, so a stream clock stepping back cannot reorder
+//! the queue). Pruning pops from the front while the front is older than the retention, so it
+//! is O(1) amortized and deterministic: a restored state prunes exactly the same records at the
+//! same stream times.
+
+use std::collections::VecDeque;
+
+use schemas::{CommandId, Fingerprint, Outcome, UnixMs};
+
+use crate::hash::FastMap;
+
+/// How long outcomes are remembered. The contract promises at least 24 h; the extra hour absorbs
+/// skew between the ingress clock (which starts the 24 h of its idempotency index) and the stream
+/// clock (which stamps records here).
+pub const OUTCOME_RETENTION_MS: i64 = 25 * 60 * 60 * 1000;
+
+/// A remembered outcome in compact form: accepted outcomes point at the hold or booking whose
+/// immutable fields rebuild the events exactly; everything else is kept whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// `Accepted([Held])` of the hold in this slot.
+    Held(u32),
+    /// `Accepted([Confirmed])` of the booking in this slot.
+    Confirmed(u32),
+    /// `Accepted([Released])` of the hold in this slot.
+    Released(u32),
+    /// `Accepted([Cancelled])` of the booking in this slot.
+    Cancelled(u32),
+    /// `Accepted([Expired, ...])` of the holds in these slots, in event order.
+    Expired(Box<[u32]>),
+    /// Any other outcome, verbatim.
+    Full(Box<Outcome>),
+}
+
+/// One remembered command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Remembered {
+    pub(crate) command_id: CommandId,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) at: UnixMs,
+    pub(crate) outcome: Stored,
+}
+
+/// What the memory knows about a command id.
+pub(crate) enum Recall<'a> {
+    /// Never seen (or pruned).
+    Unknown,
+    /// Seen with the same fingerprint: this is its outcome.
+    Same(&'a Stored),
+    /// Seen with another fingerprint.
+    Reused,
+}
+
+/// Outcomes by command id, pruned in time order.
+#[derive(Clone, Debug)]
+pub(crate) struct OutcomeMemory {
+    queue: VecDeque<Remembered>,
+    /// Sequence number of `queue[0]`; each record's sequence number is its position plus this.
+    first_seq: u64,
+    by_id: FastMap<CommandId, u64>,
+    latest_at: UnixMs,
+}
+
+impl Default for OutcomeMemory {
+    fn default() -> Self {
+        OutcomeMemory {
+            queue: VecDeque::new(),
+            first_seq: 0,
+            by_id: FastMap::default(),
+            latest_at: UnixMs(i64::MIN),
+        }
+    }
+}
+
+impl OutcomeMemory {
+    /// Look a command id up.
+    pub(crate) fn recall(&self, command_id: CommandId, fingerprint: Fingerprint) -> Recall<'_> {
+        let Some(seq) = self.by_id.get(&command_id) else {
+            return Recall::Unknown;
+        };
+        let record = &self.queue[(seq - self.first_seq) as usize];
+        if record.fingerprint == fingerprint {
+            Recall::Same(&record.outcome)
+        } else {
+            Recall::Reused
+        }
+    }
+
+    /// Remember a fresh outcome at `now` (stamped no earlier than the previous record).
+    pub(crate) fn remember(
+        &mut self,
+        command_id: CommandId,
+        fingerprint: Fingerprint,
+        now: UnixMs,
+        outcome: Stored,
+    ) {
+        let at = UnixMs(now.0.max(self.latest_at.0));
+        self.push(Remembered {
+            command_id,
+            fingerprint,
+            at,
+            outcome,
+        });
+    }
+
+    /// Append a record whose stamp is not older than the last one (restore feeds sorted records).
+    pub(crate) fn push(&mut self, record: Remembered) {
+        self.latest_at = UnixMs(record.at.0.max(self.latest_at.0));
+        let seq = self.first_seq + self.queue.len() as u64;
+        self.by_id.insert(record.command_id, seq);
+        self.queue.push_back(record);
+    }
+
+    /// Forget every record remembered at or before `now - OUTCOME_RETENTION_MS`; reports each
+    /// forgotten command id to `forgotten`.
+    pub(crate) fn prune(&mut self, now: UnixMs, mut forgotten: impl FnMut(CommandId)) {
+        while let Some(front) = self.queue.front() {
+            if front.at.0.saturating_add(OUTCOME_RETENTION_MS) > now.0 {
+                break;
+            }
+            let command_id = front.command_id;
+            self.queue.pop_front();
+            let current = self.first_seq;
+            self.first_seq += 1;
+            // A command id can only be in the queue once (a known id is never remembered again).
+            if self.by_id.get(&command_id) == Some(&current) {
+                self.by_id.remove(&command_id);
+            }
+            forgotten(command_id);
+        }
+    }
+
+    /// The record of a command id.
+    pub(crate) fn get(&self, command_id: CommandId) -> Option<&Remembered> {
+        let seq = self.by_id.get(&command_id)?;
+        Some(&self.queue[(seq - self.first_seq) as usize])
+    }
+
+    /// Every record, oldest first.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &Remembered> {
+        self.queue.iter()
+    }
+
+    /// Number of remembered outcomes.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+}

@@ -1,0 +1,471 @@
+//! One show's state in a flat form: a `u32` word per seat, holds and bookings in slot vectors
+//! found by id through hash maps, per-user tallies, the expiry queue and the idempotency memory.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use schemas::{BookingId, HoldId, SeatId, SeatStatus, ShowId, UnixMs, UserId};
+
+use crate::hash::FastMap;
+use crate::memory::OutcomeMemory;
+
+/// Seat word of an available seat.
+pub(crate) const SEAT_AVAILABLE: u32 = 0;
+/// Seat word of a seat blocked by an operator.
+pub(crate) const SEAT_BLOCKED: u32 = 1;
+/// Seat words from here on name the hold slot `word - SEAT_HOLD_BASE` that holds or booked it.
+pub(crate) const SEAT_HOLD_BASE: u32 = 2;
+/// Most seats a show may have: seat words and slot numbers must stay within `u32`.
+pub const MAX_SEATS: u32 = 1 << 24;
+/// Hold slot value meaning "no booking".
+pub(crate) const NO_BOOKING: u32 = u32::MAX;
+
+/// Where a hold stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum HoldStatus {
+    /// Holding its seats until `expires_at` (unless the stream time already passed it: see
+    /// [`HoldView::status_at`]).
+    Active,
+    /// Became a booking.
+    Confirmed,
+    /// Lapsed; its seats went back on sale.
+    Expired,
+    /// The owner gave it back; its seats went back on sale.
+    Released,
+}
+
+/// Where a booking stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BookingStatus {
+    /// Paid; its seats are booked.
+    Confirmed,
+    /// Cancelled; its seats went back on sale.
+    Cancelled,
+}
+
+/// Where one ticket stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TicketStatus {
+    /// Not admitted yet.
+    Valid,
+    /// Admitted.
+    CheckedIn {
+        /// When.
+        at: UnixMs,
+        /// At which gate.
+        gate: Option<String>,
+    },
+    /// Its booking was cancelled.
+    Cancelled,
+}
+
+/// Show-wide facts fixed at creation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ShowInfo {
+    pub(crate) show_time: UnixMs,
+    pub(crate) sale_opens_at: Option<UnixMs>,
+    pub(crate) currency: String,
+    pub(crate) sections: Vec<Section>,
+}
+
+/// A priced section: a contiguous run of seats in layout order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    /// Operator-chosen section id.
+    pub section_id: String,
+    /// Display name.
+    pub name: String,
+    /// Price of each seat, minor units of the show currency.
+    pub price_minor: i64,
+    /// Layout index of the section's first seat.
+    pub first_seat: u32,
+    /// Number of seats in the section.
+    pub seat_count: u32,
+}
+
+/// A hold in its slot. Fields other than `status` and `booking` never change after creation, so
+/// a remembered `Held` outcome can be rebuilt from them exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HoldRec {
+    pub(crate) id: HoldId,
+    pub(crate) user: UserId,
+    pub(crate) expires_at: UnixMs,
+    pub(crate) total_minor: i64,
+    /// Offset of the hold's seat indices in `ShowState::hold_seats`.
+    pub(crate) seats_start: u32,
+    pub(crate) seats_len: u16,
+    pub(crate) status: HoldStatus,
+    /// Booking slot once confirmed, else `NO_BOOKING`.
+    pub(crate) booking: u32,
+}
+
+/// A booking in its slot; seats, buyer and total live in its hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BookingRec {
+    pub(crate) id: BookingId,
+    pub(crate) hold: u32,
+    pub(crate) booked_at: UnixMs,
+    pub(crate) payment_ref: Box<str>,
+    pub(crate) checked_in: u16,
+    /// Boxed: cancellations are rare, and `None` costs one word.
+    pub(crate) cancellation: Option<Box<Cancellation>>,
+}
+
+/// How a booking was cancelled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Cancellation {
+    pub(crate) at: UnixMs,
+    pub(crate) refund_minor: i64,
+    pub(crate) refund_percent: u8,
+}
+
+/// One admitted ticket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CheckInRec {
+    pub(crate) at: UnixMs,
+    pub(crate) gate: Option<Box<str>>,
+}
+
+/// Seats and holds one user has on this show; entries at zero are removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UserTally {
+    /// Seats in active holds plus seats in confirmed, uncancelled bookings.
+    pub(crate) seats: u32,
+    /// Active holds.
+    pub(crate) active_holds: u32,
+}
+
+/// A row the next [`ShowState::take_dirty`] must write. Ordered so sorting groups duplicates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum DirtyKey {
+    Meta,
+    Seat(u32),
+    Hold(u32),
+    Booking(u32),
+    Outcome(schemas::CommandId),
+}
+
+/// One show's full state: seats, holds, bookings, check-ins, per-user tallies, the expiry queue
+/// and the outcomes of recent commands. Built empty by [`ShowState::new`] (only `CreateShow` is
+/// accepted then), changed only by [`ShowState::decide`], persisted row by row through
+/// [`ShowState::take_dirty`] and rebuilt by [`ShowState::restore`].
+#[derive(Clone, Debug)]
+pub struct ShowState {
+    pub(crate) show_id: ShowId,
+    /// The show's seat at index 0: its first 12 bytes are the prefix of every seat id.
+    pub(crate) seat0: SeatId,
+    pub(crate) info: Option<Box<ShowInfo>>,
+    /// One word per seat in layout order (`SEAT_*`).
+    pub(crate) seats: Vec<u32>,
+    pub(crate) available: u32,
+    pub(crate) holds: Vec<HoldRec>,
+    /// Seat indices of all holds, each hold a contiguous run in request order.
+    pub(crate) hold_seats: Vec<u32>,
+    pub(crate) hold_slots: FastMap<HoldId, u32>,
+    pub(crate) bookings: Vec<BookingRec>,
+    pub(crate) booking_slots: FastMap<BookingId, u32>,
+    /// Admitted tickets by (booking slot, seat index).
+    pub(crate) check_ins: FastMap<(u32, u32), CheckInRec>,
+    pub(crate) users: FastMap<UserId, UserTally>,
+    /// Active holds by expiry; entries of holds that stopped being active are skipped when
+    /// they surface (their expiry never changes, so the status alone tells).
+    pub(crate) expiry: BinaryHeap<Reverse<(i64, u32)>>,
+    pub(crate) memory: OutcomeMemory,
+    pub(crate) dirty: Vec<DirtyKey>,
+}
+
+/// A hold as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldView {
+    /// The hold.
+    pub hold_id: HoldId,
+    /// Its owner.
+    pub user: UserId,
+    /// Its seats, in request order.
+    pub seats: Vec<SeatId>,
+    /// Status as of the last decided command (see [`HoldView::status_at`]).
+    pub status: HoldStatus,
+    /// When it lapses (or lapsed).
+    pub expires_at: UnixMs,
+    /// Price locked at hold time, minor units.
+    pub total_minor: i64,
+    /// The booking it became, once confirmed.
+    pub booking_id: Option<BookingId>,
+}
+
+impl HoldView {
+    /// Status at `now`: an active hold whose expiry has passed is expired even before the
+    /// partition loop's `Expire` command reaches it, exactly as the next decision will treat it.
+    pub fn status_at(&self, now: UnixMs) -> HoldStatus {
+        match self.status {
+            HoldStatus::Active if self.expires_at <= now => HoldStatus::Expired,
+            HoldStatus::Active
+            | HoldStatus::Confirmed
+            | HoldStatus::Expired
+            | HoldStatus::Released => self.status,
+        }
+    }
+}
+
+/// One ticket of a booking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketView {
+    /// Its id (see [`crate::ticket_id`]).
+    pub ticket_id: schemas::TicketId,
+    /// The seat it admits to.
+    pub seat_id: SeatId,
+    /// Valid, checked in, or cancelled.
+    pub status: TicketStatus,
+}
+
+/// A booking as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookingView {
+    /// The booking.
+    pub booking_id: BookingId,
+    /// The hold it came from.
+    pub hold_id: HoldId,
+    /// The buyer.
+    pub user: UserId,
+    /// Confirmed or cancelled.
+    pub status: BookingStatus,
+    /// Amount charged, minor units.
+    pub total_minor: i64,
+    /// Payment authorization reference.
+    pub payment_ref: String,
+    /// When it was booked.
+    pub booked_at: UnixMs,
+    /// When it was cancelled, with the refund (minor units) and its tier (percent).
+    pub cancelled: Option<(UnixMs, i64, u8)>,
+    /// One ticket per seat, in the hold's seat order.
+    pub tickets: Vec<TicketView>,
+}
+
+impl ShowState {
+    /// An empty state for `show_id`: it accepts only `CreateShow`; every other command is
+    /// rejected with `UnknownShow`.
+    pub fn new(show_id: ShowId) -> ShowState {
+        ShowState {
+            show_id,
+            seat0: SeatId::derive(show_id, 0),
+            info: None,
+            seats: Vec::new(),
+            available: 0,
+            holds: Vec::new(),
+            hold_seats: Vec::new(),
+            hold_slots: FastMap::default(),
+            bookings: Vec::new(),
+            booking_slots: FastMap::default(),
+            check_ins: FastMap::default(),
+            users: FastMap::default(),
+            expiry: BinaryHeap::new(),
+            memory: OutcomeMemory::default(),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// The show this state belongs to.
+    pub fn show_id(&self) -> ShowId {
+        self.show_id
+    }
+
+    /// Whether `CreateShow` has been applied.
+    pub fn exists(&self) -> bool {
+        self.info.is_some()
+    }
+
+    /// When the show starts (`None` before `CreateShow`).
+    pub fn show_time(&self) -> Option<UnixMs> {
+        self.info.as_ref().map(|info| info.show_time)
+    }
+
+    /// When sales open; `None` when on sale from creation (or before `CreateShow`).
+    pub fn sale_opens_at(&self) -> Option<UnixMs> {
+        self.info.as_ref().and_then(|info| info.sale_opens_at)
+    }
+
+    /// ISO 4217 currency of every price (`None` before `CreateShow`).
+    pub fn currency(&self) -> Option<&str> {
+        self.info.as_ref().map(|info| info.currency.as_str())
+    }
+
+    /// Sections in layout order (empty before `CreateShow`).
+    pub fn sections(&self) -> &[Section] {
+        self.info
+            .as_ref()
+            .map_or(&[], |info| info.sections.as_slice())
+    }
+
+    /// Number of seats.
+    pub fn seat_count(&self) -> u32 {
+        self.seats.len() as u32
+    }
+
+    /// Number of seats available right now (exact, kept up to date by every change).
+    pub fn available_seats(&self) -> u32 {
+        self.available
+    }
+
+    /// Layout index of a seat id of this show.
+    pub fn seat_index(&self, seat_id: SeatId) -> Option<u32> {
+        seat_id
+            .index_with_prefix(&self.seat0)
+            .filter(|index| (*index as usize) < self.seats.len())
+    }
+
+    /// Seat id of the seat at a layout index (`None` past the last seat).
+    pub fn seat_id(&self, index: u32) -> Option<SeatId> {
+        ((index as usize) < self.seats.len()).then(|| self.seat_id_unchecked(index))
+    }
+
+    pub(crate) fn seat_id_unchecked(&self, index: u32) -> SeatId {
+        let mut bytes = *self.seat0.0.as_bytes();
+        bytes[12..16].copy_from_slice(&index.to_be_bytes());
+        SeatId(uuid::Uuid::from_bytes(bytes))
+    }
+
+    /// Status of the seat at a layout index.
+    pub fn seat_status(&self, index: u32) -> Option<SeatStatus> {
+        self.seats
+            .get(index as usize)
+            .map(|word| self.word_status(*word))
+    }
+
+    /// Status of a seat by id.
+    pub fn seat_status_by_id(&self, seat_id: SeatId) -> Option<SeatStatus> {
+        self.seat_index(seat_id)
+            .and_then(|index| self.seat_status(index))
+    }
+
+    /// Every seat with its status, in layout order.
+    pub fn seat_statuses(&self) -> impl Iterator<Item = (SeatId, SeatStatus)> + '_ {
+        self.seats.iter().enumerate().map(|(index, word)| {
+            (
+                self.seat_id_unchecked(index as u32),
+                self.word_status(*word),
+            )
+        })
+    }
+
+    /// The section of the seat at a layout index.
+    pub fn section_of(&self, index: u32) -> Option<&Section> {
+        let sections = self.sections();
+        let after = sections.partition_point(|section| section.first_seat <= index);
+        let section = sections.get(after.checked_sub(1)?)?;
+        (index < section.first_seat + section.seat_count).then_some(section)
+    }
+
+    /// Index of the section of the seat at a layout index.
+    pub fn section_index_of(&self, index: u32) -> Option<usize> {
+        let section = self.section_of(index)?;
+        self.sections()
+            .iter()
+            .position(|candidate| std::ptr::eq(candidate, section))
+    }
+
+    /// Price of the seat at a layout index, minor units.
+    pub fn price_of(&self, index: u32) -> Option<i64> {
+        self.section_of(index).map(|section| section.price_minor)
+    }
+
+    /// A hold by id, in any status.
+    pub fn hold(&self, hold_id: HoldId) -> Option<HoldView> {
+        let slot = *self.hold_slots.get(&hold_id)?;
+        let hold = &self.holds[slot as usize];
+        Some(HoldView {
+            hold_id,
+            user: hold.user,
+            seats: self.hold_seat_ids(slot),
+            status: hold.status,
+            expires_at: hold.expires_at,
+            total_minor: hold.total_minor,
+            booking_id: (hold.booking != NO_BOOKING)
+                .then(|| self.bookings[hold.booking as usize].id),
+        })
+    }
+
+    /// A booking by id, in any status, with its tickets.
+    pub fn booking(&self, booking_id: BookingId) -> Option<BookingView> {
+        let slot = *self.booking_slots.get(&booking_id)?;
+        let booking = &self.bookings[slot as usize];
+        let hold = &self.holds[booking.hold as usize];
+        let tickets = self
+            .hold_seat_indices(booking.hold)
+            .iter()
+            .map(|seat| self.ticket_view(slot, *seat))
+            .collect();
+        Some(BookingView {
+            booking_id,
+            hold_id: hold.id,
+            user: hold.user,
+            status: if booking.cancellation.is_some() {
+                BookingStatus::Cancelled
+            } else {
+                BookingStatus::Confirmed
+            },
+            total_minor: hold.total_minor,
+            payment_ref: booking.payment_ref.to_string(),
+            booked_at: booking.booked_at,
+            cancelled: booking
+                .cancellation
+                .as_ref()
+                .map(|c| (c.at, c.refund_minor, c.refund_percent)),
+            tickets,
+        })
+    }
+
+    /// Earliest expiry among active holds: when the partition loop should next send `Expire`.
+    pub fn next_expiry(&self) -> Option<UnixMs> {
+        self.expiry.peek().map(|Reverse((at, _))| UnixMs(*at))
+    }
+
+    /// Number of outcomes currently remembered for idempotency.
+    pub fn remembered_outcomes(&self) -> usize {
+        self.memory.len()
+    }
+
+    fn ticket_view(&self, booking_slot: u32, seat: u32) -> TicketView {
+        let booking = &self.bookings[booking_slot as usize];
+        let seat_id = self.seat_id_unchecked(seat);
+        let status = match (
+            self.check_ins.get(&(booking_slot, seat)),
+            &booking.cancellation,
+        ) {
+            (Some(check_in), _) => TicketStatus::CheckedIn {
+                at: check_in.at,
+                gate: check_in.gate.as_deref().map(str::to_string),
+            },
+            (None, Some(_)) => TicketStatus::Cancelled,
+            (None, None) => TicketStatus::Valid,
+        };
+        TicketView {
+            ticket_id: crate::ticket_id(booking.id, seat_id),
+            seat_id,
+            status,
+        }
+    }
+
+    pub(crate) fn word_status(&self, word: u32) -> SeatStatus {
+        match word {
+            SEAT_AVAILABLE => SeatStatus::Available,
+            SEAT_BLOCKED => SeatStatus::Blocked,
+            slot => match self.holds[(slot - SEAT_HOLD_BASE) as usize].status {
+                HoldStatus::Confirmed => SeatStatus::Booked,
+                HoldStatus::Active | HoldStatus::Expired | HoldStatus::Released => SeatStatus::Held,
+            },
+        }
+    }
+
+    pub(crate) fn hold_seat_indices(&self, slot: u32) -> &[u32] {
+        let hold = &self.holds[slot as usize];
+        let start = hold.seats_start as usize;
+        &self.hold_seats[start..start + hold.seats_len as usize]
+    }
+
+    pub(crate) fn hold_seat_ids(&self, slot: u32) -> Vec<SeatId> {
+        self.hold_seat_indices(slot)
+            .iter()
+            .map(|seat| self.seat_id_unchecked(*seat))
+            .collect()
+    }
+}
