@@ -1,4 +1,33 @@
-//! The HTTP/WebSocket front of boxoffice (axum).
+//! The HTTP front of boxoffice (axum), implementing the public contract in `shared/api.md`.
 //!
 //! # Layout
-//! Filled in by the API work (issue 5).
+//! - [`config`]: clap-derived settings per mode ([`config::DevConfig`], [`config::ServeConfig`]).
+//! - [`app`]: the router: routes, problem+json 404/405 fallbacks, middleware stack, OpenAPI.
+//! - [`middleware`]: request metrics, body-size guard, request timeout, rate limits.
+//! - [`ratelimit`]: per-IP and per-user governor limiters with a janitor bounding their memory.
+//! - [`auth`]: JWT HS256 tokens, the [`auth::Caller`] and [`auth::Admin`] extractors.
+//! - [`extract`]: JSON body, path id, query and `Idempotency-Key` extractors with field-naming
+//!   `400 invalid-request` errors.
+//! - [`error`]: [`error::ApiError`], the single mapping from failures to problem documents.
+//! - [`routes`]: handlers per contract section.
+//! - [`state`]: [`state::AppState`], what handlers share.
+//! - [`server`]: serving with graceful shutdown; [`telemetry`]: Prometheus registry, tracing.
+//!
+//! A request flows: request id -> trace span -> metrics -> body-size guard -> timeout -> rate
+//! limits (IP, then the user of a valid bearer token) -> route -> extractors (auth first, then path,
+//! query, body) -> handler -> [`error::ApiError`] or a JSON response.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod middleware;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,280 @@
+//! Start-up configuration: one clap-derived struct per binary mode, each field a flag and a
+//! `BOXOFFICE_*` environment variable (names fixed by the public contract), validated before the
+//! server binds.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+
+/// Settings of the HTTP API shared by `boxoffice dev` and `boxoffice serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ApiConfig {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "BOXOFFICE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// HS256 secret that signs and verifies bearer tokens (at least 16 bytes). `boxoffice dev`
+    /// generates one and keeps it in the data dir when unset; `boxoffice serve` requires it.
+    #[arg(long, env = "BOXOFFICE_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
+
+    /// Whether `POST /v1/auth/guest` hands out guest tokens.
+    #[arg(long, env = "BOXOFFICE_GUEST_AUTH", default_value_t = true, action = ArgAction::Set)]
+    pub guest_auth: bool,
+
+    /// How long a guest token stays valid, in seconds.
+    #[arg(
+        long = "guest-token-ttl",
+        env = "BOXOFFICE_GUEST_TOKEN_TTL",
+        default_value_t = 86_400
+    )]
+    pub guest_token_ttl_s: u64,
+
+    /// How long a hold lasts before it expires, in seconds.
+    #[arg(long = "hold-ttl", env = "BOXOFFICE_HOLD_TTL", default_value_t = 600)]
+    pub hold_ttl_s: u64,
+
+    /// Most seats one user may hold plus own for one show.
+    #[arg(long, env = "BOXOFFICE_MAX_TICKETS_PER_USER", default_value_t = 6)]
+    pub max_tickets_per_user: u16,
+
+    /// Most active holds one user may have at once.
+    #[arg(long, env = "BOXOFFICE_MAX_HOLDS_PER_USER", default_value_t = 3)]
+    pub max_holds_per_user: u16,
+
+    /// Requests per second one user may make (burst twice that); 0 disables the limit.
+    #[arg(long, env = "BOXOFFICE_RATE_PER_USER", default_value_t = 20)]
+    pub rate_per_user: u32,
+
+    /// Requests per second one client IP may make (burst twice that); 0 disables the limit.
+    #[arg(long, env = "BOXOFFICE_RATE_PER_IP", default_value_t = 200)]
+    pub rate_per_ip: u32,
+
+    /// Longest a request may take before it is answered `503 unavailable`, in milliseconds.
+    #[arg(
+        long = "request-timeout",
+        env = "BOXOFFICE_REQUEST_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub request_timeout_ms: u64,
+
+    /// Longest to wait for the pipeline's decision on a command before answering
+    /// `503 unavailable` (the command may still take effect), in milliseconds.
+    #[arg(
+        long = "command-timeout",
+        env = "BOXOFFICE_COMMAND_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub command_timeout_ms: u64,
+}
+
+/// A setting that cannot work.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A value is out of its allowed range.
+    #[error("{setting}: {reason}")]
+    Invalid {
+        /// The environment variable naming the setting.
+        setting: &'static str,
+        /// Why it cannot work.
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// Shortest accepted auth secret, in bytes.
+pub const AUTH_SECRET_MIN_BYTES: usize = 16;
+
+/// Most seats one hold may take (fixed by the contract).
+pub const MAX_SEATS_PER_HOLD: u16 = 10;
+
+impl ApiConfig {
+    /// Check every setting; the first unusable one is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.auth_secret
+            && secret.len() < AUTH_SECRET_MIN_BYTES
+        {
+            return Err(invalid(
+                "BOXOFFICE_AUTH_SECRET",
+                format!("must be at least {AUTH_SECRET_MIN_BYTES} bytes"),
+            ));
+        }
+        if self.hold_ttl_s == 0 || self.hold_ttl_s > 86_400 {
+            return Err(invalid("BOXOFFICE_HOLD_TTL", "must be 1..=86400 seconds"));
+        }
+        if self.max_tickets_per_user == 0 {
+            return Err(invalid(
+                "BOXOFFICE_MAX_TICKETS_PER_USER",
+                "must be at least 1",
+            ));
+        }
+        if self.max_holds_per_user == 0 {
+            return Err(invalid(
+                "BOXOFFICE_MAX_HOLDS_PER_USER",
+                "must be at least 1",
+            ));
+        }
+        if self.guest_token_ttl_s == 0 {
+            return Err(invalid("BOXOFFICE_GUEST_TOKEN_TTL", "must be at least 1"));
+        }
+        if self.request_timeout_ms < 100 {
+            return Err(invalid(
+                "BOXOFFICE_REQUEST_TIMEOUT_MS",
+                "must be at least 100",
+            ));
+        }
+        if self.command_timeout_ms == 0 || self.command_timeout_ms >= self.request_timeout_ms {
+            return Err(invalid(
+                "BOXOFFICE_COMMAND_TIMEOUT_MS",
+                "must be above 0 and below the request timeout",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hold time to live.
+    pub fn hold_ttl(&self) -> Duration {
+        Duration::from_secs(self.hold_ttl_s)
+    }
+
+    /// Request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Command decision timeout.
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms)
+    }
+}
+
+/// `boxoffice dev`: everything in one process over an embedded store under a data dir.
+#[derive(Args, Debug, Clone)]
+pub struct DevConfig {
+    /// HTTP API settings.
+    #[command(flatten)]
+    pub api: ApiConfig,
+
+    /// Directory holding all embedded state (store, catalog, search index, auth secret); a
+    /// restart with the same directory resumes with everything intact.
+    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = ".data/dev")]
+    pub data_dir: PathBuf,
+}
+
+impl DevConfig {
+    /// Check every setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.api.validate()?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("BOXOFFICE_DATA_DIR", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// `boxoffice serve`: the stateless HTTP front over NATS JetStream, ScyllaDB/Cassandra and the
+/// payments service.
+#[derive(Args, Debug, Clone)]
+pub struct ServeConfig {
+    /// HTTP API settings.
+    #[command(flatten)]
+    pub api: ApiConfig,
+
+    /// NATS server URL(s), comma-separated.
+    #[arg(
+        long,
+        env = "BOXOFFICE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+
+    /// CQL contact points (`host:port`), comma-separated.
+    #[arg(
+        long,
+        env = "BOXOFFICE_CQL_NODES",
+        default_value = "127.0.0.1:9042",
+        value_delimiter = ','
+    )]
+    pub cql_nodes: Vec<String>,
+
+    /// CQL keyspace holding the show state and catalog tables.
+    #[arg(long, env = "BOXOFFICE_CQL_KEYSPACE", default_value = "boxoffice")]
+    pub cql_keyspace: String,
+
+    /// Base URL of the payments service (`boxoffice payments-sandbox` or a real provider bridge).
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENTS_URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
+    pub payments_url: String,
+
+    /// Local directory for the search index this process keeps (rebuilt from the catalog tables).
+    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = ".data/serve")]
+    pub data_dir: PathBuf,
+}
+
+impl ServeConfig {
+    /// Check every setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.api.validate()?;
+        if self.api.auth_secret.is_none() {
+            return Err(invalid(
+                "BOXOFFICE_AUTH_SECRET",
+                "required in serve mode (every ingress must share it)",
+            ));
+        }
+        if self.cql_nodes.iter().all(|n| n.trim().is_empty()) {
+            return Err(invalid("BOXOFFICE_CQL_NODES", "needs at least one node"));
+        }
+        if self.nats_url.trim().is_empty() {
+            return Err(invalid("BOXOFFICE_NATS_URL", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        dev: DevConfig,
+    }
+
+    #[test]
+    fn defaults_match_the_contract_and_validate() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        let api = &cli.dev.api;
+        assert_eq!(api.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(api.hold_ttl_s, 600);
+        assert_eq!(api.max_tickets_per_user, 6);
+        assert_eq!(api.max_holds_per_user, 3);
+        assert_eq!(api.rate_per_user, 20);
+        assert_eq!(api.rate_per_ip, 200);
+        assert!(api.guest_auth);
+        cli.dev.validate().unwrap();
+    }
+
+    #[test]
+    fn unusable_values_are_refused_at_start_up() {
+        let cli = Cli::try_parse_from(["x", "--hold-ttl", "0"]).unwrap();
+        assert!(cli.dev.validate().is_err());
+        let cli = Cli::try_parse_from(["x", "--auth-secret", "short"]).unwrap();
+        assert!(cli.dev.validate().is_err());
+        assert!(Cli::try_parse_from(["x", "--guest-auth", "maybe"]).is_err());
+        let cli = Cli::try_parse_from(["x", "--guest-auth", "false"]).unwrap();
+        assert!(!cli.dev.api.guest_auth);
+    }
+}

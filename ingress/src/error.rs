@@ -1,0 +1,289 @@
+//! The one place API errors become HTTP responses: `application/problem+json` bodies with a stable
+//! kebab-case `code` per the public contract.
+//!
+//! Every handler, extractor and middleware returns [`ApiError`]; nothing else writes an error
+//! response, so codes, statuses and extra members cannot drift between routes.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Default `Retry-After` when a backing service is down or an outcome is unknown.
+const RETRY_UNAVAILABLE: Duration = Duration::from_secs(1);
+
+/// Everything the API can answer besides success. Variants name the contract's error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// `400 invalid-request`: malformed body, path id, query parameter or header.
+    #[error("invalid {field}: {detail}")]
+    InvalidRequest {
+        /// The offending field (JSON path, path parameter, query parameter or header name).
+        field: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// `401 unauthenticated`: missing, invalid or expired bearer token.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// `402 payment-declined`: the payment provider declined; the hold stays active.
+    #[error("payment declined")]
+    PaymentDeclined,
+    /// `403 forbidden`: the caller lacks the role or acts for another user.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// `403 sale-not-open`: sales for the show open later.
+    #[error("sale opens at {opens_at}")]
+    SaleNotOpen {
+        /// When sales open (RFC 3339).
+        opens_at: String,
+    },
+    /// `404 not-found`: unknown route or resource, or another user's resource.
+    #[error("not found")]
+    NotFound,
+    /// `405 method-not-allowed`: the route exists with other methods.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// `409 seats-unavailable`: seats held, booked or blocked (or not blockable).
+    #[error("seats unavailable")]
+    SeatsUnavailable {
+        /// The seats in the way.
+        seat_ids: Vec<Uuid>,
+    },
+    /// `409 hold-already-confirmed`: releasing a hold that became a booking.
+    #[error("hold already confirmed")]
+    HoldAlreadyConfirmed,
+    /// `410 hold-expired`: the hold expired or was released; nothing was captured.
+    #[error("hold expired or released")]
+    HoldExpired,
+    /// `413 payload-too-large`: request body over the limit.
+    #[error("body larger than {limit_bytes} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit_bytes: usize,
+    },
+    /// `422 idempotency-key-reused`: the key was used before for a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    /// `422 ticket-limit-exceeded`.
+    #[error("more than {limit} seats for this show")]
+    TicketLimitExceeded {
+        /// The limit.
+        limit: u16,
+    },
+    /// `422 hold-limit-exceeded`.
+    #[error("more than {limit} active holds")]
+    HoldLimitExceeded {
+        /// The limit.
+        limit: u16,
+    },
+    /// `429 rate-limited`.
+    #[error("rate limited")]
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// `503 unavailable`: a backing service is down or a command's outcome is unknown.
+    #[error("unavailable: {detail}")]
+    Unavailable {
+        /// What is unavailable (no internals).
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// Shorthand for a `400 invalid-request` naming `field`.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for a `503 unavailable` with a short reason.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::Unavailable {
+            detail: detail.into(),
+        }
+    }
+
+    /// HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
+            Self::Forbidden(_) | Self::SaleNotOpen { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::SeatsUnavailable { .. } | Self::HoldAlreadyConfirmed => StatusCode::CONFLICT,
+            Self::HoldExpired => StatusCode::GONE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::IdempotencyKeyReused
+            | Self::TicketLimitExceeded { .. }
+            | Self::HoldLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The contract's stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "invalid-request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::PaymentDeclined => "payment-declined",
+            Self::Forbidden(_) => "forbidden",
+            Self::SaleNotOpen { .. } => "sale-not-open",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::SeatsUnavailable { .. } => "seats-unavailable",
+            Self::HoldAlreadyConfirmed => "hold-already-confirmed",
+            Self::HoldExpired => "hold-expired",
+            Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::TicketLimitExceeded { .. } => "ticket-limit-exceeded",
+            Self::HoldLimitExceeded { .. } => "hold-limit-exceeded",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Unavailable { .. } => "unavailable",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Unavailable { .. } => Some(RETRY_UNAVAILABLE),
+            _ => None,
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        let mut problem = Problem {
+            kind: format!("/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: code.to_string(),
+            field: None,
+            unavailable_seat_ids: None,
+            opens_at: None,
+            limit: None,
+        };
+        match self {
+            Self::InvalidRequest { field, .. } => problem.field = Some(field.clone()),
+            Self::SeatsUnavailable { seat_ids } => {
+                problem.unavailable_seat_ids = Some(seat_ids.clone())
+            }
+            Self::SaleNotOpen { opens_at } => problem.opens_at = Some(opens_at.clone()),
+            Self::TicketLimitExceeded { limit } | Self::HoldLimitExceeded { limit } => {
+                problem.limit = Some(*limit)
+            }
+            _ => {}
+        }
+        problem
+    }
+}
+
+/// An RFC 9457 problem document with the contract's `code` and the extra members some codes carry.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// A URI reference naming the problem type (`/problems/<code>`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short human summary of the status.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Human explanation of this occurrence.
+    pub detail: String,
+    /// Stable kebab-case error code.
+    pub code: String,
+    /// For `invalid-request`: the offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `seats-unavailable`: the seats in the way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_seat_ids: Option<Vec<Uuid>>,
+    /// For `sale-not-open`: when sales open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    /// For the limit codes: the limit that was hit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u16>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(code = self.code(), error = %self, "answering 5xx");
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(after) = self.retry_after() {
+            // Retry-After is whole seconds; round up so clients never retry too early.
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_client_status_except_unavailable() {
+        let all = [
+            ApiError::invalid("f", "d"),
+            ApiError::Unauthenticated("x"),
+            ApiError::PaymentDeclined,
+            ApiError::Forbidden("x"),
+            ApiError::SaleNotOpen {
+                opens_at: "t".into(),
+            },
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::SeatsUnavailable { seat_ids: vec![] },
+            ApiError::HoldAlreadyConfirmed,
+            ApiError::HoldExpired,
+            ApiError::PayloadTooLarge { limit_bytes: 1 },
+            ApiError::IdempotencyKeyReused,
+            ApiError::TicketLimitExceeded { limit: 6 },
+            ApiError::HoldLimitExceeded { limit: 3 },
+            ApiError::RateLimited {
+                retry_after: Duration::from_millis(10),
+            },
+        ];
+        for error in all {
+            assert!(error.status().is_client_error(), "{error:?}");
+        }
+        assert_eq!(
+            ApiError::unavailable("x").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn rate_limited_rounds_retry_after_up_to_whole_seconds() {
+        let response = ApiError::RateLimited {
+            retry_after: Duration::from_millis(1500),
+        }
+        .into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+    }
+}

@@ -1,0 +1,233 @@
+//! `Idempotency-Key` handling: the command id derived from (user, key), the request fingerprint,
+//! and the shared create-only index (user, key) -> fingerprint that tells a retry (same request)
+//! from a reuse (different request) for at least 24 hours.
+//!
+//! The index only answers "same request or not"; the first *response* is reproduced by the
+//! pipeline, which remembers each command id's outcome in the show's state. So whichever ingress
+//! process receives a retry answers it identically.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::ReadableTable as _;
+use schemas::{CommandId, Fingerprint, UserId};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::time::now_ms;
+
+/// How long a key is remembered (contract: at least 24 hours).
+pub const KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The command id for a request: derived from (user, key) when a key is sent, so a retry maps to
+/// the same command and two users' keys never collide; random otherwise.
+pub fn command_id(user: UserId, key: Option<&str>) -> CommandId {
+    match key {
+        Some(key) => CommandId(Uuid::new_v5(&user.0, key.as_bytes())),
+        None => CommandId(Uuid::new_v4()),
+    }
+}
+
+/// Fingerprint of a request: the operation name and its canonical (re-serialized, so whitespace,
+/// field order and unknown fields do not matter) parameters.
+pub fn fingerprint<T: Serialize>(operation: &str, request: &T) -> Fingerprint {
+    let mut hasher = Sha256::new();
+    hasher.update(operation.as_bytes());
+    hasher.update([0]);
+    hasher.update(serde_json::to_vec(request).expect("request values serialize"));
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Fingerprint(bytes)
+}
+
+/// What the index says about a (user, key) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// First use of the key: recorded now.
+    New,
+    /// The key was used before for this same request: a retry.
+    Retry,
+    /// The key was used before for a different request.
+    Reused,
+}
+
+/// The index could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Storage is unreachable or failing; retrying later may work.
+    #[error("idempotency index unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A shared, create-only map command id -> fingerprint with a TTL.
+#[async_trait]
+pub trait IdempotencyIndex: Send + Sync {
+    /// Record `fingerprint` for `command` unless the command id is already recorded, and say how
+    /// it compares.
+    async fn claim(
+        &self,
+        command: CommandId,
+        fingerprint: Fingerprint,
+    ) -> Result<Claim, IndexError>;
+}
+
+/// Compare a stored fingerprint with a new one.
+fn compare(stored: &[u8], fingerprint: &Fingerprint) -> Claim {
+    if stored == fingerprint.0 {
+        Claim::Retry
+    } else {
+        Claim::Reused
+    }
+}
+
+const TABLE: redb::TableDefinition<'static, u128, (&[u8], i64)> =
+    redb::TableDefinition::new("idempotency");
+
+/// The embedded-mode index: a redb file under the data dir.
+#[derive(Clone)]
+pub struct EmbeddedIndex {
+    db: Arc<redb::Database>,
+}
+
+impl std::fmt::Debug for EmbeddedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmbeddedIndex")
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> IndexError {
+    IndexError::Unavailable(e.to_string())
+}
+
+impl EmbeddedIndex {
+    /// Open (or create) the index file at `path`.
+    pub fn open(path: &Path) -> Result<Self, IndexError> {
+        let db = redb::Database::create(path).map_err(storage)?;
+        let tx = db.begin_write().map_err(storage)?;
+        tx.open_table(TABLE).map_err(storage)?;
+        tx.commit().map_err(storage)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    fn claim_blocking(
+        &self,
+        command: CommandId,
+        fingerprint: Fingerprint,
+        now_ms: i64,
+    ) -> Result<Claim, IndexError> {
+        let tx = self.db.begin_write().map_err(storage)?;
+        let claim = {
+            let mut table = tx.open_table(TABLE).map_err(storage)?;
+            let key = command.0.as_u128();
+            let live = table.get(key).map_err(storage)?.and_then(|entry| {
+                let (stored, at_ms) = entry.value();
+                (now_ms - at_ms < KEY_TTL.as_millis() as i64).then(|| compare(stored, &fingerprint))
+            });
+            match live {
+                Some(claim) => claim,
+                None => {
+                    table
+                        .insert(key, (&fingerprint.0[..], now_ms))
+                        .map_err(storage)?;
+                    Claim::New
+                }
+            }
+        };
+        tx.commit().map_err(storage)?;
+        Ok(claim)
+    }
+
+    /// Drop keys older than the TTL; returns how many were dropped.
+    pub fn purge_expired(&self) -> Result<usize, IndexError> {
+        let cutoff = now_ms().0 - KEY_TTL.as_millis() as i64;
+        let tx = self.db.begin_write().map_err(storage)?;
+        let mut dropped = 0;
+        {
+            let mut table = tx.open_table(TABLE).map_err(storage)?;
+            table
+                .retain(|_, (_, at_ms)| {
+                    let keep = at_ms >= cutoff;
+                    dropped += usize::from(!keep);
+                    keep
+                })
+                .map_err(storage)?;
+        }
+        tx.commit().map_err(storage)?;
+        Ok(dropped)
+    }
+
+    /// Purge expired keys every `every` until the returned task is aborted.
+    pub fn spawn_janitor(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let index = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let index = index.clone();
+                match tokio::task::spawn_blocking(move || index.purge_expired()).await {
+                    Ok(Ok(n)) if n > 0 => tracing::debug!(dropped = n, "purged idempotency keys"),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "idempotency purge failed"),
+                    Err(e) => tracing::warn!(error = %e, "idempotency purge task failed"),
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl IdempotencyIndex for EmbeddedIndex {
+    async fn claim(
+        &self,
+        command: CommandId,
+        fingerprint: Fingerprint,
+    ) -> Result<Claim, IndexError> {
+        let index = self.clone();
+        let now = now_ms().0;
+        tokio::task::spawn_blocking(move || index.claim_blocking(command, fingerprint, now))
+            .await
+            .map_err(storage)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_ids_are_per_user_and_key() {
+        let a = UserId(Uuid::from_u128(1));
+        let b = UserId(Uuid::from_u128(2));
+        assert_eq!(command_id(a, Some("k")), command_id(a, Some("k")));
+        assert_ne!(command_id(a, Some("k")), command_id(b, Some("k")));
+        assert_ne!(command_id(a, Some("k")), command_id(a, Some("j")));
+        assert_ne!(command_id(a, None), command_id(a, None));
+    }
+
+    #[tokio::test]
+    async fn first_claim_is_new_then_retry_or_reused_and_survives_reopen() {
+        let dir = std::env::temp_dir().join(format!("idem-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("idempotency.redb");
+        let cmd = CommandId(Uuid::from_u128(9));
+        let one = fingerprint("hold", &["a"]);
+        let two = fingerprint("hold", &["b"]);
+        {
+            let index = EmbeddedIndex::open(&path).unwrap();
+            assert_eq!(index.claim(cmd, one).await.unwrap(), Claim::New);
+            assert_eq!(index.claim(cmd, one).await.unwrap(), Claim::Retry);
+            assert_eq!(index.claim(cmd, two).await.unwrap(), Claim::Reused);
+        }
+        let index = EmbeddedIndex::open(&path).unwrap();
+        assert_eq!(index.claim(cmd, two).await.unwrap(), Claim::Reused);
+        assert_eq!(index.purge_expired().unwrap(), 0);
+        // A key past its TTL is forgotten: the next use starts afresh.
+        let later = now_ms().0 + KEY_TTL.as_millis() as i64 + 1;
+        assert_eq!(index.claim_blocking(cmd, two, later).unwrap(), Claim::New);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

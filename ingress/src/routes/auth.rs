@@ -1,0 +1,61 @@
+//! `POST /v1/auth/guest`: anonymous guest tokens so anyone can browse and buy.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use schemas::UserId;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{Claims, now_s};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::time::rfc3339_s;
+
+/// A freshly issued guest token.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestToken {
+    /// Bearer token (JWT HS256).
+    pub token: String,
+    /// The new guest's user id (the token's `sub`).
+    pub user_id: Uuid,
+    /// When the token expires (RFC 3339 UTC).
+    pub expires_at: String,
+}
+
+/// Issue a guest token for a new anonymous user.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/guest",
+    tag = "auth",
+    responses(
+        (status = 201, description = "Guest token issued", body = GuestToken),
+        (status = 403, description = "Guest tokens are disabled", body = Problem,
+            content_type = "application/problem+json"),
+    )
+)]
+pub async fn guest(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<GuestToken>), ApiError> {
+    if !state.config().guest_auth {
+        return Err(ApiError::Forbidden("guest tokens are disabled"));
+    }
+    let user = UserId(Uuid::new_v4());
+    let exp = now_s().saturating_add(state.config().guest_token_ttl_s as i64);
+    let token = state.keys().sign(&Claims {
+        sub: user.to_string(),
+        exp,
+        roles: Vec::new(),
+    });
+    metrics::counter!("boxoffice_guest_tokens_issued_total").increment(1);
+    Ok((
+        StatusCode::CREATED,
+        Json(GuestToken {
+            token,
+            user_id: user.0,
+            expires_at: rfc3339_s(exp),
+        }),
+    ))
+}
