@@ -108,6 +108,8 @@ export class SeatMap {
     const first = this.firstSeat();
     if (first) this.setActive(first);
     this.scroller.replaceChildren(this.svg);
+    // Small venues should not be blown up to the full width: about 32 px per seat pitch at most.
+    this.naturalWidthPx = (viewBox[2] / spacing) * 32;
     this.setZoom(this.zoom);
   }
 
@@ -117,7 +119,7 @@ export class SeatMap {
       const b = bounds(section.seats);
       g.append(
         svg('rect', { class: 'section-bg', x: b.minX - spacing * 0.7, y: b.minY - spacing * 0.7, width: b.maxX - b.minX + spacing * 1.4, height: b.maxY - b.minY + spacing * 1.4, rx: spacing * 0.4 }),
-        svg('text', { class: 'section-label', x: (b.minX + b.maxX) / 2, y: b.minY - spacing * 0.95, 'font-size': spacing * 0.85, 'text-anchor': 'middle', 'aria-hidden': 'true' },
+        svg('text', { class: 'section-label', x: (b.minX + b.maxX) / 2, y: b.minY - spacing * 0.95, 'font-size': spacing * 0.6, 'text-anchor': 'middle', 'aria-hidden': 'true' },
           `${section.name} · ${money(section.price, section.currency)}`),
       );
     }
@@ -253,7 +255,9 @@ export class SeatMap {
 
   setZoom(level) {
     this.zoom = Math.max(0, Math.min(ZOOMS.length - 1, level));
-    if (this.svg) this.svg.style.width = `${ZOOMS[this.zoom] * 100}%`;
+    if (!this.svg) return;
+    this.svg.style.width = `${ZOOMS[this.zoom] * 100}%`;
+    this.svg.style.maxWidth = `${Math.round(this.naturalWidthPx * ZOOMS[this.zoom])}px`;
   }
 
   /** Seat counts and prices per section, for the legend. */

@@ -87,6 +87,7 @@ async function downloadPdf(ticket, button, status, signal) {
 }
 
 function ticketCard(ticket, signal) {
+
   const figure = h('div', { class: 'qr-frame' }, h('p', { class: 'loading' }, 'Loading QR code…'));
   const status = messageBox();
   const pdf = h('button', { type: 'button', class: 'secondary', onclick: () => downloadPdf(ticket, pdf, status, signal) }, 'Download PDF');
@@ -98,6 +99,11 @@ function ticketCard(ticket, signal) {
       h('p', { class: 'meta' }, h('span', { class: `badge ticket-status-${String(ticket.status).toLowerCase()}` }, label(ticket.status))),
       h('p', { class: 'code', title: 'Ticket code' }, h('span', { class: 'visually-hidden' }, 'Ticket code: '), ticket.code),
       ticket.pdfUrl ? pdf : null, status.el));
+}
+
+function withSectionName(ticket, booking) {
+  const seat = booking.seats.find((s) => s.seatId === ticket.seatId);
+  return seat?.sectionName ? { ...ticket, sectionName: seat.sectionName } : ticket;
 }
 
 function seatsTable(booking) {
@@ -146,7 +152,7 @@ export async function bookingView({ outlet, params, signal }) {
   const renderTickets = (list, waiting) => replace(tickets,
     h('h2', { id: 'tickets-heading' }, 'Tickets'),
     list.length
-      ? h('ul', { class: 'cards ticket-list' }, list.map((t) => ticketCard(t, signal)))
+      ? h('ul', { class: 'cards ticket-list' }, list.map((t) => ticketCard(withSectionName(t, booking), signal)))
       : h('p', { class: waiting ? 'loading' : 'hint', role: 'status' },
         waiting ? 'Your tickets are being issued…' : booking.status === 'CANCELLED'
           ? 'This booking was cancelled.'
