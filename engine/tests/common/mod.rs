@@ -176,3 +176,89 @@ impl Partition {
         self.rows.values().cloned().collect()
     }
 }
+
+/// The engine's invariants, checked from the outside (snapshot rows and read accessors): every
+/// seat is in exactly one of available / held by one active hold / booked by one live booking /
+/// blocked; the available counter equals a recount; per-user limits (the fixtures' `LIMITS`)
+/// hold; `next_expiry` is the earliest active hold's expiry.
+pub fn check_invariants(state: &ShowState) {
+    use engine::HoldStatus;
+    use schemas::SeatStatus;
+    use std::collections::HashMap;
+    let rows = state.snapshot();
+    let count = state.seat_count() as usize;
+    let mut expected = vec![SeatStatus::Available; count];
+    let mut claims = vec![0u32; count];
+    let mut cancelled = std::collections::HashSet::new();
+    for row in &rows {
+        if let StateRow::Booking { booking_id, body } = row
+            && body.cancellation.is_some()
+        {
+            cancelled.insert(*booking_id);
+        }
+    }
+    let mut per_user: HashMap<UserId, (u32, u32)> = HashMap::new();
+    let mut earliest: Option<UnixMs> = None;
+    for row in &rows {
+        match row {
+            StateRow::Seat { seat_id, body } if body.status == SeatStatus::Blocked => {
+                let index = state.seat_index(*seat_id).unwrap() as usize;
+                expected[index] = SeatStatus::Blocked;
+                claims[index] += 1;
+            }
+            StateRow::Hold { body, .. } => {
+                let status = match (body.status, body.booking_id) {
+                    (HoldStatus::Active, _) => SeatStatus::Held,
+                    (HoldStatus::Confirmed, Some(booking)) if !cancelled.contains(&booking) => {
+                        SeatStatus::Booked
+                    }
+                    _ => continue,
+                };
+                let tally = per_user.entry(body.user).or_default();
+                tally.0 += body.seats.len() as u32;
+                if status == SeatStatus::Held {
+                    tally.1 += 1;
+                    earliest = Some(earliest.map_or(body.expires_at, |e| e.min(body.expires_at)));
+                }
+                for index in &body.seats {
+                    expected[*index as usize] = status;
+                    claims[*index as usize] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    for (index, claimed) in claims.iter().enumerate() {
+        assert!(*claimed <= 1, "seat {index} is claimed {claimed} times");
+        assert_eq!(
+            state.seat_status(index as u32),
+            Some(expected[index]),
+            "seat {index}"
+        );
+    }
+    let available = expected
+        .iter()
+        .filter(|s| **s == SeatStatus::Available)
+        .count();
+    assert_eq!(
+        state.available_seats() as usize,
+        available,
+        "available counter"
+    );
+    let iterated = state
+        .seat_statuses()
+        .filter(|(_, s)| *s == SeatStatus::Available)
+        .count();
+    assert_eq!(iterated, available);
+    for (user, (tickets, holds)) in per_user {
+        assert!(
+            tickets <= u32::from(LIMITS.max_tickets_per_user),
+            "{user} owns {tickets} seats"
+        );
+        assert!(
+            holds <= u32::from(LIMITS.max_holds_per_user),
+            "{user} has {holds} holds"
+        );
+    }
+    assert_eq!(state.next_expiry(), earliest, "next expiry");
+}
