@@ -1,5 +1,44 @@
-//! The partition loop: consumes a partition's commands in order, decides them with the seat engine,
-//! persists one conditional batch per show, then publishes, replies and acks.
+//! The pipeline: commands partitioned by show, applied in log order by exactly one partition
+//! loop each, persisted as one conditional batch per show, then published, answered and acked.
 //!
 //! # Layout
-//! Filled in by the pipeline work (issue 4).
+//! Seams (traits the rest of the system codes against):
+//! - [`bus`]: [`bus::CommandBus`] — the ingress submits a `CommandEnvelope` and awaits its
+//!   `Reply` (`BusError::Timeout` = outcome unknown). Impls: [`bus::LocalBus`] (dev) and
+//!   `serve::NatsBus` (JetStream).
+//! - [`store`]: [`store::ShowStore`] — the source of truth the loop persists through (fenced
+//!   conditional batches, index rows, expiry hints); [`store::ShowReader`] — by-id reads for the
+//!   ingress that see every answered write ([`reader::StateReader`] over any `ShowStore`).
+//! - [`log`]: [`log::CommandLog`] — a partition's ordered commands, cumulative acks, replies.
+//! - [`events`]: [`events::EventSink`] — where seat deltas and booking facts go after persist;
+//!   [`events::EventHub`] is the in-process fan-out (dev) the ingress subscribes to.
+//!
+//! The loop and its parts:
+//! - [`partition`]: [`partition::PartitionLoop`] — prefetch -> decide (pure `engine`) ->
+//!   persist (one conditional batch per touched show) -> publish -> reply -> ack.
+//! - [`expiry`]: when to append `Expire` commands to the partition's own log.
+//! - [`rows`]: engine rows <-> stored `(kind, id, body)` rows.
+//! - [`metrics`]: batch sizes, decide/persist/publish latencies, lag, via the `metrics` facade.
+//! - [`topology`]: `streams.yaml` (streams, partitions, hot shows, processor and CQL settings).
+//!
+//! Modes:
+//! - [`dev`]: `DevPipeline` = in-process log + embedded redb store + `EventHub` + `LocalBus`.
+//!
+//! A command flows: ingress -> `CommandBus::submit` -> log (partition of its show) ->
+//! `PartitionLoop` decides it with the stream time -> `ShowStore::persist` (fenced) ->
+//! `EventSink::publish` -> reply to the waiting `submit` -> ack.
+
+pub mod bus;
+pub mod dev;
+pub mod events;
+pub mod expiry;
+pub mod log;
+pub mod metrics;
+pub mod partition;
+pub mod reader;
+pub mod rows;
+pub mod store;
+pub mod topology;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,0 +1,94 @@
+//! The command log seam: where a partition's commands come from, in order, and where replies go.
+//!
+//! Serve mode reads a JetStream consumer ([`crate::serve::JetStreamLog`]); dev mode reads an
+//! in-process queue ([`crate::dev::MemLog`]). The partition loop only sees this trait.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemas::{CommandEnvelope, Reply, UnixMs};
+
+/// Where the reply to one command goes: a NATS inbox subject in serve mode, a waiter token in dev
+/// mode. Opaque to the partition loop.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReplyTo(pub String);
+
+/// What a log position holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A decodable command.
+    Command(CommandEnvelope),
+    /// Bytes that are not a command of a schema this build reads. Skipped (and counted), never
+    /// allowed to block the partition.
+    Malformed {
+        /// Why decoding failed.
+        detail: String,
+    },
+}
+
+/// One command as the log delivered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedCommand {
+    /// Position in the log. Strictly increasing within a partition and never reused, so a show's
+    /// `applied_seq` tells which commands it has seen.
+    pub seq: u64,
+    /// Log time of the command: the engine decides with it, so a replay decides identically.
+    pub at: UnixMs,
+    /// The command.
+    pub entry: LogEntry,
+    /// Where the requester waits for the decision, if anyone does.
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// The log failed. Retryable errors are worth retrying after a pause; fatal ones stop the loop.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log service is unreachable or timed out.
+    #[error("command log unavailable: {0}")]
+    Unavailable(String),
+    /// The log was closed (shutdown): the loop finishes what it holds and exits.
+    #[error("command log closed")]
+    Closed,
+    /// A misconfiguration or protocol violation that retrying cannot fix.
+    #[error("command log failed: {0}")]
+    Fatal(String),
+}
+
+impl LogError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LogError::Unavailable(_) => true,
+            LogError::Closed | LogError::Fatal(_) => false,
+        }
+    }
+}
+
+/// A partition's ordered command log as one consumer sees it.
+#[async_trait]
+pub trait CommandLog: Send {
+    /// The next commands in log order: at least one, at most `batch_size_max`, waiting up to
+    /// `wait` for the first and then taking only what is already there. An empty vector means
+    /// nothing arrived in time.
+    async fn next_batch(
+        &mut self,
+        batch_size_max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedCommand>, LogError>;
+
+    /// Acknowledge every delivered command up to and including `seq` (cumulative): they will not
+    /// be delivered again. Called strictly after the commands' effects are persisted.
+    async fn ack_through(&mut self, seq: u64) -> Result<(), LogError>;
+
+    /// Send a decision to a waiting requester. Best effort: the requester may have given up.
+    async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError>;
+
+    /// Append a command to the log of the command's show (the loop schedules `Expire` this way,
+    /// so expiry is ordered with every other command and replays identically).
+    async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError>;
+
+    /// Commands waiting behind the last delivered one, if the log knows (consumer lag).
+    fn pending(&self) -> Option<u64> {
+        None
+    }
+}

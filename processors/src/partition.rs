@@ -1,0 +1,736 @@
+//! The partition loop: prefetch -> decide -> persist -> publish -> reply -> ack.
+//!
+//! One loop applies one partition's commands strictly in log order. Each iteration takes a batch,
+//! groups it by show, decides every command with the pure engine (time = log time), writes each
+//! touched show with ONE conditional batch on its [`Fence`], then publishes events, replies and
+//! acknowledges the batch cumulatively. Nothing is acknowledged or answered before it is durable.
+//!
+//! Failure handling, per show: a fence mismatch means another writer moved the show (a newer
+//! owner, or our cache is stale): drop the show, check the lease, reload and decide again (the
+//! commands the other writer applied are then recognised by their sequence and answered from the
+//! engine's memory). A write timeout has an unknown outcome: it is settled by reading the fence
+//! back, never by writing again blindly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use engine::{Decision, Origin, ShowState};
+use schemas::{
+    CommandEnvelope, Event, Outcome, Reply, SeatChange, SeatDelta, ShowEvent, ShowId, UnixMs,
+};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::events::{EventBatch, EventError, EventSink, KeyedEvent};
+use crate::expiry::{ExpirySchedule, expire_command};
+use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
+use crate::metrics as m;
+use crate::rows;
+use crate::store::{
+    Fence, IndexRows, LookupKind, PersistOutcome, ShowStore, ShowWrite, StoreError, UserBookingRef,
+};
+use crate::topology::PartitionId;
+
+/// Tuning of one loop.
+#[derive(Clone, Debug)]
+pub struct LoopSettings {
+    /// The partition this loop applies.
+    pub partition: PartitionId,
+    /// Most commands per iteration.
+    pub batch_size_max: usize,
+    /// How long an idle iteration waits for a first command.
+    pub batch_wait: Duration,
+    /// Most shows kept decoded in memory; the least recently used are dropped beyond it.
+    pub shows_cached_max: usize,
+    /// An `Expire` that did not take effect is sent again after this long.
+    pub expire_resend: Duration,
+    /// Longest pause between retries of a failing store, log or event call.
+    pub backoff_max: Duration,
+}
+
+impl LoopSettings {
+    /// Defaults for `partition`.
+    pub fn new(partition: PartitionId) -> LoopSettings {
+        LoopSettings {
+            partition,
+            batch_size_max: 64,
+            batch_wait: Duration::from_millis(50),
+            shows_cached_max: 1024,
+            expire_resend: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The right to write a partition's shows: the lease epoch (stored as `owner_epoch`) and whether
+/// the lease is still held.
+#[derive(Clone, Debug)]
+pub struct Ownership {
+    epoch: u64,
+    held: watch::Receiver<bool>,
+}
+
+impl Ownership {
+    /// Ownership backed by a lease that flips `held` to false when lost.
+    pub fn new(epoch: u64, held: watch::Receiver<bool>) -> Ownership {
+        Ownership { epoch, held }
+    }
+
+    /// Ownership that is never lost (dev mode: one process owns everything).
+    pub fn permanent(epoch: u64) -> Ownership {
+        let (tx, held) = watch::channel(true);
+        // Keep the sender alive for the life of the process so the value never closes.
+        std::mem::forget(tx);
+        Ownership { epoch, held }
+    }
+
+    /// The lease epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether the lease is still held.
+    pub fn is_held(&self) -> bool {
+        *self.held.borrow()
+    }
+}
+
+/// Why a loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// The lease was lost or a newer owner wrote: stop consuming, do not write.
+    #[error("partition lease lost")]
+    LeaseLost,
+    /// The log failed fatally.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The store failed fatally (unreadable rows, schema mismatch).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Events could not be encoded.
+    #[error(transparent)]
+    Events(#[from] EventError),
+}
+
+/// How a loop ended without error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoopExit {
+    /// Asked to stop: the batch in hand was finished first.
+    Stopped,
+    /// The log closed.
+    LogClosed,
+}
+
+/// A show held in memory with the fence its state reflects.
+struct LoadedShow {
+    state: ShowState,
+    fence: Option<Fence>,
+    version: u64,
+    /// Expiry hint last written for this show (None: none written or unknown).
+    hint: Option<UnixMs>,
+    last_used: u64,
+}
+
+/// What deciding one show's commands produced, before it is durable.
+struct ShowPlan {
+    write: Option<ShowWrite>,
+    index: IndexRows,
+    replies: Vec<(ReplyTo, Reply)>,
+    events: EventBatch,
+    next_expiry: Option<UnixMs>,
+}
+
+/// A retry of one show is needed (the store moved or failed transiently).
+enum Retry {
+    Again,
+    Fatal(LoopError),
+}
+
+/// One partition's consumer loop.
+pub struct PartitionLoop<L, S, E> {
+    settings: LoopSettings,
+    ownership: Ownership,
+    log: L,
+    store: Arc<S>,
+    events: Arc<E>,
+    stop: watch::Receiver<bool>,
+    shows: HashMap<ShowId, LoadedShow>,
+    expiry: ExpirySchedule,
+    tick: u64,
+}
+
+impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
+    /// A loop over `log`, writing to `store`, publishing to `events`; it finishes its batch and
+    /// returns when `stop` becomes true.
+    pub fn new(
+        settings: LoopSettings,
+        ownership: Ownership,
+        log: L,
+        store: Arc<S>,
+        events: Arc<E>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        PartitionLoop {
+            settings,
+            ownership,
+            log,
+            store,
+            events,
+            stop,
+            shows: HashMap::new(),
+            expiry: ExpirySchedule::default(),
+            tick: 0,
+        }
+    }
+
+    /// Run until stopped, the log closes, or a fatal error (including a lost lease).
+    pub async fn run(mut self) -> Result<LoopExit, LoopError> {
+        let partition = self.settings.partition.clone();
+        info!(%partition, epoch = self.ownership.epoch(), "partition loop starting");
+        self.seed_expiries().await?;
+        loop {
+            if *self.stop.borrow() {
+                info!(%partition, "partition loop stopping");
+                return Ok(LoopExit::Stopped);
+            }
+            if !self.ownership.is_held() {
+                return Err(LoopError::LeaseLost);
+            }
+            self.send_due_expiries().await;
+            let wait = self.next_wait();
+            let batch = match self
+                .log
+                .next_batch(self.settings.batch_size_max, wait)
+                .await
+            {
+                Ok(batch) => batch,
+                Err(LogError::Closed) => return Ok(LoopExit::LogClosed),
+                Err(e) if e.is_retryable() => {
+                    warn!(%partition, error = %e, "log unavailable; retrying");
+                    tokio::time::sleep(self.settings.backoff_max / 4).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(lag) = self.log.pending() {
+                m::lag(&partition, lag);
+            }
+            if !batch.is_empty() {
+                self.process(batch).await?;
+            }
+        }
+    }
+
+    fn next_wait(&self) -> Duration {
+        let until_expiry = self.expiry.time_until_next(wall_now());
+        let wait = until_expiry.map_or(self.settings.batch_wait, |d| {
+            d.min(self.settings.batch_wait)
+        });
+        wait.max(Duration::from_millis(1))
+    }
+
+    async fn seed_expiries(&mut self) -> Result<(), LoopError> {
+        let partition = self.settings.partition.clone();
+        let hints = retry_store(&self.settings, &self.ownership, || {
+            self.store.expiry_hints(&partition)
+        })
+        .await?;
+        for (show, due) in hints {
+            self.expiry.set(show, Some(due));
+        }
+        Ok(())
+    }
+
+    async fn send_due_expiries(&mut self) {
+        let now = wall_now();
+        for show in self.expiry.take_due(now, self.settings.expire_resend) {
+            let envelope = expire_command(show, now);
+            match self.log.append(&envelope).await {
+                Ok(()) => debug!(%show, "expire scheduled"),
+                Err(e) => warn!(%show, error = %e, "could not schedule expire; will retry"),
+            }
+        }
+    }
+
+    /// Decide, persist, publish, reply and acknowledge one batch.
+    async fn process(&mut self, batch: Vec<LoggedCommand>) -> Result<(), LoopError> {
+        let partition = self.settings.partition.clone();
+        m::batch_size(&partition, batch.len());
+        let last_seq = batch.last().map_or(0, |c| c.seq);
+        let mut replies = Vec::new();
+        let mut events = EventBatch::default();
+        for (show, commands) in group_by_show(&partition, batch) {
+            let plan = self.apply_show(show, &commands).await?;
+            replies.extend(plan.replies);
+            events.seat_deltas.extend(plan.events.seat_deltas);
+            events.show_events.extend(plan.events.show_events);
+        }
+        self.publish(&events).await?;
+        for (to, reply) in &replies {
+            if let Err(e) = self.log.reply(to, reply).await {
+                debug!(error = %e, "reply not delivered");
+            }
+        }
+        self.ack(last_seq).await?;
+        self.evict();
+        Ok(())
+    }
+
+    /// Decide and durably write one show's commands, retrying until written or fatal.
+    async fn apply_show(
+        &mut self,
+        show: ShowId,
+        commands: &[LoggedCommand],
+    ) -> Result<ShowPlan, LoopError> {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            self.ensure_loaded(show).await?;
+            let epoch = self.ownership.epoch();
+            let loaded = self.shows.get_mut(&show).expect("loaded above");
+            let started = Instant::now();
+            let plan = decide_show(&self.settings.partition, loaded, commands, epoch)?;
+            m::decide_time(&self.settings.partition, started.elapsed());
+            match self.commit(show, &plan).await {
+                Ok(()) => {
+                    let loaded = self.shows.get_mut(&show).expect("still loaded");
+                    if let Some(write) = &plan.write {
+                        loaded.fence = Some(write.next);
+                        loaded.version = write.version;
+                    }
+                    self.expiry.set(show, plan.next_expiry);
+                    return Ok(plan);
+                }
+                Err(Retry::Fatal(e)) => return Err(e),
+                Err(Retry::Again) => {
+                    self.shows.remove(&show);
+                    if !self.ownership.is_held() {
+                        return Err(LoopError::LeaseLost);
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.settings.backoff_max);
+                }
+            }
+        }
+    }
+
+    async fn ensure_loaded(&mut self, show: ShowId) -> Result<(), LoopError> {
+        self.tick += 1;
+        if let Some(loaded) = self.shows.get_mut(&show) {
+            loaded.last_used = self.tick;
+            return Ok(());
+        }
+        let stored = retry_store(&self.settings, &self.ownership, || self.store.load(show)).await?;
+        let loaded = match stored {
+            None => LoadedShow {
+                state: ShowState::new(show),
+                fence: None,
+                version: 0,
+                hint: None,
+                last_used: self.tick,
+            },
+            Some(stored) => {
+                if stored.fence.owner_epoch > self.ownership.epoch() {
+                    // A processor with a newer lease has written this show: we are stale.
+                    warn!(%show, stored = stored.fence.owner_epoch, mine = self.ownership.epoch(),
+                        "show written by a newer owner");
+                    return Err(LoopError::LeaseLost);
+                }
+                LoadedShow {
+                    state: rows::restore(show, &stored)?,
+                    fence: Some(stored.fence),
+                    version: stored.version,
+                    // A hint may exist from an earlier owner: assume one, so the first write
+                    // either replaces it or clears it.
+                    hint: Some(UnixMs(0)),
+                    last_used: self.tick,
+                }
+            }
+        };
+        self.shows.insert(show, loaded);
+        Ok(())
+    }
+
+    /// Index rows and expiry hint, then the conditional batch, settled if its outcome is unknown.
+    async fn commit(&mut self, show: ShowId, plan: &ShowPlan) -> Result<(), Retry> {
+        let Some(write) = &plan.write else {
+            return Ok(());
+        };
+        let partition = self.settings.partition.clone();
+        let started = Instant::now();
+        self.store
+            .write_index(&plan.index)
+            .await
+            .map_err(retry_or_fatal)?;
+        let hint = self.shows.get(&show).and_then(|l| l.hint);
+        if let Some(due) = plan.next_expiry.filter(|due| Some(*due) != hint) {
+            // Written before the batch: a hint without holds behind it only costs an Expire.
+            self.store
+                .set_expiry_hint(&partition, show, Some(due))
+                .await
+                .map_err(retry_or_fatal)?;
+        }
+        let outcome = self.store.persist(write).await;
+        let applied = match outcome {
+            Ok(PersistOutcome::Applied) => true,
+            Ok(PersistOutcome::NotApplied { current }) => {
+                m::fence_conflict(&partition);
+                warn!(%show, ?current, expected = ?write.expected, "conditional batch not applied");
+                false
+            }
+            Err(StoreError::Timeout) => self.settle(write).await?,
+            Err(e) => return Err(retry_or_fatal(e)),
+        };
+        m::persist_time(&partition, started.elapsed());
+        if !applied {
+            return Err(Retry::Again);
+        }
+        if plan.next_expiry.is_none()
+            && hint.is_some()
+            && let Err(e) = self.store.set_expiry_hint(&partition, show, None).await
+        {
+            debug!(%show, error = %e, "stale expiry hint left behind");
+        }
+        if let Some(loaded) = self.shows.get_mut(&show) {
+            loaded.hint = plan.next_expiry;
+        }
+        Ok(())
+    }
+
+    /// The write timed out: read the fence until the store answers, and compare.
+    async fn settle(&self, write: &ShowWrite) -> Result<bool, Retry> {
+        let found = retry_store(&self.settings, &self.ownership, || {
+            self.store.read_fence(write.show_id)
+        })
+        .await
+        .map_err(Retry::Fatal)?;
+        let applied = found.map(|(fence, _)| fence) == Some(write.next);
+        info!(show = %write.show_id, applied, "settled a timed-out conditional batch by reading");
+        Ok(applied)
+    }
+
+    async fn publish(&self, events: &EventBatch) -> Result<(), LoopError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match self.events.publish(events).await {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() => {
+                    warn!(error = %e, "publishing events failed; retrying");
+                    if !self.ownership.is_held() {
+                        return Err(LoopError::LeaseLost);
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.settings.backoff_max);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        m::publish_time(&self.settings.partition, started.elapsed());
+        Ok(())
+    }
+
+    async fn ack(&mut self, seq: u64) -> Result<(), LoopError> {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match self.log.ack_through(seq).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    warn!(seq, error = %e, "ack failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.settings.backoff_max);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn evict(&mut self) {
+        let max = self.settings.shows_cached_max.max(1);
+        if self.shows.len() <= max {
+            return;
+        }
+        let mut by_age: Vec<(u64, ShowId)> = self
+            .shows
+            .iter()
+            .map(|(show, l)| (l.last_used, *show))
+            .collect();
+        by_age.sort_unstable();
+        for (_, show) in by_age.into_iter().take(self.shows.len() - max) {
+            self.shows.remove(&show);
+        }
+    }
+}
+
+/// Group a batch by show, keeping log order within each show (and the order shows first
+/// appear). Malformed entries are counted and dropped: they are acknowledged with the batch.
+fn group_by_show(
+    partition: &PartitionId,
+    batch: Vec<LoggedCommand>,
+) -> Vec<(ShowId, Vec<LoggedCommand>)> {
+    let mut groups: Vec<(ShowId, Vec<LoggedCommand>)> = Vec::new();
+    let mut slot: HashMap<ShowId, usize> = HashMap::new();
+    for command in batch {
+        let show = match &command.entry {
+            LogEntry::Command(envelope) => envelope.show_id,
+            LogEntry::Malformed { detail } => {
+                warn!(seq = command.seq, %detail, "skipping malformed log entry");
+                m::command(partition, "malformed");
+                continue;
+            }
+        };
+        let index = *slot.entry(show).or_insert_with(|| {
+            groups.push((show, Vec::new()));
+            groups.len() - 1
+        });
+        groups[index].1.push(command);
+    }
+    groups
+}
+
+/// Decide one show's commands in log order against its loaded state.
+fn decide_show(
+    partition: &PartitionId,
+    loaded: &mut LoadedShow,
+    commands: &[LoggedCommand],
+    epoch: u64,
+) -> Result<ShowPlan, LoopError> {
+    let show = loaded.state.show_id();
+    let applied = loaded.fence.map_or(0, |f| f.applied_seq);
+    let before = loaded.version;
+    let mut version = before;
+    let mut last = None;
+    let mut changes: Vec<SeatChange> = Vec::new();
+    let mut plan = ShowPlan {
+        write: None,
+        index: IndexRows::default(),
+        replies: Vec::new(),
+        events: EventBatch::default(),
+        next_expiry: None,
+    };
+    for command in commands {
+        let LogEntry::Command(envelope) = &command.entry else {
+            continue;
+        };
+        if command.seq <= applied {
+            replay(partition, loaded, command, envelope, &mut plan);
+            continue;
+        }
+        let decision = loaded.state.decide(envelope, command.at);
+        m::command(partition, outcome_label(&decision));
+        if !decision.seat_changes.is_empty() {
+            version = command.seq;
+        }
+        changes.extend_from_slice(&decision.seat_changes);
+        collect_events(show, command, &decision, &mut plan);
+        if let (Origin::Decided, Outcome::Accepted(events)) = (decision.origin, &decision.outcome) {
+            index_rows(show, events, &mut plan.index);
+        }
+        if let Some(to) = &command.reply_to {
+            plan.replies
+                .push((to.clone(), reply(envelope, version, decision.outcome)));
+        }
+        last = Some(command);
+    }
+    plan.next_expiry = loaded.state.next_expiry();
+    let Some(last) = last else {
+        return Ok(plan);
+    };
+    let rows = rows::encode_changes(loaded.state.take_dirty())?;
+    plan.write = Some(ShowWrite {
+        show_id: show,
+        expected: loaded.fence,
+        next: Fence {
+            applied_seq: last.seq,
+            owner_epoch: epoch,
+        },
+        version,
+        rows,
+    });
+    if version != before {
+        plan.events.seat_deltas.push(SeatDelta {
+            schema: schemas::SCHEMA_VERSION,
+            show_id: show,
+            from_version: before,
+            version,
+            changes: last_status_per_seat(changes),
+            at: last.at,
+        });
+    }
+    Ok(plan)
+}
+
+/// A command the show has already applied (redelivered after a crash): never decide it again.
+/// Its first outcome is recalled on a throwaway copy, answered, and its events republished with
+/// their original ids (the transport drops them if they did get out).
+fn replay(
+    partition: &PartitionId,
+    loaded: &LoadedShow,
+    command: &LoggedCommand,
+    envelope: &CommandEnvelope,
+    plan: &mut ShowPlan,
+) {
+    let mut copy = loaded.state.clone();
+    let decision = copy.decide(envelope, command.at);
+    m::command(partition, "redelivered");
+    if decision.origin != Origin::Replayed {
+        // Forgotten (older than the engine's retention) or never remembered: nothing to say.
+        return;
+    }
+    if let Outcome::Accepted(events) = &decision.outcome {
+        push_events(
+            loaded.state.show_id(),
+            command,
+            events,
+            "",
+            &mut plan.events,
+        );
+    }
+    if let Some(to) = &command.reply_to {
+        plan.replies.push((
+            to.clone(),
+            reply(envelope, loaded.version, decision.outcome),
+        ));
+    }
+}
+
+fn outcome_label(decision: &Decision) -> &'static str {
+    match (decision.origin, &decision.outcome) {
+        (Origin::Replayed, _) => "recalled",
+        (Origin::Decided | Origin::Unrecorded, Outcome::Accepted(_)) => "accepted",
+        (Origin::Decided | Origin::Unrecorded, Outcome::Rejected(_)) => "rejected",
+    }
+}
+
+fn collect_events(show: ShowId, command: &LoggedCommand, decision: &Decision, plan: &mut ShowPlan) {
+    // Holds swept before the command are facts of their own (ids marked `x`); the outcome's
+    // events are published only when decided now, not when recalled for a retry.
+    push_events(show, command, &decision.expired, "x", &mut plan.events);
+    if let (Origin::Decided, Outcome::Accepted(events)) = (decision.origin, &decision.outcome) {
+        push_events(show, command, events, "", &mut plan.events);
+    }
+}
+
+fn push_events(
+    show: ShowId,
+    command: &LoggedCommand,
+    events: &[Event],
+    marker: &str,
+    out: &mut EventBatch,
+) {
+    for (i, event) in events.iter().enumerate() {
+        out.show_events.push(KeyedEvent {
+            dedupe_id: format!("{show}:{}:{marker}{i}", command.seq),
+            event: ShowEvent {
+                schema: schemas::SCHEMA_VERSION,
+                show_id: show,
+                version: command.seq,
+                at: command.at,
+                event: event.clone(),
+            },
+        });
+    }
+}
+
+/// Lookups for new holds and bookings, and the buyer's booking list entry.
+fn index_rows(show: ShowId, events: &[Event], index: &mut IndexRows) {
+    for event in events {
+        match event {
+            Event::Held { hold_id, .. } => index.lookups.push((hold_id.0, LookupKind::Hold, show)),
+            Event::Confirmed {
+                booking_id,
+                user,
+                booked_at,
+                ..
+            } => {
+                index
+                    .lookups
+                    .push((booking_id.0, LookupKind::Booking, show));
+                index.user_bookings.push(UserBookingRef {
+                    user: *user,
+                    booking_id: *booking_id,
+                    show_id: show,
+                    booked_at: *booked_at,
+                });
+            }
+            Event::ShowCreated { .. }
+            | Event::Released { .. }
+            | Event::Expired { .. }
+            | Event::Cancelled { .. }
+            | Event::CheckedIn { .. }
+            | Event::Blocked { .. }
+            | Event::Unblocked { .. } => {}
+        }
+    }
+}
+
+fn reply(envelope: &CommandEnvelope, version: u64, outcome: Outcome) -> Reply {
+    Reply {
+        schema: schemas::SCHEMA_VERSION,
+        command_id: envelope.command_id,
+        show_id: envelope.show_id,
+        version,
+        outcome,
+    }
+}
+
+/// Keep each seat's final status, in the order seats last changed.
+fn last_status_per_seat(changes: Vec<SeatChange>) -> Vec<SeatChange> {
+    let mut last: HashMap<schemas::SeatId, usize> = HashMap::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        last.insert(change.seat_id, i);
+    }
+    changes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, change)| last.get(&change.seat_id) == Some(i))
+        .map(|(_, change)| change)
+        .collect()
+}
+
+fn retry_or_fatal(e: StoreError) -> Retry {
+    if e.is_retryable() {
+        warn!(error = %e, "store call failed; retrying the show");
+        Retry::Again
+    } else {
+        Retry::Fatal(LoopError::Store(e))
+    }
+}
+
+/// Call a read-only store operation until it answers, a fatal error, or the lease is lost.
+async fn retry_store<T, F, Fut>(
+    settings: &LoopSettings,
+    ownership: &Ownership,
+    mut call: F,
+) -> Result<T, LoopError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_retryable() => {
+                warn!(error = %e, "store read failed; retrying");
+                if !ownership.is_held() {
+                    return Err(LoopError::LeaseLost);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(settings.backoff_max);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Wall-clock time, used only to decide WHEN to send `Expire` (the engine never sees it).
+pub fn wall_now() -> UnixMs {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    UnixMs(since.as_millis() as i64)
+}
