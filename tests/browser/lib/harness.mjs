@@ -195,11 +195,12 @@ export function watchConsole(page, allow = []) {
   return { errors, allowed };
 }
 
-/** Saves a screenshot of a locator (or the page) under test-artifacts/. */
+/** Saves a screenshot of a locator (or the whole page) under test-artifacts/. */
 export async function screenshot(target, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, name);
-  await target.screenshot({ path: file });
+  const isPage = typeof target.goto === 'function';
+  await target.screenshot({ path: file, ...(isPage ? { fullPage: true } : {}) });
   return file;
 }
 
