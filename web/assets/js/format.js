@@ -17,16 +17,25 @@ export function currencyDigits(currency) {
   return digitsCache.get(currency);
 }
 
+const moneyFormats = new Map();
+
 /** Formats an integer amount in minor units: money(4050, 'EUR') -> "€40.50". */
 export function money(amountMinor, currency) {
   if (amountMinor === undefined || amountMinor === null) return '—';
   const digits = currencyDigits(currency);
   const value = amountMinor / 10 ** digits;
-  try {
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(value);
-  } catch {
-    return `${value.toFixed(digits)} ${currency}`;
+  // Building an Intl.NumberFormat is costly and a stadium map formats 50,000 prices.
+  if (!moneyFormats.has(currency)) {
+    let format;
+    try {
+      format = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    } catch {
+      format = null;
+    }
+    moneyFormats.set(currency, format);
   }
+  const format = moneyFormats.get(currency);
+  return format ? format.format(value) : `${value.toFixed(digits)} ${currency}`;
 }
 
 /** Formats an RFC 3339 instant in the viewer's time zone. */
