@@ -110,6 +110,14 @@ test('a buyer finds an event, holds two seats and pays; the booking shows its ti
     await eventually(async () => (await qr.count()) === 2
       && (await qr.evaluateAll((imgs) => imgs.every((i) => i.complete && i.naturalWidth > 0))), { timeoutMs: 10000, what: 'QR images' });
     await screenshot(tickets.first(), 'ticket.png');
+    await screenshot(page, 'booking.png');
+    // The PDF link is fetched with the token too, and arrives as a download.
+    const download = page.waitForEvent('download');
+    await tickets.first().getByRole('button', { name: 'Download PDF' }).click();
+    const pdf = await download;
+    assert.match(pdf.suggestedFilename(), /\.pdf$/);
+    const { readFile } = await import('node:fs/promises');
+    assert.equal((await readFile(await pdf.path())).subarray(0, 5).toString(), '%PDF-');
   } else {
     t.diagnostic('PENDING (server): the booking has no tickets yet, so no QR image could be checked; the ticket screenshot shows the booking');
     await screenshot(page.locator('main'), 'ticket.png');

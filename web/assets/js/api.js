@@ -145,7 +145,8 @@ export async function request(method, path, options = {}) {
         await signIn();
         continue;
       }
-      const transient = err.status === 0 || err.status === 503;
+      // Reads also wait out a rate limit; writes report it, so the buyer decides to try again.
+      const transient = err.status === 0 || err.status === 503 || (method === 'GET' && err.status === 429);
       if (!retryable || !transient || attempt + 1 >= MAX_RETRIES) throw err;
       const waitMs = Math.min(MAX_RETRY_WAIT_MS, (err.retryAfterSeconds ?? 2 ** attempt) * 1000);
       await sleep(waitMs, options.signal);

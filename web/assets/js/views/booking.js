@@ -5,6 +5,7 @@ import { h, replace, messageBox } from '../dom.js';
 import { dateTime, label, money, seatName } from '../format.js';
 import { describeError, isAbort } from '../errors.js';
 import { showPage, showLoading, showError, announce } from '../page.js';
+import { showInfo } from '../showinfo.js';
 
 const TICKET_WAIT_TRIES = 15;
 
@@ -114,6 +115,15 @@ function seatsTable(booking) {
       h('td', {}, s.sectionName || s.section), h('td', {}, s.row), h('td', {}, String(s.number))))));
 }
 
+/** "Title · time · venue" of a booking's show, when this browser has seen it. */
+export function showLine(showId) {
+  const info = showInfo(showId);
+  if (!info) return null;
+  return h('p', { class: 'show-line' },
+    h('a', { href: `#/events/${encodeURIComponent(info.eventId)}` }, info.title),
+    ` · ${dateTime(info.showTime)}${info.venueName ? ` · ${info.venueName}` : ''}`);
+}
+
 /** The booking page: #/bookings/<bookingId>. */
 export async function bookingView({ outlet, params, signal }) {
   showLoading(outlet, 'booking');
@@ -141,6 +151,7 @@ export async function bookingView({ outlet, params, signal }) {
   showPage(outlet, 'Your booking',
     h('p', { class: 'breadcrumbs' }, h('a', { href: '#/bookings' }, '← My bookings')),
     h('div', { class: 'panel booking-summary', dataset: { bookingId: booking.bookingId } },
+      showLine(booking.showId),
       h('p', { class: 'booking-id' }, 'Booking ', h('code', {}, booking.bookingId)),
       statusLine,
       seatsTable(booking),

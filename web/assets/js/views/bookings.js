@@ -4,7 +4,7 @@ import { api } from '../api.js';
 import { h, replace, messageBox } from '../dom.js';
 import { dateTime, label, money, seatName } from '../format.js';
 import { showPage, showLoading, showError, announce } from '../page.js';
-import { cancelControl, refundText } from './booking.js';
+import { cancelControl, refundText, showLine } from './booking.js';
 
 const PAGE_SIZE = 10;
 
@@ -25,6 +25,7 @@ function bookingCard(booking) {
   return h('li', { class: 'card booking-card', dataset: { bookingId: booking.bookingId } },
     h('div', { class: 'card-body' },
       h('h2', { class: 'card-title' }, h('a', { href }, `${booking.seats.length} seat${booking.seats.length === 1 ? '' : 's'} · ${money(booking.totalAmount, booking.currency)}`)),
+      showLine(booking.showId),
       h('p', { class: 'meta' }, status, ` · booked ${dateTime(booking.bookedAt)}`),
       h('ul', { class: 'seat-list compact' }, booking.seats.map((s) => h('li', {}, seatName(s)))),
       result.el, cancelSlot));

@@ -5,6 +5,7 @@ import { h } from '../dom.js';
 import { dateRange, dateTime, label, money } from '../format.js';
 import { showPage, showLoading, showError } from '../page.js';
 import { posterSrc } from './browse.js';
+import { rememberShows } from '../showinfo.js';
 
 const ACTION = {
   OPEN: 'Choose seats',
@@ -52,6 +53,7 @@ export async function eventView({ outlet, params, signal }) {
     showError(outlet, err, { title: 'Event not available', notFound: 'This event does not exist (any more).' });
     return;
   }
+  rememberShows(ev);
   const src = posterSrc(ev.posterUrl);
   const shows = [...(ev.shows || [])].sort((a, b) => Date.parse(a.showTime) - Date.parse(b.showTime));
   showPage(outlet, ev.title,

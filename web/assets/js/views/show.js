@@ -11,6 +11,7 @@ import { admissionFor, storeAdmission, joinQueue, QueueWatcher } from '../queue.
 import { navigate } from '../router.js';
 import { showPage, showLoading, showError, announce } from '../page.js';
 import { statusText } from './event.js';
+import { rememberShows } from '../showinfo.js';
 
 const MAX_SEATS_PER_HOLD = 10;
 const HOLD_KEY = (showId) => `boxoffice.hold.${showId}`;
@@ -36,6 +37,7 @@ export async function showView({ outlet, params, signal }) {
     showError(outlet, new ApiError(404, { code: 'not-found' }), { title: 'Show not available', notFound: 'This event has no such show.' });
     return;
   }
+  rememberShows(ev);
   new ShowPage({ outlet, ev, show, map, signal }).mount();
 }
 
