@@ -15,12 +15,16 @@ struct Cli {
 enum Command {
     /// Print the version of this build.
     Version,
+    /// Run the sandbox payment provider as an HTTP service (serve mode's BOXOFFICE_PAYMENTS_URL).
+    PaymentsSandbox(payments::sandbox_server::SandboxArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Version => println!("boxoffice {}", env!("CARGO_PKG_VERSION")),
+        Command::PaymentsSandbox(args) => tokio::runtime::Runtime::new()?
+            .block_on(payments::sandbox_server::run(args.config()))?,
     }
     Ok(())
 }

@@ -266,3 +266,73 @@ async fn refund(
     let request = body(request)?;
     Ok(Json(provider.refund(&key, id, request.amount_minor).await?).into_response())
 }
+
+/// Command-line and environment settings of `boxoffice payments-sandbox`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENTS_ADDR",
+        default_value = "127.0.0.1:8090"
+    )]
+    pub addr: SocketAddr,
+    /// Directory keeping authorizations across restarts (in memory when unset).
+    #[arg(long, env = "BOXOFFICE_PAYMENTS_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Seed of the fault generator (same seed, same faults).
+    #[arg(long, env = "BOXOFFICE_PAYMENTS_FAULT_SEED", default_value_t = 0)]
+    pub fault_seed: u64,
+    /// Share (0..1) of pm_card_visa authorizations declined.
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENTS_FAULT_DECLINE_RATE",
+        default_value_t = 0.0
+    )]
+    pub fault_decline_rate: f64,
+    /// Share (0..1) of calls answered 503 without effect.
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENTS_FAULT_ERROR_RATE",
+        default_value_t = 0.0
+    )]
+    pub fault_error_rate: f64,
+    /// Share (0..1) of calls that take effect but answer only after --fault-timeout-ms (504).
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENTS_FAULT_TIMEOUT_RATE",
+        default_value_t = 0.0
+    )]
+    pub fault_timeout_rate: f64,
+    /// How long a timed-out call hangs, in milliseconds.
+    #[arg(
+        long,
+        env = "BOXOFFICE_PAYMENTS_FAULT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub fault_timeout_ms: u64,
+    /// Latency added to every call, in milliseconds.
+    #[arg(long, env = "BOXOFFICE_PAYMENTS_FAULT_LATENCY_MS", default_value_t = 0)]
+    pub fault_latency_ms: u64,
+}
+
+impl SandboxArgs {
+    /// The service configuration these settings describe.
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            addr: self.addr,
+            sandbox: SandboxConfig {
+                data_dir: self.data_dir.clone(),
+                faults: crate::sandbox::FaultConfig {
+                    seed: self.fault_seed,
+                    decline_rate: self.fault_decline_rate,
+                    error_rate: self.fault_error_rate,
+                    timeout_rate: self.fault_timeout_rate,
+                    timeout_ms: self.fault_timeout_ms,
+                    added_latency_ms: self.fault_latency_ms,
+                },
+                slow_method_delay: None,
+            },
+        }
+    }
+}
