@@ -3,6 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import {
   server, createShow, uniqueWord, launch, watchConsole, screenshot, routeGaps, call, eventually,
 } from './lib/harness.mjs';
@@ -116,7 +117,6 @@ test('a buyer finds an event, holds two seats and pays; the booking shows its ti
     await tickets.first().getByRole('button', { name: 'Download PDF' }).click();
     const pdf = await download;
     assert.match(pdf.suggestedFilename(), /\.pdf$/);
-    const { readFile } = await import('node:fs/promises');
     assert.equal((await readFile(await pdf.path())).subarray(0, 5).toString(), '%PDF-');
   } else {
     t.diagnostic('PENDING (server): the booking has no tickets yet, so no QR image could be checked; the ticket screenshot shows the booking');

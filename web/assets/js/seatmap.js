@@ -63,9 +63,8 @@ const ZOOMS = [1, 1.5, 2, 3, 4, 6, 8];
 
 /** An interactive seat map. `onToggle(seat)` is called when the buyer clicks or presses a seat. */
 export class SeatMap {
-  constructor({ onToggle, onFocusSeat } = {}) {
+  constructor({ onToggle } = {}) {
     this.onToggle = onToggle;
-    this.onFocusSeat = onFocusSeat;
     this.seats = new Map(); // seatId -> seat record (with section info and its element)
     this.selected = new Set();
     this.mine = new Set();
@@ -160,6 +159,7 @@ export class SeatMap {
     seat.el.setAttribute('aria-disabled', String(!pickable));
     seat.el.setAttribute('aria-label',
       `${seat.sectionName}, row ${seat.row}, seat ${seat.number}, ${money(seat.price, seat.currency)}, ${STATUS_WORDS[look] || label(look)}`);
+    if (seat === this.described) this.describe(seat);
   }
 
   /** Applies live statuses: an iterable of { seatId, status }. Returns seats that changed. */
@@ -201,8 +201,8 @@ export class SeatMap {
 
   describe(seat) {
     if (!seat) return;
+    this.described = seat;
     this.info.textContent = `${seat.sectionName} · row ${seat.row}, seat ${seat.number} · ${money(seat.price, seat.currency)} · ${STATUS_WORDS[this.look(seat)]}`;
-    this.onFocusSeat?.(seat);
   }
 
   setActive(seat, focus = false) {

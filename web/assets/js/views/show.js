@@ -349,7 +349,8 @@ class ShowPage {
     const hold = this.hold;
     this.countdown = h('span', { class: 'countdown-value', role: 'timer', 'aria-label': 'Time left to pay' }, '');
     const methods = PAYMENT_METHODS.map(([id, name, note], i) => h('label', { class: 'radio' },
-      h('input', { type: 'radio', name: 'paymentMethod', value: id, checked: i === 0 }), ` ${name} `, h('span', { class: 'meta' }, `(${note})`)));
+      h('input', { type: 'radio', name: 'paymentMethod', value: id, checked: i === 0 }),
+      h('span', {}, name, ' ', h('span', { class: 'meta' }, `(${note})`))));
     this.payButton = h('button', { type: 'submit', class: 'primary' }, `Pay ${money(hold.totalAmount, hold.currency)}`);
     const form = h('form', { class: 'checkout', 'aria-label': 'Payment' },
       h('fieldset', {}, h('legend', {}, 'Payment method (sandbox)'), methods),
