@@ -78,7 +78,13 @@ export function signIn() {
   if (!pendingSignIn) {
     pendingSignIn = (async () => {
       localStorage.removeItem(TOKEN_KEY);
-      const res = await send('POST', '/v1/auth/guest', { auth: false });
+      let res;
+      try {
+        res = await send('POST', '/v1/auth/guest', { auth: false });
+      } catch (err) {
+        if (err instanceof ApiError) err.duringSignIn = true;
+        throw err;
+      }
       localStorage.setItem(TOKEN_KEY, JSON.stringify(res.data));
       return res.data;
     })().finally(() => {

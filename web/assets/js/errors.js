@@ -14,6 +14,9 @@ export function describeError(err, ctx = {}) {
   if (!(err instanceof ApiError)) return `Something went wrong in this page: ${err?.message || err}`;
   const p = err.problem;
   const wait = err.retryAfterSeconds;
+  if (err.duringSignIn && err.status !== 0 && err.status !== 503 && err.status !== 429) {
+    return 'Guest sign-in is not available on this server, so seats cannot be held or bought here.';
+  }
   switch (err.code) {
     case 'seats-unavailable': {
       const ids = Array.isArray(p.unavailableSeatIds) ? p.unavailableSeatIds : [];
