@@ -76,7 +76,7 @@ export class LiveSeats {
       this.onSnapshot?.(frame.seats || [], frame.version);
     } else if (frame.type === 'SEAT_UPDATE') {
       if (this.version === undefined || frame.fromVersion !== this.version) {
-        ws.close(CLIENT_GAP, 'version gap');
+        this.resync(ws);
         return;
       }
       this.version = frame.version;
@@ -85,12 +85,21 @@ export class LiveSeats {
     }
   }
 
+  /** We missed an update: drop this socket without waiting for its close, and start over. */
+  resync(ws) {
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.close(CLIENT_GAP, 'version gap');
+    this.ws = null;
+    this.connect();
+  }
+
   onClose(e) {
     this.ws = null;
     if (this.stopped) return;
-    if (e.code === CLIENT_GAP || e.code === SLOW_CONSUMER) {
-      // We are behind: resync from a new snapshot right away.
-      this.reconnectTimer = setTimeout(() => this.connect(), e.code === SLOW_CONSUMER ? 250 : 0);
+    if (e.code === SLOW_CONSUMER) {
+      // We fell behind: resync from a new snapshot right away (a short pause lets the server breathe).
+      this.reconnectTimer = setTimeout(() => this.connect(), 250);
       return;
     }
     this.scheduleReconnect();
