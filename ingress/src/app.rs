@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::extract::BODY_LIMIT_BYTES;
 use crate::middleware;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, ops};
+use crate::routes::{admin, auth, bookings, holds, ops, shows};
 use crate::state::AppState;
 
 /// Header carrying the request id (generated when the client sends none, echoed back).
@@ -29,6 +29,19 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::guest))
+        .routes(routes!(shows::list_events))
+        .routes(routes!(shows::get_event))
+        .routes(routes!(shows::seat_map))
+        .routes(routes!(admin::create_venue))
+        .routes(routes!(admin::create_event))
+        .routes(routes!(admin::create_show))
+        .routes(routes!(admin::block_seats))
+        .routes(routes!(admin::unblock_seats))
+        .routes(routes!(holds::hold))
+        .routes(routes!(holds::get_hold, holds::release_hold))
+        .routes(routes!(bookings::confirm))
+        .routes(routes!(bookings::list_bookings))
+        .routes(routes!(bookings::get_booking))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -44,6 +44,9 @@ pub enum ApiError {
         /// When sales open (RFC 3339).
         opens_at: String,
     },
+    /// `403 sale-closed`: the show has started; nothing is sold any more.
+    #[error("the show has started; sales are closed")]
+    SaleClosed,
     /// `404 not-found`: unknown route or resource, or another user's resource.
     #[error("not found")]
     NotFound,
@@ -59,6 +62,26 @@ pub enum ApiError {
     /// `409 hold-already-confirmed`: releasing a hold that became a booking.
     #[error("hold already confirmed")]
     HoldAlreadyConfirmed,
+    /// `409 already-exists`: creating something that exists.
+    #[error("already exists")]
+    AlreadyExists,
+    /// `409 booking-not-cancellable`.
+    #[error("booking cannot be cancelled")]
+    BookingNotCancellable,
+    /// `409 already-checked-in`.
+    #[error("ticket already checked in")]
+    AlreadyCheckedIn {
+        /// When (RFC 3339).
+        checked_in_at: String,
+        /// At which gate.
+        gate: Option<String>,
+    },
+    /// `410 ticket-cancelled`.
+    #[error("ticket cancelled")]
+    TicketCancelled,
+    /// `422 invalid-ticket`.
+    #[error("invalid ticket")]
+    InvalidTicket,
     /// `410 hold-expired`: the hold expired or was released; nothing was captured.
     #[error("hold expired or released")]
     HoldExpired,
@@ -119,13 +142,20 @@ impl ApiError {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
-            Self::Forbidden(_) | Self::SaleNotOpen { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::SaleNotOpen { .. } | Self::SaleClosed => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::SeatsUnavailable { .. } | Self::HoldAlreadyConfirmed => StatusCode::CONFLICT,
-            Self::HoldExpired => StatusCode::GONE,
+            Self::SeatsUnavailable { .. }
+            | Self::HoldAlreadyConfirmed
+            | Self::AlreadyExists
+            | Self::BookingNotCancellable
+            | Self::AlreadyCheckedIn { .. } => StatusCode::CONFLICT,
+            Self::HoldExpired | Self::TicketCancelled => StatusCode::GONE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::IdempotencyKeyReused
+            | Self::InvalidTicket
             | Self::TicketLimitExceeded { .. }
             | Self::HoldLimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -141,6 +171,12 @@ impl ApiError {
             Self::PaymentDeclined => "payment-declined",
             Self::Forbidden(_) => "forbidden",
             Self::SaleNotOpen { .. } => "sale-not-open",
+            Self::SaleClosed => "sale-closed",
+            Self::AlreadyExists => "already-exists",
+            Self::BookingNotCancellable => "booking-not-cancellable",
+            Self::AlreadyCheckedIn { .. } => "already-checked-in",
+            Self::TicketCancelled => "ticket-cancelled",
+            Self::InvalidTicket => "invalid-ticket",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::SeatsUnavailable { .. } => "seats-unavailable",
@@ -177,6 +213,8 @@ impl ApiError {
             unavailable_seat_ids: None,
             opens_at: None,
             limit: None,
+            checked_in_at: None,
+            gate: None,
         };
         match self {
             Self::InvalidRequest { field, .. } => problem.field = Some(field.clone()),
@@ -186,6 +224,13 @@ impl ApiError {
             Self::SaleNotOpen { opens_at } => problem.opens_at = Some(opens_at.clone()),
             Self::TicketLimitExceeded { limit } | Self::HoldLimitExceeded { limit } => {
                 problem.limit = Some(*limit)
+            }
+            Self::AlreadyCheckedIn {
+                checked_in_at,
+                gate,
+            } => {
+                problem.checked_in_at = Some(checked_in_at.clone());
+                problem.gate = gate.clone();
             }
             _ => {}
         }
@@ -220,6 +265,12 @@ pub struct Problem {
     /// For the limit codes: the limit that was hit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u16>,
+    /// For `already-checked-in`: when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<String>,
+    /// For `already-checked-in`: at which gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
 }
 
 impl IntoResponse for ApiError {

@@ -20,14 +20,17 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod sync;
 pub mod telemetry;
 pub mod time;

@@ -1,17 +1,39 @@
 //! Shared application state handed to every handler: configuration, token keys, rate limiters,
 //! and the backends (pipeline bus, seat-state reader, catalog, payments, idempotency index).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use catalog::Catalog;
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::PrometheusHandle;
+use payments::PaymentProvider;
+use processors::bus::CommandBus;
+use processors::store::ShowReader;
+use schemas::{ShowId, UnixMs};
 
 use crate::auth::TokenKeys;
 use crate::config::ApiConfig;
+use crate::idempotency::IdempotencyIndex;
 use crate::ratelimit::RateLimits;
 
 /// One readiness check of a backing service: `Ok` when reachable and loaded.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// The services behind the API, the same seams in dev and serve mode.
+#[derive(Clone)]
+pub struct Backends {
+    /// Where commands go (LocalBus in dev, NatsBus in serve).
+    pub bus: Arc<dyn CommandBus>,
+    /// Seat state, holds and bookings from the source of truth.
+    pub reader: Arc<dyn ShowReader>,
+    /// Idempotency-Key index.
+    pub idempotency: Arc<dyn IdempotencyIndex>,
+    /// Venues, events, shows, search, seat maps, availability.
+    pub catalog: Arc<Catalog>,
+    /// Payment provider (sandbox in-process in dev, HTTP client in serve).
+    pub payments: Arc<dyn PaymentProvider>,
+}
 
 /// Cheap-to-clone handle on everything a request may need.
 #[derive(Clone)]
@@ -25,11 +47,22 @@ struct Inner {
     limits: RateLimits,
     prometheus: PrometheusHandle,
     probes: Vec<(&'static str, Probe)>,
+    backends: Backends,
+    seat_changes: Mutex<HashMap<ShowId, UnixMs>>,
 }
+
+/// Shows whose last seat-change time is remembered at most (then the memory starts over; the
+/// seat map falls back to the read time).
+pub const SEAT_CHANGE_MEMORY_MAX: usize = 100_000;
 
 impl AppState {
     /// State for `config`, signing tokens with `secret`.
-    pub fn new(config: ApiConfig, secret: &[u8], probes: Vec<(&'static str, Probe)>) -> Self {
+    pub fn new(
+        config: ApiConfig,
+        secret: &[u8],
+        backends: Backends,
+        probes: Vec<(&'static str, Probe)>,
+    ) -> Self {
         let limits = RateLimits::new(config.rate_per_user, config.rate_per_ip);
         Self {
             inner: Arc::new(Inner {
@@ -37,6 +70,8 @@ impl AppState {
                 limits,
                 prometheus: crate::telemetry::prometheus(),
                 probes,
+                backends,
+                seat_changes: Mutex::new(HashMap::new()),
                 config,
             }),
         }
@@ -60,6 +95,27 @@ impl AppState {
     /// The Prometheus registry.
     pub fn prometheus(&self) -> &PrometheusHandle {
         &self.inner.prometheus
+    }
+
+    /// The backing services.
+    pub fn backends(&self) -> &Backends {
+        &self.inner.backends
+    }
+
+    /// Remember when `show`'s seats last changed (from the seat-delta stream).
+    pub fn note_seat_change(&self, show: ShowId, at: UnixMs) {
+        let mut changes = self.inner.seat_changes.lock().expect("seat change lock");
+        if changes.len() >= SEAT_CHANGE_MEMORY_MAX && !changes.contains_key(&show) {
+            changes.clear();
+        }
+        let entry = changes.entry(show).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+
+    /// When `show`'s seats last changed, if known.
+    pub fn last_seat_change(&self, show: ShowId) -> Option<UnixMs> {
+        let changes = self.inner.seat_changes.lock().expect("seat change lock");
+        changes.get(&show).copied()
     }
 
     /// Readiness probes of the backing services.

@@ -1,4 +1,9 @@
 //! Route handlers, one module per section of the public contract.
 
+pub mod admin;
 pub mod auth;
+pub mod bookings;
+pub mod holds;
 pub mod ops;
+pub mod shows;
+pub mod views;

@@ -1,0 +1,261 @@
+//! `boxoffice dev`: all of boxoffice in one process with no external services: the embedded
+//! pipeline (same engine and partition loop, in-process log, redb store), the catalog on its
+//! embedded store with the demo seed, the sandbox payment provider, and the HTTP API.
+//!
+//! Everything lives under the data dir, so a restart resumes with holds, bookings and catalog.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog::Catalog;
+use payments::{SandboxConfig, SandboxProvider};
+use processors::dev::{DevConfig as PipelineConfig, DevPipeline};
+use processors::store::ShowReader;
+use rand::RngCore;
+use tokio::net::TcpListener;
+
+use crate::app;
+use crate::config::{ApiConfig, ConfigError, DevConfig};
+use crate::idempotency::EmbeddedIndex;
+use crate::server;
+use crate::state::{AppState, Backends, Probe};
+use crate::sync;
+
+/// File holding the generated auth secret when none is configured.
+pub const SECRET_FILE: &str = "auth-secret";
+
+/// How often idle idempotency keys are purged.
+const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Why `boxoffice dev` could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is unusable.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// A file or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A backing part could not start.
+    #[error("{part} failed to start: {reason}")]
+    Backend {
+        /// Which part.
+        part: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
+}
+
+fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
+    move |reason| StartError::Backend { part, reason }
+}
+
+/// The configured secret, or the one generated on first start and kept in the data dir.
+pub fn load_or_create_secret(api: &ApiConfig, data_dir: &Path) -> Result<Vec<u8>, StartError> {
+    if let Some(secret) = &api.auth_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = data_dir.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
+        Ok(_) => tracing::warn!(path = %path.display(), "auth secret file too short; replacing it"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    write_private(&path, &secret).map_err(io(format!("writing {}", path.display())))?;
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(text.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, text)
+    }
+}
+
+/// A running dev instance (for embedding in tests and tools): the bound address and a handle to
+/// stop it.
+pub struct DevServer {
+    /// Address the API listens on.
+    pub addr: std::net::SocketAddr,
+    /// The application state (token keys, backends).
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), StartError>>,
+}
+
+impl DevServer {
+    /// Stop serving, drain, shut the pipeline down, and wait.
+    pub async fn stop(self) -> Result<(), StartError> {
+        let _ = self.shutdown.send(());
+        self.task.await.map_err(|e| StartError::Backend {
+            part: "server",
+            reason: e.to_string(),
+        })?
+    }
+}
+
+/// Run `boxoffice dev` until SIGTERM or Ctrl-C.
+pub async fn run(config: DevConfig) -> Result<(), StartError> {
+    let server = start(config).await?;
+    println!("{}", banner(&server));
+    server::shutdown_signal().await;
+    server.stop().await
+}
+
+fn banner(server: &DevServer) -> String {
+    let url = format!("http://{}", server.addr);
+    let admin = server.state.keys().sign(&crate::auth::Claims {
+        sub: uuid::Uuid::new_v4().to_string(),
+        exp: crate::auth::now_s() + 7 * 86_400,
+        roles: vec!["admin".into()],
+    });
+    format!(
+        "\nboxoffice dev is running at {url}\n\
+         \n  guest token:  curl -s -X POST {url}/v1/auth/guest\n\
+         \n  events:       curl -s {url}/v1/events\n\
+         \n  API document: {url}/openapi.json\n\
+         \n  admin token (7 days, this data dir only):\n  {admin}\n"
+    )
+}
+
+/// Start every part and begin serving; returns once the API accepts connections.
+pub async fn start(config: DevConfig) -> Result<DevServer, StartError> {
+    config.validate()?;
+    crate::telemetry::prometheus();
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(io(format!("creating data dir {}", data_dir.display())))?;
+    let secret = load_or_create_secret(&config.api, &data_dir)?;
+
+    let mut pipeline_config = PipelineConfig::new(data_dir.clone());
+    pipeline_config.reply_timeout = config.api.command_timeout();
+    let pipeline = DevPipeline::start(pipeline_config)
+        .await
+        .map_err(|e| backend("pipeline")(e.to_string()))?;
+    let catalog = Arc::new(
+        Catalog::open_embedded(&subdir(&data_dir, "catalog")?)
+            .await
+            .map_err(|e| backend("catalog")(e.to_string()))?,
+    );
+    let payments = SandboxProvider::open(&SandboxConfig {
+        data_dir: Some(subdir(&data_dir, "payments")?),
+        ..SandboxConfig::default()
+    })
+    .map_err(|e| backend("payments")(e.to_string()))?;
+    let index = EmbeddedIndex::open(&data_dir.join("idempotency.redb"))
+        .map_err(|e| backend("idempotency index")(e.to_string()))?;
+
+    let reader: Arc<dyn ShowReader> = pipeline.reader();
+    let backends = Backends {
+        bus: Arc::new(pipeline.bus()),
+        reader: reader.clone(),
+        idempotency: Arc::new(index.clone()),
+        catalog: catalog.clone(),
+        payments: Arc::new(payments),
+    };
+    let pipeline = Arc::new(tokio::sync::Mutex::new(Some(pipeline)));
+    let state = AppState::new(
+        config.api.clone(),
+        &secret,
+        backends,
+        vec![("pipeline", pipeline_probe(pipeline.clone()))],
+    );
+
+    let follower = {
+        let guard = pipeline.lock().await;
+        let events = guard
+            .as_ref()
+            .map(|p| p.events())
+            .expect("pipeline running");
+        sync::spawn_seat_follower(state.clone(), events.subscribe_seats())
+    };
+    let seeded = sync::seed_and_reconcile(&state).await?;
+    tracing::info!(seeded, "catalog ready");
+    let background = vec![
+        follower,
+        catalog.spawn_availability_flusher(Duration::from_secs(1)),
+        state.limits().spawn_janitor(),
+        index.spawn_janitor(IDEMPOTENCY_PURGE_EVERY),
+    ];
+
+    let listener = TcpListener::bind(config.api.http_addr)
+        .await
+        .map_err(io(format!("binding {}", config.api.http_addr)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("reading the bound address"))?;
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = app::router(state.clone());
+    let task_catalog = catalog.clone();
+    let task = tokio::spawn(async move {
+        let served = server::serve(listener, router, async {
+            let _ = stopped.await;
+        })
+        .await;
+        for task in background {
+            task.abort();
+        }
+        if let Some(pipeline) = pipeline.lock().await.take()
+            && let Err(e) = pipeline.shutdown().await
+        {
+            tracing::warn!(error = %e, "pipeline stopped with an error");
+        }
+        if let Err(e) = task_catalog.flush_availability().await {
+            tracing::warn!(error = %e, "final availability flush failed");
+        }
+        served.map_err(io("serving HTTP"))
+    });
+    tracing::info!(%addr, data_dir = %data_dir.display(), "boxoffice dev listening");
+    Ok(DevServer {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+fn subdir(data_dir: &Path, name: &str) -> Result<PathBuf, StartError> {
+    let path = data_dir.join(name);
+    std::fs::create_dir_all(&path).map_err(io(format!("creating {}", path.display())))?;
+    Ok(path)
+}
+
+fn pipeline_probe(pipeline: Arc<tokio::sync::Mutex<Option<DevPipeline>>>) -> Probe {
+    Arc::new(move || {
+        let pipeline = pipeline.clone();
+        Box::pin(async move {
+            match pipeline.lock().await.as_ref() {
+                Some(p) if p.is_healthy() => Ok(()),
+                Some(_) => Err("a partition loop stopped".to_owned()),
+                None => Err("shutting down".to_owned()),
+            }
+        })
+    })
+}

@@ -1,0 +1,136 @@
+//! The ingress side of the command pipeline: id derivation, envelopes, submitting through the
+//! [`CommandBus`](processors::bus::CommandBus), and turning replies and failures into API errors.
+
+use processors::bus::BusError;
+use processors::store::StoreError;
+use schemas::{
+    BookingId, Command, CommandEnvelope, CommandId, Fingerprint, HoldId, NotCancellableReason,
+    Rejection, Reply, SCHEMA_VERSION, ShowId,
+};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::{now_ms, rfc3339_ms};
+
+/// The hold a hold command creates: derived from the command id, so a retried command (same
+/// idempotency key) names the same hold.
+pub fn hold_id(command: CommandId) -> HoldId {
+    HoldId(Uuid::new_v5(&command.0, b"boxoffice/hold"))
+}
+
+/// The booking a hold becomes: derived from the hold, so every confirm of one hold names the same
+/// booking (the engine relies on it to tell an id reuse from a second confirm).
+pub fn booking_id(hold: HoldId) -> BookingId {
+    BookingId(Uuid::new_v5(&hold.0, b"boxoffice/booking"))
+}
+
+/// The command that creates a show's seat state: one per show, so repeats dedupe.
+pub fn create_show_command_id(show: ShowId) -> CommandId {
+    CommandId(Uuid::new_v5(&show.0, b"boxoffice/create-show"))
+}
+
+/// Wrap `command` for `show`.
+pub fn envelope(
+    command_id: CommandId,
+    fingerprint: Fingerprint,
+    show: ShowId,
+    command: Command,
+) -> CommandEnvelope {
+    CommandEnvelope {
+        schema: SCHEMA_VERSION,
+        command_id,
+        fingerprint,
+        show_id: show,
+        issued_at: now_ms(),
+        command,
+    }
+}
+
+/// Submit through the bus; an unknown outcome or a down pipeline answers 503.
+pub async fn submit(state: &AppState, envelope: CommandEnvelope) -> Result<Reply, ApiError> {
+    let started = std::time::Instant::now();
+    let result = state.backends().bus.submit(envelope).await;
+    metrics::histogram!("boxoffice_ingress_command_seconds")
+        .record(started.elapsed().as_secs_f64());
+    result.map_err(bus_error)
+}
+
+/// A bus failure as an API error.
+pub fn bus_error(error: BusError) -> ApiError {
+    match error {
+        BusError::Timeout => {
+            metrics::counter!("boxoffice_ingress_command_unknown_outcome_total").increment(1);
+            ApiError::unavailable(
+                "the booking pipeline did not answer in time; retry with the same Idempotency-Key",
+            )
+        }
+        BusError::Unavailable(reason) => {
+            tracing::warn!(%reason, "command pipeline unavailable");
+            ApiError::unavailable("the booking pipeline is unavailable")
+        }
+        BusError::Encode(e) => {
+            tracing::error!(error = %e, "command encoding failed");
+            ApiError::unavailable("the command could not be encoded")
+        }
+    }
+}
+
+/// A seat-state read failure as an API error.
+pub fn store_error(error: StoreError) -> ApiError {
+    tracing::warn!(error = %error, "seat state read failed");
+    ApiError::unavailable("seat state is unavailable")
+}
+
+/// The general meaning of a rejection. Handlers answer operation-specific cases (a released hold
+/// on release, an already confirmed hold on confirm) before falling back to this.
+pub fn rejection(rejection: Rejection) -> ApiError {
+    match rejection {
+        Rejection::UnknownShow
+        | Rejection::UnknownSeats { .. }
+        | Rejection::HoldNotFound
+        | Rejection::NotHoldOwner
+        | Rejection::BookingNotFound
+        | Rejection::NotBookingOwner => ApiError::NotFound,
+        Rejection::ShowAlreadyExists => ApiError::AlreadyExists,
+        Rejection::InvalidLayout { detail } => ApiError::invalid("sections", detail),
+        Rejection::NoSeats => ApiError::invalid("seatIds", "must name at least one seat"),
+        Rejection::DuplicateSeats { .. } => ApiError::invalid("seatIds", "names a seat twice"),
+        Rejection::TooManySeats { max } => {
+            ApiError::invalid("seatIds", format!("must name at most {max} seats"))
+        }
+        Rejection::SaleNotOpen { opens_at } => ApiError::SaleNotOpen {
+            opens_at: rfc3339_ms(opens_at),
+        },
+        Rejection::ShowStarted => ApiError::SaleClosed,
+        Rejection::TicketLimitExceeded { limit } => ApiError::TicketLimitExceeded { limit },
+        Rejection::HoldLimitExceeded { limit } => ApiError::HoldLimitExceeded { limit },
+        Rejection::SeatsUnavailable { seat_ids } | Rejection::SeatsNotBlockable { seat_ids } => {
+            ApiError::SeatsUnavailable {
+                seat_ids: seat_ids.into_iter().map(|s| s.0).collect(),
+            }
+        }
+        Rejection::HoldExpired | Rejection::HoldReleased => ApiError::HoldExpired,
+        Rejection::HoldAlreadyConfirmed { .. } => ApiError::HoldAlreadyConfirmed,
+        Rejection::BookingNotCancellable { reason } => {
+            not_cancellable(reason);
+            ApiError::BookingNotCancellable
+        }
+        Rejection::TicketNotFound => ApiError::InvalidTicket,
+        Rejection::AlreadyCheckedIn { at, gate } => ApiError::AlreadyCheckedIn {
+            checked_in_at: rfc3339_ms(at),
+            gate,
+        },
+        Rejection::TicketCancelled => ApiError::TicketCancelled,
+        Rejection::CommandIdReused => ApiError::IdempotencyKeyReused,
+    }
+}
+
+fn not_cancellable(reason: NotCancellableReason) {
+    let reason = match reason {
+        NotCancellableReason::AlreadyCancelled => "already_cancelled",
+        NotCancellableReason::CheckedIn => "checked_in",
+        NotCancellableReason::ShowStarted => "show_started",
+    };
+    metrics::counter!("boxoffice_ingress_not_cancellable_total", "reason" => reason).increment(1);
+}

@@ -1,0 +1,314 @@
+//! Holds: `POST /v1/bookings/hold`, `GET` and `DELETE /v1/bookings/holds/{holdId}`.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engine::{HoldStatus, HoldView};
+use processors::store::ShowSnapshot;
+use schemas::{Command, Event, HoldId, HoldLimits, Outcome, Rejection, SeatId, ShowId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::config::MAX_SEATS_PER_HOLD;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, IdempotencyKey, PathIds};
+use crate::idempotency::{self, Claim};
+use crate::pipeline::{self, envelope, hold_id, store_error, submit};
+use crate::routes::shows::ensure_show;
+use crate::state::AppState;
+use crate::time::{now_ms, rfc3339_ms};
+
+/// Body of `POST /v1/bookings/hold`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldRequest {
+    /// Show to hold seats of.
+    pub show_id: Uuid,
+    /// Seats to hold (1..=10, no duplicates); all or none are held.
+    pub seat_ids: Vec<Uuid>,
+    /// Optional: must equal the token's subject when given.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+}
+
+/// A hold as the API returns it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldBody {
+    /// Hold id.
+    pub hold_id: Uuid,
+    /// Show.
+    pub show_id: Uuid,
+    /// Held seats, in request order.
+    pub seats: Vec<Uuid>,
+    /// `ACTIVE`, `CONFIRMED`, `EXPIRED` or `RELEASED`.
+    pub status: &'static str,
+    /// When the hold lapses (RFC 3339 UTC).
+    pub expires_at: String,
+    /// Price of the held seats, minor units.
+    pub total_amount: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+}
+
+/// The contract's spelling of a hold status.
+pub fn hold_status_str(status: HoldStatus) -> &'static str {
+    match status {
+        HoldStatus::Active => "ACTIVE",
+        HoldStatus::Confirmed => "CONFIRMED",
+        HoldStatus::Expired => "EXPIRED",
+        HoldStatus::Released => "RELEASED",
+    }
+}
+
+fn hold_body(snapshot: &ShowSnapshot, view: &HoldView) -> HoldBody {
+    HoldBody {
+        hold_id: view.hold_id.0,
+        show_id: snapshot.show_id.0,
+        seats: view.seats.iter().map(|s| s.0).collect(),
+        status: hold_status_str(view.status_at(now_ms())),
+        expires_at: rfc3339_ms(view.expires_at),
+        total_amount: view.total_minor,
+        currency: snapshot.state.currency().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Request-shape checks the engine would also make, answered before any IO.
+fn check_seat_list(seats: &[Uuid]) -> Result<(), ApiError> {
+    if seats.is_empty() {
+        return Err(ApiError::invalid("seatIds", "must name at least one seat"));
+    }
+    if seats.len() > usize::from(MAX_SEATS_PER_HOLD) {
+        return Err(ApiError::invalid(
+            "seatIds",
+            format!("must name at most {MAX_SEATS_PER_HOLD} seats"),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(seats.len());
+    if let Some(dup) = seats.iter().find(|s| !seen.insert(**s)) {
+        return Err(ApiError::invalid("seatIds", format!("names {dup} twice")));
+    }
+    Ok(())
+}
+
+/// Hold seats: all of them or none.
+#[utoipa::path(post, path = "/v1/bookings/hold", tag = "bookings",
+    request_body = HoldRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1..255 printable characters; retries return the first response")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Seats held", body = HoldBody),
+        (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, sale-not-open, sale-closed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "show or seat unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "seats-unavailable (with unavailableSeatIds)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "ticket-limit-exceeded, hold-limit-exceeded, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate-limited", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<HoldRequest>,
+) -> Result<Response, ApiError> {
+    check_seat_list(&body.seat_ids)?;
+    let show_id = ShowId(body.show_id);
+    let snapshot = ensure_show(&state, show_id).await?;
+    if body
+        .seat_ids
+        .iter()
+        .any(|s| snapshot.state.seat_index(SeatId(*s)).is_none())
+    {
+        return Err(ApiError::NotFound);
+    }
+    if body.user_id.is_some_and(|u| u != caller.user.0) {
+        return Err(ApiError::Forbidden("userId is not the caller"));
+    }
+    let command_id = idempotency::command_id(caller.user, key.as_deref());
+    let fingerprint = idempotency::fingerprint("hold", &body);
+    claim(&state, key.as_deref(), command_id, fingerprint).await?;
+    let config = state.config();
+    let command = Command::Hold {
+        hold_id: hold_id(command_id),
+        user: caller.user,
+        seats: body.seat_ids.iter().map(|s| SeatId(*s)).collect(),
+        ttl_ms: config.hold_ttl().as_millis() as u64,
+        limits: HoldLimits {
+            max_seats_per_hold: MAX_SEATS_PER_HOLD,
+            max_tickets_per_user: config.max_tickets_per_user,
+            max_holds_per_user: config.max_holds_per_user,
+        },
+    };
+    let reply = submit(&state, envelope(command_id, fingerprint, show_id, command)).await?;
+    let events = match reply.outcome {
+        Outcome::Accepted(events) => events,
+        Outcome::Rejected(rejection) => {
+            metrics::counter!("boxoffice_holds_rejected_total").increment(1);
+            return Err(pipeline::rejection(rejection));
+        }
+    };
+    let Some(Event::Held {
+        hold_id,
+        seats,
+        expires_at,
+        total_minor,
+        ..
+    }) = events.into_iter().find(|e| matches!(e, Event::Held { .. }))
+    else {
+        return Err(ApiError::unavailable(
+            "the pipeline answered without a hold",
+        ));
+    };
+    metrics::counter!("boxoffice_holds_created_total").increment(1);
+    let body = HoldBody {
+        hold_id: hold_id.0,
+        show_id: show_id.0,
+        seats: seats.iter().map(|s| s.0).collect(),
+        status: "ACTIVE",
+        expires_at: rfc3339_ms(expires_at),
+        total_amount: total_minor,
+        currency: snapshot.state.currency().unwrap_or_default().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Record an idempotency key; a key used before for another request is `422`.
+pub async fn claim(
+    state: &AppState,
+    key: Option<&str>,
+    command_id: schemas::CommandId,
+    fingerprint: schemas::Fingerprint,
+) -> Result<Claim, ApiError> {
+    if key.is_none() {
+        return Ok(Claim::New);
+    }
+    let claim = state
+        .backends()
+        .idempotency
+        .claim(command_id, fingerprint)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "idempotency index unavailable");
+            ApiError::unavailable("the idempotency index is unavailable")
+        })?;
+    match claim {
+        Claim::Reused => Err(ApiError::IdempotencyKeyReused),
+        Claim::New | Claim::Retry => Ok(claim),
+    }
+}
+
+/// The caller's hold with its show, or 404 (also for other users' holds).
+pub async fn owned_hold(
+    state: &AppState,
+    caller: &Caller,
+    hold: HoldId,
+) -> Result<(ShowSnapshot, HoldView), ApiError> {
+    match state
+        .backends()
+        .reader
+        .hold(hold)
+        .await
+        .map_err(store_error)?
+    {
+        Some((snapshot, view)) if view.user == caller.user => Ok((snapshot, view)),
+        Some(_) | None => Err(ApiError::NotFound),
+    }
+}
+
+/// One of the caller's holds.
+#[utoipa::path(get, path = "/v1/bookings/holds/{holdId}", tag = "bookings",
+    params(("holdId" = Uuid, Path, description = "Hold id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The hold", body = HoldBody),
+        (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: PathIds,
+) -> Result<Json<HoldBody>, ApiError> {
+    let hold = HoldId(path.uuid("holdId")?);
+    let (snapshot, view) = owned_hold(&state, &caller, hold).await?;
+    Ok(Json(hold_body(&snapshot, &view)))
+}
+
+/// Request identity of a release (for the idempotency fingerprint).
+#[derive(Serialize)]
+struct ReleaseRequest {
+    hold_id: Uuid,
+}
+
+/// Give a hold back; its seats are AVAILABLE at once.
+#[utoipa::path(delete, path = "/v1/bookings/holds/{holdId}", tag = "bookings",
+    params(("holdId" = Uuid, Path, description = "Hold id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1..255 printable characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Released (or already expired/released)"),
+        (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "hold-already-confirmed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn release_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    path: PathIds,
+) -> Result<StatusCode, ApiError> {
+    let hold = HoldId(path.uuid("holdId")?);
+    let (snapshot, view) = owned_hold(&state, &caller, hold).await?;
+    let command_id = idempotency::command_id(caller.user, key.as_deref());
+    let fingerprint = idempotency::fingerprint("release", &ReleaseRequest { hold_id: hold.0 });
+    let claim = claim(&state, key.as_deref(), command_id, fingerprint).await?;
+    if claim == Claim::New {
+        match view.status_at(now_ms()) {
+            HoldStatus::Active => {}
+            HoldStatus::Expired | HoldStatus::Released => return Ok(StatusCode::NO_CONTENT),
+            HoldStatus::Confirmed => return Err(ApiError::HoldAlreadyConfirmed),
+        }
+    }
+    let command = Command::Release {
+        hold_id: hold,
+        user: caller.user,
+    };
+    let reply = submit(
+        &state,
+        envelope(command_id, fingerprint, snapshot.show_id, command),
+    )
+    .await?;
+    match reply.outcome {
+        Outcome::Accepted(_)
+        | Outcome::Rejected(Rejection::HoldExpired | Rejection::HoldReleased) => {
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Outcome::Rejected(rejection) => Err(pipeline::rejection(rejection)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seat_lists_are_checked_for_shape() {
+        let a = Uuid::from_u128(1);
+        assert!(check_seat_list(&[]).is_err());
+        assert!(check_seat_list(&[a, a]).is_err());
+        let many: Vec<Uuid> = (0..11).map(Uuid::from_u128).collect();
+        assert!(check_seat_list(&many).is_err());
+        assert!(check_seat_list(&many[..10]).is_ok());
+    }
+}

@@ -1,0 +1,324 @@
+//! Catalog reads: event search, event detail, and the live seat map of a show; plus the link
+//! between a catalog show and its seat state in the pipeline.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use catalog::{CatalogError, Category, EventQuery, SeatMap};
+use chrono::{NaiveDate, Utc};
+use processors::store::ShowSnapshot;
+use schemas::{Command, EventId, Fingerprint, Outcome, Rejection, SeatStatus, ShowId};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{PathIds, QueryParams};
+use crate::pipeline::{create_show_command_id, envelope, store_error, submit};
+use crate::routes::views::{EventBody, EventSummaryBody, PageBody};
+use crate::state::AppState;
+use crate::time::rfc3339_ms;
+
+/// A catalog failure as an API error.
+pub fn catalog_error(error: CatalogError) -> ApiError {
+    match error {
+        CatalogError::Invalid(invalid) => ApiError::invalid(invalid.field(), invalid.to_string()),
+        CatalogError::VenueNotFound(_)
+        | CatalogError::EventNotFound(_)
+        | CatalogError::ShowNotFound(_) => ApiError::NotFound,
+        CatalogError::Store(e) => {
+            tracing::warn!(error = %e, "catalog store failed");
+            ApiError::unavailable("the catalog is unavailable")
+        }
+        CatalogError::Search(e) => {
+            tracing::error!(error = %e, "search index failed");
+            ApiError::unavailable("search is unavailable")
+        }
+    }
+}
+
+/// Tell the pipeline to create a show's seat state from its catalog layout (idempotent: the
+/// command id derives from the show).
+pub async fn create_seat_state(state: &AppState, show: ShowId) -> Result<(), ApiError> {
+    let catalog = &state.backends().catalog;
+    let stored = catalog.show(show).await.map_err(catalog_error)?;
+    let layout = catalog.show_layout(show).await.map_err(catalog_error)?;
+    let command = Command::CreateShow {
+        layout,
+        show_time: schemas::UnixMs(stored.show_time.timestamp_millis()),
+        sale_opens_at: stored
+            .sale_opens_at
+            .map(|t| schemas::UnixMs(t.timestamp_millis())),
+    };
+    let id = create_show_command_id(show);
+    let reply = submit(
+        state,
+        envelope(id, Fingerprint(*id.0.as_bytes()), show, command),
+    )
+    .await?;
+    match reply.outcome {
+        Outcome::Accepted(_) | Outcome::Rejected(Rejection::ShowAlreadyExists) => Ok(()),
+        Outcome::Rejected(other) => {
+            tracing::error!(%show, rejection = ?other, "pipeline refused a catalog layout");
+            Err(ApiError::unavailable(
+                "the show's seats could not be created",
+            ))
+        }
+    }
+}
+
+/// The show's seat state; a catalog show whose seats never reached the pipeline (a crash or an
+/// outage between the two writes) gets them now. Unknown shows are 404.
+pub async fn ensure_show(state: &AppState, show: ShowId) -> Result<ShowSnapshot, ApiError> {
+    let reader = &state.backends().reader;
+    if let Some(snapshot) = reader.show(show).await.map_err(store_error)? {
+        return Ok(snapshot);
+    }
+    create_seat_state(state, show).await?;
+    reader
+        .show(show)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::unavailable("the show's seats are not ready yet"))
+}
+
+/// Search events.
+#[utoipa::path(get, path = "/v1/events", tag = "catalog",
+    params(
+        ("city" = Option<String>, Query, description = "City (case-insensitive)"),
+        ("category" = Option<String>, Query, description = "movies, concerts, sports or theater"),
+        ("date" = Option<String>, Query, description = "YYYY-MM-DD: events running on that date"),
+        ("query" = Option<String>, Query, description = "Full text over title and description"),
+        ("page" = Option<u32>, Query, description = "Page from 1"),
+        ("limit" = Option<u32>, Query, description = "1..=100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = PageBody<EventSummaryBody>),
+        (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    query: QueryParams,
+) -> Result<Json<PageBody<EventSummaryBody>>, ApiError> {
+    let paging = query.paging()?;
+    let category = query
+        .get("category")
+        .map(|c| {
+            Category::parse(c).ok_or_else(|| {
+                ApiError::invalid("category", "must be movies, concerts, sports or theater")
+            })
+        })
+        .transpose()?;
+    let date = query
+        .get("date")
+        .map(|d| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| ApiError::invalid("date", "must be a real YYYY-MM-DD date"))
+        })
+        .transpose()?;
+    let q = EventQuery {
+        city: query.get("city").map(str::to_owned),
+        category,
+        date,
+        query: query.get("query").map(str::to_owned),
+        page: paging.page,
+        limit: paging.limit,
+    };
+    let page = state
+        .backends()
+        .catalog
+        .search(&q)
+        .await
+        .map_err(catalog_error)?;
+    Ok(Json(PageBody {
+        items: page.items.into_iter().map(EventSummaryBody::from).collect(),
+        page: page.page,
+        limit: page.limit,
+        total: page.total,
+    }))
+}
+
+/// One event with its shows.
+#[utoipa::path(get, path = "/v1/events/{eventId}", tag = "catalog",
+    params(("eventId" = Uuid, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The event", body = EventBody),
+        (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_event(
+    State(state): State<AppState>,
+    path: PathIds,
+) -> Result<Json<EventBody>, ApiError> {
+    let id = EventId(path.uuid("eventId")?);
+    let detail = state
+        .backends()
+        .catalog
+        .event_detail(id, Utc::now())
+        .await
+        .map_err(catalog_error)?;
+    Ok(Json(EventBody::from(detail)))
+}
+
+/// The seat map of a show with every seat's live status.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapBody {
+    /// Show.
+    pub show_id: Uuid,
+    /// Increases with every change of the show's seats.
+    pub version: u64,
+    /// When the seats last changed as far as this server knows (RFC 3339 UTC).
+    pub last_updated: String,
+    /// The venue and its drawing.
+    pub venue: SeatMapVenue,
+    /// Sections in display order.
+    pub sections: Vec<SeatMapSectionBody>,
+}
+
+/// The venue part of a seat map.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapVenue {
+    /// Venue id.
+    pub venue_id: Uuid,
+    /// Venue name.
+    pub name: String,
+    /// Drawing size in layout units (seat `x`,`y` lie within it).
+    pub layout: SeatMapLayout,
+}
+
+/// Drawing size of a seat map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatMapLayout {
+    /// Width in layout units.
+    pub width: i32,
+    /// Height in layout units.
+    pub height: i32,
+}
+
+/// A priced section of a seat map.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapSectionBody {
+    /// Section id.
+    pub section_id: String,
+    /// Display name.
+    pub name: String,
+    /// Price category label.
+    pub price_category: String,
+    /// Price per seat, minor units.
+    pub price: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Seats with their status.
+    pub seats: Vec<SeatBody>,
+}
+
+/// One seat of a seat map.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatBody {
+    /// Seat id.
+    pub seat_id: Uuid,
+    /// Row label.
+    pub row: String,
+    /// Number within the row.
+    pub number: u32,
+    /// `AVAILABLE`, `HELD`, `BOOKED` or `BLOCKED`.
+    pub status: &'static str,
+    /// Horizontal position.
+    pub x: i32,
+    /// Vertical position.
+    pub y: i32,
+}
+
+/// The contract's spelling of a seat status.
+pub fn seat_status_str(status: SeatStatus) -> &'static str {
+    match status {
+        SeatStatus::Available => "AVAILABLE",
+        SeatStatus::Held => "HELD",
+        SeatStatus::Booked => "BOOKED",
+        SeatStatus::Blocked => "BLOCKED",
+    }
+}
+
+/// Seat map of a show (no auth; also for shows behind a waiting room).
+#[utoipa::path(get, path = "/v1/events/{eventId}/shows/{showId}/seats", tag = "catalog",
+    params(("eventId" = Uuid, Path, description = "Event id"), ("showId" = Uuid, Path, description = "Show id")),
+    responses(
+        (status = 200, description = "The seat map", body = SeatMapBody),
+        (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn seat_map(
+    State(state): State<AppState>,
+    path: PathIds,
+) -> Result<Json<SeatMapBody>, ApiError> {
+    let event = EventId(path.uuid("eventId")?);
+    let show = ShowId(path.uuid("showId")?);
+    let catalog = &state.backends().catalog;
+    let stored = catalog.show(show).await.map_err(catalog_error)?;
+    if stored.event_id != event {
+        return Err(ApiError::NotFound);
+    }
+    let map = catalog.seat_map(show).await.map_err(catalog_error)?;
+    let snapshot = ensure_show(&state, show).await?;
+    let last = state.last_seat_change(show);
+    Ok(Json(seat_map_body(&map, &snapshot, last)))
+}
+
+fn seat_map_body(
+    map: &Arc<SeatMap>,
+    snapshot: &ShowSnapshot,
+    last: Option<schemas::UnixMs>,
+) -> SeatMapBody {
+    let status_of = |index: u32| {
+        seat_status_str(
+            snapshot
+                .state
+                .seat_status(index)
+                .unwrap_or(SeatStatus::Blocked),
+        )
+    };
+    let sections = map
+        .sections
+        .iter()
+        .map(|section| SeatMapSectionBody {
+            section_id: section.section_id.clone(),
+            name: section.name.clone(),
+            price_category: section.price_category.clone(),
+            price: section.price_minor,
+            currency: map.currency.clone(),
+            seats: section
+                .seats
+                .iter()
+                .zip(section.first_index..)
+                .map(|(seat, index)| SeatBody {
+                    seat_id: seat.seat_id.0,
+                    row: section.row_of(seat).to_owned(),
+                    number: seat.number,
+                    status: status_of(index),
+                    x: seat.x,
+                    y: seat.y,
+                })
+                .collect(),
+        })
+        .collect();
+    SeatMapBody {
+        show_id: map.show_id.0,
+        version: snapshot.version,
+        last_updated: rfc3339_ms(last.unwrap_or_else(crate::time::now_ms)),
+        venue: SeatMapVenue {
+            venue_id: map.venue_id.0,
+            name: map.venue_name.clone(),
+            layout: SeatMapLayout {
+                width: map.width,
+                height: map.height,
+            },
+        },
+        sections,
+    }
+}
