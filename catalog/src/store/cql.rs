@@ -92,6 +92,7 @@ impl CqlStore {
     pub async fn connect(nodes: &[String]) -> Result<Arc<Session>, StoreError> {
         let session = SessionBuilder::new()
             .known_nodes(nodes)
+            .connection_timeout(std::time::Duration::from_secs(10))
             .build()
             .await
             .map_err(unavailable)?;
