@@ -73,8 +73,10 @@ class ShowPage {
           h('h2', { id: 'map-heading' }, 'Seat map'),
           h('p', { id: 'seatmap-help', class: 'hint' },
             'Click a seat, or Tab to the map and use the arrow keys to move and Space or Enter to select.'),
-          this.liveStatus, this.seatMap.el, this.legend),
-        h('div', { class: 'side-panel' }, this.message.el, this.queuePanel, this.selectionPanel, this.holdPanel)));
+          this.liveStatus, this.seatMap.el),
+        h('div', { class: 'side-panel' }, this.message.el, this.queuePanel, this.selectionPanel, this.holdPanel),
+        // After the side panel, so a phone shows the selection right below the map.
+        h('section', { class: 'legend-panel', 'aria-label': 'Legend and prices' }, this.legend)));
     this.seatMap.render(this.map);
     this.renderLegend();
     this.renderSelection();
