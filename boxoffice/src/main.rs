@@ -15,6 +15,10 @@ struct Cli {
 enum Command {
     /// Print the version of this build.
     Version,
+    /// Apply streams.yaml to NATS and the CQL schema to ScyllaDB/Cassandra (idempotent).
+    Provision(processors::cli::ProvisionArgs),
+    /// Apply the booking commands of some or all partitions (serve mode's pipeline).
+    Processor(processors::cli::ProcessorArgs),
     /// Run the sandbox payment provider as an HTTP service (serve mode's BOXOFFICE_PAYMENTS_URL).
     PaymentsSandbox(payments::sandbox_server::SandboxArgs),
 }
@@ -23,6 +27,16 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Version => println!("boxoffice {}", env!("CARGO_PKG_VERSION")),
+        Command::Provision(args) => {
+            ingress::telemetry::init_tracing();
+            let report =
+                tokio::runtime::Runtime::new()?.block_on(processors::cli::provision_command(args))?;
+            print!("{report}");
+        }
+        Command::Processor(args) => {
+            ingress::telemetry::init_tracing();
+            tokio::runtime::Runtime::new()?.block_on(processors::cli::processor_command(args))?
+        }
         Command::PaymentsSandbox(args) => tokio::runtime::Runtime::new()?
             .block_on(payments::sandbox_server::run(args.config()))?,
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use schemas::{CommandEnvelope, Reply};
 
 pub use crate::dev::LocalBus;
+pub use crate::serve::NatsBus;
 
 /// A command could not be decided in time.
 #[derive(Debug, thiserror::Error)]

@@ -29,14 +29,17 @@
 //! `EventSink::publish` -> reply to the waiting `submit` -> ack.
 
 pub mod bus;
+pub mod cli;
 pub mod dev;
 pub mod events;
 pub mod expiry;
 pub mod log;
 pub mod metrics;
 pub mod partition;
+pub mod provision;
 pub mod reader;
 pub mod rows;
+pub mod serve;
 pub mod store;
 pub mod topology;
 

@@ -1,0 +1,544 @@
+//! [`CqlStore`]: show state in Cassandra / ScyllaDB. One partition per show in `show_state`, its
+//! fence in static columns; every write is ONE conditional (LWT) batch on that partition.
+//!
+//! Result rows of conditional statements are read untyped (`[applied]` plus whatever columns the
+//! server adds, which differ between Cassandra and ScyllaDB), and LWT statements never use cached
+//! result metadata.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use schemas::{BookingId, ShowId, UnixMs, UserId};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::{Consistency, SerialConsistency};
+use scylla::value::{CqlValue, Row as CqlRow};
+use uuid::Uuid;
+
+use crate::store::{
+    Fence, IndexRows, LookupKind, PersistOutcome, Row, ShowStore, ShowWrite, StoreError,
+    StoredShow, UserBookingRef,
+};
+use crate::topology::PartitionId;
+
+/// Which CQL server answers: their DDL differs (tablets) and so do LWT result columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Apache Cassandra.
+    Cassandra,
+    /// ScyllaDB.
+    Scylla,
+}
+
+/// The schema, as idempotent statements, for `keyspace` with `replication_factor`.
+pub fn schema_statements(keyspace: &str, replication_factor: u32, backend: Backend) -> Vec<String> {
+    // ScyllaDB keyspaces with tablets do not support LWT on every version: keep vnodes there.
+    let tablets = match backend {
+        Backend::Scylla => " AND tablets = {'enabled': false}",
+        Backend::Cassandra => "",
+    };
+    vec![
+        format!(
+            "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
+             {{'class': 'NetworkTopologyStrategy', 'replication_factor': {replication_factor}}}{tablets}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.show_state (show_id uuid, kind tinyint, id uuid, \
+             body blob, applied_seq bigint STATIC, owner_epoch bigint STATIC, version bigint STATIC, \
+             PRIMARY KEY ((show_id), kind, id))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.show_lookup (id uuid, kind tinyint, show_id uuid, \
+             PRIMARY KEY ((id), kind))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.user_bookings (user_id uuid, booked_at bigint, \
+             booking_id uuid, show_id uuid, PRIMARY KEY ((user_id), booked_at, booking_id)) \
+             WITH CLUSTERING ORDER BY (booked_at DESC, booking_id ASC)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.expiry_hints (partition text, show_id uuid, \
+             due_at bigint, PRIMARY KEY ((partition), show_id))"
+        ),
+    ]
+}
+
+/// The tables [`schema_statements`] creates.
+pub const TABLES: [&str; 4] = ["show_state", "show_lookup", "user_bookings", "expiry_hints"];
+
+struct Statements {
+    load: PreparedStatement,
+    read_fence: PreparedStatement,
+    fence_first: PreparedStatement,
+    fence_next: PreparedStatement,
+    put_row: PreparedStatement,
+    delete_row: PreparedStatement,
+    put_lookup: PreparedStatement,
+    get_lookup: PreparedStatement,
+    put_user_booking: PreparedStatement,
+    list_user_bookings: PreparedStatement,
+    put_hint: PreparedStatement,
+    delete_hint: PreparedStatement,
+    list_hints: PreparedStatement,
+}
+
+/// Show state in a CQL keyspace.
+pub struct CqlStore {
+    session: Session,
+    statements: Statements,
+}
+
+impl std::fmt::Debug for CqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CqlStore").finish_non_exhaustive()
+    }
+}
+
+/// Connect to the comma-separated `nodes` (`host:port`).
+pub async fn connect(nodes: &str) -> Result<Session, StoreError> {
+    let nodes: Vec<&str> = nodes
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    SessionBuilder::new()
+        .known_nodes(nodes)
+        .connection_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Whether the cluster is ScyllaDB or Cassandra.
+pub async fn detect_backend(session: &Session) -> Result<Backend, StoreError> {
+    let found = session
+        .query_unpaged(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = 'system' \
+             AND table_name = 'scylla_local'",
+            (),
+        )
+        .await
+        .map_err(read_error)?;
+    let rows = found
+        .into_rows_result()
+        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+    Ok(if rows.rows_num() > 0 {
+        Backend::Scylla
+    } else {
+        Backend::Cassandra
+    })
+}
+
+impl CqlStore {
+    /// Prepare every statement against `keyspace` (which must exist; see provisioning).
+    pub async fn new(session: Session, keyspace: &str) -> Result<CqlStore, StoreError> {
+        let ks = keyspace;
+        let prepare = |cql: String| {
+            let session = &session;
+            async move {
+                session
+                    .prepare(cql)
+                    .await
+                    .map_err(|e| StoreError::Fatal(e.to_string()))
+            }
+        };
+        let mut fence_first = prepare(format!(
+            "UPDATE {ks}.show_state SET applied_seq = ?, owner_epoch = ?, version = ? \
+             WHERE show_id = ? IF applied_seq = null"
+        ))
+        .await?;
+        let mut fence_next = prepare(format!(
+            "UPDATE {ks}.show_state SET applied_seq = ?, owner_epoch = ?, version = ? \
+             WHERE show_id = ? IF applied_seq = ? AND owner_epoch = ?"
+        ))
+        .await?;
+        fence_first.set_use_cached_result_metadata(false);
+        fence_next.set_use_cached_result_metadata(false);
+        let mut read_fence = prepare(format!(
+            "SELECT applied_seq, owner_epoch, version FROM {ks}.show_state WHERE show_id = ? LIMIT 1"
+        ))
+        .await?;
+        // Settling a timed-out LWT must see any Paxos round in progress: read at SERIAL.
+        read_fence.set_consistency(Consistency::Serial);
+        let mut load = prepare(format!(
+            "SELECT kind, id, body, applied_seq, owner_epoch, version FROM {ks}.show_state \
+             WHERE show_id = ?"
+        ))
+        .await?;
+        load.set_page_size(5000);
+        let statements = Statements {
+            load,
+            read_fence,
+            fence_first,
+            fence_next,
+            put_row: prepare(format!(
+                "INSERT INTO {ks}.show_state (show_id, kind, id, body) VALUES (?, ?, ?, ?)"
+            ))
+            .await?,
+            delete_row: prepare(format!(
+                "DELETE FROM {ks}.show_state WHERE show_id = ? AND kind = ? AND id = ?"
+            ))
+            .await?,
+            put_lookup: prepare(format!(
+                "INSERT INTO {ks}.show_lookup (id, kind, show_id) VALUES (?, ?, ?)"
+            ))
+            .await?,
+            get_lookup: prepare(format!(
+                "SELECT show_id FROM {ks}.show_lookup WHERE id = ? AND kind = ?"
+            ))
+            .await?,
+            put_user_booking: prepare(format!(
+                "INSERT INTO {ks}.user_bookings (user_id, booked_at, booking_id, show_id) \
+                 VALUES (?, ?, ?, ?)"
+            ))
+            .await?,
+            list_user_bookings: prepare(format!(
+                "SELECT booked_at, booking_id, show_id FROM {ks}.user_bookings WHERE user_id = ?"
+            ))
+            .await?,
+            put_hint: prepare(format!(
+                "INSERT INTO {ks}.expiry_hints (partition, show_id, due_at) VALUES (?, ?, ?)"
+            ))
+            .await?,
+            delete_hint: prepare(format!(
+                "DELETE FROM {ks}.expiry_hints WHERE partition = ? AND show_id = ?"
+            ))
+            .await?,
+            list_hints: prepare(format!(
+                "SELECT show_id, due_at FROM {ks}.expiry_hints WHERE partition = ?"
+            ))
+            .await?,
+        };
+        Ok(CqlStore {
+            session,
+            statements,
+        })
+    }
+
+    /// Connect to `nodes` and prepare against `keyspace`.
+    pub async fn connect(nodes: &str, keyspace: &str) -> Result<CqlStore, StoreError> {
+        CqlStore::new(connect(nodes).await?, keyspace).await
+    }
+
+    fn batch_for(&self, write: &ShowWrite) -> (Batch, Vec<Vec<CqlValue>>) {
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.set_serial_consistency(Some(SerialConsistency::Serial));
+        let show = CqlValue::Uuid(write.show_id.0);
+        let next = [
+            CqlValue::BigInt(write.next.applied_seq as i64),
+            CqlValue::BigInt(write.next.owner_epoch as i64),
+            CqlValue::BigInt(write.version as i64),
+            show.clone(),
+        ];
+        let mut values = Vec::with_capacity(write.rows.len() + 1);
+        match write.expected {
+            None => {
+                batch.append_statement(self.statements.fence_first.clone());
+                values.push(next.to_vec());
+            }
+            Some(expected) => {
+                batch.append_statement(self.statements.fence_next.clone());
+                let mut v = next.to_vec();
+                v.push(CqlValue::BigInt(expected.applied_seq as i64));
+                v.push(CqlValue::BigInt(expected.owner_epoch as i64));
+                values.push(v);
+            }
+        }
+        for row in &write.rows {
+            let key = [
+                show.clone(),
+                CqlValue::TinyInt(row.kind),
+                CqlValue::Uuid(row.id),
+            ];
+            match &row.body {
+                Some(body) => {
+                    batch.append_statement(self.statements.put_row.clone());
+                    let mut v = key.to_vec();
+                    v.push(CqlValue::Blob(body.clone()));
+                    values.push(v);
+                }
+                None => {
+                    batch.append_statement(self.statements.delete_row.clone());
+                    values.push(key.to_vec());
+                }
+            }
+        }
+        (batch, values)
+    }
+}
+
+/// Map a failed read or unconditional write (idempotent, so a retry is safe).
+fn read_error(e: ExecutionError) -> StoreError {
+    match classify(&e) {
+        Class::Fatal => StoreError::Fatal(e.to_string()),
+        Class::NotApplied | Class::Unknown => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Map a failed conditional write: anything that may have reached a replica is an unknown
+/// outcome (settled by reading), only a refusal before any work is "not written".
+fn write_error(e: ExecutionError) -> StoreError {
+    match classify(&e) {
+        Class::Fatal => StoreError::Fatal(e.to_string()),
+        Class::NotApplied => StoreError::Unavailable(e.to_string()),
+        Class::Unknown => StoreError::Timeout,
+    }
+}
+
+enum Class {
+    Fatal,
+    NotApplied,
+    Unknown,
+}
+
+fn classify(e: &ExecutionError) -> Class {
+    match e {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => match db {
+            DbError::SyntaxError
+            | DbError::Invalid
+            | DbError::AlreadyExists { .. }
+            | DbError::Unauthorized
+            | DbError::ConfigError
+            | DbError::AuthenticationError => Class::Fatal,
+            DbError::Unavailable { .. }
+            | DbError::Overloaded
+            | DbError::IsBootstrapping
+            | DbError::RateLimitReached { .. } => Class::NotApplied,
+            _ => Class::Unknown,
+        },
+        ExecutionError::BadQuery(_) => Class::Fatal,
+        ExecutionError::EmptyPlan | ExecutionError::ConnectionPoolError(_) => Class::NotApplied,
+        _ => Class::Unknown,
+    }
+}
+
+fn big(v: Option<&CqlValue>) -> Option<u64> {
+    match v {
+        Some(CqlValue::BigInt(n)) => Some(*n as u64),
+        _ => None,
+    }
+}
+
+fn fence_from(seq: Option<i64>, epoch: Option<i64>, version: Option<i64>) -> Option<(Fence, u64)> {
+    Some((
+        Fence {
+            applied_seq: seq? as u64,
+            owner_epoch: epoch.unwrap_or(0) as u64,
+        },
+        version.unwrap_or(0) as u64,
+    ))
+}
+
+#[async_trait]
+impl ShowStore for CqlStore {
+    async fn load(&self, show: ShowId) -> Result<Option<StoredShow>, StoreError> {
+        type LoadRow = (
+            Option<i8>,
+            Option<Uuid>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let pager = self
+            .session
+            .execute_iter(self.statements.load.clone(), (show.0,))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut stream = pager
+            .rows_stream::<LoadRow>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let mut fence = None;
+        let mut rows = Vec::new();
+        while let Some(row) = stream.next().await {
+            let (kind, id, body, seq, epoch, version) =
+                row.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            if fence.is_none() {
+                fence = fence_from(seq, epoch, version);
+            }
+            if let (Some(kind), Some(id)) = (kind, id) {
+                rows.push(Row {
+                    kind,
+                    id,
+                    body: Some(body.unwrap_or_default()),
+                });
+            }
+        }
+        Ok(fence.map(|(fence, version)| StoredShow {
+            fence,
+            version,
+            rows,
+        }))
+    }
+
+    async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.statements.read_fence, (show.0,))
+            .await
+            .map_err(read_error)?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row = rows
+            .maybe_first_row::<(Option<i64>, Option<i64>, Option<i64>)>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        Ok(row.and_then(|(seq, epoch, version)| fence_from(seq, epoch, version)))
+    }
+
+    async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError> {
+        let lookups = index.lookups.iter().map(|(id, kind, show)| {
+            self.session
+                .execute_unpaged(&self.statements.put_lookup, (*id, kind.code(), show.0))
+        });
+        let by_user = index.user_bookings.iter().map(|b| {
+            self.session.execute_unpaged(
+                &self.statements.put_user_booking,
+                (b.user.0, b.booked_at.0, b.booking_id.0, b.show_id.0),
+            )
+        });
+        let lookups = futures::future::join_all(lookups);
+        let by_user = futures::future::join_all(by_user);
+        let (a, b) = futures::join!(lookups, by_user);
+        for result in a.into_iter().chain(b) {
+            result.map_err(read_error)?;
+        }
+        Ok(())
+    }
+
+    async fn persist(&self, write: &ShowWrite) -> Result<PersistOutcome, StoreError> {
+        let (batch, values) = self.batch_for(write);
+        let result = self
+            .session
+            .batch(&batch, values)
+            .await
+            .map_err(write_error)?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let specs = rows.column_specs();
+        let applied_at = specs.get_by_name("[applied]").map(|(i, _)| i);
+        let seq_at = specs.get_by_name("applied_seq").map(|(i, _)| i);
+        let epoch_at = specs.get_by_name("owner_epoch").map(|(i, _)| i);
+        let first: Option<CqlRow> = rows
+            .maybe_first_row::<CqlRow>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let Some(first) = first else {
+            return Err(StoreError::Fatal(
+                "conditional batch returned no [applied] row".into(),
+            ));
+        };
+        let column = |i: Option<usize>| {
+            i.and_then(|i| first.columns.get(i))
+                .and_then(Option::as_ref)
+        };
+        match column(applied_at) {
+            Some(CqlValue::Boolean(true)) => Ok(PersistOutcome::Applied),
+            Some(CqlValue::Boolean(false)) => {
+                let current = big(column(seq_at)).map(|applied_seq| Fence {
+                    applied_seq,
+                    owner_epoch: big(column(epoch_at)).unwrap_or(0),
+                });
+                Ok(PersistOutcome::NotApplied { current })
+            }
+            other => Err(StoreError::Fatal(format!(
+                "unexpected [applied] value {other:?}"
+            ))),
+        }
+    }
+
+    async fn set_expiry_hint(
+        &self,
+        partition: &PartitionId,
+        show: ShowId,
+        due: Option<UnixMs>,
+    ) -> Result<(), StoreError> {
+        let result = match due {
+            Some(at) => {
+                let values = (partition.0.as_str(), show.0, at.0);
+                self.session
+                    .execute_unpaged(&self.statements.put_hint, values)
+                    .await
+            }
+            None => {
+                let values = (partition.0.as_str(), show.0);
+                self.session
+                    .execute_unpaged(&self.statements.delete_hint, values)
+                    .await
+            }
+        };
+        result.map(|_| ()).map_err(read_error)
+    }
+
+    async fn expiry_hints(
+        &self,
+        partition: &PartitionId,
+    ) -> Result<Vec<(ShowId, UnixMs)>, StoreError> {
+        let pager = self
+            .session
+            .execute_iter(self.statements.list_hints.clone(), (partition.0.as_str(),))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let rows: Vec<(Uuid, i64)> = pager
+            .rows_stream::<(Uuid, i64)>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .map(|(show, due)| (ShowId(show), UnixMs(due)))
+            .collect())
+    }
+
+    async fn lookup(&self, id: Uuid, kind: LookupKind) -> Result<Option<ShowId>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.statements.get_lookup, (id, kind.code()))
+            .await
+            .map_err(read_error)?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row = rows
+            .maybe_first_row::<(Uuid,)>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        Ok(row.map(|(show,)| ShowId(show)))
+    }
+
+    async fn user_bookings(
+        &self,
+        user: UserId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<UserBookingRef>, usize), StoreError> {
+        let pager = self
+            .session
+            .execute_iter(self.statements.list_user_bookings.clone(), (user.0,))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let rows: Vec<(i64, Uuid, Uuid)> = pager
+            .rows_stream::<(i64, Uuid, Uuid)>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let total = rows.len();
+        let page = rows
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(at, booking, show)| UserBookingRef {
+                user,
+                booking_id: BookingId(booking),
+                show_id: ShowId(show),
+                booked_at: UnixMs(at),
+            })
+            .collect();
+        Ok((page, total))
+    }
+}

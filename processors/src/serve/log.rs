@@ -1,0 +1,225 @@
+//! [`JetStreamLog`]: a partition's commands from its durable JetStream consumer (pinned-client
+//! priority group, cumulative acks), replies over core NATS, `Expire` appended by publishing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PriorityPolicy};
+use async_nats::jetstream::{self, consumer::PullConsumer, consumer::pull};
+use async_trait::async_trait;
+use futures::{FutureExt, StreamExt};
+use schemas::{CommandEnvelope, Reply, UnixMs};
+use tracing::{info, warn};
+
+use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
+use crate::serve::bus::REPLY_TO_HEADER;
+use crate::serve::nats::NatsError;
+use crate::topology::{PartitionId, Topology};
+
+/// Get the partition's durable consumer ready for a new owner. A consumer with deliveries still
+/// unacknowledged (the previous owner died or stopped mid-batch) is recreated from its ack floor,
+/// so the new owner receives those commands again, first and in order, instead of after their
+/// ack wait behind newer ones. A missing consumer starts from the beginning of the stream (every
+/// show skips what it has applied).
+pub async fn prepare_consumer(
+    js: &jetstream::Context,
+    topology: &Topology,
+    partition: &PartitionId,
+) -> Result<PullConsumer, NatsError> {
+    let failed = |e: &dyn std::fmt::Display| NatsError::JetStream(e.to_string());
+    let stream = js
+        .get_stream(&topology.commands.stream)
+        .await
+        .map_err(|e| failed(&e))?;
+    let name = topology.consumer_name(partition);
+    let group = topology.processor.priority_group.clone();
+    let deliver = match stream.get_consumer::<pull::Config>(&name).await {
+        Ok(mut consumer) => {
+            let info = consumer.info().await.map_err(|e| failed(&e))?;
+            if info.num_ack_pending == 0 {
+                // Release a pin a dead owner may still hold, so we are served at once.
+                let _ = stream.unpin_consumer(&name, &group).await;
+                return Ok(consumer);
+            }
+            let start_sequence = info.ack_floor.stream_sequence + 1;
+            info!(%partition, start_sequence, pending = info.num_ack_pending,
+                "recreating consumer from its ack floor");
+            stream
+                .delete_consumer(&name)
+                .await
+                .map_err(|e| failed(&e))?;
+            DeliverPolicy::ByStartSequence { start_sequence }
+        }
+        Err(_) => DeliverPolicy::All,
+    };
+    let config = consumer_config(topology, partition, deliver);
+    stream.create_consumer(config).await.map_err(|e| failed(&e))
+}
+
+fn consumer_config(
+    topology: &Topology,
+    partition: &PartitionId,
+    deliver: DeliverPolicy,
+) -> pull::Config {
+    let settings = &topology.processor;
+    pull::Config {
+        durable_name: Some(topology.consumer_name(partition)),
+        filter_subject: topology.partition_filter(partition),
+        deliver_policy: deliver,
+        ack_policy: AckPolicy::All,
+        ack_wait: Duration::from_secs(settings.ack_wait_s),
+        max_ack_pending: (settings.batch_size_max * 8) as i64,
+        priority_policy: PriorityPolicy::PinnedClient,
+        priority_groups: vec![settings.priority_group.clone()],
+        priority_timeout: Duration::from_millis(settings.pin_timeout_ms),
+        ..Default::default()
+    }
+}
+
+/// One partition's command log over JetStream.
+pub struct JetStreamLog {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    topology: Arc<Topology>,
+    messages: pull::Stream,
+    /// The last delivered message: acking it acknowledges everything before it (AckAll).
+    last: Option<(u64, jetstream::Message)>,
+    pending: Option<u64>,
+}
+
+impl std::fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamLog").finish_non_exhaustive()
+    }
+}
+
+impl JetStreamLog {
+    /// Start pulling `consumer` in the topology's priority group.
+    pub async fn open(
+        client: async_nats::Client,
+        topology: Arc<Topology>,
+        consumer: &PullConsumer,
+    ) -> Result<JetStreamLog, NatsError> {
+        let settings = &topology.processor;
+        // Pull requests must expire well inside the pin timeout, or the pin is lost between
+        // pulls.
+        let expires =
+            Duration::from_millis(settings.pin_timeout_ms / 3).max(Duration::from_millis(300));
+        let messages = consumer
+            .stream()
+            .group(settings.priority_group.clone())
+            .max_messages_per_batch(settings.batch_size_max)
+            .expires(expires)
+            .heartbeat(expires / 4)
+            .messages()
+            .await
+            .map_err(|e| NatsError::JetStream(e.to_string()))?;
+        Ok(JetStreamLog {
+            js: jetstream::new(client.clone()),
+            client,
+            topology,
+            messages,
+            last: None,
+            pending: None,
+        })
+    }
+
+    fn logged(&mut self, message: jetstream::Message) -> Result<LoggedCommand, LogError> {
+        let info = message.info().map_err(|e| LogError::Fatal(e.to_string()))?;
+        let seq = info.stream_sequence;
+        let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
+        self.pending = Some(info.pending);
+        let entry = match schemas::decode::<CommandEnvelope>(&message.payload) {
+            Ok(envelope) => LogEntry::Command(envelope),
+            Err(e) => LogEntry::Malformed {
+                detail: e.to_string(),
+            },
+        };
+        let reply_to = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(REPLY_TO_HEADER))
+            .map(|v| ReplyTo(v.as_str().to_string()));
+        self.last = Some((seq, message));
+        Ok(LoggedCommand {
+            seq,
+            at,
+            entry,
+            reply_to,
+        })
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
+#[async_trait]
+impl CommandLog for JetStreamLog {
+    async fn next_batch(
+        &mut self,
+        batch_size_max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedCommand>, LogError> {
+        let first = match tokio::time::timeout(wait, self.messages.next()).await {
+            Err(_) => return Ok(Vec::new()),
+            Ok(None) => return Err(LogError::Closed),
+            Ok(Some(Err(e))) => return Err(unavailable(e)),
+            Ok(Some(Ok(message))) => message,
+        };
+        let mut batch = vec![self.logged(first)?];
+        // Then only what has already arrived: never wait for a full batch.
+        while batch.len() < batch_size_max {
+            match self.messages.next().now_or_never() {
+                Some(Some(Ok(message))) => batch.push(self.logged(message)?),
+                Some(Some(Err(e))) => {
+                    warn!(error = %e, "pull stream error after a partial batch");
+                    break;
+                }
+                Some(None) | None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn ack_through(&mut self, seq: u64) -> Result<(), LogError> {
+        match &self.last {
+            Some((last_seq, message)) if *last_seq == seq => {
+                message.double_ack().await.map_err(unavailable)?;
+                self.last = None;
+                Ok(())
+            }
+            Some((last_seq, _)) => Err(LogError::Fatal(format!(
+                "ack through {seq} but the last delivered command is {last_seq}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
+        let payload = schemas::encode(reply).map_err(|e| LogError::Fatal(e.to_string()))?;
+        self.client
+            .publish(to.0.clone(), payload.into())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
+        let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", envelope.command_id.to_string().as_str());
+        let subject = self.topology.command_subject(envelope.show_id);
+        let ack = self
+            .js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(unavailable)?;
+        ack.await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn pending(&self) -> Option<u64> {
+        self.pending
+    }
+}
