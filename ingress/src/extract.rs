@@ -61,6 +61,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// The JSON path of a deserialization error; for a missing field, the field itself.
 fn field_of(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    if error.inner().is_syntax() || error.inner().is_eof() {
+        return "body".to_string();
+    }
     let path = error.path().to_string();
     let message = error.inner().to_string();
     let missing = message

@@ -1,0 +1,400 @@
+//! Black-box HTTP test support: a real `boxoffice dev` instance (embedded pipeline, store, catalog,
+//! sandbox payments) serving on a free loopback port with its own temporary data dir, and a thin
+//! reqwest client. Everything goes over real HTTP.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use ingress::auth::Claims;
+use ingress::config::{ApiConfig, DevConfig};
+use ingress::dev::{self, DevServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The auth secret every test server uses (so tests can mint admin and forged tokens).
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// Settings with limits off and contract defaults otherwise.
+pub fn api_config() -> ApiConfig {
+    ApiConfig {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        auth_secret: Some(SECRET.to_owned()),
+        guest_auth: true,
+        guest_token_ttl_s: 3600,
+        hold_ttl_s: 600,
+        max_tickets_per_user: 6,
+        max_holds_per_user: 3,
+        rate_per_user: 0,
+        rate_per_ip: 0,
+        request_timeout_ms: 20_000,
+        command_timeout_ms: 10_000,
+    }
+}
+
+/// A running dev server and a client for it.
+pub struct Api {
+    /// The server.
+    pub server: Option<DevServer>,
+    /// Base URL (`http://127.0.0.1:port`).
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// Data dir (kept alive as long as the test).
+    pub dir: tempfile::TempDir,
+    /// Settings used.
+    pub config: ApiConfig,
+}
+
+/// An HTTP answer: status, headers and the JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON.
+    pub body: Value,
+    /// Raw body text.
+    pub text: String,
+}
+
+impl Answer {
+    /// The problem `code` of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// Assert this is a problem document with `status` and `code`.
+    pub fn expect_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{self:?}");
+        assert_eq!(self.code(), code, "{self:?}");
+        assert_eq!(
+            self.headers["content-type"], "application/problem+json",
+            "{self:?}"
+        );
+        for member in ["type", "title", "status", "detail", "code"] {
+            assert!(!self.body[member].is_null(), "missing {member}: {self:?}");
+        }
+    }
+}
+
+async fn start_in(dir: &Path, config: ApiConfig) -> DevServer {
+    dev::start(DevConfig {
+        api: config,
+        data_dir: dir.to_path_buf(),
+    })
+    .await
+    .expect("dev server starts")
+}
+
+impl Api {
+    /// A fresh server with default test settings.
+    pub async fn start() -> Api {
+        Api::start_with(|_| {}).await
+    }
+
+    /// A fresh server with adjusted settings.
+    pub async fn start_with(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
+        let mut config = api_config();
+        tweak(&mut config);
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(dir.path(), config.clone()).await;
+        Api {
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            http: reqwest::Client::new(),
+            dir,
+            config,
+        }
+    }
+
+    /// Stop the server and start a new one over the same data dir (the port changes).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+        let server = start_in(self.dir.path(), self.config.clone()).await;
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+    }
+
+    /// Send a request.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
+    /// Send raw bytes as the body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(Method::GET, path, token, None, None).await
+    }
+
+    /// POST JSON.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        self.call(Method::POST, path, token, None, Some(body)).await
+    }
+
+    /// A new guest: (token, user id).
+    pub async fn guest(&self) -> (String, String) {
+        let answer = self
+            .call(Method::POST, "/v1/auth/guest", None, None, None)
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        (
+            answer.body["token"].as_str().unwrap().to_owned(),
+            answer.body["userId"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A token for `user` with `roles`, signed with the server's secret.
+    pub fn token(&self, user: Uuid, roles: &[&str], exp_in_s: i64) -> String {
+        let keys = ingress::auth::TokenKeys::new(SECRET.as_bytes());
+        keys.sign(&Claims {
+            sub: user.to_string(),
+            exp: chrono_now() + exp_in_s,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        })
+    }
+
+    /// An admin token.
+    pub fn admin(&self) -> String {
+        self.token(Uuid::new_v4(), &["admin"], 3600)
+    }
+
+    /// Create a venue of `sections` x `rows` x `seats_per_row`, an event and a show on sale now
+    /// (or at `sale_opens_at`); returns the show's ids and seat ids in layout order.
+    pub async fn create_show(
+        &self,
+        sections: usize,
+        rows: usize,
+        seats_per_row: u32,
+        sale_opens_at: Option<String>,
+    ) -> TestShow {
+        let admin = self.admin();
+        let sections: Vec<Value> = (0..sections)
+            .map(|s| {
+                json!({
+                    "sectionId": format!("S{s}"),
+                    "name": format!("Section {s}"),
+                    "priceCategory": if s == 0 { "PREMIUM" } else { "STANDARD" },
+                    "price": 1500 + 500 * s as i64,
+                    "currency": "USD",
+                    "rows": (0..rows).map(|r| json!({"row": format!("R{r}"), "seats": seats_per_row})).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let venue = self
+            .post(
+                "/v1/admin/venues",
+                Some(&admin),
+                json!({"name": "Test Hall", "city": "Testville", "sections": sections}),
+            )
+            .await;
+        assert_eq!(venue.status, StatusCode::CREATED, "{venue:?}");
+        let venue_id = venue.body["venueId"].as_str().unwrap().to_owned();
+        let event = self
+            .post(
+                "/v1/admin/events",
+                Some(&admin),
+                json!({"title": "Test Concert", "description": "A concert for tests",
+                       "category": "concerts", "city": "Testville", "venueId": venue_id,
+                       "startDate": "2030-01-01", "endDate": "2030-01-31"}),
+            )
+            .await;
+        assert_eq!(event.status, StatusCode::CREATED, "{event:?}");
+        let event_id = event.body["eventId"].as_str().unwrap().to_owned();
+        let mut body = json!({"showTime": "2030-01-15T19:30:00Z"});
+        if let Some(opens) = sale_opens_at {
+            body["saleOpensAt"] = json!(opens);
+        }
+        let show = self
+            .post(
+                &format!("/v1/admin/events/{event_id}/shows"),
+                Some(&admin),
+                body,
+            )
+            .await;
+        assert_eq!(show.status, StatusCode::CREATED, "{show:?}");
+        let show_id = show.body["showId"].as_str().unwrap().to_owned();
+        let map = self.seat_map(&event_id, &show_id).await;
+        let seats = map["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["seats"].as_array().unwrap().iter())
+            .map(|s| s["seatId"].as_str().unwrap().to_owned())
+            .collect();
+        TestShow {
+            event_id,
+            show_id,
+            venue_id,
+            seats,
+        }
+    }
+
+    /// The seat map of a show.
+    pub async fn seat_map(&self, event_id: &str, show_id: &str) -> Value {
+        let map = self
+            .get(
+                &format!("/v1/events/{event_id}/shows/{show_id}/seats"),
+                None,
+            )
+            .await;
+        assert_eq!(map.status, StatusCode::OK, "{map:?}");
+        map.body
+    }
+
+    /// Seat statuses by id from the seat map.
+    pub async fn seat_statuses(
+        &self,
+        show: &TestShow,
+    ) -> std::collections::HashMap<String, String> {
+        let map = self.seat_map(&show.event_id, &show.show_id).await;
+        map["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["seats"].as_array().unwrap().iter())
+            .map(|s| {
+                (
+                    s["seatId"].as_str().unwrap().to_owned(),
+                    s["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// `availableSeats` of a show as the event detail reports it.
+    pub async fn available_seats(&self, show: &TestShow) -> u64 {
+        let event = self
+            .get(&format!("/v1/events/{}", show.event_id), None)
+            .await;
+        assert_eq!(event.status, StatusCode::OK, "{event:?}");
+        event.body["shows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["showId"] == show.show_id.as_str())
+            .unwrap()["availableSeats"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Hold `seats` of `show` for `token`.
+    pub async fn hold(
+        &self,
+        token: &str,
+        show: &TestShow,
+        seats: &[&str],
+        key: Option<&str>,
+    ) -> Answer {
+        self.call(
+            Method::POST,
+            "/v1/bookings/hold",
+            Some(token),
+            key,
+            Some(json!({"showId": show.show_id, "seatIds": seats})),
+        )
+        .await
+    }
+
+    /// Confirm `hold` with `method`.
+    pub async fn confirm(
+        &self,
+        token: &str,
+        hold: &str,
+        method: &str,
+        key: Option<&str>,
+    ) -> Answer {
+        self.call(
+            Method::POST,
+            "/v1/bookings/confirm",
+            Some(token),
+            key,
+            Some(json!({"holdId": hold, "paymentMethodId": method})),
+        )
+        .await
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        // Tests stop servers explicitly when they care; dropping aborts the serving task.
+        if let Some(server) = self.server.take() {
+            drop(server);
+        }
+    }
+}
+
+/// A show created for a test.
+#[derive(Debug, Clone)]
+pub struct TestShow {
+    /// Event id.
+    pub event_id: String,
+    /// Show id.
+    pub show_id: String,
+    /// Venue id.
+    pub venue_id: String,
+    /// Seat ids in layout order.
+    pub seats: Vec<String>,
+}
+
+/// Unix seconds now.
+pub fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
