@@ -10,7 +10,11 @@ use tickets::{KeyId, KeyRing, RenderedTicket, TicketClaims, TicketView};
 use uuid::Uuid;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: render_sample <output dir>")?);
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: render_sample <output dir>")?,
+    );
     std::fs::create_dir_all(&dir)?;
     let ring = KeyRing::from_config(&KeyRing::generate_config(&KeyId::new("sample")?))?;
     let show_id = ShowId(Uuid::new_v4());
@@ -37,6 +41,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.join("qr.png"), &rendered.qr_png)?;
     std::fs::write(dir.join("qr.svg"), &rendered.qr_svg)?;
     std::fs::write(dir.join("code.txt"), format!("{code}\n"))?;
-    println!("wrote {} ({} byte PDF, {} byte PNG)", dir.display(), rendered.pdf.len(), rendered.qr_png.len());
+    println!(
+        "wrote {} ({} byte PDF, {} byte PNG)",
+        dir.display(),
+        rendered.pdf.len(),
+        rendered.qr_png.len()
+    );
     Ok(())
 }

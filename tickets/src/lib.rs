@@ -5,7 +5,8 @@
 //!   verify), parsed from [`KEYS_ENV_VAR`] (`BOXOFFICE_TICKET_KEYS`).
 //! - [`code`]: [`TicketClaims`] and the code format; [`KeyRing::sign`] and [`KeyRing::verify`]
 //!   with the named refusals of [`TicketCodeError`].
-//! - [`qr`]: [`TicketQr`], the QR symbol of a code (error correction M), rendered as PNG or SVG.
+//! - [`qr`]: [`TicketQr`], the QR symbol of a code (error correction M), rendered as PNG or SVG;
+//!   `mask` picks its mask by the standard's penalty rules.
 //! - [`pdf`]: [`TicketView`] and [`render_pdf`], the printable one-page ticket, and
 //!   [`RenderedTicket`] for all three artifacts from one QR encoding.
 //!
@@ -18,6 +19,7 @@
 
 pub mod code;
 pub mod keys;
+mod mask;
 pub mod pdf;
 pub mod qr;
 

@@ -493,3 +493,57 @@ const HELVETICA_BOLD_ADVANCES: [u16; 95] = [
     333, 556, 611, 556, 611, 556, 333, 611, 611, 278, 278, 556, 278, 889, 611, 611, // `..o
     611, 611, 389, 556, 333, 611, 556, 778, 556, 556, 500, 389, 280, 389, 584, // p..~
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_no_exponent_and_no_trailing_zeros() {
+        assert_eq!(num(595.0), "595");
+        assert_eq!(num(0.5), "0.5");
+        assert_eq!(num(4.408163), "4.408");
+        assert_eq!(num(-4.408163), "-4.408");
+        assert_eq!(num(-0.0001), "0");
+        assert_eq!(num(1e-9), "0");
+    }
+
+    #[test]
+    fn text_maps_to_win_ansi_bytes() {
+        assert_eq!(win_ansi("Aé€–™"), vec![b'A', 0xE9, 0x80, 0x96, 0x99]);
+        assert_eq!(win_ansi("a\tb\nc"), b"a b c".to_vec());
+        assert_eq!(win_ansi("東京 ok"), b"?? ok".to_vec());
+    }
+
+    #[test]
+    fn literals_escape_delimiters_and_high_bytes() {
+        let mut out = Vec::new();
+        push_literal(&mut out, b"a(b)c\\d\xE9\n");
+        assert_eq!(out, b"(a\\(b\\)c\\\\d\\351\\012)".to_vec());
+    }
+
+    #[test]
+    fn wrapping_fits_every_line_and_breaks_overlong_words() {
+        let text = format!("short words then {} end", "x".repeat(200));
+        let lines = wrap(Font::Bold, 24.0, text.as_bytes(), 300.0, 100);
+        assert!(lines.len() > 3);
+        for line in &lines {
+            assert!(
+                Font::Bold.width_pt(line, 24.0) <= 300.0,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        let joined: Vec<u8> = lines.concat();
+        assert_eq!(joined.iter().filter(|b| **b == b'x').count(), 200);
+    }
+
+    #[test]
+    fn wrapping_cuts_with_an_ellipsis_at_the_line_limit() {
+        let text = "word ".repeat(100);
+        let lines = wrap(Font::Regular, 14.0, text.as_bytes(), 200.0, 2);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].ends_with(b"..."));
+        assert!(Font::Regular.width_pt(&lines[1], 14.0) <= 200.0);
+    }
+}

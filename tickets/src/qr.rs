@@ -10,7 +10,10 @@
 
 use std::fmt::Write as _;
 
-use qrcode::{Color, EcLevel, QrCode};
+use qrcode::canvas::Canvas;
+use qrcode::{EcLevel, Version};
+
+use crate::mask::best_masked_modules;
 
 /// Light modules around the symbol that scanners need to find it (the QR standard's minimum).
 pub const QUIET_ZONE_MODULES: usize = 4;
@@ -54,18 +57,20 @@ pub struct TicketQr {
 
 impl TicketQr {
     /// Encodes `code` at [`ERROR_CORRECTION`], in the smallest version that fits (the encoder
-    /// picks alphanumeric mode for base32 codes on its own).
+    /// picks alphanumeric mode for base32 codes on its own), with the mask of lowest penalty.
     pub fn new(code: &str) -> Result<TicketQr, RenderError> {
-        let symbol = QrCode::with_error_correction_level(code.as_bytes(), ERROR_CORRECTION)?;
-        let version = match symbol.version() {
-            qrcode::Version::Normal(version) | qrcode::Version::Micro(version) => version,
+        let bits = qrcode::bits::encode_auto(code.as_bytes(), ERROR_CORRECTION)?;
+        let version = bits.version();
+        let (data, error_correction) =
+            qrcode::ec::construct_codewords(&bits.into_bytes(), version, ERROR_CORRECTION)?;
+        let mut canvas = Canvas::new(version, ERROR_CORRECTION);
+        canvas.draw_all_functional_patterns();
+        canvas.draw_data(&data, &error_correction);
+        let width_modules = usize::from(version.width().unsigned_abs());
+        let dark = best_masked_modules(&canvas, width_modules);
+        let version = match version {
+            Version::Normal(version) | Version::Micro(version) => version,
         };
-        let width_modules = symbol.width();
-        let dark = symbol
-            .into_colors()
-            .into_iter()
-            .map(|c| c == Color::Dark)
-            .collect();
         Ok(TicketQr {
             width_modules,
             dark,
@@ -134,18 +139,19 @@ impl TicketQr {
     fn packed_rows(&self, module_px: usize, side_px: usize) -> Vec<u8> {
         let row_bytes = side_px.div_ceil(8);
         let mut pixels = vec![0xffu8; row_bytes * side_px];
-        for py in 0..side_px {
-            let Some(y) = (py / module_px).checked_sub(QUIET_ZONE_MODULES) else {
-                continue;
-            };
-            let row = &mut pixels[py * row_bytes..(py + 1) * row_bytes];
-            for px in 0..side_px {
-                let Some(x) = (px / module_px).checked_sub(QUIET_ZONE_MODULES) else {
-                    continue;
-                };
-                if self.is_dark(x, y) {
+        let quiet_px = QUIET_ZONE_MODULES * module_px;
+        for y in 0..self.width_modules {
+            let first = (quiet_px + y * module_px) * row_bytes;
+            let row = &mut pixels[first..first + row_bytes];
+            for x in (0..self.width_modules).filter(|x| self.is_dark(*x, y)) {
+                let left = quiet_px + x * module_px;
+                for px in left..left + module_px {
                     row[px / 8] &= !(0x80 >> (px % 8));
                 }
+            }
+            // The other pixel rows of this module row are copies of its first.
+            for copy in 1..module_px {
+                pixels.copy_within(first..first + row_bytes, first + copy * row_bytes);
             }
         }
         pixels

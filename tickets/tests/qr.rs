@@ -4,7 +4,9 @@ mod common;
 
 use std::io::Cursor;
 
-use common::{claims, decode_grid, decode_qr, ring};
+use std::collections::BTreeSet;
+
+use common::{claims, decode_grid, decode_qr, decode_qr_with_mask, ring};
 use tickets::{DEFAULT_MODULE_PX, MAX_MODULE_PX, QUIET_ZONE_MODULES, RenderError, TicketQr};
 
 /// rqrr reports the raw two format bits; M is `00`.
@@ -168,4 +170,24 @@ fn the_longest_code_still_scans() {
         decode_qr(width, height, |x, y| luma[y * width + x]),
         vec![(code, ECC_LEVEL_M)]
     );
+}
+
+#[test]
+fn many_codes_scan_and_the_mask_choice_varies_with_the_data() {
+    let mut masks = BTreeSet::new();
+    for seed in 100..164u128 {
+        let code = standard_code(seed * 0x9e37_79b9_7f4a_7c15);
+        let png_bytes = TicketQr::new(&code)
+            .expect("encodes")
+            .to_png(3)
+            .expect("renders");
+        let (width, height, luma) = png_luma(&png_bytes);
+        let decoded = decode_qr_with_mask(width, height, |x, y| luma[y * width + x]);
+        assert_eq!(decoded.len(), 1, "seed {seed}");
+        let (content, ecc_level, mask) = decoded.into_iter().next().expect("one symbol");
+        assert_eq!((content, ecc_level), (code, ECC_LEVEL_M));
+        masks.insert(mask);
+    }
+    // The penalty rules pick per symbol; a fixed mask would show up as one value.
+    assert!(masks.len() >= 4, "masks used: {masks:?}");
 }

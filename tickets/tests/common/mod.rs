@@ -54,13 +54,25 @@ pub fn decode_qr(
     height: usize,
     luma: impl Fn(usize, usize) -> u8,
 ) -> Vec<(String, u16)> {
+    decode_qr_with_mask(width, height, luma)
+        .into_iter()
+        .map(|(content, ecc_level, _)| (content, ecc_level))
+        .collect()
+}
+
+/// Like [`decode_qr`], also returning the mask pattern number each symbol uses.
+pub fn decode_qr_with_mask(
+    width: usize,
+    height: usize,
+    luma: impl Fn(usize, usize) -> u8,
+) -> Vec<(String, u16, u16)> {
     let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, luma);
     image
         .detect_grids()
         .into_iter()
         .map(|grid| {
             let (meta, content) = grid.decode().expect("QR decodes");
-            (content, meta.ecc_level)
+            (content, meta.ecc_level, meta.mask)
         })
         .collect()
 }
