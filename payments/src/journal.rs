@@ -62,7 +62,10 @@ pub struct Loaded {
 pub struct Journal {
     pending: Mutex<Vec<(u64, Change)>>,
     wake: mpsc::Sender<()>,
-    durable: watch::Sender<Durable>,
+    durable: Arc<watch::Sender<Durable>>,
+    /// Owned here (the writer borrows it per batch) so the file closes as soon as the journal is
+    /// dropped and the directory can be opened again at once.
+    db: Arc<Database>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -84,13 +87,14 @@ impl Journal {
         let loaded = load(&db)?;
         // One pending wake-up is enough: the writer drains everything queued when it runs.
         let (wake, woken) = mpsc::channel(1);
-        let (durable, _) = watch::channel(Durable::default());
+        let durable = Arc::new(watch::channel(Durable::default()).0);
         let journal = Arc::new(Journal {
             pending: Mutex::new(Vec::new()),
             wake,
-            durable,
+            durable: Arc::clone(&durable),
+            db: Arc::new(db),
         });
-        tokio::spawn(writer(Arc::downgrade(&journal), Arc::new(db), woken));
+        tokio::spawn(writer(Arc::downgrade(&journal), durable, woken));
         Ok((journal, loaded))
     }
 
@@ -137,26 +141,27 @@ impl Journal {
 
 async fn writer(
     journal: std::sync::Weak<Journal>,
-    db: Arc<Database>,
+    durable: Arc<watch::Sender<Durable>>,
     mut woken: mpsc::Receiver<()>,
 ) {
     loop {
         let wake = woken.recv().await;
-        let Some(j) = journal.upgrade() else {
-            return;
+        // Hold neither the journal nor the database while callers are told their change is durable:
+        // a caller that then drops the provider must find the file closed.
+        let (batch, db) = match journal.upgrade() {
+            Some(j) => (j.take(), Arc::clone(&j.db)),
+            None => return,
         };
-        let batch = j.take();
         if let Some(seq) = batch.iter().map(|(s, _)| *s).max() {
-            let db = Arc::clone(&db);
             let written = tokio::task::spawn_blocking(move || write(&db, &batch))
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r);
             match written {
-                Ok(()) => j.durable.send_modify(|d| d.seq = d.seq.max(seq)),
+                Ok(()) => durable.send_modify(|d| d.seq = d.seq.max(seq)),
                 Err(message) => {
                     tracing::error!(%message, "payment journal write failed; refusing further payments");
-                    j.durable.send_modify(|d| d.failed = Some(message));
+                    durable.send_modify(|d| d.failed = Some(message));
                     return;
                 }
             }

@@ -118,7 +118,8 @@ pub enum PaymentError {
     InvalidState {
         /// The authorization.
         authorization_id: AuthorizationId,
-        /// Its status.
+        /// Its status (`authorizationStatus` on the wire: problem+json owns `status`).
+        #[serde(rename = "authorizationStatus")]
         status: AuthorizationStatus,
     },
     /// A refund would return more than was captured.

@@ -498,3 +498,146 @@ impl PaymentProvider for SandboxProvider {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authorization(status: AuthorizationStatus, captured: i64, refunded: i64) -> Authorization {
+        Authorization {
+            authorization_id: AuthorizationId(Uuid::from_u128(1)),
+            status,
+            amount_minor: 1_000,
+            currency: "USD".into(),
+            payment_method_id: PM_CARD_VISA.into(),
+            reference: None,
+            captured_minor: captured,
+            refunded_minor: refunded,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    /// Which (operation, status) pairs change the authorization, and into what.
+    #[test]
+    fn state_machine_table() {
+        use AuthorizationStatus as S;
+        enum Expect {
+            Becomes(S, i64, i64),
+            SameOk,
+            WrongState,
+            TooMuch,
+        }
+        let cases = [
+            (
+                Operation::Capture,
+                S::Authorized,
+                0,
+                0,
+                Expect::Becomes(S::Captured, 1_000, 0),
+            ),
+            (Operation::Capture, S::Captured, 1_000, 0, Expect::SameOk),
+            (
+                Operation::Capture,
+                S::PartiallyRefunded,
+                1_000,
+                10,
+                Expect::SameOk,
+            ),
+            (
+                Operation::Capture,
+                S::Refunded,
+                1_000,
+                1_000,
+                Expect::SameOk,
+            ),
+            (Operation::Capture, S::Voided, 0, 0, Expect::WrongState),
+            (
+                Operation::Void,
+                S::Authorized,
+                0,
+                0,
+                Expect::Becomes(S::Voided, 0, 0),
+            ),
+            (Operation::Void, S::Voided, 0, 0, Expect::SameOk),
+            (Operation::Void, S::Captured, 1_000, 0, Expect::WrongState),
+            (
+                Operation::Void,
+                S::Refunded,
+                1_000,
+                1_000,
+                Expect::WrongState,
+            ),
+            (
+                Operation::Refund(400),
+                S::Authorized,
+                0,
+                0,
+                Expect::WrongState,
+            ),
+            (Operation::Refund(400), S::Voided, 0, 0, Expect::WrongState),
+            (
+                Operation::Refund(400),
+                S::Captured,
+                1_000,
+                0,
+                Expect::Becomes(S::PartiallyRefunded, 1_000, 400),
+            ),
+            (
+                Operation::Refund(600),
+                S::PartiallyRefunded,
+                1_000,
+                400,
+                Expect::Becomes(S::Refunded, 1_000, 1_000),
+            ),
+            (
+                Operation::Refund(601),
+                S::PartiallyRefunded,
+                1_000,
+                400,
+                Expect::TooMuch,
+            ),
+            (
+                Operation::Refund(1),
+                S::Refunded,
+                1_000,
+                1_000,
+                Expect::TooMuch,
+            ),
+            (
+                Operation::Refund(1_000),
+                S::Captured,
+                1_000,
+                0,
+                Expect::Becomes(S::Refunded, 1_000, 1_000),
+            ),
+        ];
+        for (op, status, captured, refunded, expect) in cases {
+            let before = authorization(status, captured, refunded);
+            let got = transition(before.clone(), op);
+            let label = format!("{op:?} on {status:?}");
+            match (expect, got) {
+                (Expect::Becomes(s, c, r), Transition::Changed(a)) => {
+                    assert_eq!(
+                        (a.status, a.captured_minor, a.refunded_minor),
+                        (s, c, r),
+                        "{label}"
+                    );
+                }
+                (Expect::SameOk, Transition::Unchanged(Ok(a))) => assert_eq!(a, before, "{label}"),
+                (
+                    Expect::WrongState,
+                    Transition::Unchanged(Err(PaymentError::InvalidState { status: s, .. })),
+                ) => {
+                    assert_eq!(s, status, "{label}");
+                }
+                (
+                    Expect::TooMuch,
+                    Transition::Unchanged(Err(PaymentError::RefundExceedsCaptured { .. })),
+                ) => {}
+                (_, Transition::Changed(a)) => panic!("{label}: unexpected change to {a:?}"),
+                (_, Transition::Unchanged(r)) => panic!("{label}: unexpected {r:?}"),
+            }
+        }
+    }
+}
