@@ -19,6 +19,11 @@ enum Command {
     Provision(processors::cli::ProvisionArgs),
     /// Apply the booking commands of some or all partitions (serve mode's pipeline).
     Processor(processors::cli::ProcessorArgs),
+    /// Run all of boxoffice in one process with no external services (embedded pipeline, store,
+    /// catalog with demo data, sandbox payments) and serve the HTTP API.
+    Dev(ingress::config::DevConfig),
+    /// Serve the HTTP API over NATS JetStream, ScyllaDB/Cassandra and the payments service.
+    Serve(ingress::config::ServeConfig),
     /// Run the sandbox payment provider as an HTTP service (serve mode's BOXOFFICE_PAYMENTS_URL).
     PaymentsSandbox(payments::sandbox_server::SandboxArgs),
 }
@@ -29,13 +34,21 @@ fn main() -> anyhow::Result<()> {
         Command::Version => println!("boxoffice {}", env!("CARGO_PKG_VERSION")),
         Command::Provision(args) => {
             ingress::telemetry::init_tracing();
-            let report =
-                tokio::runtime::Runtime::new()?.block_on(processors::cli::provision_command(args))?;
+            let report = tokio::runtime::Runtime::new()?
+                .block_on(processors::cli::provision_command(args))?;
             print!("{report}");
         }
         Command::Processor(args) => {
             ingress::telemetry::init_tracing();
             tokio::runtime::Runtime::new()?.block_on(processors::cli::processor_command(args))?
+        }
+        Command::Dev(config) => {
+            ingress::telemetry::init_tracing();
+            tokio::runtime::Runtime::new()?.block_on(ingress::dev::run(config))?
+        }
+        Command::Serve(config) => {
+            ingress::telemetry::init_tracing();
+            tokio::runtime::Runtime::new()?.block_on(ingress::serve::run(config))?
         }
         Command::PaymentsSandbox(args) => tokio::runtime::Runtime::new()?
             .block_on(payments::sandbox_server::run(args.config()))?,

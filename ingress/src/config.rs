@@ -205,9 +205,10 @@ pub struct ServeConfig {
     )]
     pub cql_nodes: Vec<String>,
 
-    /// CQL keyspace holding the show state and catalog tables.
-    #[arg(long, env = "BOXOFFICE_CQL_KEYSPACE", default_value = "boxoffice")]
-    pub cql_keyspace: String,
+    /// streams.yaml: streams, partitions, subjects and the CQL keyspace, shared with the
+    /// processors (the built-in topology when unset).
+    #[arg(long, env = "BOXOFFICE_STREAMS")]
+    pub streams: Option<PathBuf>,
 
     /// Base URL of the payments service (`boxoffice payments-sandbox` or a real provider bridge).
     #[arg(
@@ -216,10 +217,6 @@ pub struct ServeConfig {
         default_value = "http://127.0.0.1:8090"
     )]
     pub payments_url: String,
-
-    /// Local directory for the search index this process keeps (rebuilt from the catalog tables).
-    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = ".data/serve")]
-    pub data_dir: PathBuf,
 }
 
 impl ServeConfig {

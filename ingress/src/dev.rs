@@ -99,7 +99,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     }
 }
 
-/// A running dev instance (for embedding in tests and tools): the bound address and a handle to
+/// A running instance of `boxoffice dev` or `boxoffice serve` (for embedding in tests and tools): the bound address and a handle to
 /// stop it.
 pub struct DevServer {
     /// Address the API listens on.
@@ -110,7 +110,49 @@ pub struct DevServer {
     task: tokio::task::JoinHandle<Result<(), StartError>>,
 }
 
+/// The embedded pipeline, taken out on shutdown.
+type SharedPipeline = Arc<tokio::sync::Mutex<Option<DevPipeline>>>;
+
 impl DevServer {
+    /// Serve `router` on `listener` until stopped; on stop abort `background`, shut the embedded
+    /// pipeline down (dev mode) and flush the availability projection.
+    pub fn spawn(
+        addr: std::net::SocketAddr,
+        state: AppState,
+        listener: TcpListener,
+        router: axum::Router,
+        background: Vec<tokio::task::JoinHandle<()>>,
+        pipeline: Option<SharedPipeline>,
+    ) -> DevServer {
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let catalog = state.backends().catalog.clone();
+        let task = tokio::spawn(async move {
+            let served = server::serve(listener, router, async {
+                let _ = stopped.await;
+            })
+            .await;
+            for task in background {
+                task.abort();
+            }
+            if let Some(pipeline) = pipeline
+                && let Some(pipeline) = pipeline.lock().await.take()
+                && let Err(e) = pipeline.shutdown().await
+            {
+                tracing::warn!(error = %e, "pipeline stopped with an error");
+            }
+            if let Err(e) = catalog.flush_availability().await {
+                tracing::warn!(error = %e, "final availability flush failed");
+            }
+            served.map_err(io("serving HTTP"))
+        });
+        DevServer {
+            addr,
+            state,
+            shutdown,
+            task,
+        }
+    }
+
     /// Stop serving, drain, shut the pipeline down, and wait.
     pub async fn stop(self) -> Result<(), StartError> {
         let _ = self.shutdown.send(());
@@ -211,34 +253,16 @@ pub async fn start(config: DevConfig) -> Result<DevServer, StartError> {
     let addr = listener
         .local_addr()
         .map_err(io("reading the bound address"))?;
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app::router(state.clone());
-    let task_catalog = catalog.clone();
-    let task = tokio::spawn(async move {
-        let served = server::serve(listener, router, async {
-            let _ = stopped.await;
-        })
-        .await;
-        for task in background {
-            task.abort();
-        }
-        if let Some(pipeline) = pipeline.lock().await.take()
-            && let Err(e) = pipeline.shutdown().await
-        {
-            tracing::warn!(error = %e, "pipeline stopped with an error");
-        }
-        if let Err(e) = task_catalog.flush_availability().await {
-            tracing::warn!(error = %e, "final availability flush failed");
-        }
-        served.map_err(io("serving HTTP"))
-    });
     tracing::info!(%addr, data_dir = %data_dir.display(), "boxoffice dev listening");
-    Ok(DevServer {
+    Ok(DevServer::spawn(
         addr,
         state,
-        shutdown,
-        task,
-    })
+        listener,
+        router,
+        background,
+        Some(pipeline),
+    ))
 }
 
 fn subdir(data_dir: &Path, name: &str) -> Result<PathBuf, StartError> {
@@ -247,7 +271,7 @@ fn subdir(data_dir: &Path, name: &str) -> Result<PathBuf, StartError> {
     Ok(path)
 }
 
-fn pipeline_probe(pipeline: Arc<tokio::sync::Mutex<Option<DevPipeline>>>) -> Probe {
+fn pipeline_probe(pipeline: SharedPipeline) -> Probe {
     Arc::new(move || {
         let pipeline = pipeline.clone();
         Box::pin(async move {

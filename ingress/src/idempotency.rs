@@ -194,6 +194,68 @@ impl IdempotencyIndex for EmbeddedIndex {
     }
 }
 
+/// Name of the serve-mode KV bucket.
+pub const KV_BUCKET: &str = "BOXOFFICE_IDEMPOTENCY";
+
+/// The serve-mode index: a NATS KV bucket whose entries live [`KEY_TTL`]; `create` is the
+/// create-only put, so two ingress processes racing on one key agree on the first request.
+#[derive(Clone)]
+pub struct KvIndex {
+    store: async_nats::jetstream::kv::Store,
+}
+
+impl std::fmt::Debug for KvIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KvIndex")
+    }
+}
+
+impl KvIndex {
+    /// Open the bucket, creating it (replicated `replicas` times) when missing.
+    pub async fn open(
+        js: &async_nats::jetstream::Context,
+        replicas: usize,
+    ) -> Result<Self, IndexError> {
+        let store = match js.get_key_value(KV_BUCKET).await {
+            Ok(store) => store,
+            Err(_) => js
+                .create_key_value(async_nats::jetstream::kv::Config {
+                    bucket: KV_BUCKET.to_owned(),
+                    description: "Idempotency-Key -> request fingerprint (24 h)".to_owned(),
+                    history: 1,
+                    max_age: KEY_TTL,
+                    num_replicas: replicas.max(1),
+                    ..Default::default()
+                })
+                .await
+                .map_err(storage)?,
+        };
+        Ok(Self { store })
+    }
+}
+
+#[async_trait]
+impl IdempotencyIndex for KvIndex {
+    async fn claim(
+        &self,
+        command: CommandId,
+        fingerprint: Fingerprint,
+    ) -> Result<Claim, IndexError> {
+        use async_nats::jetstream::kv::CreateErrorKind;
+        let key = command.0.simple().to_string();
+        let value = bytes::Bytes::copy_from_slice(&fingerprint.0);
+        match self.store.create(&key, value).await {
+            Ok(_) => Ok(Claim::New),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
+                let stored = self.store.get(&key).await.map_err(storage)?;
+                // Gone between the two calls: it just expired, so this use starts afresh.
+                Ok(stored.map_or(Claim::New, |v| compare(&v, &fingerprint)))
+            }
+            Err(e) => Err(storage(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

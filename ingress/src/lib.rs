@@ -2,6 +2,10 @@
 //!
 //! # Layout
 //! - [`config`]: clap-derived settings per mode ([`config::DevConfig`], [`config::ServeConfig`]).
+//! - [`dev`] / [`serve`]: wiring of each mode (backends, background tasks, serving).
+//! - [`sync`]: demo seed, start-up reconciliation, seat-delta follower for `availableSeats`.
+//! - [`pipeline`]: command ids, envelopes, submitting, rejections -> API errors.
+//! - [`idempotency`]: command ids from keys, fingerprints, the embedded and NATS KV indexes.
 //! - [`app`]: the router: routes, problem+json 404/405 fallbacks, middleware stack, OpenAPI.
 //! - [`middleware`]: request metrics, body-size guard, request timeout, rate limits.
 //! - [`ratelimit`]: per-IP and per-user governor limiters with a janitor bounding their memory.
@@ -29,6 +33,7 @@ pub mod openapi;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
+pub mod serve;
 pub mod server;
 pub mod state;
 pub mod sync;

@@ -17,13 +17,21 @@ fn failed(part: &'static str) -> impl FnOnce(String) -> StartError {
     move |reason| StartError::Backend { part, reason }
 }
 
-/// Seed the demo catalog on first start, then make sure every show has seat state and a
-/// projection taken from it. Returns how many shows the seed created.
+/// Seed the demo catalog on first start, then reconcile (see [`reconcile`]). Returns how many
+/// shows the seed created.
 pub async fn seed_and_reconcile(state: &AppState) -> Result<usize, StartError> {
     let catalog = &state.backends().catalog;
     let created = catalog::seed::demo(catalog, Utc::now())
         .await
         .map_err(|e| failed("demo seed")(e.to_string()))?;
+    reconcile(state).await?;
+    Ok(created.len())
+}
+
+/// Make sure every catalog show has seat state in the pipeline and an availability projection
+/// taken from the source of truth.
+pub async fn reconcile(state: &AppState) -> Result<(), StartError> {
+    let catalog = &state.backends().catalog;
     let shows = catalog
         .all_shows()
         .await
@@ -33,7 +41,7 @@ pub async fn seed_and_reconcile(state: &AppState) -> Result<usize, StartError> {
             .await
             .map_err(|e| failed("seat state")(format!("show {}: {e}", show.show_id)))?;
     }
-    Ok(created.len())
+    Ok(())
 }
 
 /// Reset a show's available-seat projection from the source of truth.
@@ -65,7 +73,8 @@ pub fn spawn_seat_follower(
     })
 }
 
-async fn apply(state: &AppState, delta: &SeatDelta) {
+/// Fold one committed seat delta into the projection (resyncing the show on a gap).
+pub async fn apply(state: &AppState, delta: &SeatDelta) {
     state.note_seat_change(delta.show_id, delta.at);
     match state.backends().catalog.apply_seat_delta(delta) {
         DeltaOutcome::Applied { .. } | DeltaOutcome::Stale => {}

@@ -1,0 +1,158 @@
+//! `boxoffice serve`: the stateless HTTP front of the full pipeline. Commands go to JetStream
+//! through [`NatsBus`], reads come from Cassandra/ScyllaDB through the processors' store, the
+//! catalog lives in CQL tables (search index rebuilt in memory at start), payments go to the
+//! payments service over HTTP, and Idempotency-Keys are claimed in a NATS KV bucket.
+//!
+//! Seat deltas arrive on the seat-event subjects; this process folds them into `availableSeats`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog::Catalog;
+use futures::StreamExt;
+use payments::{ClientConfig, HttpPaymentProvider};
+use processors::bus::NatsBus;
+use processors::serve::CqlStore;
+use processors::store::{ShowReader, StateReader};
+use processors::topology::Topology;
+use schemas::SeatDelta;
+use tokio::net::TcpListener;
+
+use crate::app;
+use crate::config::ServeConfig;
+use crate::dev::{DevServer, StartError};
+use crate::idempotency::KvIndex;
+use crate::server;
+use crate::state::{AppState, Backends, Probe};
+use crate::sync;
+
+fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
+    move |reason| StartError::Backend { part, reason }
+}
+
+/// Run `boxoffice serve` until SIGTERM or Ctrl-C.
+pub async fn run(config: ServeConfig) -> Result<(), StartError> {
+    let server = start(config).await?;
+    println!("boxoffice serve is listening on http://{}", server.addr);
+    server::shutdown_signal().await;
+    server.stop().await
+}
+
+/// Connect every backing service and begin serving.
+pub async fn start(config: ServeConfig) -> Result<DevServer, StartError> {
+    config.validate()?;
+    crate::telemetry::prometheus();
+    let secret = config
+        .api
+        .auth_secret
+        .clone()
+        .unwrap_or_default()
+        .into_bytes();
+    let topology = Arc::new(match &config.streams {
+        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
+        None => Topology::builtin(),
+    });
+    let nats = processors::serve::connect(&config.nats_url)
+        .await
+        .map_err(|e| backend("nats")(e.to_string()))?;
+    let bus = NatsBus::new(nats.clone(), topology.clone(), config.api.command_timeout())
+        .await
+        .map_err(|e| backend("nats bus")(e.to_string()))?;
+    let js = async_nats::jetstream::new(nats.clone());
+    let index = KvIndex::open(&js, topology.commands.replicas)
+        .await
+        .map_err(|e| backend("idempotency bucket")(e.to_string()))?;
+
+    let nodes = config.cql_nodes.join(",");
+    let keyspace = topology.cql.keyspace.clone();
+    let store = CqlStore::connect(&nodes, &keyspace)
+        .await
+        .map_err(|e| backend("show store")(e.to_string()))?;
+    let store = Arc::new(store);
+    let reader: Arc<dyn ShowReader> = Arc::new(StateReader::new(store));
+
+    let session = catalog::CqlStore::connect(&config.cql_nodes)
+        .await
+        .map_err(|e| backend("catalog store")(e.to_string()))?;
+    // Idempotent: creates the catalog tables beside the show state if they are missing.
+    catalog::CqlStore::provision(&session, &keyspace, topology.cql.replication_factor)
+        .await
+        .map_err(|e| backend("catalog schema")(e.to_string()))?;
+    let catalog_store = catalog::CqlStore::new(session, &keyspace)
+        .await
+        .map_err(|e| backend("catalog store")(e.to_string()))?;
+    let catalog = Arc::new(
+        Catalog::open(Arc::new(catalog_store))
+            .await
+            .map_err(|e| backend("catalog")(e.to_string()))?,
+    );
+    let payments = HttpPaymentProvider::new(ClientConfig::new(config.payments_url.clone()))
+        .map_err(|e| backend("payments client")(e.to_string()))?;
+
+    let backends = Backends {
+        bus: Arc::new(bus),
+        reader,
+        idempotency: Arc::new(index),
+        catalog: catalog.clone(),
+        payments: Arc::new(payments),
+    };
+    let state = AppState::new(
+        config.api.clone(),
+        &secret,
+        backends,
+        vec![("nats", nats_probe(nats.clone()))],
+    );
+    let seat_subjects = format!("{}.>", topology.seat_events.subject_prefix);
+    let deltas = nats
+        .subscribe(seat_subjects)
+        .await
+        .map_err(|e| backend("seat events")(e.to_string()))?;
+    let follower = spawn_nats_follower(state.clone(), deltas);
+    sync::reconcile(&state).await?;
+    let background = vec![
+        follower,
+        catalog.spawn_availability_flusher(Duration::from_secs(1)),
+        state.limits().spawn_janitor(),
+    ];
+    let listener = TcpListener::bind(config.api.http_addr)
+        .await
+        .map_err(|source| StartError::Io {
+            what: format!("binding {}", config.api.http_addr),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Io {
+        what: "reading the bound address".into(),
+        source,
+    })?;
+    let router = app::router(state.clone());
+    Ok(DevServer::spawn(
+        addr, state, listener, router, background, None,
+    ))
+}
+
+fn nats_probe(client: async_nats::Client) -> Probe {
+    Arc::new(move || {
+        let client = client.clone();
+        Box::pin(async move {
+            match client.connection_state() {
+                async_nats::connection::State::Connected => Ok(()),
+                other => Err(format!("nats is {other:?}")),
+            }
+        })
+    })
+}
+
+/// Fold seat deltas from the seat-event subjects into the availability projection.
+fn spawn_nats_follower(
+    state: AppState,
+    mut deltas: async_nats::Subscriber,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(message) = deltas.next().await {
+            match schemas::decode::<SeatDelta>(&message.payload) {
+                Ok(delta) => sync::apply(&state, &delta).await,
+                Err(e) => tracing::warn!(error = %e, "undecodable seat delta"),
+            }
+        }
+    })
+}
