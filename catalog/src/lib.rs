@@ -432,6 +432,29 @@ impl Catalog {
         })
     }
 
+    /// Spawns a task calling [`Catalog::refresh_search`] every `period` until the catalog is
+    /// dropped. Needed only when several processes create events in one store (serve mode with
+    /// more than one ingress): the contract lets search lag by up to 1 s.
+    pub fn spawn_search_refresher(
+        self: &Arc<Self>,
+        period: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Catalog> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(catalog) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = catalog.refresh_search().await {
+                    tracing::warn!(error = %e, "search refresh failed; will retry");
+                }
+            }
+        })
+    }
+
     async fn with_availability(&self, mut show: Show) -> Result<Show, CatalogError> {
         let known = match self.projection.get(show.show_id) {
             Some(count) => Some(count),

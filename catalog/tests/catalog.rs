@@ -918,3 +918,36 @@ async fn the_demo_seed_runs_once_and_is_searchable() {
     assert!(catalog::seed::demo(&catalog, now).await.unwrap().is_empty());
     assert_eq!(catalog.all_shows().await.unwrap().len(), shows.len());
 }
+
+#[tokio::test]
+async fn events_created_by_another_process_become_searchable_on_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn catalog::CatalogStore> =
+        Arc::new(catalog::EmbeddedStore::open(dir.path()).unwrap());
+    let reader = Arc::new(Catalog::open(Arc::clone(&store)).await.unwrap());
+    let writer = Catalog::open(Arc::clone(&store)).await.unwrap();
+    let venue = writer.create_venue(small_venue("London")).await.unwrap();
+    writer
+        .create_event(event(
+            venue.venue_id,
+            "London",
+            "Harbour Lights",
+            "A musical",
+            Category::Theater,
+            "2026-12-01",
+            "2026-12-02",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(reader.search(&query()).await.unwrap().total, 0);
+    let refresher = reader.spawn_search_refresher(std::time::Duration::from_millis(20));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while reader.search(&query()).await.unwrap().total == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refresh never picked the event up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    refresher.abort();
+}
