@@ -88,7 +88,7 @@ impl ShowState {
         }
         let dirty = &mut self.dirty;
         self.memory
-            .prune(now, |command_id| dirty.push(DirtyKey::Outcome(command_id)));
+            .prune(now, |command_id| dirty.mark(DirtyKey::Outcome(command_id)));
         let swept = self.sweep(now, &mut seat_changes);
         match self
             .memory
@@ -119,7 +119,7 @@ impl ShowState {
         let outcome = fresh.outcome;
         self.memory
             .remember(envelope.command_id, envelope.fingerprint, now, stored);
-        self.dirty.push(DirtyKey::Outcome(envelope.command_id));
+        self.dirty.mark(DirtyKey::Outcome(envelope.command_id));
         self.finish(outcome, seat_changes, expired, Origin::Decided)
     }
 
@@ -157,7 +157,7 @@ impl ShowState {
                             now,
                             stored,
                         );
-                        self.dirty.push(DirtyKey::Outcome(envelope.command_id));
+                        self.dirty.mark(DirtyKey::Outcome(envelope.command_id));
                         return Decision {
                             outcome,
                             seat_changes: Vec::new(),
@@ -241,7 +241,7 @@ impl ShowState {
         }));
         self.seats = vec![SEAT_AVAILABLE; total as usize];
         self.available = total;
-        self.dirty.push(DirtyKey::Meta);
+        self.dirty.mark(DirtyKey::Meta);
         Ok(total)
     }
 
@@ -299,14 +299,14 @@ impl ShowState {
         changes: &mut Vec<SeatChange>,
     ) -> Checked<Fresh> {
         hold_shape(seat_ids, limits)?;
-        let indices = self.seat_indices(seat_ids)?;
+        self.check_known(seat_ids)?;
         self.check_on_sale(now)?;
         if self.hold_slots.contains_key(&hold_id) {
             // Hold ids derive from command ids, so a second command naming this id is an id reuse.
             return Err(Rejection::CommandIdReused);
         }
         let tally = self.users.get(&user).copied().unwrap_or_default();
-        if tally.seats as usize + indices.len() > usize::from(limits.max_tickets_per_user) {
+        if tally.seats as usize + seat_ids.len() > usize::from(limits.max_tickets_per_user) {
             return Err(Rejection::TicketLimitExceeded {
                 limit: limits.max_tickets_per_user,
             });
@@ -316,20 +316,16 @@ impl ShowState {
                 limit: limits.max_holds_per_user,
             });
         }
-        let taken: Vec<SeatId> = indices
-            .iter()
-            .zip(seat_ids)
-            .filter(|(index, _)| self.seats[**index as usize] != SEAT_AVAILABLE)
-            .map(|(_, seat_id)| *seat_id)
-            .collect();
-        if !taken.is_empty() {
-            return Err(Rejection::SeatsUnavailable { seat_ids: taken });
+        let taken = |id: &&SeatId| self.seats[Self::known_index(id) as usize] != SEAT_AVAILABLE;
+        if seat_ids.iter().any(|id| taken(&id)) {
+            let seat_ids = seat_ids.iter().filter(taken).copied().collect();
+            return Err(Rejection::SeatsUnavailable { seat_ids });
         }
         let expires_at = UnixMs(
             now.0
                 .saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
         );
-        let slot = self.insert_hold(hold_id, user, &indices, expires_at, changes);
+        let slot = self.insert_hold(hold_id, user, seat_ids, expires_at, changes);
         let event = Event::Held {
             hold_id,
             user,
@@ -355,34 +351,36 @@ impl ShowState {
         &mut self,
         hold_id: HoldId,
         user: UserId,
-        indices: &[u32],
+        seat_ids: &[SeatId],
         expires_at: UnixMs,
         changes: &mut Vec<SeatChange>,
     ) -> u32 {
         let slot = self.holds.len() as u32;
         let seats_start = self.hold_seats.len() as u32;
         let mut total_minor: i64 = 0;
-        for index in indices {
-            total_minor = total_minor.saturating_add(self.price_of(*index).unwrap_or(0));
-            self.set_seat(*index, SEAT_HOLD_BASE + slot, SeatStatus::Held, changes);
+        changes.reserve(seat_ids.len());
+        for seat_id in seat_ids {
+            let index = Self::known_index(seat_id);
+            total_minor = total_minor.saturating_add(self.price_of(index).unwrap_or(0));
+            self.set_seat(index, SEAT_HOLD_BASE + slot, SeatStatus::Held, changes);
+            self.hold_seats.push(index);
         }
-        self.hold_seats.extend_from_slice(indices);
         self.holds.push(HoldRec {
             id: hold_id,
             user,
             expires_at,
             total_minor,
             seats_start,
-            seats_len: indices.len() as u16,
+            seats_len: seat_ids.len() as u16,
             status: HoldStatus::Active,
             booking: NO_BOOKING,
         });
         self.hold_slots.insert(hold_id, slot);
         let tally = self.users.entry(user).or_default();
-        tally.seats += indices.len() as u32;
+        tally.seats += seat_ids.len() as u32;
         tally.active_holds += 1;
         self.expiry.push(Reverse((expires_at.0, slot)));
-        self.dirty.push(DirtyKey::Hold(slot));
+        self.dirty.mark(DirtyKey::Hold(slot));
         slot
     }
 
@@ -457,15 +455,16 @@ impl ShowState {
         if let Some(tally) = self.users.get_mut(&user) {
             tally.active_holds -= 1;
         }
-        for index in self.hold_seat_indices(slot).to_vec() {
+        for at in self.hold_seat_range(slot) {
+            let index = self.hold_seats[at];
             changes.push(SeatChange {
                 seat_id: self.seat_id_unchecked(index),
                 status: SeatStatus::Booked,
             });
-            self.dirty.push(DirtyKey::Seat(index));
+            self.dirty.mark(DirtyKey::Seat(index));
         }
-        self.dirty.push(DirtyKey::Hold(slot));
-        self.dirty.push(DirtyKey::Booking(booking));
+        self.dirty.mark(DirtyKey::Hold(slot));
+        self.dirty.mark(DirtyKey::Booking(booking));
         let event = self.confirmed_event(booking);
         Ok(Fresh::accepted(vec![event], Stored::Confirmed(booking)))
     }
@@ -487,10 +486,15 @@ impl ShowState {
         hold.status = status;
         let (user, len) = (hold.user, u32::from(hold.seats_len));
         self.untally(user, len, 1);
-        for index in self.hold_seat_indices(slot).to_vec() {
-            self.set_seat(index, SEAT_AVAILABLE, SeatStatus::Available, changes);
+        for at in self.hold_seat_range(slot) {
+            self.set_seat(
+                self.hold_seats[at],
+                SEAT_AVAILABLE,
+                SeatStatus::Available,
+                changes,
+            );
         }
-        self.dirty.push(DirtyKey::Hold(slot));
+        self.dirty.mark(DirtyKey::Hold(slot));
     }
 
     fn untally(&mut self, user: UserId, seats: u32, holds: u32) {
@@ -576,10 +580,15 @@ impl ShowState {
             refund_percent,
         }));
         self.untally(user, len, 0);
-        for index in self.hold_seat_indices(hold_slot).to_vec() {
-            self.set_seat(index, SEAT_AVAILABLE, SeatStatus::Available, changes);
+        for at in self.hold_seat_range(hold_slot) {
+            self.set_seat(
+                self.hold_seats[at],
+                SEAT_AVAILABLE,
+                SeatStatus::Available,
+                changes,
+            );
         }
-        self.dirty.push(DirtyKey::Booking(slot));
+        self.dirty.mark(DirtyKey::Booking(slot));
         let event = self.cancelled_event(slot);
         Ok(Fresh::accepted(vec![event], Stored::Cancelled(slot)))
     }
@@ -620,7 +629,7 @@ impl ShowState {
             },
         );
         self.bookings[slot as usize].checked_in += 1;
-        self.dirty.push(DirtyKey::Booking(slot));
+        self.dirty.mark(DirtyKey::Booking(slot));
         let event = Event::CheckedIn {
             ticket_id,
             booking_id,
@@ -636,20 +645,20 @@ impl ShowState {
     /// Blocking an already blocked seat is a no-op; the event lists only newly blocked seats.
     fn block_cmd(&mut self, seat_ids: &[SeatId], changes: &mut Vec<SeatChange>) -> Checked<Fresh> {
         seat_list_shape(seat_ids)?;
-        let indices = self.seat_indices(seat_ids)?;
-        let busy: Vec<SeatId> = indices
+        self.check_known(seat_ids)?;
+        let busy: Vec<SeatId> = seat_ids
             .iter()
-            .zip(seat_ids)
-            .filter(|(index, _)| self.seats[**index as usize] >= SEAT_HOLD_BASE)
-            .map(|(_, seat_id)| *seat_id)
+            .filter(|id| self.seats[Self::known_index(id) as usize] >= SEAT_HOLD_BASE)
+            .copied()
             .collect();
         if !busy.is_empty() {
             return Err(Rejection::SeatsNotBlockable { seat_ids: busy });
         }
         let mut blocked = Vec::new();
-        for (index, seat_id) in indices.iter().zip(seat_ids) {
-            if self.seats[*index as usize] == SEAT_AVAILABLE {
-                self.set_seat(*index, SEAT_BLOCKED, SeatStatus::Blocked, changes);
+        for seat_id in seat_ids {
+            let index = Self::known_index(seat_id);
+            if self.seats[index as usize] == SEAT_AVAILABLE {
+                self.set_seat(index, SEAT_BLOCKED, SeatStatus::Blocked, changes);
                 blocked.push(*seat_id);
             }
         }
@@ -663,11 +672,12 @@ impl ShowState {
         changes: &mut Vec<SeatChange>,
     ) -> Checked<Fresh> {
         seat_list_shape(seat_ids)?;
-        let indices = self.seat_indices(seat_ids)?;
+        self.check_known(seat_ids)?;
         let mut unblocked = Vec::new();
-        for (index, seat_id) in indices.iter().zip(seat_ids) {
-            if self.seats[*index as usize] == SEAT_BLOCKED {
-                self.set_seat(*index, SEAT_AVAILABLE, SeatStatus::Available, changes);
+        for seat_id in seat_ids {
+            let index = Self::known_index(seat_id);
+            if self.seats[index as usize] == SEAT_BLOCKED {
+                self.set_seat(index, SEAT_AVAILABLE, SeatStatus::Available, changes);
                 unblocked.push(*seat_id);
             }
         }
@@ -676,19 +686,30 @@ impl ShowState {
 
     // ----- shared helpers ---------------------------------------------------------------------
 
-    /// Layout indices of the requested seats, or every unknown seat in request order.
-    fn seat_indices(&self, seat_ids: &[SeatId]) -> Checked<Vec<u32>> {
-        let indices: Vec<Option<u32>> = seat_ids.iter().map(|id| self.seat_index(*id)).collect();
-        if indices.iter().all(Option::is_some) {
-            return Ok(indices.into_iter().flatten().collect());
+    /// Every requested seat must be a seat of this show; else all unknown ones, in request order.
+    fn check_known(&self, seat_ids: &[SeatId]) -> Checked<()> {
+        if seat_ids.iter().all(|id| self.seat_index(*id).is_some()) {
+            return Ok(());
         }
         let unknown = seat_ids
             .iter()
-            .zip(&indices)
-            .filter(|(_, index)| index.is_none())
-            .map(|(id, _)| *id)
+            .filter(|id| self.seat_index(**id).is_none())
+            .copied()
             .collect();
         Err(Rejection::UnknownSeats { seat_ids: unknown })
+    }
+
+    /// Layout index of a seat id already checked by `check_known`: its last four bytes.
+    fn known_index(seat_id: &SeatId) -> u32 {
+        let bytes = seat_id.0.as_bytes();
+        u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]])
+    }
+
+    /// Seat indices of a hold, by position (indexing each time leaves `self` free to change).
+    fn hold_seat_range(&self, slot: u32) -> std::ops::Range<usize> {
+        let hold = &self.holds[slot as usize];
+        let start = hold.seats_start as usize;
+        start..start + usize::from(hold.seats_len)
     }
 
     /// Change one seat's word, keeping the available counter exact and recording the change.
@@ -710,7 +731,7 @@ impl ShowState {
             seat_id: self.seat_id_unchecked(index),
             status,
         });
-        self.dirty.push(DirtyKey::Seat(index));
+        self.dirty.mark(DirtyKey::Seat(index));
     }
 
     // ----- rebuilding outcomes ----------------------------------------------------------------
@@ -828,24 +849,32 @@ fn seat_list_shape(seat_ids: &[SeatId]) -> Checked<()> {
     Ok(())
 }
 
-/// Seats named more than once, each listed once, in order of first appearance.
+/// Seats named more than once, each listed once, in order of first appearance. Requests are
+/// short, so the quadratic scan (no allocation unless something repeats) beats sorting; long
+/// lists take the sorting path.
 fn repeated_seats(seat_ids: &[SeatId]) -> Vec<SeatId> {
-    let mut sorted = seat_ids.to_vec();
-    sorted.sort_unstable();
-    let mut twice: Vec<SeatId> = sorted
-        .windows(2)
-        .filter(|pair| pair[0] == pair[1])
-        .map(|pair| pair[0])
-        .collect();
-    if twice.is_empty() {
-        return twice;
+    let mut repeated: Vec<SeatId> = if seat_ids.len() <= 32 {
+        seat_ids
+            .iter()
+            .enumerate()
+            .filter(|(i, id)| seat_ids[..*i].contains(id))
+            .map(|(_, id)| *id)
+            .collect()
+    } else {
+        let mut sorted = seat_ids.to_vec();
+        sorted.sort_unstable();
+        sorted
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect()
+    };
+    if repeated.is_empty() {
+        return repeated;
     }
-    twice.dedup();
-    let mut ordered = Vec::with_capacity(twice.len());
-    for seat in seat_ids {
-        if twice.binary_search(seat).is_ok() && !ordered.contains(seat) {
-            ordered.push(*seat);
-        }
-    }
-    ordered
+    repeated.sort_unstable();
+    repeated.dedup();
+    let first_seen = |id: &SeatId| seat_ids.iter().position(|x| x == id);
+    repeated.sort_by_key(first_seen);
+    repeated
 }

@@ -354,14 +354,27 @@ pub enum RestoreError {
 
 impl ShowState {
     /// Rows changed since the last call, one per row (a row changed twice appears once, with
-    /// its latest content), ordered by kind. Write them all in one batch.
+    /// its latest content), in no particular order. Write them all in one batch.
     pub fn take_dirty(&mut self) -> Vec<RowChange> {
-        let mut keys = std::mem::take(&mut self.dirty);
-        keys.sort_unstable();
-        keys.dedup();
-        let changes = keys.iter().map(|key| self.row_change(*key)).collect();
-        keys.clear();
-        self.dirty = keys;
+        let keys = self.dirty.take();
+        let mut changes = Vec::with_capacity(keys.len());
+        let mut outcomes = Vec::new();
+        for key in keys.iter().copied() {
+            match key {
+                DirtyKey::Outcome(command_id) => outcomes.push(command_id),
+                DirtyKey::Meta | DirtyKey::Seat(_) | DirtyKey::Hold(_) | DirtyKey::Booking(_) => {
+                    changes.push(self.row_change(key));
+                }
+            }
+        }
+        self.dirty.recycle(keys);
+        outcomes.sort_unstable();
+        outcomes.dedup();
+        changes.extend(
+            outcomes
+                .into_iter()
+                .map(|command_id| self.row_change(DirtyKey::Outcome(command_id))),
+        );
         changes
     }
 

@@ -135,7 +135,7 @@ pub(crate) struct UserTally {
     pub(crate) active_holds: u32,
 }
 
-/// A row the next [`ShowState::take_dirty`] must write. Ordered so sorting groups duplicates.
+/// A row the next [`ShowState::take_dirty`] must write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum DirtyKey {
     Meta,
@@ -143,6 +143,79 @@ pub(crate) enum DirtyKey {
     Hold(u32),
     Booking(u32),
     Outcome(schemas::CommandId),
+}
+
+/// Rows changed since the last `take_dirty`, each listed once: a bit per seat, hold and booking
+/// says whether it is listed already, so marking is O(1) and collecting needs no sort. Outcome
+/// keys are listed as they come (an id is remembered or forgotten at most once per batch in
+/// practice) and deduplicated when collected.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DirtySet {
+    pub(crate) keys: Vec<DirtyKey>,
+    seats: Vec<u64>,
+    holds: Vec<u64>,
+    bookings: Vec<u64>,
+}
+
+impl DirtySet {
+    /// List `key` unless it is listed already.
+    pub(crate) fn mark(&mut self, key: DirtyKey) {
+        let fresh = match key {
+            DirtyKey::Meta => !self.keys.contains(&DirtyKey::Meta),
+            DirtyKey::Seat(index) => set_bit(&mut self.seats, index),
+            DirtyKey::Hold(slot) => set_bit(&mut self.holds, slot),
+            DirtyKey::Booking(slot) => set_bit(&mut self.bookings, slot),
+            DirtyKey::Outcome(_) => true,
+        };
+        if fresh {
+            self.keys.push(key);
+        }
+    }
+
+    /// Take the listed keys, clearing every bit.
+    pub(crate) fn take(&mut self) -> Vec<DirtyKey> {
+        for key in &self.keys {
+            match key {
+                DirtyKey::Seat(index) => clear_bit(&mut self.seats, *index),
+                DirtyKey::Hold(slot) => clear_bit(&mut self.holds, *slot),
+                DirtyKey::Booking(slot) => clear_bit(&mut self.bookings, *slot),
+                DirtyKey::Meta | DirtyKey::Outcome(_) => {}
+            }
+        }
+        std::mem::take(&mut self.keys)
+    }
+
+    /// Hand back the (emptied) buffer `take` returned, keeping its capacity for the next batch.
+    pub(crate) fn recycle(&mut self, mut keys: Vec<DirtyKey>) {
+        if self.keys.is_empty() && keys.capacity() <= RECYCLED_KEYS_MAX {
+            keys.clear();
+            self.keys = keys;
+        }
+    }
+
+    /// Whether anything is listed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Largest key buffer kept between batches; a burst (pruning a day of outcomes) may list more,
+/// and that buffer is freed rather than kept for good.
+const RECYCLED_KEYS_MAX: usize = 4096;
+
+/// Set bit `index`; returns whether it was clear.
+fn set_bit(bits: &mut Vec<u64>, index: u32) -> bool {
+    let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
+    if word >= bits.len() {
+        bits.resize(word + 1, 0);
+    }
+    let was_clear = bits[word] & bit == 0;
+    bits[word] |= bit;
+    was_clear
+}
+
+fn clear_bit(bits: &mut [u64], index: u32) {
+    bits[(index / 64) as usize] &= !(1u64 << (index % 64));
 }
 
 /// One show's full state: seats, holds, bookings, check-ins, per-user tallies, the expiry queue
@@ -171,7 +244,7 @@ pub struct ShowState {
     /// they surface (their expiry never changes, so the status alone tells).
     pub(crate) expiry: BinaryHeap<Reverse<(i64, u32)>>,
     pub(crate) memory: OutcomeMemory,
-    pub(crate) dirty: Vec<DirtyKey>,
+    pub(crate) dirty: DirtySet,
 }
 
 /// A hold as the API shows it.
@@ -260,7 +333,7 @@ impl ShowState {
             users: FastMap::default(),
             expiry: BinaryHeap::new(),
             memory: OutcomeMemory::default(),
-            dirty: Vec::new(),
+            dirty: DirtySet::default(),
         }
     }
 
