@@ -19,10 +19,11 @@
 //! characters in 11 bits. Upper-case base32 uses only characters of that set, so each 5-bit
 //! symbol costs 5.5 bits in the QR: 84 bytes become 135 characters and 743 data bits. Base64url
 //! needs lower case and `_`, which forces *byte* mode at 8 bits per character: 112 characters,
-//! 896 data bits. At error correction M the base32 form fits a version 6 symbol (41x41 modules)
-//! where base64url needs version 7 (45x45), so base32 gives larger modules at the same printed
-//! size, which is what makes a code scan quickly off a phone screen. Base32 is also
-//! case-insensitive to read aloud and free of `+/=` that URLs and scanners mangle. Decoding is
+//! 896 data bits. At error correction M the base32 form always fits a version 6 symbol (41x41
+//! modules) where base64url needs version 7 (45x45) for nearly every code, so base32 gives larger
+//! modules at the same printed size, which is what makes a code scan quickly off a phone screen. The alphabet also leaves
+//! out `0 1 8 9` (easily taken for `O I B` when a code is typed in by hand) and has none of the
+//! `+/=` that URLs and scanners mangle. Decoding is
 //! strict (upper case only, no padding, unused trailing bits must be zero) so every code has
 //! exactly one accepted spelling: altering any character of a code never yields a code that
 //! still verifies.
