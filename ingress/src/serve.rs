@@ -38,8 +38,18 @@ pub async fn run(config: ServeConfig) -> Result<(), StartError> {
     server.stop().await
 }
 
-/// Connect every backing service and begin serving.
+/// Connect every backing service and begin serving, with the topology of `--streams`.
 pub async fn start(config: ServeConfig) -> Result<DevServer, StartError> {
+    let topology = match &config.streams {
+        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
+        None => Topology::builtin(),
+    };
+    start_with(config, topology).await
+}
+
+/// Connect every backing service and begin serving with `topology` (streams, subjects, keyspace
+/// shared with the processors).
+pub async fn start_with(config: ServeConfig, topology: Topology) -> Result<DevServer, StartError> {
     config.validate()?;
     crate::telemetry::prometheus();
     let secret = config
@@ -48,10 +58,7 @@ pub async fn start(config: ServeConfig) -> Result<DevServer, StartError> {
         .clone()
         .unwrap_or_default()
         .into_bytes();
-    let topology = Arc::new(match &config.streams {
-        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
-        None => Topology::builtin(),
-    });
+    let topology = Arc::new(topology);
     let nats = processors::serve::connect(&config.nats_url)
         .await
         .map_err(|e| backend("nats")(e.to_string()))?;

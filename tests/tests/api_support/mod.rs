@@ -110,6 +110,36 @@ impl Api {
         }
     }
 
+    /// A `boxoffice serve` instance over real NATS and Cassandra with `topology` (already
+    /// provisioned, processors running) and payments at `payments_url`.
+    pub async fn start_serve(
+        nats_url: &str,
+        cql_nodes: &str,
+        topology: processors::topology::Topology,
+        payments_url: String,
+        tweak: impl FnOnce(&mut ApiConfig),
+    ) -> Api {
+        let mut config = api_config();
+        tweak(&mut config);
+        let serve = ingress::config::ServeConfig {
+            api: config.clone(),
+            nats_url: nats_url.to_owned(),
+            cql_nodes: cql_nodes.split(',').map(str::to_owned).collect(),
+            streams: None,
+            payments_url,
+        };
+        let server = ingress::serve::start_with(serve, topology)
+            .await
+            .expect("serve starts");
+        Api {
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            http: reqwest::Client::new(),
+            dir: tempfile::tempdir().unwrap(),
+            config,
+        }
+    }
+
     /// Stop the server and start a new one over the same data dir (the port changes).
     pub async fn restart(&mut self) {
         if let Some(server) = self.server.take() {

@@ -1,0 +1,229 @@
+//! The HTTP API in serve mode, black-box, against the real pipeline: `boxoffice serve` (in
+//! process) -> NATS JetStream -> a processor -> Cassandra, with the payments sandbox as its own
+//! HTTP service. Needs `scripts/services up` (see `boxoffice_tests`); every test uses its own
+//! streams, subjects and keyspace.
+
+mod api_support;
+mod pipeline_support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use api_support::{Api, TestShow};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+/// A serve-mode stack: the API, its processor and the payments sandbox.
+struct Stack {
+    api: Api,
+    processor: pipeline_support::Processor,
+    payments: tokio::task::JoinHandle<()>,
+}
+
+async fn stack(test: &str, tweak: impl FnOnce(&mut ingress::config::ApiConfig)) -> Option<Stack> {
+    let services = pipeline_support::services(test)?;
+    let topology = pipeline_support::topology(test);
+    pipeline_support::provision_all(&services, &topology).await;
+    let processor = pipeline_support::Processor::start(&services, &topology, &format!("{test}-p"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let payments_url = format!("http://{}", listener.local_addr().unwrap());
+    let payments = tokio::spawn(async move {
+        let provider = payments::SandboxProvider::in_memory();
+        payments::sandbox_server::serve(listener, provider, std::future::pending())
+            .await
+            .expect("payments sandbox");
+    });
+    let api = Api::start_serve(
+        &services.nats_url,
+        &services.cql_nodes,
+        topology,
+        payments_url,
+        tweak,
+    )
+    .await;
+    Some(Stack {
+        api,
+        processor,
+        payments,
+    })
+}
+
+impl Stack {
+    async fn stop(mut self) {
+        if let Some(server) = self.api.server.take() {
+            server.stop().await.expect("serve stops");
+        }
+        self.processor.stop().await;
+        self.payments.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_holds_confirms_and_guards_like_dev_mode() {
+    let Some(stack) = stack("api_serve_flow", |_| {}).await else {
+        return;
+    };
+    let api = &stack.api;
+    assert_eq!(api.get("/readyz", None).await.status, StatusCode::OK);
+    let show = api.create_show(2, 2, 5, None).await;
+    let (token, _) = api.guest().await;
+    let (stranger, _) = api.guest().await;
+
+    let hold = api
+        .hold(
+            &token,
+            &show,
+            &[&show.seats[0], &show.seats[1]],
+            Some("h-1"),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{hold:?}");
+    let hold_id = hold.body["holdId"].as_str().unwrap().to_owned();
+    let replay = api
+        .hold(
+            &token,
+            &show,
+            &[&show.seats[0], &show.seats[1]],
+            Some("h-1"),
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::CREATED, "{replay:?}");
+    assert_eq!(replay.body["holdId"], hold_id.as_str());
+    api.hold(&token, &show, &[&show.seats[2]], Some("h-1"))
+        .await
+        .expect_problem(422, "idempotency-key-reused");
+    let taken = api.hold(&stranger, &show, &[&show.seats[1]], None).await;
+    taken.expect_problem(409, "seats-unavailable");
+    assert_eq!(taken.body["unavailableSeatIds"], json!([show.seats[1]]));
+
+    api.get(&format!("/v1/bookings/holds/{hold_id}"), Some(&stranger))
+        .await
+        .expect_problem(404, "not-found");
+    api.confirm(&token, &hold_id, "pm_card_declined", None)
+        .await
+        .expect_problem(402, "payment-declined");
+    let booked = api
+        .confirm(&token, &hold_id, "pm_card_visa", Some("c-1"))
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{booked:?}");
+    let booking_id = booked.body["bookingId"].as_str().unwrap().to_owned();
+    let again = api.confirm(&token, &hold_id, "pm_card_visa", None).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["bookingId"], booking_id.as_str());
+    api.get(&format!("/v1/bookings/{booking_id}"), Some(&stranger))
+        .await
+        .expect_problem(404, "not-found");
+    let mine = api
+        .get(&format!("/v1/bookings/{booking_id}"), Some(&token))
+        .await;
+    assert_eq!(mine.status, StatusCode::OK);
+    assert_eq!(mine.body["seats"][0]["section"], "S0");
+
+    let other = api.hold(&token, &show, &[&show.seats[12]], None).await;
+    let other_id = other.body["holdId"].as_str().unwrap().to_owned();
+    let released = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/bookings/holds/{other_id}"),
+            Some(&token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(released.status, StatusCode::NO_CONTENT);
+
+    let statuses = api.seat_statuses(&show).await;
+    assert_eq!(statuses[&show.seats[0]], "BOOKED");
+    assert_eq!(statuses[&show.seats[12]], "AVAILABLE");
+    wait_available(api, &show, 18).await;
+    // Bookings list reflects the write within a second.
+    let mut total = json!(0);
+    for _ in 0..20 {
+        total = api.get("/v1/bookings", Some(&token)).await.body["total"].clone();
+        if total == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total, 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_race_and_hold_expiry() {
+    let Some(stack) = stack("api_serve_race", |c| c.hold_ttl_s = 2).await else {
+        return;
+    };
+    let api = &stack.api;
+    let show = api.create_show(1, 3, 10, None).await;
+    let clients = 100;
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let (token, _) = api.guest().await;
+        let wanted: Vec<String> = (0..2)
+            .map(|k| show.seats[(i * 7 + k * 3) % show.seats.len()].clone())
+            .collect();
+        let http = api.http.clone();
+        let url = format!("{}/v1/bookings/hold", api.base);
+        let show_id = show.show_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"showId": show_id, "seatIds": wanted}))
+                .send()
+                .await
+                .expect("sent");
+            let status = response.status();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }));
+    }
+    let mut held: HashMap<String, String> = HashMap::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => {
+                for seat in body["seats"].as_array().unwrap() {
+                    let seat = seat.as_str().unwrap().to_owned();
+                    let hold = body["holdId"].as_str().unwrap().to_owned();
+                    assert!(
+                        held.insert(seat.clone(), hold).is_none(),
+                        "{seat} sold twice"
+                    );
+                }
+            }
+            StatusCode::CONFLICT => assert_eq!(body["code"], "seats-unavailable"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let statuses = api.seat_statuses(&show).await;
+    for (seat, status) in &statuses {
+        let expected = if held.contains_key(seat) {
+            "HELD"
+        } else {
+            "AVAILABLE"
+        };
+        assert_eq!(status, expected);
+    }
+    wait_available(api, &show, (show.seats.len() - held.len()) as u64).await;
+    // Every hold lapses after 2 s; seats are AVAILABLE again within 2 s more.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let statuses = api.seat_statuses(&show).await;
+    assert!(statuses.values().all(|s| s == "AVAILABLE"), "{statuses:?}");
+    let (token, _) = api.guest().await;
+    let late = api.hold(&token, &show, &[&show.seats[0]], None).await;
+    assert_eq!(late.status, StatusCode::CREATED);
+    stack.stop().await;
+}
+
+async fn wait_available(api: &Api, show: &TestShow, expected: u64) {
+    let mut reported = 0;
+    for _ in 0..30 {
+        reported = api.available_seats(show).await;
+        if reported == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("availableSeats {reported}, expected {expected}");
+}
