@@ -47,6 +47,8 @@ async fn stream_commands(
     let stream = js.get_stream(&topology.commands.stream).await.unwrap();
     let consumer = stream
         .create_consumer(pull::Config {
+            // No acks: a pull consumer would stop at its ack-pending limit (1000).
+            ack_policy: jetstream::consumer::AckPolicy::None,
             deliver_policy: jetstream::consumer::DeliverPolicy::All,
             ..Default::default()
         })

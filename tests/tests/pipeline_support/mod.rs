@@ -35,7 +35,11 @@ pub fn services(test: &str) -> Option<Services> {
 /// The shipped topology with every name made unique to this test, 2 partitions and short lease
 /// and pin timeouts.
 pub fn topology(tag: &str) -> Topology {
-    let u = boxoffice_tests::unique_name(tag);
+    topology_named(&boxoffice_tests::unique_name(tag))
+}
+
+/// [`topology`] for a given unique name (a child process rebuilds its parent's topology).
+pub fn topology_named(u: &str) -> Topology {
     let mut t = Topology::builtin();
     t.commands.stream = format!("CMD_{u}");
     t.commands.subject_prefix = format!("cmd_{u}");

@@ -1,0 +1,483 @@
+//! Failover of the pipeline against real NATS and Cassandra: two processors (only one applies),
+//! `kill -9` of the active processor in the middle of a stream of commands (bounded takeover,
+//! nothing acknowledged lost, no seat held twice), redelivery after a crash between persist and
+//! ack (applies once), a stale owner fenced by the conditional batch, and restart recovery.
+
+mod pipeline_support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use engine::ShowState;
+use pipeline_support::*;
+use processors::bus::{BusError, CommandBus, LocalBus};
+use processors::dev::MemLogHub;
+use processors::events::EventHub;
+use processors::log::{CommandLog, LogError, LoggedCommand, ReplyTo};
+use processors::partition::{LoopError, LoopSettings, Ownership, PartitionLoop};
+use processors::serve::{CqlStore, JetStreamLog, NatsEventSink, prepare_consumer};
+use processors::store::ShowStore;
+use processors::topology::{PartitionId, Topology};
+use schemas::{CommandEnvelope, Event, HoldId, Outcome, Reply, SeatId, ShowId, UnixMs};
+use tokio::sync::watch;
+
+const CHILD_ENV: &str = "BOXOFFICE_PIPELINE_CHILD";
+
+/// Not a test: the entry point of a processor child process (run by the failover test with
+/// `--ignored --exact`), so it can be killed with SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "entry point of a child processor process"]
+async fn pipeline_child_processor() {
+    let name = std::env::var(CHILD_ENV).expect("run by pipeline_failover only");
+    let services = services("pipeline_child_processor").expect("services");
+    let owner = format!("child-{}", std::process::id());
+    let processor = Processor::start(&services, &one_partition(&name), &owner);
+    // Run until killed.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    processor.stop().await;
+}
+
+fn one_partition(name: &str) -> Topology {
+    let mut t = topology_named(name);
+    t.commands.partitions = 1;
+    t
+}
+
+fn spawn_child(name: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "pipeline_child_processor",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child processor")
+}
+
+/// Who holds the lease of partition 0.
+async fn lease_owner(services: &Services, topology: &Topology) -> Option<String> {
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    let kv = js
+        .get_key_value(&topology.processor.lease_bucket)
+        .await
+        .unwrap();
+    let value = kv.get("partition-0").await.unwrap()?;
+    let text = String::from_utf8_lossy(&value).to_string();
+    let (expires, owner) = text.split_once(' ')?;
+    let now = processors::partition::wall_now().0;
+    (expires.parse::<i64>().ok()? > now).then(|| owner.to_string())
+}
+
+async fn wait_for_owner(services: &Services, topology: &Topology) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(owner) = lease_owner(services, topology).await {
+            return owner;
+        }
+        assert!(Instant::now() < deadline, "no processor took the lease");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Submit until a decision arrives: a timeout means "unknown", and the same command again
+/// returns the first outcome.
+async fn submit_until_decided(bus: &impl CommandBus, envelope: &CommandEnvelope) -> Reply {
+    for _ in 0..20 {
+        match bus.submit(envelope.clone()).await {
+            Ok(reply) => return reply,
+            Err(BusError::Timeout | BusError::Unavailable(_)) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no decision after 20 attempts")
+}
+
+/// The stored show must equal the engine applied once, in stream order, to the stream.
+async fn assert_stored_equals_replay(
+    services: &Services,
+    topology: &Topology,
+    show: ShowId,
+) -> ShowState {
+    use async_nats::jetstream::{self, consumer::pull};
+    use futures::StreamExt;
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let stream = js.get_stream(&topology.commands.stream).await.unwrap();
+    let consumer = stream
+        .create_consumer(pull::Config {
+            // No acks: a pull consumer would stop at its ack-pending limit (1000).
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(100_000)
+        .expires(Duration::from_secs(3))
+        .messages()
+        .await
+        .unwrap();
+    let store = CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
+        .await
+        .unwrap();
+    let stored = store.load(show).await.unwrap().unwrap();
+    let mut replayed = ShowState::new(show);
+    while let Some(Ok(message)) = messages.next().await {
+        let info = message.info().unwrap();
+        // Commands after the stored position were not applied yet (the processor was stopped).
+        if info.stream_sequence > stored.fence.applied_seq {
+            break;
+        }
+        let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
+        let envelope: CommandEnvelope = schemas::decode(&message.payload).unwrap();
+        if envelope.show_id == show {
+            replayed.decide(&envelope, at);
+        }
+    }
+    let restored = processors::rows::restore(show, &stored).unwrap();
+    let (a, b) = (restored.snapshot(), replayed.snapshot());
+    let only_stored: Vec<_> = a.iter().filter(|r| !b.contains(r)).collect();
+    let only_replayed: Vec<_> = b.iter().filter(|r| !a.contains(r)).collect();
+    assert!(
+        only_stored.is_empty() && only_replayed.is_empty(),
+        "stored state differs from the engine applied once to the stream:\n only stored: {only_stored:?}\n only replayed: {only_replayed:?}"
+    );
+    restored
+}
+
+/// Each accepted hold's seats, checking no seat is in two accepted holds.
+fn accepted_holds(replies: &[(HoldId, Reply)]) -> HashMap<HoldId, Vec<SeatId>> {
+    let mut seats_taken: HashSet<SeatId> = HashSet::new();
+    let mut holds = HashMap::new();
+    for (hold_id, reply) in replies {
+        if let Outcome::Accepted(events) = &reply.outcome {
+            for event in events {
+                if let Event::Held { seats, .. } = event {
+                    for seat in seats {
+                        assert!(seats_taken.insert(*seat), "seat {seat} held twice");
+                    }
+                    holds.insert(*hold_id, seats.clone());
+                }
+            }
+        }
+    }
+    holds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_kill_9_of_the_active_processor_fails_over_without_loss_or_double_hold() {
+    let Some(services) = services("pipeline_kill_9") else {
+        return;
+    };
+    let name = boxoffice_tests::unique_name("kill");
+    let topology = one_partition(&name);
+    provision_all(&services, &topology).await;
+    let mut active = spawn_child(&name);
+    let first_owner = wait_for_owner(&services, &topology).await;
+    let mut standby = spawn_child(&name);
+    let bus = Arc::new(bus(&services, &topology).await);
+    let show = new_show();
+    submit_until_decided(bus.as_ref(), &create(show, 400)).await;
+
+    // 1200 holds over 400 seats from 8 concurrent clients: seats are contested.
+    let commands: Vec<(HoldId, CommandEnvelope)> = (0..1200u32)
+        .map(|i| {
+            let hold_id = new_hold();
+            let seats = [(i * 7) % 400, (i * 13 + 1) % 400];
+            let seats: Vec<u32> = if seats[0] == seats[1] {
+                vec![seats[0]]
+            } else {
+                seats.to_vec()
+            };
+            (
+                hold_id,
+                hold(show, hold_id, user(u128::from(i % 50)), &seats, 3_600_000),
+            )
+        })
+        .collect();
+    let (killed_tx, killed_rx) = watch::channel(None::<Instant>);
+    let replied_after_kill = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let mut clients = Vec::new();
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for chunk in commands.chunks(150).map(<[_]>::to_vec) {
+        let answered = answered.clone();
+        let bus = bus.clone();
+        let killed = killed_rx.clone();
+        let first_after = replied_after_kill.clone();
+        clients.push(tokio::spawn(async move {
+            let mut replies = Vec::new();
+            for (hold_id, envelope) in chunk {
+                let reply = submit_until_decided(bus.as_ref(), &envelope).await;
+                if let Some(at) = *killed.borrow() {
+                    let mut first = first_after.lock().unwrap();
+                    first.get_or_insert(at.elapsed());
+                }
+                replies.push((hold_id, reply));
+                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            replies
+        }));
+    }
+    // Kill once a quarter of the stream is answered: the rest is in flight or not yet sent.
+    while answered.load(std::sync::atomic::Ordering::Relaxed) < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // SIGKILL: no graceful shutdown, no lease release, in-flight batch lost mid-way.
+    active.kill().expect("kill -9");
+    active.wait().unwrap();
+    killed_tx.send(Some(Instant::now())).unwrap();
+    let mut replies = Vec::new();
+    for client in clients {
+        replies.extend(client.await.unwrap());
+    }
+    let takeover = replied_after_kill
+        .lock()
+        .unwrap()
+        .expect("replies after the kill");
+    let second_owner = wait_for_owner(&services, &topology).await;
+    assert_ne!(first_owner, second_owner, "the standby took over");
+    println!(
+        "TAKEOVER first reply {} ms after kill -9",
+        takeover.as_millis()
+    );
+    assert!(
+        takeover < Duration::from_secs(10),
+        "takeover took {takeover:?}"
+    );
+
+    let holds = accepted_holds(&replies);
+    assert!(!holds.is_empty());
+    standby.kill().unwrap();
+    standby.wait().unwrap();
+    let stored = assert_stored_equals_replay(&services, &topology, show).await;
+    // Every acknowledged (answered) hold is stored, with its seats.
+    for (hold_id, seats) in &holds {
+        let view = stored.hold(*hold_id).expect("an answered hold is stored");
+        assert_eq!(&view.seats, seats);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_two_processors_only_one_applies_and_a_restart_recovers() {
+    let Some(services) = services("pipeline_two") else {
+        return;
+    };
+    let name = boxoffice_tests::unique_name("two");
+    let topology = one_partition(&name);
+    provision_all(&services, &topology).await;
+    let a = Processor::start(&services, &topology, "proc-a");
+    assert_eq!(wait_for_owner(&services, &topology).await, "proc-a");
+    let b = Processor::start(&services, &topology, "proc-b");
+    let bus = bus(&services, &topology).await;
+    let show = new_show();
+    submit_until_decided(&bus, &create(show, 100)).await;
+    let mut replies = Vec::new();
+    for i in 0..40u32 {
+        let hold_id = new_hold();
+        let reply =
+            submit_until_decided(&bus, &hold(show, hold_id, user(1), &[i], 3_600_000)).await;
+        replies.push((hold_id, reply));
+    }
+    assert_eq!(
+        lease_owner(&services, &topology).await.as_deref(),
+        Some("proc-a")
+    );
+    // Graceful stop of the active one: the standby takes over; the state carries on.
+    a.stop().await;
+    assert_eq!(wait_for_owner(&services, &topology).await, "proc-b");
+    for i in 40..60u32 {
+        let hold_id = new_hold();
+        let reply =
+            submit_until_decided(&bus, &hold(show, hold_id, user(2), &[i], 3_600_000)).await;
+        replies.push((hold_id, reply));
+    }
+    b.stop().await;
+    // A fresh processor recovers from the store; a retry of an old command answers from memory.
+    let c = Processor::start(&services, &topology, "proc-c");
+    let (first_hold, first_reply) = replies[0].clone();
+    let again = submit_until_decided(&bus, &hold(show, first_hold, user(1), &[0], 3_600_000)).await;
+    // A new command id for the same hold id is a different request; the original's retry is not.
+    assert!(matches!(again.outcome, Outcome::Rejected(_)) || again.outcome == first_reply.outcome);
+    c.stop().await;
+    let holds = accepted_holds(&replies);
+    assert_eq!(holds.len(), 60, "every hold applied exactly once");
+    assert_stored_equals_replay(&services, &topology, show).await;
+}
+
+/// Delegates to a JetStream log but never acknowledges and "crashes" (closes) after `batches`
+/// batches: the effects are persisted, the acks are lost.
+struct CrashBeforeAck {
+    inner: JetStreamLog,
+    batches_left: usize,
+}
+
+#[async_trait]
+impl CommandLog for CrashBeforeAck {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedCommand>, LogError> {
+        if self.batches_left == 0 {
+            return Err(LogError::Closed);
+        }
+        let batch = self.inner.next_batch(max, wait).await?;
+        if !batch.is_empty() {
+            self.batches_left -= 1;
+        }
+        Ok(batch)
+    }
+    async fn ack_through(&mut self, _seq: u64) -> Result<(), LogError> {
+        Ok(())
+    }
+    async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
+        self.inner.reply(to, reply).await
+    }
+    async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
+        self.inner.append(envelope).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_redelivered_commands_after_a_crash_apply_once() {
+    let Some(services) = services("pipeline_redelivery") else {
+        return;
+    };
+    let name = boxoffice_tests::unique_name("redeliver");
+    let topology = Arc::new(one_partition(&name));
+    provision_all(&services, &topology).await;
+    let show = new_show();
+    let hold_id = new_hold();
+    // Publish before any processor runs, so one batch holds them all.
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    for envelope in [
+        create(show, 10),
+        hold(show, hold_id, user(1), &[1, 2], 3_600_000),
+    ] {
+        let subject = topology.command_subject(show);
+        js.publish(subject, schemas::encode(&envelope).unwrap().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let partition = PartitionId("0".into());
+    let consumer = prepare_consumer(&js, &topology, &partition).await.unwrap();
+    let log = JetStreamLog::open(client.clone(), topology.clone(), &consumer)
+        .await
+        .unwrap();
+    let store = Arc::new(
+        CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
+            .await
+            .unwrap(),
+    );
+    let sink = Arc::new(NatsEventSink::new(client.clone(), topology.clone()));
+    let (_stop, stop_rx) = watch::channel(false);
+    let crashing = PartitionLoop::new(
+        LoopSettings::new(partition.clone()),
+        Ownership::permanent(1),
+        CrashBeforeAck {
+            inner: log,
+            batches_left: 1,
+        },
+        store.clone(),
+        sink,
+        stop_rx,
+    );
+    crashing.run().await.unwrap();
+    let applied = store
+        .read_fence(show)
+        .await
+        .unwrap()
+        .expect("persisted before the crash")
+        .0;
+
+    // A real processor gets the unacknowledged commands again and must not apply them twice.
+    let processor = Processor::start(&services, &topology, "after-crash");
+    let bus = bus(&services, &topology).await;
+    let next = new_hold();
+    submit_until_decided(&bus, &hold(show, next, user(2), &[5], 3_600_000)).await;
+    processor.stop().await;
+    let state = assert_stored_equals_replay(&services, &topology, show).await;
+    assert!(state.hold(hold_id).is_some() && state.hold(next).is_some());
+    let after = store.read_fence(show).await.unwrap().unwrap().0;
+    assert!(after.applied_seq > applied.applied_seq);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_a_stale_owner_is_fenced_by_the_conditional_batch() {
+    let Some(services) = services("pipeline_fence") else {
+        return;
+    };
+    let topology = topology("fence");
+    provision_all(&services, &topology).await;
+    let store = Arc::new(
+        CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
+            .await
+            .unwrap(),
+    );
+    let show = new_show();
+    // Two loops over the same store: the old owner (epoch 5) and the new one (epoch 9). Each has
+    // its own in-process log, so the interleaving is exactly the one written here.
+    let start = |epoch: u64, after: u64| {
+        let (hub, mut logs) = MemLogHub::new(1, after);
+        let (stop, stop_rx) = watch::channel(false);
+        let looped = PartitionLoop::new(
+            LoopSettings::new(PartitionId("0".into())),
+            Ownership::permanent(epoch),
+            logs.remove(0),
+            store.clone(),
+            Arc::new(EventHub::default()),
+            stop_rx,
+        );
+        let task = tokio::spawn(looped.run());
+        (LocalBus::new(hub, Duration::from_secs(3)), task, stop)
+    };
+    let (old_bus, old_task, _old_stop) = start(5, 0);
+    let (new_bus, new_task, new_stop) = start(9, 1_000);
+    let ok = |r: Result<Reply, BusError>| matches!(r.unwrap().outcome, Outcome::Accepted(_));
+    assert!(ok(old_bus.submit(create(show, 10)).await));
+    assert!(ok(old_bus
+        .submit(hold(show, new_hold(), user(1), &[1], 3_600_000))
+        .await));
+    // The new owner writes once: the stored owner_epoch becomes 9.
+    assert!(ok(new_bus
+        .submit(hold(show, new_hold(), user(2), &[2], 3_600_000))
+        .await));
+    // The old owner's next write fails the IF owner_epoch = 5 condition; it reloads, sees a newer
+    // owner, and stops without writing or answering.
+    let stale_hold = new_hold();
+    let stale = old_bus
+        .submit(hold(show, stale_hold, user(3), &[3], 3_600_000))
+        .await;
+    assert!(matches!(stale, Err(BusError::Timeout)), "{stale:?}");
+    let exit = tokio::time::timeout(Duration::from_secs(10), old_task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(exit, Err(LoopError::LeaseLost)), "{exit:?}");
+    let stored = store.load(show).await.unwrap().unwrap();
+    assert_eq!(stored.fence.owner_epoch, 9);
+    let state = processors::rows::restore(show, &stored).unwrap();
+    assert!(
+        state.hold(stale_hold).is_none(),
+        "the stale owner wrote nothing"
+    );
+    new_stop.send(true).unwrap();
+    new_task.await.unwrap().unwrap();
+}
