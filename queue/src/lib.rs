@@ -1,0 +1,1 @@
+//! The fair virtual waiting room.
