@@ -10,6 +10,8 @@
 //! - [`sandbox_server`]: the sandbox as an axum service (`boxoffice payments-sandbox`).
 //! - [`client`]: [`HttpPaymentProvider`], a [`PaymentProvider`] over that service with timeouts and
 //!   safe retries.
+//! - [`retry`]: [`Retrying`], bounded same-key retries around any provider (the in-process
+//!   sandbox of `boxoffice dev`).
 //!
 //! A confirm flows: ingress `authorize(key)` -> `Confirm` through the log -> `capture(key)` on
 //! success or `void(key)` on rejection. Each call carries an idempotency key, so any retry, from
@@ -18,6 +20,7 @@
 pub mod client;
 pub mod journal;
 pub mod model;
+pub mod retry;
 pub mod sandbox;
 pub mod sandbox_server;
 
@@ -28,7 +31,9 @@ pub use model::{
     Authorization, AuthorizationId, AuthorizationStatus, AuthorizeRequest, PaymentError,
     RefundRequest,
 };
+pub use retry::{RetryPolicy, Retrying};
 pub use sandbox::{FaultConfig, SandboxConfig, SandboxProvider};
+pub use sandbox_server::FaultArgs;
 
 /// The sandbox's test payment method that always succeeds.
 pub const PM_CARD_VISA: &str = "pm_card_visa";

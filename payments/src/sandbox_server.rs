@@ -280,6 +280,30 @@ pub struct SandboxArgs {
     /// Directory keeping authorizations across restarts (in memory when unset).
     #[arg(long, env = "BOXOFFICE_PAYMENTS_DATA_DIR")]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Injected faults.
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+impl SandboxArgs {
+    /// The service configuration these settings describe.
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            addr: self.addr,
+            sandbox: SandboxConfig {
+                data_dir: self.data_dir.clone(),
+                faults: self.faults.config(),
+                slow_method_delay: None,
+            },
+        }
+    }
+}
+
+/// Fault injection of the sandbox as flags and `BOXOFFICE_PAYMENTS_FAULT_*` variables, shared by
+/// `boxoffice payments-sandbox` and the in-process sandbox of `boxoffice dev`. This is a product
+/// feature for resilience drills and tests: all rates default to 0 (no faults).
+#[derive(Clone, Debug, clap::Args)]
+pub struct FaultArgs {
     /// Seed of the fault generator (same seed, same faults).
     #[arg(long, env = "BOXOFFICE_PAYMENTS_FAULT_SEED", default_value_t = 0)]
     pub fault_seed: u64,
@@ -316,23 +340,31 @@ pub struct SandboxArgs {
     pub fault_latency_ms: u64,
 }
 
-impl SandboxArgs {
-    /// The service configuration these settings describe.
-    pub fn config(&self) -> ServerConfig {
-        ServerConfig {
-            addr: self.addr,
-            sandbox: SandboxConfig {
-                data_dir: self.data_dir.clone(),
-                faults: crate::sandbox::FaultConfig {
-                    seed: self.fault_seed,
-                    decline_rate: self.fault_decline_rate,
-                    error_rate: self.fault_error_rate,
-                    timeout_rate: self.fault_timeout_rate,
-                    timeout_ms: self.fault_timeout_ms,
-                    added_latency_ms: self.fault_latency_ms,
-                },
-                slow_method_delay: None,
-            },
+impl Default for FaultArgs {
+    /// No faults (the flags' defaults).
+    fn default() -> Self {
+        let none = crate::sandbox::FaultConfig::default();
+        FaultArgs {
+            fault_seed: none.seed,
+            fault_decline_rate: none.decline_rate,
+            fault_error_rate: none.error_rate,
+            fault_timeout_rate: none.timeout_rate,
+            fault_timeout_ms: none.timeout_ms,
+            fault_latency_ms: none.added_latency_ms,
+        }
+    }
+}
+
+impl FaultArgs {
+    /// The fault configuration these settings describe.
+    pub fn config(&self) -> crate::sandbox::FaultConfig {
+        crate::sandbox::FaultConfig {
+            seed: self.fault_seed,
+            decline_rate: self.fault_decline_rate,
+            error_rate: self.fault_error_rate,
+            timeout_rate: self.fault_timeout_rate,
+            timeout_ms: self.fault_timeout_ms,
+            added_latency_ms: self.fault_latency_ms,
         }
     }
 }
