@@ -99,7 +99,9 @@ export class SeatMap {
       'aria-describedby': 'seatmap-help',
       preserveAspectRatio: 'xMidYMin meet',
     });
-    sections.forEach((section, index) => this.svg.append(this.drawSection(section, index, r, spacing)));
+    // Labels grow with the map so a stadium's stay legible, but never beyond the aisle between sections.
+    const fontSize = Math.min(spacing * 1.8, Math.max(spacing * 0.6, viewBox[2] / 70));
+    sections.forEach((section, index) => this.svg.append(this.drawSection(section, index, r, spacing, fontSize)));
     this.svg.addEventListener('click', (e) => this.seatFromEvent(e) && this.toggle(this.seatFromEvent(e)));
     this.svg.addEventListener('keydown', (e) => this.onKey(e));
     this.svg.addEventListener('focusin', (e) => this.describe(this.seatFromEvent(e)));
@@ -112,13 +114,13 @@ export class SeatMap {
     this.setZoom(this.zoom);
   }
 
-  drawSection(section, index, r, spacing) {
+  drawSection(section, index, r, spacing, fontSize) {
     const g = svg('g', { class: `section tier-${index % 6}`, 'aria-label': `${section.name}, ${money(section.price, section.currency)}`, role: 'group' });
     if (section.seats.length) {
       const b = bounds(section.seats);
       g.append(
         svg('rect', { class: 'section-bg', x: b.minX - spacing * 0.7, y: b.minY - spacing * 0.7, width: b.maxX - b.minX + spacing * 1.4, height: b.maxY - b.minY + spacing * 1.4, rx: spacing * 0.4 }),
-        svg('text', { class: 'section-label', x: (b.minX + b.maxX) / 2, y: b.minY - spacing * 0.95, 'font-size': spacing * 0.6, 'text-anchor': 'middle', 'aria-hidden': 'true' },
+        svg('text', { class: 'section-label', x: (b.minX + b.maxX) / 2, y: b.minY - spacing * 0.95, 'font-size': fontSize, 'text-anchor': 'middle', 'aria-hidden': 'true' },
           `${section.name} · ${money(section.price, section.currency)}`),
       );
     }
