@@ -22,7 +22,7 @@ async function openShow(fixture, setup) {
   // A declined payment or a conflict is an HTTP error response, which Chromium logs to the
   // console by itself; only such network lines for the expected endpoint are tolerated here.
   const gaps = await routeGaps(fixture.show.showId);
-  const consoleLog = watchConsole(page, [/Failed to load resource: the server responded with a status of (402|409)/, ...gaps.allow]);
+  const consoleLog = watchConsole(page, [/Failed to load resource: the server responded with a status of (402|409|422)/, ...gaps.allow]);
   if (setup) await setup(page);
   await page.goto(`${url}/#/events/${fixture.event.eventId}/shows/${fixture.show.showId}`);
   await page.locator('.seatmap-svg circle.seat').first().waitFor();
@@ -85,6 +85,20 @@ test('before the sale opens the seat map is shown but seats cannot be picked', a
   await info.waitFor();
   assert.match(await info.innerText(), /go on sale/);
   assert.equal(await page.locator('.seatmap-svg circle.seat.st-selected').count(), 0);
+  assert.deepEqual(consoleLog.errors, []);
+  await context.close();
+});
+
+test('asking for more seats than one buyer may have says so (default limit 6)', async () => {
+  const fixture = await createShow();
+  const { context, page, consoleLog } = await openShow(fixture);
+  const free = page.locator('.seatmap-svg circle.seat.st-available');
+  for (let i = 0; i < 7; i += 1) await free.nth(i).click();
+  await page.getByRole('button', { name: 'Hold 7 seats' }).click();
+  const alert = page.locator('.side-panel .message-error');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /more tickets than one buyer may have/);
+  assert.equal(await page.getByRole('timer').count(), 0, 'nothing was held');
   assert.deepEqual(consoleLog.errors, []);
   await context.close();
 });
