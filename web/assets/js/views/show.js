@@ -1,26 +1,23 @@
-// One show: the live seat map, picking seats, the hold with its countdown, checkout, and the
-// waiting room when the show sells through one.
+// One show: the live seat map and picking seats, then the hold. The waiting room
+// (waiting-room.js) comes first on a QUEUE show; the countdown and payment (checkout.js) follow
+// a successful hold.
 
 import { api, ApiError, newIdempotencyKey } from '../api.js';
 import { h, svg, replace, messageBox } from '../dom.js';
-import { clock, dateTime, duration, money, seatName } from '../format.js';
+import { dateTime, money, seatName } from '../format.js';
 import { describeError, isAbort } from '../errors.js';
 import { LiveSeats } from '../live.js';
 import { SeatMap, LEGEND } from '../seatmap.js';
-import { admissionFor, storeAdmission, joinQueue, QueueWatcher } from '../queue.js';
+import { admissionFor, storeAdmission } from '../queue.js';
 import { navigate } from '../router.js';
 import { showPage, showLoading, showError, announce } from '../page.js';
-import { statusText } from './event.js';
 import { rememberShows } from '../showinfo.js';
+import { statusText } from './event.js';
+import { WaitingRoom } from './waiting-room.js';
+import { Checkout } from './checkout.js';
 
 const MAX_SEATS_PER_HOLD = 10;
 const HOLD_KEY = (showId) => `boxoffice.hold.${showId}`;
-
-export const PAYMENT_METHODS = [
-  ['pm_card_visa', 'Visa ending 4242', 'test card that succeeds'],
-  ['pm_card_declined', 'Card ending 0002', 'test card that is declined'],
-  ['pm_card_slow', 'Card ending 3155', 'test card that succeeds after 2 seconds'],
-];
 
 /** The show page: #/events/<eventId>/shows/<showId>. */
 export async function showView({ outlet, params, signal }) {
@@ -51,6 +48,13 @@ class ShowPage {
     this.message = messageBox({ assertive: true });
     this.seatMap = new SeatMap({ onToggle: (seat) => this.toggle(seat) });
     this.admission = show.status === 'QUEUE' ? admissionFor(show.showId) : null;
+    this.waitingRoom = new WaitingRoom({ showId: show.showId, signal, onAdmitted: (admission) => this.admitted(admission) });
+    this.checkout = new Checkout({
+      seatName: (id) => this.seatName(id),
+      fail: (err, ctx) => this.fail(err, ctx),
+      info: (text) => (text ? this.message.show(text, 'info') : this.message.clear()),
+      onEnded: (kind) => this.holdEnded(kind),
+    });
     signal.addEventListener('abort', () => this.dispose(), { once: true });
   }
 
@@ -60,9 +64,7 @@ class ShowPage {
     const { ev, show } = this;
     this.liveStatus = h('p', { class: 'live-status', role: 'status' }, 'Connecting to live updates…');
     this.legend = h('div', { class: 'legend' });
-    this.queuePanel = h('section', { class: 'panel queue-panel', 'aria-labelledby': 'queue-heading', hidden: true });
     this.selectionPanel = h('section', { class: 'panel', 'aria-labelledby': 'selection-heading' });
-    this.holdPanel = h('section', { class: 'panel hold-panel', 'aria-labelledby': 'hold-heading', hidden: true });
     showPage(this.outlet, ev.title,
       h('p', { class: 'breadcrumbs' }, h('a', { href: '#/' }, 'All events'), ' › ',
         h('a', { href: `#/events/${encodeURIComponent(ev.eventId)}` }, ev.title)),
@@ -74,7 +76,7 @@ class ShowPage {
           h('p', { id: 'seatmap-help', class: 'hint' },
             'Click a seat, or Tab to the map and use the arrow keys to move and Space or Enter to select.'),
           this.liveStatus, this.seatMap.el),
-        h('div', { class: 'side-panel' }, this.message.el, this.queuePanel, this.selectionPanel, this.holdPanel),
+        h('div', { class: 'side-panel' }, this.message.el, this.waitingRoom.el, this.selectionPanel, this.checkout.el),
         // After the side panel, so a phone shows the selection right below the map.
         h('section', { class: 'legend-panel', 'aria-label': 'Legend and prices' }, this.legend)));
     this.seatMap.render(this.map);
@@ -82,16 +84,16 @@ class ShowPage {
     this.renderSelection();
     this.startLive();
     this.restoreHold();
-    if (show.status === 'QUEUE' && !this.admission) this.enterQueue();
-    else if (this.admission) this.showAdmitted();
+    if (show.status === 'QUEUE' && !this.admission) this.waitingRoom.enter();
+    else if (this.admission) this.waitingRoom.showAdmitted(this.admission);
     this.refreshInteractivity();
     this.scheduleSaleOpening();
   }
 
   dispose() {
     this.live?.stop();
-    this.queue?.stop();
-    clearInterval(this.countdownTimer);
+    this.waitingRoom.stop();
+    this.checkout.stop();
     clearTimeout(this.saleTimer);
     clearTimeout(this.cooldownTimer);
   }
@@ -263,7 +265,8 @@ class ShowPage {
       storeAdmission(this.show.showId, null);
       this.admission = null;
       this.show.status = 'QUEUE';
-      this.enterQueue();
+      this.waitingRoom.enter();
+      this.refreshInteractivity();
     } else if (err.code === 'rate-limited') {
       this.cooldown(err.retryAfterSeconds || 1);
     }
@@ -289,16 +292,15 @@ class ShowPage {
     this.seatMap.setMarks({ selected: this.selected, mine: new Set(hold.seats) });
     this.refreshInteractivity();
     this.renderSelection();
-    this.renderHold();
-    this.startCountdown();
+    this.checkout.start(hold, this.clockOffsetMs);
   }
 
-  clearHold() {
+  /** The hold is over (paid, released, expired or gone): back to picking seats. */
+  holdEnded(kind) {
     this.hold = null;
     localStorage.removeItem(HOLD_KEY(this.show.showId));
-    clearInterval(this.countdownTimer);
+    if (kind === 'paid') return; // the page moves on to the booking
     this.seatMap.setMarks({ selected: this.selected, mine: new Set() });
-    this.holdPanel.hidden = true;
     this.refreshInteractivity();
     this.renderSelection();
   }
@@ -323,178 +325,8 @@ class ShowPage {
     }
   }
 
-  remainingSeconds() {
-    return (Date.parse(this.hold.expiresAt) - (Date.now() + this.clockOffsetMs)) / 1000;
-  }
-
-  startCountdown() {
-    clearInterval(this.countdownTimer);
-    let warned = false;
-    const tick = () => {
-      if (!this.hold) return;
-      const left = this.remainingSeconds();
-      this.countdown.textContent = clock(left);
-      this.countdown.parentElement.classList.toggle('urgent', left <= 60);
-      if (left <= 60 && !warned) { warned = true; announce('One minute left to complete payment.'); }
-      if (left <= 0) this.onHoldExpired();
-    };
-    tick();
-    this.countdownTimer = setInterval(tick, 250);
-  }
-
-  onHoldExpired() {
-    this.clearHold();
-    this.fail(new ApiError(410, { code: 'hold-expired' }));
-  }
-
-  renderHold() {
-    const hold = this.hold;
-    this.countdown = h('span', { class: 'countdown-value', role: 'timer', 'aria-label': 'Time left to pay' }, '');
-    const methods = PAYMENT_METHODS.map(([id, name, note], i) => h('label', { class: 'radio' },
-      h('input', { type: 'radio', name: 'paymentMethod', value: id, checked: i === 0 }),
-      h('span', {}, name, ' ', h('span', { class: 'meta' }, `(${note})`))));
-    this.payButton = h('button', { type: 'submit', class: 'primary' }, `Pay ${money(hold.totalAmount, hold.currency)}`);
-    const form = h('form', { class: 'checkout', 'aria-label': 'Payment' },
-      h('fieldset', {}, h('legend', {}, 'Payment method (sandbox)'), methods),
-      h('div', { class: 'actions' }, this.payButton,
-        h('button', { type: 'button', class: 'secondary', onclick: () => this.release() }, 'Release seats')));
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      this.pay(new FormData(form).get('paymentMethod'));
-    });
-    replace(this.holdPanel,
-      h('h2', { id: 'hold-heading' }, 'Your seats are held'),
-      h('p', { class: 'countdown' }, 'Time left to pay: ', this.countdown),
-      h('ul', { class: 'seat-list', 'aria-label': 'Held seats' }, hold.seats.map((id) => h('li', {}, this.seatName(id)))),
-      h('p', { class: 'total' }, 'Total ', h('strong', {}, money(hold.totalAmount, hold.currency))),
-      form);
-    this.holdPanel.hidden = false;
-  }
-
-  // ---- paying and releasing ---------------------------------------------------------
-
-  async pay(paymentMethodId) {
-    if (!this.hold || this.paying) return;
-    this.paying = true;
-    this.message.clear();
-    this.payButton.disabled = true;
-    this.payButton.textContent = 'Processing payment…';
-    const hold = this.hold;
-    try {
-      const booking = await api.confirm(hold.holdId, paymentMethodId, newIdempotencyKey());
-      localStorage.removeItem(HOLD_KEY(this.show.showId));
-      this.hold = null;
-      navigate(`/bookings/${encodeURIComponent(booking.bookingId)}`);
-    } catch (err) {
-      this.fail(err, { notFound: 'This hold no longer exists. Please pick seats again.' });
-      if (err instanceof ApiError && (err.code === 'hold-expired' || err.code === 'not-found')) this.clearHold();
-      if (err instanceof ApiError && err.code === 'rate-limited') this.payCooldown(err.retryAfterSeconds || 1);
-    } finally {
-      this.paying = false;
-      if (this.hold && this.payButton && !this.payButton.dataset.cooling) {
-        this.payButton.disabled = false;
-        this.payButton.textContent = `Pay ${money(hold.totalAmount, hold.currency)}`;
-      }
-    }
-  }
-
-  payCooldown(seconds) {
-    this.payButton.dataset.cooling = '1';
-    this.payButton.disabled = true;
-    setTimeout(() => {
-      if (!this.payButton) return;
-      delete this.payButton.dataset.cooling;
-      this.payButton.disabled = false;
-      if (this.hold) this.payButton.textContent = `Pay ${money(this.hold.totalAmount, this.hold.currency)}`;
-    }, seconds * 1000);
-  }
-
-  async release() {
-    if (!this.hold) return;
-    try {
-      await api.releaseHold(this.hold.holdId, newIdempotencyKey());
-      this.clearHold();
-      this.message.show('Your seats were released.', 'info');
-    } catch (err) {
-      this.fail(err, { what: 'Releasing a hold', notFound: 'This hold no longer exists.' });
-      if (err instanceof ApiError && err.code === 'not-found') this.clearHold();
-    }
-  }
-
-  // ---- the waiting room --------------------------------------------------------------
-
-  async enterQueue() {
-    this.queuePanel.hidden = false;
-    this.queueStatus = h('div', { class: 'queue-status', role: 'status', 'aria-live': 'polite' }, 'Joining the queue…');
-    replace(this.queuePanel, h('h2', { id: 'queue-heading' }, 'Waiting room'), this.queueStatus);
-    this.refreshInteractivity();
-    try {
-      const entry = await joinQueue(this.show.showId, {
-        signal: this.signal,
-        onSolving: (tried, bits) => { this.queueStatus.textContent = `Checking your browser before you join (${bits}-bit proof of work, ${tried.toLocaleString()} tries)…`; },
-      });
-      this.onQueueEntry(entry);
-      this.queue?.stop();
-      this.queue = new QueueWatcher({
-        showId: this.show.showId,
-        onEntry: (e) => this.onQueueEntry(e),
-        onError: (err) => this.onQueueError(err),
-      });
-      this.queue.start();
-    } catch (err) {
-      this.onQueueError(err);
-    }
-  }
-
-  onQueueError(err) {
-    if (isAbort(err) || this.signal.aborted) return;
-    if (err instanceof ApiError && err.isMissingEndpoint) {
-      this.queue?.stop();
-      this.queueStatus.textContent = 'This show sells through a waiting room, but this server does not offer the queue yet. Please try again later.';
-      return;
-    }
-    // Transient failures: the watcher keeps polling; say so without dropping the place shown.
-    this.queueStatus.dataset.error = describeError(err);
-    if (!this.queueEntry) this.queueStatus.textContent = describeError(err);
-  }
-
-  onQueueEntry(entry) {
-    this.queueEntry = entry;
-    delete this.queueStatus.dataset.error;
-    switch (entry.status) {
-      case 'WAITING':
-        replace(this.queueStatus,
-          h('p', { class: 'queue-position' }, 'Your place in line: ', h('strong', {}, String(entry.position))),
-          h('p', {}, `Estimated wait: ${duration(entry.estimatedWaitSeconds)}.`),
-          h('p', { class: 'hint' }, `Queue number ${entry.queueNumber}. Keep this page open; you will move on to the seat map automatically.`));
-        break;
-      case 'ADMITTED':
-        storeAdmission(this.show.showId, entry);
-        this.admission = admissionFor(this.show.showId) || { admissionToken: entry.admissionToken };
-        this.queue?.stop();
-        this.showAdmitted();
-        announce('It is your turn. Pick your seats now.');
-        break;
-      case 'SOLD_OUT':
-        replace(this.queueStatus, h('p', {}, entry.message || 'All seats are sold or held right now.'),
-          h('p', { class: 'hint' }, 'If seats come back, you keep your place and move on automatically.'));
-        break;
-      case 'EXPIRED':
-        this.queue?.stop();
-        replace(this.queueStatus, h('p', {}, 'Your turn in the waiting room has passed.'),
-          h('button', { type: 'button', class: 'primary', onclick: () => this.enterQueue() }, 'Join the queue again'));
-        break;
-      default:
-        this.queueStatus.textContent = `Queue status: ${entry.status}`;
-    }
-  }
-
-  showAdmitted() {
-    this.queuePanel.hidden = false;
-    const until = this.admission?.admissionExpiresAt;
-    replace(this.queuePanel, h('h2', { id: 'queue-heading' }, 'Waiting room'),
-      h('p', { class: 'message message-success', role: 'status' },
-        `It's your turn: pick your seats${until ? ` before ${dateTime(until)}` : ''}.`));
+  admitted(admission) {
+    this.admission = admission;
     this.refreshInteractivity();
     this.renderSelection();
   }
