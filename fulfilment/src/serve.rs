@@ -1,0 +1,237 @@
+//! Serve mode: `boxoffice tickets` ([`start_tickets`]) is a durable JetStream consumer of the
+//! booking facts (`bookings.<showId>`) feeding the ticket worker lanes, acking each fact only
+//! once it is handled (a crash redelivers it), plus the payments reconciler. Several processes
+//! may share the consumer. [`serve_desk`] gives `boxoffice serve` its view of the same tickets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::AckPolicy, consumer::pull};
+use catalog::Catalog;
+use futures::StreamExt;
+use payments::{ClientConfig, HttpPaymentProvider, PaymentProvider};
+use processors::serve::CqlStore;
+use processors::store::{ShowReader, StateReader};
+use processors::topology::Topology;
+use schemas::ShowEvent;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{FulfilmentConfig, TicketsArgs};
+use crate::desk::Desk;
+use crate::issue::Issuer;
+use crate::reconcile::Reconciler;
+use crate::store::{CqlTicketStore, TicketStore};
+use crate::worker::{Job, Lanes, TicketWorker};
+use crate::{StartError, keys};
+
+/// Facts handed out and not yet acknowledged, at most (bounds memory and redelivery work).
+pub const FACTS_IN_FLIGHT_MAX: i64 = 4096;
+
+/// How long JetStream waits for an ack before redelivering a fact.
+pub const FACT_ACK_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a failed fact waits before it is redelivered.
+pub const FACT_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
+    move |reason| StartError::Backend { part, reason }
+}
+
+/// The desk of `boxoffice serve`: keys from the configuration (required), tickets in CQL.
+pub async fn serve_desk(
+    config: &FulfilmentConfig,
+    cql_nodes: &str,
+    keyspace: &str,
+    payments: Arc<dyn PaymentProvider>,
+) -> Result<Arc<Desk>, StartError> {
+    config.validate()?;
+    let keys = keys::required(config.ticket_keys.as_deref())?;
+    let store = CqlTicketStore::connect(cql_nodes, keyspace).await?;
+    Ok(Arc::new(Desk::new(keys, Arc::new(store), payments)))
+}
+
+/// A running `boxoffice tickets`.
+#[derive(Debug)]
+pub struct TicketsService {
+    stop: watch::Sender<bool>,
+    consumer: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl TicketsService {
+    /// Stop taking facts, abort the lanes and the reconciler, and wait for the consumer.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.consumer.await;
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Run `boxoffice tickets` until SIGTERM or Ctrl-C.
+pub async fn run_tickets(args: TicketsArgs) -> Result<(), StartError> {
+    let topology = match &args.streams {
+        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
+        None => Topology::builtin(),
+    };
+    let service = start_tickets(args, topology).await?;
+    tracing::info!("boxoffice tickets is consuming booking facts");
+    shutdown_signal().await;
+    service.stop().await;
+    Ok(())
+}
+
+/// Connect everything and start consuming.
+pub async fn start_tickets(
+    args: TicketsArgs,
+    topology: Topology,
+) -> Result<TicketsService, StartError> {
+    let config = &args.fulfilment;
+    config.validate()?;
+    let keys = keys::required(config.ticket_keys.as_deref())?;
+    let keyspace = topology.cql.keyspace.clone();
+    let shows = CqlStore::connect(&args.cql_nodes, &keyspace)
+        .await
+        .map_err(|e| backend("show store")(e.to_string()))?;
+    let reader: Arc<dyn ShowReader> = Arc::new(StateReader::new(Arc::new(shows)));
+    let catalog = open_catalog(&args.cql_nodes, &topology).await?;
+    let store: Arc<dyn TicketStore> =
+        Arc::new(CqlTicketStore::connect(&args.cql_nodes, &keyspace).await?);
+    let payments: Arc<dyn PaymentProvider> = Arc::new(
+        HttpPaymentProvider::new(ClientConfig::new(args.payments_url.clone()))
+            .map_err(|e| backend("payments client")(e.to_string()))?,
+    );
+    let worker = Arc::new(TicketWorker::new(Issuer::new(keys, catalog), store.clone()));
+    let (lanes, mut tasks) = Lanes::spawn(worker, config.lanes());
+    let nats = processors::serve::connect(&args.nats_url)
+        .await
+        .map_err(|e| backend("nats")(e.to_string()))?;
+    let messages = open_consumer(&nats, &topology, &args.consumer).await?;
+    let reconciler = Arc::new(Reconciler::new(payments, reader, store));
+    tasks.push(reconciler.spawn(config.reconcile_interval()));
+    let (stop, stopped) = watch::channel(false);
+    let consumer = tokio::spawn(consume(messages, lanes, stopped));
+    Ok(TicketsService {
+        stop,
+        consumer,
+        tasks,
+    })
+}
+
+async fn open_catalog(nodes: &str, topology: &Topology) -> Result<Arc<Catalog>, StartError> {
+    let nodes: Vec<String> = nodes.split(',').map(|n| n.trim().to_owned()).collect();
+    let keyspace = &topology.cql.keyspace;
+    let session = catalog::CqlStore::connect(&nodes)
+        .await
+        .map_err(|e| backend("catalog store")(e.to_string()))?;
+    // Idempotent: the catalog tables may not exist yet if no ingress has started.
+    catalog::CqlStore::provision(&session, keyspace, topology.cql.replication_factor)
+        .await
+        .map_err(|e| backend("catalog schema")(e.to_string()))?;
+    let store = catalog::CqlStore::new(session, keyspace)
+        .await
+        .map_err(|e| backend("catalog store")(e.to_string()))?;
+    let catalog = Catalog::open(Arc::new(store))
+        .await
+        .map_err(|e| backend("catalog")(e.to_string()))?;
+    Ok(Arc::new(catalog))
+}
+
+async fn open_consumer(
+    nats: &async_nats::Client,
+    topology: &Topology,
+    name: &str,
+) -> Result<pull::Stream, StartError> {
+    let failed = |e: &dyn std::fmt::Display| backend("booking facts consumer")(e.to_string());
+    let js = jetstream::new(nats.clone());
+    let stream = js
+        .get_stream(&topology.booking_events.stream)
+        .await
+        .map_err(|e| failed(&e))?;
+    let consumer = stream
+        .get_or_create_consumer(
+            name,
+            pull::Config {
+                durable_name: Some(name.to_owned()),
+                filter_subject: format!("{}.>", topology.booking_events.subject_prefix),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: FACT_ACK_WAIT,
+                max_ack_pending: FACTS_IN_FLIGHT_MAX,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| failed(&e))?;
+    consumer.messages().await.map_err(|e| failed(&e))
+}
+
+/// Hand each fact to its lane; ack it once handled, ask for redelivery if it failed.
+async fn consume(mut messages: pull::Stream, lanes: Lanes, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let message = tokio::select! {
+            next = messages.next() => next,
+            _ = stopped.changed() => return,
+        };
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "booking facts consumer error");
+                continue;
+            }
+            None => return,
+        };
+        let fact = match schemas::decode::<ShowEvent>(&message.payload) {
+            Ok(fact) => fact,
+            Err(e) => {
+                tracing::error!(subject = %message.subject, error = %e, "undecodable booking fact; dropped");
+                let _ = message.ack_with(AckKind::Term).await;
+                continue;
+            }
+        };
+        let (done, outcome) = oneshot::channel();
+        if lanes
+            .send(Job {
+                fact,
+                done: Some(done),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::spawn(async move {
+            let kind = match outcome.await {
+                Ok(Ok(())) => AckKind::Ack,
+                Ok(Err(_)) | Err(_) => AckKind::Nak(Some(FACT_RETRY_DELAY)),
+            };
+            if let Err(e) = message.ack_with(kind).await {
+                tracing::warn!(error = %e, "ack of a booking fact failed; it will be redelivered");
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
