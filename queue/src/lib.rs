@@ -1,1 +1,51 @@
-//! The fair virtual waiting room.
+//! The fair virtual waiting room: a per-show queue in front of the seat map for flash sales.
+//!
+//! # Layout
+//! - [`fold`] (pure, no IO, no clock): [`fold::ShowQueue`], one show's queue folded from its log
+//!   of [`fold::QueueEvent`]s (`Joined`, `Opened`, `Admitted`, `Used`); the seeded opening shuffle
+//!   ([`fold::shuffled`]); admission planning ([`fold::ShowQueue::plan_admission`]) paced by
+//!   `admitPerMinute` and capped by AVAILABLE seats minus admissions still outstanding.
+//! - [`token`]: keys derived from the auth secret: admission tokens (HMAC over show, user,
+//!   expiry), proof-of-work challenges (HMAC, no storage) and the opening seed.
+//! - [`folds`]: every show's queue in this process, change signals for live pushes, the applied
+//!   log position for read-your-write waits.
+//! - [`log`]: the [`log::QueueLog`] seam (append, with a compare-on-control condition for
+//!   admitters); [`embedded`]: dev mode, a redb table with one group-committing writer;
+//!   [`jetstream`]: serve mode, one JetStream stream every ingress appends to and follows.
+//! - [`room`]: [`room::WaitingRoom`], the service the ingress calls: join, where do I stand,
+//!   check an admission token on a hold, note its use, admission rounds, live subscriptions.
+//! - [`error`]: the one error boundary, [`error::QueueError`].
+//!
+//! ## State, restarts and several ingress processes
+//! The log is the state. Every process folds the whole log into memory and answers reads from
+//! it; writes go through the log and return once applied locally. Dev mode keeps the log in
+//! `<data dir>/waiting-room.redb` and replays it at start. Serve mode keeps it in a JetStream
+//! stream (subjects `<prefix>.<show>.join|used|control`): its total order is the queue order,
+//! so every ingress computes the same numbers; admission rounds run in every ingress and
+//! append control events with `Nats-Expected-Last-Subject-Sequence`, so exactly one wins each
+//! step. A restarted process replays the stream and continues where the log is.
+//!
+//! ## A request flows
+//! join: ingress -> [`room::WaitingRoom::join`] -> settings (catalog, cached 1 s) -> live entry?
+//! answer it -> proof of work -> open the queue if the sale opened -> append `Joined` -> read the
+//! entry back from the fold. Admission: every second [`room::WaitingRoom::round`] plans a batch
+//! per show and appends `Admitted`; buyers see `ADMITTED` with a token on their next read or
+//! live push; the hold route checks the token ([`room::WaitingRoom::check_admission`]) and then
+//! appends `Used`.
+
+pub mod embedded;
+pub mod error;
+pub mod fold;
+pub mod folds;
+pub mod jetstream;
+pub mod log;
+pub mod room;
+pub mod token;
+
+pub use error::QueueError;
+pub use fold::{Pace, QueueEvent, ShowQueue, Standing};
+pub use room::{
+    Admission, AdmissionError, Directory, JoinError, Joined, QueueEntry, RoomConfig, RoomShow,
+    Status, WaitingRoom,
+};
+pub use token::{RoomKeys, TokenRefusal};

@@ -1,0 +1,203 @@
+//! [`JetStreamLog`]: the serve-mode [`QueueLog`], one JetStream stream shared by every ingress.
+//!
+//! Subjects are `<prefix>.<showId>.join`, `.used` and `.control`. The stream's order is the
+//! queue's order: every ingress follows the whole stream with an ordered consumer and folds it, so
+//! all of them agree on numbers and admissions. Admitters append control events (opening,
+//! admission batches) with `Nats-Expected-Last-Subject-Sequence` = the last control message they
+//! folded: when two ingress processes tick at once, one wins and the other gets "wrong last
+//! sequence" and simply tries again on its next tick. An append returns once this process's own
+//! follower has applied the stored message (read your write).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::{self, consumer, stream};
+use async_trait::async_trait;
+use futures::StreamExt;
+use schemas::ShowId;
+use uuid::Uuid;
+
+use crate::error::{QueueError, unavailable};
+use crate::fold::QueueEvent;
+use crate::folds::Folds;
+use crate::log::{Appended, Expect, QueueLog, Record};
+
+/// How long a waiting room's history is kept (a queue older than this is long over).
+pub const HISTORY_MAX_AGE: Duration = Duration::from_secs(90 * 86_400);
+
+/// Where the stream lives and how it is replicated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// JetStream stream name.
+    pub stream: String,
+    /// First subject token.
+    pub subject_prefix: String,
+    /// Replicas (1, or 3 on a cluster).
+    pub replicas: usize,
+}
+
+/// The serve-mode waiting-room log.
+#[derive(Clone)]
+pub struct JetStreamLog {
+    js: jetstream::Context,
+    spec: Arc<StreamSpec>,
+    folds: Arc<Folds>,
+    confirm_timeout: Duration,
+    _follower: Arc<AbortOnDrop>,
+}
+
+impl std::fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamLog")
+            .field("stream", &self.spec.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The subject of `show`'s events of `kind` (`join`, `used`, `control`).
+pub fn subject(prefix: &str, show: ShowId, kind: &str) -> String {
+    format!("{prefix}.{}.{kind}", show.0)
+}
+
+fn subject_of(prefix: &str, show: ShowId, event: &QueueEvent) -> String {
+    let kind = match event {
+        QueueEvent::Joined { .. } => "join",
+        QueueEvent::Used { .. } => "used",
+        QueueEvent::Opened { .. } | QueueEvent::Admitted { .. } => "control",
+    };
+    subject(prefix, show, kind)
+}
+
+impl JetStreamLog {
+    /// Create the stream when missing, follow it from the start into `folds`, and return once
+    /// everything stored before this call has been applied (so the first answers are current).
+    /// An append waits at most `confirm_timeout` for its own message to come back.
+    pub async fn open(
+        client: async_nats::Client,
+        spec: StreamSpec,
+        folds: Arc<Folds>,
+        confirm_timeout: Duration,
+    ) -> Result<JetStreamLog, QueueError> {
+        let js = jetstream::new(client);
+        let mut stream = js
+            .get_or_create_stream(stream::Config {
+                name: spec.stream.clone(),
+                description: Some("boxoffice waiting rooms: joins, admissions, uses".into()),
+                subjects: vec![format!("{}.>", spec.subject_prefix)],
+                storage: stream::StorageType::File,
+                num_replicas: spec.replicas.max(1),
+                max_age: HISTORY_MAX_AGE,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        let last = stream
+            .info()
+            .await
+            .map_err(unavailable)?
+            .state
+            .last_sequence;
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                name: Some(format!("waitroom-{}", Uuid::new_v4().simple())),
+                filter_subject: format!("{}.>", spec.subject_prefix),
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        let messages = consumer.messages().await.map_err(unavailable)?;
+        let follower = tokio::spawn(follow(messages, folds.clone()));
+        // Catching up on a long queue takes a while (about a second per million events).
+        let catch_up = confirm_timeout.max(Duration::from_secs(120));
+        if !folds.wait_applied(last, catch_up).await {
+            follower.abort();
+            return Err(QueueError::Unavailable(format!(
+                "could not replay the waiting-room stream up to {last} in time"
+            )));
+        }
+        Ok(JetStreamLog {
+            js,
+            spec: Arc::new(spec),
+            folds,
+            confirm_timeout,
+            _follower: Arc::new(AbortOnDrop(follower)),
+        })
+    }
+}
+
+/// Apply every message of the stream in order. An undecodable message is skipped with an error
+/// log (every ingress skips it alike, so they still agree).
+async fn follow(mut messages: consumer::pull::Ordered, folds: Arc<Folds>) {
+    while let Some(message) = messages.next().await {
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting-room stream interrupted; the consumer resumes");
+                continue;
+            }
+        };
+        let Ok(info) = message.info() else {
+            continue;
+        };
+        let rev = info.stream_sequence;
+        match Record::decode(&message.payload) {
+            Ok(record) => {
+                folds.apply(record.show, &record.event, rev);
+            }
+            Err(e) => tracing::error!(error = %e, rev, "undecodable waiting-room event skipped"),
+        }
+        folds.mark_applied(rev);
+    }
+    tracing::error!("waiting-room stream follower ended");
+}
+
+#[async_trait]
+impl QueueLog for JetStreamLog {
+    async fn append(
+        &self,
+        show: ShowId,
+        event: QueueEvent,
+        expect: Expect,
+    ) -> Result<Appended, QueueError> {
+        let subject = subject_of(&self.spec.subject_prefix, show, &event);
+        let payload = Record { show, event }.encode();
+        let mut publish = jetstream::message::PublishMessage::build().payload(payload.into());
+        if let Expect::ControlAt(rev) = expect {
+            publish = publish.expected_last_subject_sequence(rev);
+        }
+        let ack = self
+            .js
+            .send_publish(subject, publish)
+            .await
+            .map_err(unavailable)?;
+        let ack = match tokio::time::timeout(self.confirm_timeout, ack).await {
+            Ok(Ok(ack)) => ack,
+            Ok(Err(e)) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                return Ok(Appended::Conflict);
+            }
+            Ok(Err(e)) if e.kind() == PublishErrorKind::StreamNotFound => {
+                return Err(unavailable(e));
+            }
+            // The server may have stored it before failing to say so.
+            Ok(Err(_)) | Err(_) => return Err(QueueError::Timeout),
+        };
+        if !self
+            .folds
+            .wait_applied(ack.sequence, self.confirm_timeout)
+            .await
+        {
+            return Err(QueueError::Timeout);
+        }
+        Ok(Appended::Applied { rev: ack.sequence })
+    }
+}

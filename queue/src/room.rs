@@ -1,0 +1,675 @@
+//! [`WaitingRoom`]: the service the ingress calls. It joins buyers through the log, answers where
+//! they stand from this process's folds, runs the admission rounds, checks admission tokens on
+//! holds, and wakes live watchers.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use schemas::{ShowId, UnixMs, UserId};
+use tokio::sync::watch;
+
+use crate::embedded::EmbeddedLog;
+use crate::error::QueueError;
+use crate::fold::{Pace, QueueEvent, Standing};
+use crate::folds::{Folds, ShowSlot};
+use crate::jetstream::{JetStreamLog, StreamSpec};
+use crate::log::{Appended, Expect, QueueLog};
+use crate::token::{self, RoomKeys, TokenRefusal};
+
+/// What the waiting room needs to know about a show (the ingress reads it from the catalog).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomShow {
+    /// Whether buyers must queue.
+    pub enabled: bool,
+    /// Admissions per minute.
+    pub admit_per_minute: u32,
+    /// Proof-of-work difficulty to join, if any.
+    pub challenge_bits: Option<u8>,
+    /// When sales open (`None`: open).
+    pub sale_opens_at: Option<UnixMs>,
+    /// When the show starts (nothing is sold from then on).
+    pub show_time: UnixMs,
+    /// Seats AVAILABLE now.
+    pub available_seats: u32,
+}
+
+impl RoomShow {
+    /// Whether sales are open at `now`.
+    pub fn sale_open(&self, now: UnixMs) -> bool {
+        self.sale_opens_at.is_none_or(|opens| now >= opens)
+    }
+
+    /// Whether the show has started at `now`.
+    pub fn started(&self, now: UnixMs) -> bool {
+        now >= self.show_time
+    }
+
+    /// Whether waiting buyers must be told nothing can be bought now.
+    fn sold_out(&self, now: UnixMs) -> bool {
+        self.started(now) || (self.sale_open(now) && self.available_seats == 0)
+    }
+}
+
+/// Where the waiting room reads show settings and seat counts.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// The show, or `None` if unknown.
+    async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError>;
+}
+
+/// Settings of the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomConfig {
+    /// How long an admission stays valid, in milliseconds.
+    pub window_ms: i64,
+    /// How often admission rounds run.
+    pub tick: Duration,
+    /// How long show settings and seat counts are reused before reading them again.
+    pub settings_ttl: Duration,
+}
+
+impl RoomConfig {
+    /// Admissions valid `window_ms`; rounds and settings refresh every second.
+    pub fn new(window_ms: i64) -> RoomConfig {
+        RoomConfig {
+            window_ms,
+            tick: Duration::from_secs(1),
+            settings_ttl: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The contract's QueueEntry `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// In line.
+    Waiting,
+    /// May hold seats with the admission token.
+    Admitted,
+    /// The admission window passed.
+    Expired,
+    /// In line, but nothing can be bought right now (back to `Waiting` if seats return).
+    SoldOut,
+}
+
+impl Status {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Waiting => "WAITING",
+            Status::Admitted => "ADMITTED",
+            Status::Expired => "EXPIRED",
+            Status::SoldOut => "SOLD_OUT",
+        }
+    }
+}
+
+/// An admission: the token for the `Admission-Token` header and when it lapses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// Signed token.
+    pub token: String,
+    /// End of the admission window.
+    pub expires_at: UnixMs,
+}
+
+/// Where a buyer stands, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueEntry {
+    /// The show.
+    pub show: ShowId,
+    /// Status.
+    pub status: Status,
+    /// Place in the admission order; `None` until the opening for pre-opening joiners.
+    pub queue_number: Option<u32>,
+    /// WAITING entries ahead + 1 (0 once admitted); `None` until the opening.
+    pub position: Option<u32>,
+    /// Rough wait; `None` when unknown (sold out).
+    pub estimated_wait_s: Option<u64>,
+    /// Why the entry is in its status, for people.
+    pub message: Option<String>,
+    /// Present when `Admitted`.
+    pub admission: Option<Admission>,
+}
+
+/// A join's answer: the entry, and whether this request created it (`201`) or found it (`200`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// The entry.
+    pub entry: QueueEntry,
+    /// Whether this request (or an earlier try of it with the same tag) created the entry.
+    pub created: bool,
+}
+
+/// Why a join was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// No such show.
+    #[error("unknown show")]
+    UnknownShow,
+    /// The show has no active waiting room.
+    #[error("this show has no active waiting room")]
+    NoWaitingRoom,
+    /// The show has started.
+    #[error("the show has started")]
+    SaleClosed,
+    /// The show asks for a proof of work and none (or a wrong one) came with the request.
+    #[error("solve the challenge to join")]
+    ChallengeRequired {
+        /// The challenge string.
+        challenge: String,
+        /// Leading zero bits asked for.
+        bits: u8,
+    },
+    /// The log or directory failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Why a hold may not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// The show's waiting room is active and the token is missing or invalid.
+    #[error(transparent)]
+    Refused(#[from] TokenRefusal),
+    /// Settings could not be read.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What one admission round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Queues opened.
+    pub opened: u32,
+    /// Buyers admitted.
+    pub admitted: u64,
+    /// Admissions lost to another process's round.
+    pub conflicts: u32,
+}
+
+/// The opening's audit record: seed and resulting order of the pre-opening joiners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// When the queue opened.
+    pub opened_at: UnixMs,
+    /// The shuffle seed.
+    pub seed: [u8; 32],
+    /// Pre-opening joiners in admission order.
+    pub order: Vec<UserId>,
+}
+
+/// Most shows whose settings are cached (then the cache starts over).
+pub const SETTINGS_CACHE_MAX: usize = 100_000;
+
+/// The waiting-room service. Cheap to clone.
+#[derive(Clone)]
+pub struct WaitingRoom {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WaitingRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitingRoom").finish_non_exhaustive()
+    }
+}
+
+type CachedShow = (Instant, Option<RoomShow>);
+
+struct Inner {
+    folds: Arc<Folds>,
+    log: Arc<dyn QueueLog>,
+    directory: Arc<dyn Directory>,
+    keys: RoomKeys,
+    config: RoomConfig,
+    settings: Mutex<HashMap<ShowId, CachedShow>>,
+    sold_out: Mutex<HashMap<ShowId, bool>>,
+}
+
+impl WaitingRoom {
+    /// A room over `log` (which keeps `folds` current) reading shows from `directory`, with keys
+    /// derived from the auth `secret`.
+    pub fn new(
+        log: Arc<dyn QueueLog>,
+        folds: Arc<Folds>,
+        directory: Arc<dyn Directory>,
+        secret: &[u8],
+        config: RoomConfig,
+    ) -> WaitingRoom {
+        WaitingRoom {
+            inner: Arc::new(Inner {
+                folds,
+                log,
+                directory,
+                keys: RoomKeys::new(secret),
+                config,
+                settings: Mutex::new(HashMap::new()),
+                sold_out: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Dev mode: the log in a redb file at `path`.
+    pub async fn open_embedded(
+        path: &Path,
+        directory: Arc<dyn Directory>,
+        secret: &[u8],
+        config: RoomConfig,
+    ) -> Result<WaitingRoom, QueueError> {
+        let folds = Arc::new(Folds::default());
+        let log = EmbeddedLog::open(path, folds.clone()).await?;
+        Ok(WaitingRoom::new(
+            Arc::new(log),
+            folds,
+            directory,
+            secret,
+            config,
+        ))
+    }
+
+    /// Serve mode: the log in the JetStream stream `spec`, shared with every other ingress.
+    pub async fn open_jetstream(
+        client: async_nats::Client,
+        spec: StreamSpec,
+        directory: Arc<dyn Directory>,
+        secret: &[u8],
+        config: RoomConfig,
+        confirm_timeout: Duration,
+    ) -> Result<WaitingRoom, QueueError> {
+        let folds = Arc::new(Folds::default());
+        let log = JetStreamLog::open(client, spec, folds.clone(), confirm_timeout).await?;
+        Ok(WaitingRoom::new(
+            Arc::new(log),
+            folds,
+            directory,
+            secret,
+            config,
+        ))
+    }
+
+    /// The keys (for tests and tools that mint or check tokens).
+    pub fn keys(&self) -> &RoomKeys {
+        &self.inner.keys
+    }
+
+    /// The service settings.
+    pub fn config(&self) -> &RoomConfig {
+        &self.inner.config
+    }
+
+    /// The show's settings and seats, reused for [`RoomConfig::settings_ttl`].
+    pub async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError> {
+        if let Some((at, cached)) = lock(&self.inner.settings).get(&show)
+            && at.elapsed() < self.inner.config.settings_ttl
+        {
+            return Ok(cached.clone());
+        }
+        let fresh = self.inner.directory.show(show).await?;
+        let mut cache = lock(&self.inner.settings);
+        if cache.len() >= SETTINGS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(show, (Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Forget the cached settings of `show` (they just changed here).
+    pub fn forget_show(&self, show: ShowId) {
+        lock(&self.inner.settings).remove(&show);
+        if let Some(slot) = self.inner.folds.slot(show) {
+            slot.notify();
+        }
+    }
+
+    /// Join `user` to `show`'s queue. `tag` identifies the request (from its command id), so a
+    /// retry with the same Idempotency-Key is told it created the entry. A show asking for a
+    /// proof of work needs `solution` for a new entry.
+    pub async fn join(
+        &self,
+        show: ShowId,
+        user: UserId,
+        tag: u32,
+        solution: Option<&str>,
+        now: UnixMs,
+    ) -> Result<Joined, JoinError> {
+        let info = self.show(show).await?.ok_or(JoinError::UnknownShow)?;
+        if !info.enabled {
+            return Err(JoinError::NoWaitingRoom);
+        }
+        if info.started(now) {
+            return Err(JoinError::SaleClosed);
+        }
+        let slot = self.inner.folds.slot_or_new(show);
+        if let Some(joined) = self.live_entry(&slot, &info, user, tag, now) {
+            return Ok(joined);
+        }
+        if let Some(bits) = info.challenge_bits.filter(|b| *b > 0) {
+            let challenge = self.inner.keys.challenge(show, user, bits);
+            if !solution.is_some_and(|nonce| token::solves(&challenge, nonce, bits)) {
+                return Err(JoinError::ChallengeRequired { challenge, bits });
+            }
+        }
+        // Open first when due, so nobody joining after the opening lands among the shuffled.
+        self.open_if_due(show, &slot, &info, now).await?;
+        let event = QueueEvent::Joined { user, tag, at: now };
+        self.inner.log.append(show, event, Expect::Any).await?;
+        metrics::counter!("boxoffice_queue_joins_total").increment(1);
+        let (standing, entry_tag) = slot
+            .read(|q| q.standing(user, now))
+            .ok_or_else(|| QueueError::Unavailable("the join was not applied".into()))?;
+        Ok(Joined {
+            entry: self.view(show, &info, user, standing, now),
+            created: entry_tag == tag,
+        })
+    }
+
+    fn live_entry(
+        &self,
+        slot: &ShowSlot,
+        info: &RoomShow,
+        user: UserId,
+        tag: u32,
+        now: UnixMs,
+    ) -> Option<Joined> {
+        let (standing, entry_tag) = slot.read(|q| q.standing(user, now))?;
+        standing.is_live().then(|| Joined {
+            entry: self.view(slot.read(|q| q.show()), info, user, standing, now),
+            created: entry_tag == tag,
+        })
+    }
+
+    /// Where `user` stands in `show`'s queue; `Ok(None)` for an unknown show or no entry.
+    pub async fn entry(
+        &self,
+        show: ShowId,
+        user: UserId,
+        now: UnixMs,
+    ) -> Result<Option<QueueEntry>, QueueError> {
+        let Some(info) = self.show(show).await? else {
+            return Ok(None);
+        };
+        let Some(slot) = self.inner.folds.slot(show) else {
+            return Ok(None);
+        };
+        Ok(slot
+            .read(|q| q.standing(user, now))
+            .map(|(standing, _)| self.view(show, &info, user, standing, now)))
+    }
+
+    /// Entry as the API shows it.
+    fn view(
+        &self,
+        show: ShowId,
+        info: &RoomShow,
+        user: UserId,
+        standing: Standing,
+        now: UnixMs,
+    ) -> QueueEntry {
+        let entry = |status, queue_number, position| QueueEntry {
+            show,
+            status,
+            queue_number,
+            position,
+            estimated_wait_s: None,
+            message: None,
+            admission: None,
+        };
+        if !info.enabled && standing.is_live() {
+            // The room was switched off: holds need no token now, so nobody waits any more.
+            let expires_at = UnixMs(now.0 + self.inner.config.window_ms);
+            return QueueEntry {
+                estimated_wait_s: Some(0),
+                message: Some("The waiting room is closed: pick your seats now.".into()),
+                admission: Some(self.admission(show, user, expires_at)),
+                ..entry(Status::Admitted, number_of(standing), Some(0))
+            };
+        }
+        match standing {
+            Standing::Unnumbered => QueueEntry {
+                estimated_wait_s: info
+                    .sale_opens_at
+                    .map(|opens| u64::try_from((opens.0 - now.0 + 999) / 1000).unwrap_or(0)),
+                message: Some(
+                    "You are in. When the sale opens, everyone who joined before then gets a \
+                     random place in line."
+                        .into(),
+                ),
+                ..entry(Status::Waiting, None, None)
+            },
+            Standing::Waiting { number, position } if info.sold_out(now) => QueueEntry {
+                message: Some(sold_out_message(info, now).into()),
+                ..entry(Status::SoldOut, Some(number), Some(position))
+            },
+            Standing::Waiting { number, position } => QueueEntry {
+                estimated_wait_s: Some(estimate_s(position, info.admit_per_minute)),
+                ..entry(Status::Waiting, Some(number), Some(position))
+            },
+            Standing::Admitted { number, expires_at } => QueueEntry {
+                estimated_wait_s: Some(0),
+                admission: Some(self.admission(show, user, expires_at)),
+                ..entry(Status::Admitted, Some(number), Some(0))
+            },
+            Standing::Expired { number } => QueueEntry {
+                message: Some("Your admission window has passed. Join again to queue anew.".into()),
+                ..entry(Status::Expired, Some(number), Some(0))
+            },
+        }
+    }
+
+    fn admission(&self, show: ShowId, user: UserId, expires_at: UnixMs) -> Admission {
+        Admission {
+            token: self.inner.keys.admission_token(show, user, expires_at),
+            expires_at,
+        }
+    }
+
+    /// Whether a hold of `user` on `show` may proceed: always when the show has no active
+    /// waiting room, otherwise only with a valid admission `token` for this show and user.
+    pub async fn check_admission(
+        &self,
+        show: ShowId,
+        user: UserId,
+        token: Option<&str>,
+        now: UnixMs,
+    ) -> Result<(), AdmissionError> {
+        match self.show(show).await? {
+            Some(info) if info.enabled => {
+                let token = token.ok_or(TokenRefusal::Missing)?;
+                self.inner.keys.verify_admission(token, show, user, now)?;
+                Ok(())
+            }
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    /// Record that `user` used the admission (placed a hold), so it stops counting as demand
+    /// that may still arrive. Once per admission; a failure only makes pacing more cautious.
+    pub async fn note_used(&self, show: ShowId, user: UserId, now: UnixMs) {
+        let Some(slot) = self.inner.folds.slot(show) else {
+            return;
+        };
+        if !slot.read(|q| q.unused_admission(user, now)) {
+            return;
+        }
+        let event = QueueEvent::Used { user, at: now };
+        if let Err(e) = self.inner.log.append(show, event, Expect::Any).await {
+            tracing::warn!(error = %e, %show, "could not record an admission's use");
+        }
+    }
+
+    /// A receiver that wakes when anything `show`'s buyers see may have changed.
+    pub fn subscribe(&self, show: ShowId) -> watch::Receiver<u64> {
+        self.inner.folds.slot_or_new(show).subscribe()
+    }
+
+    /// The opening's seed and the order it produced, once the queue has opened.
+    pub fn audit(&self, show: ShowId) -> Option<Audit> {
+        self.inner.folds.slot(show)?.read(|q| {
+            q.opening().map(|(opened_at, seed)| Audit {
+                opened_at,
+                seed,
+                order: q.pre_opening_order().to_vec(),
+            })
+        })
+    }
+
+    /// Waiting entries over all shows (for the readiness of a flash sale and metrics).
+    pub fn waiting(&self) -> u64 {
+        self.inner
+            .folds
+            .shows()
+            .into_iter()
+            .filter_map(|show| self.inner.folds.slot(show))
+            .map(|slot| u64::from(slot.read(|q| q.waiting())))
+            .sum()
+    }
+
+    async fn open_if_due(
+        &self,
+        show: ShowId,
+        slot: &ShowSlot,
+        info: &RoomShow,
+        now: UnixMs,
+    ) -> Result<u32, QueueError> {
+        let (opened, rev) = slot.read(|q| (q.opening().is_some(), q.control_rev()));
+        if opened || !info.sale_open(now) {
+            return Ok(0);
+        }
+        let event = QueueEvent::Opened {
+            at: now,
+            seed: self.inner.keys.opening_seed(show),
+        };
+        // A conflict means another process's control event came first; its opening (if that
+        // was one) is already in the log ahead of anything appended from here on.
+        match self
+            .inner
+            .log
+            .append(show, event, Expect::ControlAt(rev))
+            .await?
+        {
+            Appended::Applied { .. } => Ok(1),
+            Appended::Conflict => Ok(0),
+        }
+    }
+
+    /// One admission round over every show with a queue: open queues whose sale opened, admit
+    /// the next batch where pacing and sellable seats allow, and wake watchers whose show sold
+    /// out or got seats back.
+    pub async fn round(&self, now: UnixMs) -> RoundReport {
+        let mut report = RoundReport::default();
+        for show in self.inner.folds.shows() {
+            match self.round_show(show, now, &mut report).await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(error = %e, %show, "admission round failed"),
+            }
+        }
+        report
+    }
+
+    async fn round_show(
+        &self,
+        show: ShowId,
+        now: UnixMs,
+        report: &mut RoundReport,
+    ) -> Result<(), QueueError> {
+        let Some(slot) = self.inner.folds.slot(show) else {
+            return Ok(());
+        };
+        let Some(info) = self.show(show).await? else {
+            return Ok(());
+        };
+        self.note_sold_out(show, &slot, info.sold_out(now));
+        if !info.enabled || info.started(now) {
+            return Ok(());
+        }
+        report.opened += self.open_if_due(show, &slot, &info, now).await?;
+        let pace = Pace {
+            admit_per_minute: info.admit_per_minute,
+            available_seats: info.available_seats,
+            window_ms: self.inner.config.window_ms,
+        };
+        let (plan, rev, before) =
+            slot.read(|q| (q.plan_admission(now, pace), q.control_rev(), q.admitted()));
+        let Some(event) = plan else {
+            return Ok(());
+        };
+        let QueueEvent::Admitted { upto, .. } = event else {
+            return Ok(());
+        };
+        match self
+            .inner
+            .log
+            .append(show, event, Expect::ControlAt(rev))
+            .await?
+        {
+            Appended::Applied { .. } => {
+                let admitted = u64::from(upto - before);
+                report.admitted += admitted;
+                metrics::counter!("boxoffice_queue_admitted_total").increment(admitted);
+            }
+            Appended::Conflict => report.conflicts += 1,
+        }
+        Ok(())
+    }
+
+    fn note_sold_out(&self, show: ShowId, slot: &ShowSlot, sold_out: bool) {
+        let before = lock(&self.inner.sold_out).insert(show, sold_out);
+        if before.is_some_and(|b| b != sold_out) {
+            slot.notify();
+        }
+    }
+
+    /// Run [`WaitingRoom::round`] every [`RoomConfig::tick`] until the task is aborted.
+    pub fn spawn_admitter(&self) -> tokio::task::JoinHandle<()> {
+        let room = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(room.inner.config.tick);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                room.round(wall_now()).await;
+                metrics::gauge!("boxoffice_queue_waiting").set(room.waiting() as f64);
+            }
+        })
+    }
+}
+
+fn number_of(standing: Standing) -> Option<u32> {
+    match standing {
+        Standing::Unnumbered => None,
+        Standing::Waiting { number, .. }
+        | Standing::Admitted { number, .. }
+        | Standing::Expired { number } => Some(number),
+    }
+}
+
+fn sold_out_message(info: &RoomShow, now: UnixMs) -> &'static str {
+    if info.started(now) {
+        "The show has started; sales are closed."
+    } else {
+        "All seats are sold or held right now. You keep your place: if seats are released, the \
+         queue moves on."
+    }
+}
+
+/// Seconds until `position` is admitted at `admit_per_minute` (plus one admission round).
+fn estimate_s(position: u32, admit_per_minute: u32) -> u64 {
+    let rate = u64::from(admit_per_minute.max(1));
+    let ahead = u64::from(position.saturating_sub(1));
+    (ahead * 60).div_ceil(rate) + 1
+}
+
+/// The wall clock in the log's unit.
+pub fn wall_now() -> UnixMs {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    UnixMs(ms)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
