@@ -32,6 +32,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(shows::list_events))
         .routes(routes!(shows::get_event))
         .routes(routes!(shows::seat_map))
+        .routes(routes!(crate::live::seats_live))
         .routes(routes!(admin::create_venue))
         .routes(routes!(admin::create_event))
         .routes(routes!(admin::create_show))
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::Extension(doc));
     routes
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(stack)

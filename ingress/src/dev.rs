@@ -126,11 +126,13 @@ impl DevServer {
     ) -> DevServer {
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let catalog = state.backends().catalog.clone();
+        let live = state.live().clone();
         let task = tokio::spawn(async move {
             let served = server::serve(listener, router, async {
                 let _ = stopped.await;
             })
             .await;
+            live.shutdown().await;
             for task in background {
                 task.abort();
             }
@@ -221,6 +223,7 @@ pub async fn start(config: DevConfig) -> Result<DevServer, StartError> {
         idempotency: Arc::new(index.clone()),
         catalog: catalog.clone(),
         payments: Arc::new(payments),
+        seat_feed: Arc::new(crate::live::feed::HubFeed::new(pipeline.events())),
     };
     let pipeline = Arc::new(tokio::sync::Mutex::new(Some(pipeline)));
     let state = AppState::new(

@@ -13,9 +13,10 @@
 //! - [`extract`]: JSON body, path id, query and `Idempotency-Key` extractors with field-naming
 //!   `400 invalid-request` errors.
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to problem documents.
-//! - [`routes`]: handlers per contract section.
+//! - [`routes`]: handlers per contract section; [`live`]: the live seat-map WebSocket fan-out.
 //! - [`state`]: [`state::AppState`], what handlers share.
 //! - [`server`]: serving with graceful shutdown; [`telemetry`]: Prometheus registry, tracing.
+//! - [`web`]: the web front end (`web/`), embedded at build time, at `/` and `/assets/`.
 //!
 //! A request flows: request id -> trace span -> metrics -> body-size guard -> timeout -> rate
 //! limits (IP, then the user of a valid bearer token) -> route -> extractors (auth first, then path,
@@ -28,6 +29,7 @@ pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod live;
 pub mod middleware;
 pub mod openapi;
 pub mod pipeline;
@@ -39,3 +41,4 @@ pub mod state;
 pub mod sync;
 pub mod telemetry;
 pub mod time;
+pub mod web;

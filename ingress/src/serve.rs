@@ -102,6 +102,10 @@ pub async fn start_with(config: ServeConfig, topology: Topology) -> Result<DevSe
         idempotency: Arc::new(index),
         catalog: catalog.clone(),
         payments: Arc::new(payments),
+        seat_feed: Arc::new(crate::live::feed::NatsFeed::new(
+            nats.clone(),
+            topology.clone(),
+        )),
     };
     let state = AppState::new(
         config.api.clone(),

@@ -15,6 +15,8 @@ use schemas::{ShowId, UnixMs};
 use crate::auth::TokenKeys;
 use crate::config::ApiConfig;
 use crate::idempotency::IdempotencyIndex;
+use crate::live::LiveSeats;
+use crate::live::feed::SeatFeed;
 use crate::ratelimit::RateLimits;
 
 /// One readiness check of a backing service: `Ok` when reachable and loaded.
@@ -33,6 +35,8 @@ pub struct Backends {
     pub catalog: Arc<Catalog>,
     /// Payment provider (sandbox in-process in dev, HTTP client in serve).
     pub payments: Arc<dyn PaymentProvider>,
+    /// Committed seat deltas per show, for live seat maps (event hub in dev, NATS in serve).
+    pub seat_feed: Arc<dyn SeatFeed>,
 }
 
 /// Cheap-to-clone handle on everything a request may need.
@@ -49,6 +53,7 @@ struct Inner {
     probes: Vec<(&'static str, Probe)>,
     backends: Backends,
     seat_changes: Mutex<HashMap<ShowId, UnixMs>>,
+    live: LiveSeats,
 }
 
 /// Shows whose last seat-change time is remembered at most (then the memory starts over; the
@@ -70,6 +75,11 @@ impl AppState {
                 limits,
                 prometheus: crate::telemetry::prometheus(),
                 probes,
+                live: LiveSeats::new(
+                    backends.seat_feed.clone(),
+                    backends.reader.clone(),
+                    Default::default(),
+                ),
                 backends,
                 seat_changes: Mutex::new(HashMap::new()),
                 config,
@@ -116,6 +126,11 @@ impl AppState {
     pub fn last_seat_change(&self, show: ShowId) -> Option<UnixMs> {
         let changes = self.inner.seat_changes.lock().expect("seat change lock");
         changes.get(&show).copied()
+    }
+
+    /// The live seat-map fan-out.
+    pub fn live(&self) -> &LiveSeats {
+        &self.inner.live
     }
 
     /// Readiness probes of the backing services.

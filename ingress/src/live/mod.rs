@@ -1,0 +1,341 @@
+//! Live seat maps: `GET /v1/shows/{showId}/seats/live` upgrades to a WebSocket that sends a
+//! `SNAPSHOT` of every seat, then `SEAT_UPDATE`s, each naming the version it applies on top of.
+//!
+//! # Layout
+//! - [`feed`]: [`feed::SeatFeed`], a show's committed seat deltas ([`feed::HubFeed`] in dev
+//!   mode, [`feed::NatsFeed`] on `seats.<showId>` in serve mode).
+//! - [`show`]: one follower task per show with viewers in this process: subscribe, then read the
+//!   seats, coalesce deltas over [`LiveTuning::coalesce_ms`], repair gaps from the source of
+//!   truth, write each frame once into the show's bounded ring ([`show::ShowChannel`]).
+//! - [`frame`]: the JSON of the two frames.
+//! - [`viewer`]: one task per connection: snapshot, frames, pings, 4001 for the too slow.
+//! - [`upgrade`]: the WebSocket handshake.
+//!
+//! A connection flows: handler (show exists? else 404, still plain HTTP) -> [`LiveSeats::join`]
+//! (counts the viewer; the first viewer of a show starts its follower) -> `101` -> the follower
+//! has read the show -> attach (snapshot + ring position, atomically) -> [`viewer::serve`] ->
+//! leave (the last viewer of a show stops its follower and drops the subscription).
+
+pub mod feed;
+pub mod frame;
+pub mod show;
+pub mod upgrade;
+pub mod viewer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use hyper_util::rt::TokioIo;
+use processors::store::ShowReader;
+use schemas::ShowId;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::PathIds;
+use crate::routes::shows::ensure_show;
+use crate::state::AppState;
+
+use feed::SeatFeed;
+use show::ShowChannel;
+
+/// Sizes and periods of the live fan-out.
+#[derive(Clone, Debug)]
+pub struct LiveTuning {
+    /// Changes of a show within this window go out as one update (the first change after a
+    /// quiet spell goes out at once).
+    pub coalesce_ms: u64,
+    /// Frames a viewer may be behind before it is closed as too slow (the show's ring size).
+    pub queue_frames: usize,
+    /// Largest WebSocket fragment written, which is also what the per-connection write buffer
+    /// grows to.
+    pub fragment_bytes: usize,
+    /// Per-connection read buffer (viewers only send pongs and close frames).
+    pub read_buffer_bytes: usize,
+    /// Largest message a viewer may send.
+    pub inbound_message_bytes_max: usize,
+    /// A write that makes no progress this long marks the viewer too slow.
+    pub write_stall_ms: u64,
+    /// How long a close handshake may take before the connection is dropped.
+    pub close_grace_ms: u64,
+    /// Keepalive ping period; a viewer silent for two periods is gone.
+    pub ping_every_ms: u64,
+    /// A show whose feed was quiet this long is compared with the source of truth (a lost tail).
+    pub audit_every_ms: u64,
+    /// How long a new viewer waits for the show's first read before giving up.
+    pub ready_timeout_ms: u64,
+    /// How long shutdown waits for viewers to take their close frames.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for LiveTuning {
+    fn default() -> Self {
+        LiveTuning {
+            coalesce_ms: 100,
+            queue_frames: 32,
+            fragment_bytes: 4096,
+            read_buffer_bytes: 1024,
+            inbound_message_bytes_max: 1024,
+            write_stall_ms: 10_000,
+            close_grace_ms: 5_000,
+            ping_every_ms: 20_000,
+            audit_every_ms: 5_000,
+            ready_timeout_ms: 10_000,
+            shutdown_grace_ms: 2_000,
+        }
+    }
+}
+
+impl LiveTuning {
+    fn coalesce(&self) -> Duration {
+        Duration::from_millis(self.coalesce_ms)
+    }
+    fn write_stall(&self) -> Duration {
+        Duration::from_millis(self.write_stall_ms)
+    }
+    fn close_grace(&self) -> Duration {
+        Duration::from_millis(self.close_grace_ms)
+    }
+    fn ping_every(&self) -> Duration {
+        Duration::from_millis(self.ping_every_ms.max(1))
+    }
+    fn audit(&self) -> Duration {
+        Duration::from_millis(self.audit_every_ms.max(1))
+    }
+
+    /// The socket settings of one viewer connection.
+    pub fn socket_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_bytes)
+            // Every fragment is flushed as written; nothing accumulates per connection.
+            .write_buffer_size(0)
+            .max_write_buffer_size(self.fragment_bytes * 4 + 1024)
+            .max_message_size(Some(self.inbound_message_bytes_max))
+            .max_frame_size(Some(self.inbound_message_bytes_max))
+    }
+}
+
+/// The live fan-out of one process: which shows have viewers, their followers, and shutdown.
+/// Cloning shares it.
+#[derive(Clone)]
+pub struct LiveSeats {
+    inner: Arc<Registry>,
+}
+
+struct Registry {
+    feed: Arc<dyn SeatFeed>,
+    reader: Arc<dyn ShowReader>,
+    tuning: LiveTuning,
+    shows: Mutex<HashMap<ShowId, ShowEntry>>,
+    closing: watch::Sender<bool>,
+    viewers: watch::Sender<usize>,
+}
+
+struct ShowEntry {
+    channel: Arc<ShowChannel>,
+    viewers: usize,
+    follower: AbortHandle,
+}
+
+impl std::fmt::Debug for LiveSeats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSeats")
+            .field("viewers", &self.viewers())
+            .field("shows", &self.shows_followed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A counted viewer of a show; leaving (drop) stops the show's follower when it was the last.
+pub struct Ticket {
+    registry: Arc<Registry>,
+    show: ShowId,
+    channel: Arc<ShowChannel>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.registry.leave(self.show);
+    }
+}
+
+impl LiveSeats {
+    /// A fan-out following shows through `feed` and reading them through `reader`.
+    pub fn new(feed: Arc<dyn SeatFeed>, reader: Arc<dyn ShowReader>, tuning: LiveTuning) -> Self {
+        LiveSeats {
+            inner: Arc::new(Registry {
+                feed,
+                reader,
+                tuning,
+                shows: Mutex::new(HashMap::new()),
+                closing: watch::channel(false).0,
+                viewers: watch::channel(0).0,
+            }),
+        }
+    }
+
+    /// Settings in use.
+    pub fn tuning(&self) -> &LiveTuning {
+        &self.inner.tuning
+    }
+
+    /// Viewers connected to this process.
+    pub fn viewers(&self) -> usize {
+        *self.inner.viewers.borrow()
+    }
+
+    /// Shows this process follows (those with viewers).
+    pub fn shows_followed(&self) -> usize {
+        self.inner.shows.lock().expect("live registry lock").len()
+    }
+
+    /// Whether `show` has viewers here (then it is known to exist).
+    pub fn is_followed(&self, show: ShowId) -> bool {
+        self.inner
+            .shows
+            .lock()
+            .expect("live registry lock")
+            .contains_key(&show)
+    }
+
+    /// Count a viewer of `show`, starting the show's follower if it is the first.
+    pub fn join(&self, show: ShowId) -> Ticket {
+        let registry = &self.inner;
+        let mut shows = registry.shows.lock().expect("live registry lock");
+        let entry = shows.entry(show).or_insert_with(|| {
+            let channel = Arc::new(ShowChannel::new(show, registry.tuning.queue_frames));
+            let follower = tokio::spawn(show::follow_forever(
+                channel.clone(),
+                registry.feed.clone(),
+                registry.reader.clone(),
+                registry.tuning.clone(),
+            ))
+            .abort_handle();
+            ShowEntry {
+                channel,
+                viewers: 0,
+                follower,
+            }
+        });
+        entry.viewers += 1;
+        let channel = entry.channel.clone();
+        let shows_len = shows.len();
+        drop(shows);
+        registry.viewers.send_modify(|n| *n += 1);
+        metrics::gauge!("boxoffice_live_viewers").increment(1.0);
+        metrics::gauge!("boxoffice_live_shows").set(shows_len as f64);
+        Ticket {
+            registry: self.inner.clone(),
+            show,
+            channel,
+        }
+    }
+
+    /// Close every viewer with 1001 and wait (at most [`LiveTuning::shutdown_grace_ms`]) until
+    /// their connections have ended.
+    pub async fn shutdown(&self) {
+        self.inner.closing.send_replace(true);
+        let mut viewers = self.inner.viewers.subscribe();
+        let grace = Duration::from_millis(self.inner.tuning.shutdown_grace_ms);
+        let _ = tokio::time::timeout(grace, viewers.wait_for(|n| *n == 0)).await;
+    }
+
+    /// Take over an upgraded connection as a viewer of the ticket's show.
+    pub async fn serve_connection<S>(&self, ws: WebSocketStream<S>, ticket: Ticket)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let tuning = &self.inner.tuning;
+        let timeout = Duration::from_millis(tuning.ready_timeout_ms);
+        let closing = self.inner.closing.subscribe();
+        let Some(start) = ticket.channel.attach(timeout).await else {
+            tracing::warn!(show = %ticket.show, "live seats not ready in time; closing viewer");
+            refuse(ws, tuning).await;
+            return;
+        };
+        let ending = viewer::serve(ws, start, tuning, closing).await;
+        metrics::counter!("boxoffice_live_connections_ended_total", "why" => ending.label())
+            .increment(1);
+        drop(ticket);
+    }
+}
+
+/// Close with 1013 (try again later): the show could not be read in time.
+async fn refuse<S>(mut ws: WebSocketStream<S>, tuning: &LiveTuning)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let frame = CloseFrame {
+        code: 1013.into(),
+        reason: "seat state not available, try again".into(),
+    };
+    let _ = tokio::time::timeout(tuning.close_grace(), ws.send(Message::Close(Some(frame)))).await;
+}
+
+impl Registry {
+    fn leave(&self, show: ShowId) {
+        let mut shows = self.shows.lock().expect("live registry lock");
+        if let Some(entry) = shows.get_mut(&show) {
+            entry.viewers -= 1;
+            if entry.viewers == 0 {
+                entry.follower.abort();
+                shows.remove(&show);
+            }
+        }
+        let shows_len = shows.len();
+        drop(shows);
+        self.viewers.send_modify(|n| *n = n.saturating_sub(1));
+        metrics::gauge!("boxoffice_live_viewers").decrement(1.0);
+        metrics::gauge!("boxoffice_live_shows").set(shows_len as f64);
+    }
+}
+
+/// Live seat statuses of a show over WebSocket (no auth). Frames are text JSON: first
+/// `{"type":"SNAPSHOT","version","seats":[{"seatId","status"}]}` listing every seat, then
+/// `{"type":"SEAT_UPDATE","fromVersion","version","seats":[…],"timestamp"}` where `fromVersion`
+/// is the previous frame's `version`. A viewer too slow to keep up is closed with code 4001.
+#[utoipa::path(get, path = "/v1/shows/{showId}/seats/live", tag = "catalog",
+    params(("showId" = uuid::Uuid, Path, description = "Show id")),
+    responses(
+        (status = 101, description = "Switching to WebSocket: SNAPSHOT, then SEAT_UPDATE frames"),
+        (status = 400, description = "invalid-request (bad id, or not a WebSocket handshake)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn seats_live(
+    State(state): State<AppState>,
+    path: PathIds,
+    mut request: Request,
+) -> Result<Response, ApiError> {
+    let show = ShowId(path.uuid("showId")?);
+    let live = state.live().clone();
+    if !live.is_followed(show) {
+        ensure_show(&state, show).await?;
+    }
+    let accept = upgrade::accept_key(request.headers())?;
+    let on_upgrade = upgrade::take_upgrade(&mut request)?;
+    let ticket = live.join(show);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(error = %e, "live seats upgrade failed");
+                return;
+            }
+        };
+        let config = live.tuning().socket_config();
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        live.serve_connection(ws, ticket).await;
+    });
+    Ok(upgrade::switching_protocols(accept))
+}
