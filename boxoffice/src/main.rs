@@ -20,10 +20,27 @@ enum Command {
     /// Apply the booking commands of some or all partitions (serve mode's pipeline).
     Processor(processors::cli::ProcessorArgs),
     /// Run all of boxoffice in one process with no external services (embedded pipeline, store,
-    /// catalog with demo data, sandbox payments) and serve the HTTP API.
-    Dev(ingress::config::DevConfig),
+    /// catalog with demo data, sandbox payments, ticket worker) and serve the HTTP API.
+    Dev {
+        /// API and data dir.
+        #[command(flatten)]
+        config: ingress::config::DevConfig,
+        /// Tickets, reconciliation and payment fault injection.
+        #[command(flatten)]
+        after_sale: fulfilment::dev::DevSettings,
+    },
     /// Serve the HTTP API over NATS JetStream, ScyllaDB/Cassandra and the payments service.
-    Serve(ingress::config::ServeConfig),
+    Serve {
+        /// API and backing services.
+        #[command(flatten)]
+        config: ingress::config::ServeConfig,
+        /// Ticket keys (check-in verifies codes).
+        #[command(flatten)]
+        after_sale: fulfilment::FulfilmentConfig,
+    },
+    /// Issue tickets from the booking facts (durable JetStream consumer) and run the payments
+    /// reconciler (serve mode).
+    Tickets(fulfilment::TicketsArgs),
     /// Run the sandbox payment provider as an HTTP service (serve mode's BOXOFFICE_PAYMENTS_URL).
     PaymentsSandbox(payments::sandbox_server::SandboxArgs),
 }
@@ -42,13 +59,17 @@ fn main() -> anyhow::Result<()> {
             ingress::telemetry::init_tracing();
             tokio::runtime::Runtime::new()?.block_on(processors::cli::processor_command(args))?
         }
-        Command::Dev(config) => {
+        Command::Dev { config, after_sale } => {
             ingress::telemetry::init_tracing();
-            tokio::runtime::Runtime::new()?.block_on(ingress::dev::run(config))?
+            tokio::runtime::Runtime::new()?.block_on(ingress::dev::run(config, after_sale))?
         }
-        Command::Serve(config) => {
+        Command::Serve { config, after_sale } => {
             ingress::telemetry::init_tracing();
-            tokio::runtime::Runtime::new()?.block_on(ingress::serve::run(config))?
+            tokio::runtime::Runtime::new()?.block_on(ingress::serve::run(config, after_sale))?
+        }
+        Command::Tickets(args) => {
+            ingress::telemetry::init_tracing();
+            tokio::runtime::Runtime::new()?.block_on(fulfilment::serve::run_tickets(args))?
         }
         Command::PaymentsSandbox(args) => tokio::runtime::Runtime::new()?
             .block_on(payments::sandbox_server::run(args.config()))?,

@@ -11,8 +11,9 @@ use clap::{Args, Parser};
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct FulfilmentConfig {
     /// Ticket signing keys, `"k2:<base64>,k1:<base64>"`: the first signs new tickets, every one
-    /// verifies (rotation: put a new key first, keep the old ones after it). `boxoffice dev`
-    /// generates one and keeps it in the data dir when unset; serve mode requires it.
+    /// verifies (rotation: put a new key first, keep the old ones after it). When unset,
+    /// `boxoffice dev` generates one and keeps it in the data dir, and serve mode derives one
+    /// (id `a1`) from BOXOFFICE_AUTH_SECRET.
     #[arg(long, env = "BOXOFFICE_TICKET_KEYS", hide_env_values = true)]
     pub ticket_keys: Option<String>,
 
@@ -148,6 +149,11 @@ pub struct TicketsArgs {
         default_value = "http://127.0.0.1:8090"
     )]
     pub payments_url: String,
+
+    /// HS256 secret of the API; used only to derive the ticket key when `BOXOFFICE_TICKET_KEYS`
+    /// is unset, exactly as `boxoffice serve` does.
+    #[arg(long, env = "BOXOFFICE_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
 
     /// Name of the durable JetStream consumer (every `boxoffice tickets` process of one
     /// deployment shares it, so each booking fact is handled by one of them).

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use tickets::{KeyId, KeyRing, KeyRingError};
 
 /// File holding the generated ticket key ring of dev mode.
@@ -17,9 +19,10 @@ pub enum KeysError {
     /// The configured or stored ring does not parse (the message names no secret).
     #[error("ticket keys: {0}")]
     Invalid(#[from] KeyRingError),
-    /// Serve mode needs keys shared by every process; none are configured.
+    /// Serve mode needs keys shared by every process: neither keys nor an auth secret to derive
+    /// one from are configured.
     #[error(
-        "BOXOFFICE_TICKET_KEYS is required in serve mode (every ingress and ticket worker must share it)"
+        "serve mode needs BOXOFFICE_TICKET_KEYS or BOXOFFICE_AUTH_SECRET (every ingress and ticket worker must share them)"
     )]
     Missing,
     /// The key file could not be read or written.
@@ -32,10 +35,27 @@ pub enum KeysError {
     },
 }
 
-/// The configured ring; serve mode has no other source.
-pub fn required(configured: Option<&str>) -> Result<KeyRing, KeysError> {
-    let config = configured.ok_or(KeysError::Missing)?;
-    Ok(KeyRing::from_config(config)?)
+/// Name of the key serve mode derives from the auth secret when no keys are configured.
+pub const DERIVED_KEY_ID: &str = "a1";
+
+/// Label mixed into the derivation, so the ticket key is unrelated to every other use of the
+/// auth secret (HMAC-SHA256 as a key derivation function with domain separation).
+const DERIVATION_LABEL: &[u8] = b"boxoffice/ticket-key/v1";
+
+/// Serve mode's ring: the configured keys, else one key derived from the auth secret that every
+/// ingress and ticket worker shares anyway. Configure `BOXOFFICE_TICKET_KEYS` to rotate ticket
+/// keys on their own schedule (keep `a1` after the new key while its tickets are out).
+pub fn required(configured: Option<&str>, auth_secret: Option<&str>) -> Result<KeyRing, KeysError> {
+    if let Some(config) = configured {
+        return Ok(KeyRing::from_config(config)?);
+    }
+    let secret = auth_secret.ok_or(KeysError::Missing)?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(DERIVATION_LABEL);
+    let derived = mac.finalize().into_bytes().to_vec();
+    let id = KeyId::new(DERIVED_KEY_ID)?;
+    Ok(KeyRing::new(id.clone(), [(id, derived)])?)
 }
 
 /// The configured ring, else the one kept in `data_dir` (generated on first start).
@@ -99,10 +119,30 @@ mod tests {
 
     #[test]
     fn serve_mode_refuses_to_start_without_keys() {
-        assert!(matches!(required(None), Err(KeysError::Missing)));
+        assert!(matches!(required(None, None), Err(KeysError::Missing)));
         assert!(matches!(
-            required(Some("nonsense")),
+            required(Some("nonsense"), Some("secret")),
             Err(KeysError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn serve_processes_sharing_the_auth_secret_derive_the_same_key() {
+        let claims = tickets::TicketClaims {
+            ticket_id: schemas::TicketId(uuid::Uuid::from_u128(1)),
+            booking_id: schemas::BookingId(uuid::Uuid::from_u128(2)),
+            show_id: schemas::ShowId(uuid::Uuid::from_u128(3)),
+            seat_id: schemas::SeatId(uuid::Uuid::from_u128(4)),
+        };
+        let ingress = required(None, Some("a-shared-auth-secret")).unwrap();
+        let worker = required(None, Some("a-shared-auth-secret")).unwrap();
+        let other = required(None, Some("another-auth-secret")).unwrap();
+        let code = worker.sign(&claims);
+        assert_eq!(ingress.verify(&code), Ok(claims));
+        assert_eq!(
+            other.verify(&code),
+            Err(tickets::TicketCodeError::BadSignature)
+        );
+        assert_eq!(ingress.signing_key_id().as_str(), DERIVED_KEY_ID);
     }
 }

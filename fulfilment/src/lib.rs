@@ -48,6 +48,7 @@ pub use model::{
 pub use reconcile::{ReconcileReport, Reconciler, RefundOutcome, Settlement, settle_refund};
 pub use store::{CqlTicketStore, EmbeddedTicketStore, TicketStore, TicketStoreError};
 pub use sweep::{SweepReport, Sweeper};
+pub use tickets::{KeyRing, TicketClaims, TicketCodeError};
 pub use worker::{Lanes, TicketWorker, WorkError};
 
 /// Why the after-sale side could not start.

@@ -38,15 +38,17 @@ fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
     move |reason| StartError::Backend { part, reason }
 }
 
-/// The desk of `boxoffice serve`: keys from the configuration (required), tickets in CQL.
+/// The desk of `boxoffice serve`: keys from the configuration (or derived from the auth secret),
+/// tickets in CQL.
 pub async fn serve_desk(
     config: &FulfilmentConfig,
+    auth_secret: Option<&str>,
     cql_nodes: &str,
     keyspace: &str,
     payments: Arc<dyn PaymentProvider>,
 ) -> Result<Arc<Desk>, StartError> {
     config.validate()?;
-    let keys = keys::required(config.ticket_keys.as_deref())?;
+    let keys = keys::required(config.ticket_keys.as_deref(), auth_secret)?;
     let store = CqlTicketStore::connect(cql_nodes, keyspace).await?;
     Ok(Arc::new(Desk::new(keys, Arc::new(store), payments)))
 }
@@ -90,7 +92,7 @@ pub async fn start_tickets(
 ) -> Result<TicketsService, StartError> {
     let config = &args.fulfilment;
     config.validate()?;
-    let keys = keys::required(config.ticket_keys.as_deref())?;
+    let keys = keys::required(config.ticket_keys.as_deref(), args.auth_secret.as_deref())?;
     let keyspace = topology.cql.keyspace.clone();
     let shows = CqlStore::connect(&args.cql_nodes, &keyspace)
         .await

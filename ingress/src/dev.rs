@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog::Catalog;
-use payments::{SandboxConfig, SandboxProvider};
+use fulfilment::dev::DevSettings;
+use payments::{PaymentProvider, RetryPolicy, Retrying, SandboxConfig, SandboxProvider};
 use processors::dev::{DevConfig as PipelineConfig, DevPipeline};
 use processors::store::ShowReader;
 use rand::RngCore;
@@ -166,8 +167,8 @@ impl DevServer {
 }
 
 /// Run `boxoffice dev` until SIGTERM or Ctrl-C.
-pub async fn run(config: DevConfig) -> Result<(), StartError> {
-    let server = start(config).await?;
+pub async fn run(config: DevConfig, after_sale: DevSettings) -> Result<(), StartError> {
+    let server = start_with(config, after_sale).await?;
     println!("{}", banner(&server));
     server::shutdown_signal().await;
     server.stop().await
@@ -189,8 +190,18 @@ fn banner(server: &DevServer) -> String {
     )
 }
 
-/// Start every part and begin serving; returns once the API accepts connections.
+/// Start every part and begin serving, with the after-sale settings (tickets, reconciliation,
+/// payment faults) of the `BOXOFFICE_*` variables; returns once the API accepts connections.
 pub async fn start(config: DevConfig) -> Result<DevServer, StartError> {
+    let after_sale = DevSettings::from_env().map_err(|e| backend("settings")(e.to_string()))?;
+    start_with(config, after_sale).await
+}
+
+/// Start every part with explicit after-sale settings and begin serving.
+pub async fn start_with(
+    config: DevConfig,
+    after_sale: DevSettings,
+) -> Result<DevServer, StartError> {
     config.validate()?;
     crate::telemetry::prometheus();
     let data_dir = config.data_dir.clone();
@@ -208,21 +219,37 @@ pub async fn start(config: DevConfig) -> Result<DevServer, StartError> {
             .await
             .map_err(|e| backend("catalog")(e.to_string()))?,
     );
-    let payments = SandboxProvider::open(&SandboxConfig {
+    let sandbox = SandboxProvider::open(&SandboxConfig {
         data_dir: Some(subdir(&data_dir, "payments")?),
+        faults: after_sale.payment_faults.config(),
         ..SandboxConfig::default()
     })
     .map_err(|e| backend("payments")(e.to_string()))?;
+    // Injected 5xx and lost answers are ridden out with the same idempotency key.
+    let payments: Arc<dyn PaymentProvider> =
+        Arc::new(Retrying::new(sandbox, RetryPolicy::default()));
     let index = EmbeddedIndex::open(&data_dir.join("idempotency.redb"))
         .map_err(|e| backend("idempotency index")(e.to_string()))?;
 
     let reader: Arc<dyn ShowReader> = pipeline.reader();
+    let after_sale = fulfilment::dev::start(fulfilment::dev::DevParts {
+        data_dir: data_dir.clone(),
+        config: after_sale.fulfilment,
+        catalog: catalog.clone(),
+        shows: pipeline.store(),
+        reader: reader.clone(),
+        events: pipeline.events(),
+        payments: payments.clone(),
+    })
+    .await
+    .map_err(|e| backend("tickets")(e.to_string()))?;
     let backends = Backends {
         bus: Arc::new(pipeline.bus()),
         reader: reader.clone(),
         idempotency: Arc::new(index.clone()),
         catalog: catalog.clone(),
-        payments: Arc::new(payments),
+        payments,
+        tickets: after_sale.desk.clone(),
         seat_feed: Arc::new(crate::live::feed::HubFeed::new(pipeline.events())),
     };
     let pipeline = Arc::new(tokio::sync::Mutex::new(Some(pipeline)));
@@ -243,12 +270,13 @@ pub async fn start(config: DevConfig) -> Result<DevServer, StartError> {
     };
     let seeded = sync::seed_and_reconcile(&state).await?;
     tracing::info!(seeded, "catalog ready");
-    let background = vec![
+    let mut background = vec![
         follower,
         catalog.spawn_availability_flusher(Duration::from_secs(1)),
         state.limits().spawn_janitor(),
         index.spawn_janitor(IDEMPOTENCY_PURGE_EVERY),
     ];
+    background.extend(after_sale.tasks);
 
     let listener = TcpListener::bind(config.api.http_addr)
         .await

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog::Catalog;
+use fulfilment::FulfilmentConfig;
 use futures::StreamExt;
-use payments::{ClientConfig, HttpPaymentProvider};
+use payments::{ClientConfig, HttpPaymentProvider, PaymentProvider};
 use processors::bus::NatsBus;
 use processors::serve::CqlStore;
 use processors::store::{ShowReader, StateReader};
@@ -31,8 +32,12 @@ fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
 }
 
 /// Run `boxoffice serve` until SIGTERM or Ctrl-C.
-pub async fn run(config: ServeConfig) -> Result<(), StartError> {
-    let server = start(config).await?;
+pub async fn run(config: ServeConfig, after_sale: FulfilmentConfig) -> Result<(), StartError> {
+    let topology = match &config.streams {
+        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
+        None => Topology::builtin(),
+    };
+    let server = start_full(config, topology, after_sale).await?;
     println!("boxoffice serve is listening on http://{}", server.addr);
     server::shutdown_signal().await;
     server.stop().await
@@ -48,8 +53,19 @@ pub async fn start(config: ServeConfig) -> Result<DevServer, StartError> {
 }
 
 /// Connect every backing service and begin serving with `topology` (streams, subjects, keyspace
-/// shared with the processors).
+/// shared with the processors), with the ticket settings of the `BOXOFFICE_*` variables.
 pub async fn start_with(config: ServeConfig, topology: Topology) -> Result<DevServer, StartError> {
+    let after_sale =
+        FulfilmentConfig::from_env().map_err(|e| backend("settings")(e.to_string()))?;
+    start_full(config, topology, after_sale).await
+}
+
+/// Connect every backing service and begin serving with `topology` and explicit ticket settings.
+pub async fn start_full(
+    config: ServeConfig,
+    topology: Topology,
+    after_sale: FulfilmentConfig,
+) -> Result<DevServer, StartError> {
     config.validate()?;
     crate::telemetry::prometheus();
     let secret = config
@@ -93,15 +109,27 @@ pub async fn start_with(config: ServeConfig, topology: Topology) -> Result<DevSe
             .await
             .map_err(|e| backend("catalog")(e.to_string()))?,
     );
-    let payments = HttpPaymentProvider::new(ClientConfig::new(config.payments_url.clone()))
-        .map_err(|e| backend("payments client")(e.to_string()))?;
+    let payments: Arc<dyn PaymentProvider> = Arc::new(
+        HttpPaymentProvider::new(ClientConfig::new(config.payments_url.clone()))
+            .map_err(|e| backend("payments client")(e.to_string()))?,
+    );
+    let tickets = fulfilment::serve::serve_desk(
+        &after_sale,
+        config.api.auth_secret.as_deref(),
+        &nodes,
+        &keyspace,
+        payments.clone(),
+    )
+    .await
+    .map_err(|e| backend("tickets")(e.to_string()))?;
 
     let backends = Backends {
         bus: Arc::new(bus),
         reader,
         idempotency: Arc::new(index),
         catalog: catalog.clone(),
-        payments: Arc::new(payments),
+        payments,
+        tickets,
         seat_feed: Arc::new(crate::live::feed::NatsFeed::new(
             nats.clone(),
             topology.clone(),

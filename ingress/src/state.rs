@@ -35,6 +35,8 @@ pub struct Backends {
     pub catalog: Arc<Catalog>,
     /// Payment provider (sandbox in-process in dev, HTTP client in serve).
     pub payments: Arc<dyn PaymentProvider>,
+    /// Tickets, check-in codes and refunds (the after-sale side).
+    pub tickets: Arc<fulfilment::Desk>,
     /// Committed seat deltas per show, for live seat maps (event hub in dev, NATS in serve).
     pub seat_feed: Arc<dyn SeatFeed>,
 }

@@ -26,6 +26,7 @@ use crate::idempotency::{self, Claim};
 use crate::pipeline::{self, booking_id, envelope, store_error, submit};
 use crate::routes::holds::{claim, owned_hold};
 use crate::routes::shows::catalog_error;
+use crate::routes::tickets::{TicketBody, booking_tickets};
 use crate::routes::views::PageBody;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
@@ -71,8 +72,7 @@ pub struct BookingBody {
     /// When it was booked (RFC 3339 UTC).
     pub booked_at: String,
     /// Tickets; issued by the ticket workers shortly after confirming.
-    #[schema(value_type = Vec<Object>)]
-    pub tickets: Vec<serde_json::Value>,
+    pub tickets: Vec<TicketBody>,
 }
 
 fn booking_body(snapshot: &ShowSnapshot, view: &BookingView, map: &SeatMap) -> BookingBody {
@@ -135,7 +135,9 @@ async fn owned_booking(
     match found {
         Some((snapshot, view)) if view.user == caller.user => {
             let map = seat_map(state, snapshot.show_id).await?;
-            Ok(booking_body(&snapshot, &view, &map))
+            let mut body = booking_body(&snapshot, &view, &map);
+            body.tickets = booking_tickets(state, &view).await?;
+            Ok(body)
         }
         Some(_) | None => Err(ApiError::NotFound),
     }
@@ -195,7 +197,9 @@ pub async fn list_bookings(
                 map
             }
         };
-        items.push(booking_body(snapshot, view, &map));
+        let mut body = booking_body(snapshot, view, &map);
+        body.tickets = booking_tickets(&state, view).await?;
+        items.push(body);
     }
     Ok(Json(PageBody {
         items,

@@ -3,7 +3,10 @@
 pub mod admin;
 pub mod auth;
 pub mod bookings;
+pub mod cancel;
+pub mod checkin;
 pub mod holds;
 pub mod ops;
 pub mod shows;
+pub mod tickets;
 pub mod views;
