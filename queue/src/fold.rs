@@ -52,6 +52,8 @@ pub enum QueueEvent {
     Used {
         /// The buyer.
         user: UserId,
+        /// Seats in that hold (teaches admission how many seats a buyer takes).
+        seats: u32,
         /// When.
         at: UnixMs,
     },
@@ -121,6 +123,12 @@ struct Entry {
 }
 
 const USED: u32 = 1 << 31;
+
+/// Seats a buyer is expected to take before any buyer of the show has held.
+pub const PRIOR_SEATS_PER_BUYER: u64 = 2;
+
+/// Weight of that expectation, in buyers.
+pub const PRIOR_BUYERS: u64 = 4;
 
 /// Largest queue number (the top bit of an entry is the used flag).
 pub const NUMBER_MAX: u32 = USED - 1;
@@ -215,6 +223,9 @@ pub struct ShowQueue {
     batches: Vec<Batch>,
     /// Pacing allowance after the last admission and when it was computed; `None` = full.
     bucket: Option<(u64, UnixMs)>,
+    /// Seats held with first uses of admissions, and how many uses.
+    used_seats: u64,
+    uses: u64,
     control_rev: u64,
     events: u64,
 }
@@ -231,6 +242,8 @@ impl ShowQueue {
             watermark: 0,
             batches: Vec::new(),
             bucket: None,
+            used_seats: 0,
+            uses: 0,
             control_rev: 0,
             events: 0,
         }
@@ -307,8 +320,8 @@ impl ShowQueue {
                 self.admit(upto, at, expires_at, bucket_milli);
                 None
             }
-            QueueEvent::Used { user, at } => {
-                self.mark_used(user, at);
+            QueueEvent::Used { user, seats, at } => {
+                self.mark_used(user, seats, at);
                 None
             }
         }
@@ -371,7 +384,7 @@ impl ShowQueue {
         });
     }
 
-    fn mark_used(&mut self, user: UserId, at: UnixMs) {
+    fn mark_used(&mut self, user: UserId, seats: u32, at: UnixMs) {
         let Some(entry) = self.entries.get(&user).copied() else {
             return;
         };
@@ -385,6 +398,8 @@ impl ShowQueue {
             return;
         }
         batch.used += 1;
+        self.uses += 1;
+        self.used_seats += u64::from(seats.max(1));
         if let Some(entry) = self.entries.get_mut(&user) {
             entry.number_and_used |= USED;
         }
@@ -445,9 +460,24 @@ impl ShowQueue {
         outstanding
     }
 
+    /// Seats one admitted buyer takes, in thousandths: the mean over first holds made with an
+    /// admission, starting from a prior of [`PRIOR_SEATS_PER_BUYER`] that fades as buyers hold.
+    pub fn seats_per_buyer_milli(&self) -> u64 {
+        let seats = self.used_seats + PRIOR_SEATS_PER_BUYER * PRIOR_BUYERS;
+        (seats * 1000 / (self.uses + PRIOR_BUYERS)).max(1000)
+    }
+
+    /// How many more buyers the AVAILABLE seats can serve: seats over seats per buyer (rounded
+    /// up, so the last seat still finds a buyer), minus admissions still outstanding.
+    pub fn capacity(&self, now: UnixMs, available_seats: u32) -> u32 {
+        let buyers = (u64::from(available_seats) * 1000).div_ceil(self.seats_per_buyer_milli());
+        (buyers as u32).saturating_sub(self.outstanding(now))
+    }
+
     /// The next admission batch at `now`, if any may go: at most what the pacing allowance has
-    /// accumulated, and never more than the AVAILABLE seats not already promised to outstanding
-    /// admissions. `None` before the opening or when nobody waits.
+    /// accumulated, and never more buyers than the AVAILABLE seats can serve after the
+    /// admissions already outstanding ([`ShowQueue::capacity`]). `None` before the opening or
+    /// when nobody waits.
     pub fn plan_admission(&self, now: UnixMs, pace: Pace) -> Option<QueueEvent> {
         self.opened?;
         let waiting = self.next_number - 1 - self.watermark;
@@ -455,7 +485,7 @@ impl ShowQueue {
             return None;
         }
         let allowance = self.allowance_milli(now, pace);
-        let capacity = pace.available_seats.saturating_sub(self.outstanding(now));
+        let capacity = self.capacity(now, pace.available_seats);
         let count = u64::from(waiting)
             .min(u64::from(capacity))
             .min(allowance / 1000) as u32;
@@ -709,29 +739,35 @@ mod tests {
             panic!("expected a batch")
         };
         assert_eq!(upto, 10);
-        // Three seats: three admissions at most.
-        let Some(QueueEvent::Admitted { upto, .. }) = q.plan_admission(UnixMs(3), pace(3)) else {
+        // Six seats at the prior two seats a buyer: three admissions at most.
+        let Some(QueueEvent::Admitted { upto, .. }) = q.plan_admission(UnixMs(3), pace(6)) else {
             panic!("expected a batch")
         };
         assert_eq!(upto, 3);
-        let event = q.plan_admission(UnixMs(3), pace(3)).unwrap();
+        let event = q.plan_admission(UnixMs(3), pace(6)).unwrap();
         q.apply(&event, 2);
         assert_eq!(
-            q.plan_admission(UnixMs(4), pace(3)),
+            q.plan_admission(UnixMs(4), pace(6)),
             None,
             "all seats promised"
         );
         assert_eq!(q.plan_admission(UnixMs(4), pace(0)), None, "sold out");
-        // One used its admission (and held 2 seats): 1 seat left, 2 outstanding -> nothing.
+        // One used its admission and held 4 seats: buyers take (8 + 4) / 5 = 2.4 seats now, so 2
+        // seats left serve 1 buyer, and 2 are outstanding -> nothing.
         q.apply(
             &QueueEvent::Used {
                 user: q.pre_opening_order()[0],
+                seats: 4,
                 at: UnixMs(5),
             },
             3,
         );
         assert_eq!(q.outstanding(UnixMs(5)), 2);
-        assert_eq!(q.plan_admission(UnixMs(5), pace(1)), None);
+        assert_eq!(q.seats_per_buyer_milli(), 2_400);
+        assert_eq!(q.capacity(UnixMs(5), 2), 0);
+        assert_eq!(q.plan_admission(UnixMs(5), pace(2)), None);
+        // The last seat still finds a buyer once nobody is outstanding.
+        assert_eq!(q.capacity(UnixMs(3 + WINDOW_MS), 1), 1);
         // Seats come back: the allowance left (7) limits the batch.
         let Some(QueueEvent::Admitted { upto, .. }) = q.plan_admission(UnixMs(6), pace(100)) else {
             panic!("expected a batch")
@@ -858,7 +894,7 @@ mod tests {
                         }
                     }
                     Op::Use(u) => {
-                        q.apply(&QueueEvent::Used { user: user(u), at: UnixMs(m.now) }, 0);
+                        q.apply(&QueueEvent::Used { user: user(u), seats: 1, at: UnixMs(m.now) }, 0);
                         if matches!(m.standing(user(u)), Some(Standing::Admitted { .. })) {
                             m.entries.get_mut(&user(u)).unwrap().2 = true;
                         }

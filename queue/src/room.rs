@@ -485,16 +485,21 @@ impl WaitingRoom {
         }
     }
 
-    /// Record that `user` used the admission (placed a hold), so it stops counting as demand
-    /// that may still arrive. Once per admission; a failure only makes pacing more cautious.
-    pub async fn note_used(&self, show: ShowId, user: UserId, now: UnixMs) {
+    /// Record that `user` used the admission (placed a hold of `seats`), so it stops counting as
+    /// demand that may still arrive. Once per admission; a failure only makes pacing more
+    /// cautious.
+    pub async fn note_used(&self, show: ShowId, user: UserId, seats: u32, now: UnixMs) {
         let Some(slot) = self.inner.folds.slot(show) else {
             return;
         };
         if !slot.read(|q| q.unused_admission(user, now)) {
             return;
         }
-        let event = QueueEvent::Used { user, at: now };
+        let event = QueueEvent::Used {
+            user,
+            seats,
+            at: now,
+        };
         if let Err(e) = self.inner.log.append(show, event, Expect::Any).await {
             tracing::warn!(error = %e, %show, "could not record an admission's use");
         }

@@ -1,0 +1,455 @@
+//! The waiting room at library level over its real embedded log (redb), in virtual time: a flash
+//! sale with 100,000 buyers, a restart in the middle, and the sold-out signal.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use queue::room::RoomConfig;
+use queue::{Directory, QueueError, RoomShow, Status, WaitingRoom};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use schemas::{ShowId, UnixMs, UserId};
+use uuid::Uuid;
+
+const SECRET: &[u8] = b"flash-sale-secret-0123456789";
+const OPENS_AT: i64 = 1_000_000;
+const WINDOW_MS: i64 = 60_000;
+
+/// The show as the catalog would report it, changed by the simulation.
+struct SimDirectory {
+    show: ShowId,
+    state: Mutex<RoomShow>,
+}
+
+#[async_trait]
+impl Directory for SimDirectory {
+    async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError> {
+        Ok((show == self.show).then(|| self.state.lock().unwrap().clone()))
+    }
+}
+
+impl SimDirectory {
+    fn new(show: ShowId, seats: u32, admit_per_minute: u32) -> Arc<SimDirectory> {
+        Arc::new(SimDirectory {
+            show,
+            state: Mutex::new(RoomShow {
+                enabled: true,
+                admit_per_minute,
+                challenge_bits: None,
+                sale_opens_at: Some(UnixMs(OPENS_AT)),
+                show_time: UnixMs(OPENS_AT + 86_400_000),
+                available_seats: seats,
+            }),
+        })
+    }
+
+    fn available(&self) -> u32 {
+        self.state.lock().unwrap().available_seats
+    }
+
+    fn add_available(&self, delta: i64) {
+        let mut state = self.state.lock().unwrap();
+        state.available_seats = (i64::from(state.available_seats) + delta) as u32;
+    }
+}
+
+fn config() -> RoomConfig {
+    RoomConfig {
+        // The simulation changes seats between calls: always read them fresh.
+        settings_ttl: std::time::Duration::ZERO,
+        ..RoomConfig::new(WINDOW_MS)
+    }
+}
+
+async fn open(path: &std::path::Path, directory: Arc<SimDirectory>) -> WaitingRoom {
+    WaitingRoom::open_embedded(path, directory, SECRET, config())
+        .await
+        .unwrap()
+}
+
+fn user(n: u64) -> UserId {
+    UserId(Uuid::from_u64_pair(0xb0b, n))
+}
+
+/// Join `users` concurrently at `now` (the log orders them; group commit stores them).
+async fn join_chunk(room: &WaitingRoom, show: ShowId, users: &[UserId], now: i64) -> Vec<u32> {
+    let joins = users
+        .iter()
+        .map(|u| room.join(show, *u, 0, None, UnixMs(now)));
+    join_all(joins)
+        .await
+        .into_iter()
+        .map(|joined| {
+            let joined = joined.unwrap();
+            assert!(joined.created);
+            joined.entry.queue_number.unwrap_or(0)
+        })
+        .collect()
+}
+
+/// One buyer's hold: seats and when it is confirmed or expires.
+struct Hold {
+    due: i64,
+    seats: u32,
+    confirms: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hundred_thousand_buyers_are_admitted_fairly_and_never_far_ahead_of_the_seats() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = ShowId(Uuid::new_v4());
+    let seats = 8_000;
+    let directory = SimDirectory::new(show, seats, 12_000);
+    let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
+    let mut rng = StdRng::seed_from_u64(20_260_101);
+
+    // 2,000 join before the opening, in chunks of 1,000 concurrent joins; 98,000 after it.
+    const PRE: u64 = 2_000;
+    const POST: u64 = 98_000;
+    let pre: Vec<UserId> = (0..PRE).map(user).collect();
+    for (i, chunk) in pre.chunks(1_000).enumerate() {
+        let numbers = join_chunk(&room, show, chunk, OPENS_AT - 60_000 + i as i64).await;
+        assert!(
+            numbers.iter().all(|n| *n == 0),
+            "no number before the opening"
+        );
+    }
+    let early = room
+        .entry(show, pre[0], UnixMs(OPENS_AT - 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (early.status, early.queue_number, early.position),
+        (Status::Waiting, None, None)
+    );
+
+    // The opening: the first round shuffles and numbers the early joiners.
+    let mut now = OPENS_AT;
+    let mut number_of: HashMap<UserId, u32> = HashMap::new();
+    let mut user_of: HashMap<u32, UserId> = HashMap::new();
+    let report = room.round(UnixMs(now)).await;
+    assert_eq!(report.opened, 1);
+    let audit = room.audit(show).unwrap();
+    assert_eq!(audit.order.len() as u64, PRE);
+    assert_eq!(
+        audit.order.iter().collect::<HashSet<_>>(),
+        pre.iter().collect::<HashSet<_>>(),
+        "pre-opening joiners are a permutation of themselves"
+    );
+    assert_ne!(audit.order, pre, "and shuffled");
+    for (i, u) in audit.order.iter().enumerate() {
+        let entry = room.entry(show, *u, UnixMs(now)).await.unwrap().unwrap();
+        assert_eq!(entry.queue_number, Some(i as u32 + 1));
+        number_of.insert(*u, i as u32 + 1);
+        user_of.insert(i as u32 + 1, *u);
+    }
+
+    // Then one virtual second per step: 2 chunks of post-opening joins while they last, an
+    // admission round, buyers who were admitted hold, holds confirm or expire.
+    let post: Vec<UserId> = (PRE..PRE + POST).map(user).collect();
+    let mut chunk_of: HashMap<UserId, usize> = HashMap::new();
+    let mut post_chunks = post.chunks(1_000).enumerate();
+    let mut admitted_at: HashMap<UserId, i64> = HashMap::new();
+    let mut unused: BTreeMap<UserId, i64> = BTreeMap::new(); // admitted, not held: window end
+    let mut holds: Vec<Hold> = Vec::new();
+    let watermark_at_opening = report.admitted as u32;
+    assert!(
+        watermark_at_opening > 0,
+        "the opening round admits the first batch"
+    );
+    for n in 1..=watermark_at_opening {
+        let u = user_of[&n];
+        let entry = room.entry(show, u, UnixMs(now)).await.unwrap().unwrap();
+        assert_eq!(entry.status, Status::Admitted);
+        admitted_at.insert(u, -1);
+        unused.insert(u, now + WINDOW_MS);
+    }
+    let mut watermark = watermark_at_opening;
+    let (mut sold_out_seen, mut waiting_again_seen) = (false, false);
+    let (mut taken_seats, mut takers) = (0u64, 0u64);
+    let mut max_ratio = 0f64;
+    for step in 0..400 {
+        now += 1_000;
+        for _ in 0..2 {
+            if let Some((i, chunk)) = post_chunks.next() {
+                let numbers = join_chunk(&room, show, chunk, now).await;
+                for (u, n) in chunk.iter().zip(numbers) {
+                    assert!(
+                        n as u64 > PRE,
+                        "post-opening joiners come after the shuffled"
+                    );
+                    chunk_of.insert(*u, i);
+                    number_of.insert(*u, n);
+                    user_of.insert(n, *u);
+                }
+            }
+        }
+        // Holds fall due: confirmed seats are gone, expired ones return.
+        holds.retain(|hold| {
+            if hold.due > now {
+                return true;
+            }
+            if !hold.confirms {
+                directory.add_available(i64::from(hold.seats));
+            }
+            false
+        });
+        unused.retain(|_, window_end| *window_end > now);
+
+        let available_before = directory.available();
+        let report = room.round(UnixMs(now)).await;
+        let new_watermark = watermark + report.admitted as u32;
+        if available_before == 0 {
+            assert_eq!(
+                report.admitted, 0,
+                "nothing is admitted while nothing is available"
+            );
+        }
+        // Everyone newly admitted sees ADMITTED with a token; the next in line see their place.
+        for n in watermark + 1..=new_watermark {
+            let u = user_of[&n];
+            let entry = room.entry(show, u, UnixMs(now)).await.unwrap().unwrap();
+            assert_eq!(entry.status, Status::Admitted, "number {n}");
+            assert_eq!(entry.position, Some(0));
+            admitted_at.insert(u, step);
+            unused.insert(u, now + WINDOW_MS);
+        }
+        watermark = new_watermark;
+        // Seats the outstanding admissions will ask for, at what buyers took so far.
+        let per_buyer = if takers == 0 {
+            2.0
+        } else {
+            taken_seats as f64 / takers as f64
+        };
+        let demand = unused.len() as f64 * per_buyer;
+        if demand > 0.0 {
+            max_ratio = max_ratio.max(demand / f64::from(available_before.max(1)));
+        }
+        assert!(
+            demand <= f64::from(available_before) * 1.1 + 8.0,
+            "step {step}: {} admissions outstanding ({demand:.0} seats) for {available_before} seats",
+            unused.len()
+        );
+        for n in (watermark + 1..)
+            .take(20)
+            .filter(|n| user_of.contains_key(n))
+        {
+            let entry = room
+                .entry(show, user_of[&n], UnixMs(now))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(entry.position, Some(n - watermark));
+            match entry.status {
+                Status::SoldOut => {
+                    assert_eq!(directory.available(), 0);
+                    assert!(entry.message.is_some());
+                    sold_out_seen = true;
+                }
+                Status::Waiting => {
+                    assert!(directory.available() > 0);
+                    waiting_again_seen |= sold_out_seen;
+                }
+                Status::Admitted | Status::Expired => panic!("number {n} above the watermark"),
+            }
+        }
+        // Admitted buyers act: 85% hold 1-4 seats with their token, the rest let it lapse.
+        let acting: Vec<UserId> = unused.keys().copied().collect();
+        for u in acting {
+            if rng.random_bool(0.15) {
+                continue;
+            }
+            let want = rng.random_range(1..=4u32).min(directory.available());
+            if want == 0 {
+                continue;
+            }
+            let entry = room.entry(show, u, UnixMs(now)).await.unwrap().unwrap();
+            let token = entry
+                .admission
+                .expect("admitted entries carry a token")
+                .token;
+            room.check_admission(show, u, Some(&token), UnixMs(now))
+                .await
+                .unwrap();
+            directory.add_available(-i64::from(want));
+            room.note_used(show, u, want, UnixMs(now)).await;
+            taken_seats += u64::from(want);
+            takers += 1;
+            unused.remove(&u);
+            let confirms = rng.random_bool(0.7);
+            holds.push(Hold {
+                due: now + if confirms { 5_000 } else { 20_000 },
+                seats: want,
+                confirms,
+            });
+        }
+        if post_chunks.len() == 0 && directory.available() == 0 && holds.is_empty() {
+            break;
+        }
+    }
+    assert!(sold_out_seen, "waiting buyers were told the show sold out");
+    assert!(
+        waiting_again_seen,
+        "and back to waiting when seats returned"
+    );
+    assert_eq!(directory.available(), 0, "the sale sold every seat");
+    println!("max outstanding demand / available seats: {max_ratio:.2}");
+
+    // Zero inversions: a buyer whose join finished before another's began is admitted no later.
+    let mut admitted_post: Vec<(usize, i64)> = admitted_at
+        .iter()
+        .filter_map(|(u, step)| chunk_of.get(u).map(|c| (*c, *step)))
+        .collect();
+    assert!(
+        admitted_post.len() > 1_000,
+        "post-opening buyers were admitted"
+    );
+    admitted_post.sort();
+    let inversions = admitted_post.windows(2).filter(|w| w[0].1 > w[1].1).count();
+    assert_eq!(inversions, 0);
+    // Queue numbers follow join order chunk by chunk.
+    let mut by_chunk: Vec<(usize, u32)> =
+        chunk_of.iter().map(|(u, c)| (*c, number_of[u])).collect();
+    by_chunk.sort();
+    assert!(
+        by_chunk
+            .windows(2)
+            .all(|w| w[0].0 == w[1].0 || w[0].1 < w[1].1)
+    );
+    // Every pre-opening buyer was admitted before every post-opening one.
+    let last_pre = audit
+        .order
+        .iter()
+        .filter_map(|u| admitted_at.get(u))
+        .max()
+        .unwrap();
+    let first_post = admitted_post.iter().map(|(_, s)| s).min().unwrap();
+    assert!(last_pre <= first_post);
+}
+
+#[tokio::test]
+async fn a_restart_continues_positions_and_admissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wr.redb");
+    let show = ShowId(Uuid::new_v4());
+    let directory = SimDirectory::new(show, 1_000, 600);
+    let users: Vec<UserId> = (0..3_000).map(user).collect();
+    let now = OPENS_AT + 1;
+    let before: Vec<_> = {
+        let room = open(&path, directory.clone()).await;
+        for chunk in users[..1_500].chunks(500) {
+            join_chunk(&room, show, chunk, OPENS_AT - 10).await;
+        }
+        room.round(UnixMs(OPENS_AT)).await;
+        for chunk in users[1_500..].chunks(500) {
+            join_chunk(&room, show, chunk, now).await;
+        }
+        let mut entries = Vec::new();
+        for u in &users {
+            entries.push(room.entry(show, *u, UnixMs(now)).await.unwrap().unwrap());
+        }
+        entries
+    };
+    assert_eq!(
+        before
+            .iter()
+            .filter(|e| e.status == Status::Admitted)
+            .count(),
+        100
+    );
+    let room = open(&path, directory.clone()).await;
+    for (u, was) in users.iter().zip(&before) {
+        let entry = room.entry(show, *u, UnixMs(now)).await.unwrap().unwrap();
+        assert_eq!(&entry, was, "the restarted room answers exactly as before");
+    }
+    // Joining again after the restart finds the same entry; admissions go on from the watermark.
+    let again = room
+        .join(show, users[2_999], 0, None, UnixMs(now))
+        .await
+        .unwrap();
+    assert_eq!(again.entry.queue_number, before[2_999].queue_number);
+    let report = room.round(UnixMs(now + 1_000)).await;
+    assert_eq!(report.admitted, 10, "600/min refills 10 a second");
+    let next = before.iter().filter(|e| e.position == Some(1)).count();
+    assert_eq!(next, 1);
+    let admitted = {
+        let mut n = 0;
+        for u in &users {
+            let entry = room
+                .entry(show, *u, UnixMs(now + 1_000))
+                .await
+                .unwrap()
+                .unwrap();
+            n += usize::from(entry.status == Status::Admitted);
+        }
+        n
+    };
+    assert_eq!(admitted, 110);
+}
+
+#[tokio::test]
+async fn waiting_buyers_are_woken_when_the_show_sells_out_and_when_seats_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = ShowId(Uuid::new_v4());
+    let directory = SimDirectory::new(show, 1, 60);
+    let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
+    let now = OPENS_AT + 5;
+    join_chunk(&room, show, &[user(1), user(2), user(3)], now).await;
+    room.round(UnixMs(now)).await;
+    let mut live = room.subscribe(show);
+    live.borrow_and_update();
+    directory.add_available(-1);
+    room.round(UnixMs(now + 1_000)).await;
+    assert!(live.has_changed().unwrap(), "sold out wakes watchers");
+    let entry = room
+        .entry(show, user(3), UnixMs(now + 1_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, Status::SoldOut);
+    assert!(entry.message.unwrap().contains("sold"));
+    live.borrow_and_update();
+    directory.add_available(2);
+    room.round(UnixMs(now + 2_000)).await;
+    assert!(live.has_changed().unwrap(), "returned seats wake watchers");
+    let entry = room
+        .entry(show, user(3), UnixMs(now + 2_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(entry.status, Status::SoldOut);
+}
+
+#[tokio::test]
+async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = ShowId(Uuid::new_v4());
+    let directory = SimDirectory::new(show, 10, 60);
+    directory.state.lock().unwrap().challenge_bits = Some(10);
+    let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
+    let now = UnixMs(OPENS_AT + 5);
+    let challenge = match room.join(show, user(1), 7, None, now).await {
+        Err(queue::JoinError::ChallengeRequired { challenge, bits }) => {
+            assert_eq!(bits, 10);
+            challenge
+        }
+        other => panic!("expected a challenge, got {other:?}"),
+    };
+    assert!(matches!(
+        room.join(show, user(1), 7, Some("wrong"), now).await,
+        Err(queue::JoinError::ChallengeRequired { .. })
+    ));
+    let nonce = queue::token::solve(&challenge, 10);
+    let joined = room
+        .join(show, user(1), 7, Some(&nonce), now)
+        .await
+        .unwrap();
+    assert!(joined.created);
+    // The entry exists: joining again needs no new proof and is not "created" by another tag.
+    let again = room.join(show, user(1), 8, None, now).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.entry, joined.entry);
+}
