@@ -232,7 +232,22 @@ impl ApiError {
                 problem.checked_in_at = Some(checked_in_at.clone());
                 problem.gate = gate.clone();
             }
-            _ => {}
+            Self::Unauthenticated(_)
+            | Self::PaymentDeclined
+            | Self::Forbidden(_)
+            | Self::SaleClosed
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::HoldAlreadyConfirmed
+            | Self::AlreadyExists
+            | Self::BookingNotCancellable
+            | Self::TicketCancelled
+            | Self::InvalidTicket
+            | Self::HoldExpired
+            | Self::PayloadTooLarge { .. }
+            | Self::IdempotencyKeyReused
+            | Self::RateLimited { .. }
+            | Self::Unavailable { .. } => {}
         }
         problem
     }
