@@ -107,7 +107,7 @@ impl ShowState {
         let (fresh, expired) = match &envelope.command {
             Command::Expire => {
                 let events = self.expired_events(&swept);
-                let stored = Stored::Expired(swept.into_boxed_slice());
+                let stored = Stored::Expired(Box::new(swept));
                 (Fresh::accepted(events, stored), Vec::new())
             }
             command => (self.apply(command, now, &mut seat_changes), swept),
@@ -218,7 +218,7 @@ impl ShowState {
             Command::Block { seats } => self.block_cmd(seats, changes),
             Command::Unblock { seats } => self.unblock_cmd(seats, changes),
             // Decided before `apply` is reached; kept exhaustive rather than hidden in `_`.
-            Command::Expire => Ok(Fresh::accepted(Vec::new(), Stored::Expired(Box::new([])))),
+            Command::Expire => Ok(Fresh::accepted(Vec::new(), Stored::Expired(Box::default()))),
         };
         result.unwrap_or_else(Fresh::rejected)
     }

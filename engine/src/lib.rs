@@ -11,6 +11,7 @@
 //!   [`ShowState::snapshot`], [`ShowState::restore`], [`StateRow`], [`RowChange`], [`RowKey`].
 //! - `memory`: the idempotency memory (outcomes by command id, pruned in time order).
 //! - `hash`: the fast hasher of the id-keyed maps.
+//! - `chunked`: the chunked sequence holds, bookings and remembered outcomes live in.
 //!
 //! # How a command flows
 //! The partition loop hands each command with its stream timestamp to
@@ -36,6 +37,7 @@
 //! - Blocking already blocked seats and unblocking available ones are no-ops; the events list
 //!   only the seats that changed.
 
+mod chunked;
 pub mod decide;
 mod hash;
 mod memory;

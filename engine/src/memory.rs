@@ -6,10 +6,9 @@
 //! is O(1) amortized and deterministic: a restored state prunes exactly the same records at the
 //! same stream times.
 
-use std::collections::VecDeque;
-
 use schemas::{CommandId, Fingerprint, Outcome, UnixMs};
 
+use crate::chunked::Chunked;
 use crate::hash::FastMap;
 
 /// How long outcomes are remembered. The contract promises at least 24 h; the extra hour absorbs
@@ -29,8 +28,10 @@ pub(crate) enum Stored {
     Released(u32),
     /// `Accepted([Cancelled])` of the booking in this slot.
     Cancelled(u32),
-    /// `Accepted([Expired, ...])` of the holds in these slots, in event order.
-    Expired(Box<[u32]>),
+    /// `Accepted([Expired, ...])` of the holds in these slots, in event order (boxed twice so
+    /// the record stays two words: `Expire` commands are few).
+    #[allow(clippy::box_collection)]
+    Expired(Box<Vec<u32>>),
     /// Any other outcome, verbatim.
     Full(Box<Outcome>),
 }
@@ -57,7 +58,7 @@ pub(crate) enum Recall<'a> {
 /// Outcomes by command id, pruned in time order.
 #[derive(Clone, Debug)]
 pub(crate) struct OutcomeMemory {
-    queue: VecDeque<Remembered>,
+    queue: Chunked<Remembered>,
     /// Sequence number of `queue[0]`; each record's sequence number is its position plus this.
     first_seq: u64,
     by_id: FastMap<CommandId, u64>,
@@ -67,7 +68,7 @@ pub(crate) struct OutcomeMemory {
 impl Default for OutcomeMemory {
     fn default() -> Self {
         OutcomeMemory {
-            queue: VecDeque::new(),
+            queue: Chunked::default(),
             first_seq: 0,
             by_id: FastMap::default(),
             latest_at: UnixMs(i64::MIN),
@@ -111,7 +112,7 @@ impl OutcomeMemory {
         self.latest_at = UnixMs(record.at.0.max(self.latest_at.0));
         let seq = self.first_seq + self.queue.len() as u64;
         self.by_id.insert(record.command_id, seq);
-        self.queue.push_back(record);
+        self.queue.push(record);
     }
 
     /// Forget every record remembered at or before `now - OUTCOME_RETENTION_MS`; reports each

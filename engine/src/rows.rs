@@ -354,27 +354,12 @@ pub enum RestoreError {
 
 impl ShowState {
     /// Rows changed since the last call, one per row (a row changed twice appears once, with
-    /// its latest content), in no particular order. Write them all in one batch.
+    /// its latest content), grouped by kind. Write them all in one batch.
     pub fn take_dirty(&mut self) -> Vec<RowChange> {
-        let keys = self.dirty.take();
-        let mut changes = Vec::with_capacity(keys.len());
-        let mut outcomes = Vec::new();
-        for key in keys.iter().copied() {
-            match key {
-                DirtyKey::Outcome(command_id) => outcomes.push(command_id),
-                DirtyKey::Meta | DirtyKey::Seat(_) | DirtyKey::Hold(_) | DirtyKey::Booking(_) => {
-                    changes.push(self.row_change(key));
-                }
-            }
-        }
-        self.dirty.recycle(keys);
-        outcomes.sort_unstable();
-        outcomes.dedup();
-        changes.extend(
-            outcomes
-                .into_iter()
-                .map(|command_id| self.row_change(DirtyKey::Outcome(command_id))),
-        );
+        let mut dirty = std::mem::take(&mut self.dirty);
+        let mut changes = Vec::with_capacity(dirty.len());
+        dirty.drain(|key| changes.push(self.row_change(key)));
+        self.dirty = dirty;
         changes
     }
 
@@ -837,7 +822,7 @@ impl Restorer {
             StoredOutcome::Released(id) => Stored::Released(hold(&id)?),
             StoredOutcome::Cancelled(id) => Stored::Cancelled(booking(&id)?),
             StoredOutcome::Expired(ids) => {
-                Stored::Expired(ids.iter().map(hold).collect::<Result<Box<[u32]>, _>>()?)
+                Stored::Expired(Box::new(ids.iter().map(hold).collect::<Result<_, _>>()?))
             }
             StoredOutcome::Full(outcome) => Stored::Full(Box::new(outcome)),
         })

@@ -6,6 +6,7 @@ use std::collections::BinaryHeap;
 
 use schemas::{BookingId, HoldId, SeatId, SeatStatus, ShowId, UnixMs, UserId};
 
+use crate::chunked::Chunked;
 use crate::hash::FastMap;
 use crate::memory::OutcomeMemory;
 
@@ -145,77 +146,115 @@ pub(crate) enum DirtyKey {
     Outcome(schemas::CommandId),
 }
 
-/// Rows changed since the last `take_dirty`, each listed once: a bit per seat, hold and booking
-/// says whether it is listed already, so marking is O(1) and collecting needs no sort. Outcome
-/// keys are listed as they come (an id is remembered or forgotten at most once per batch in
-/// practice) and deduplicated when collected.
+/// Rows changed since the last `take_dirty`, each listed once: a bit per seat, hold and booking,
+/// plus the list of words that have any bit set, so marking is O(1) and collecting visits only
+/// those words (no sort, no per-key list). Outcome keys are listed as they come and
+/// deduplicated when collected (an id is remembered or forgotten at most once per batch in
+/// practice).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DirtySet {
-    pub(crate) keys: Vec<DirtyKey>,
-    seats: Vec<u64>,
-    holds: Vec<u64>,
-    bookings: Vec<u64>,
+    meta: bool,
+    seats: BitSet,
+    holds: BitSet,
+    bookings: BitSet,
+    outcomes: Vec<schemas::CommandId>,
 }
 
 impl DirtySet {
     /// List `key` unless it is listed already.
     pub(crate) fn mark(&mut self, key: DirtyKey) {
-        let fresh = match key {
-            DirtyKey::Meta => !self.keys.contains(&DirtyKey::Meta),
-            DirtyKey::Seat(index) => set_bit(&mut self.seats, index),
-            DirtyKey::Hold(slot) => set_bit(&mut self.holds, slot),
-            DirtyKey::Booking(slot) => set_bit(&mut self.bookings, slot),
-            DirtyKey::Outcome(_) => true,
-        };
-        if fresh {
-            self.keys.push(key);
+        match key {
+            DirtyKey::Meta => self.meta = true,
+            DirtyKey::Seat(index) => self.seats.insert(index),
+            DirtyKey::Hold(slot) => self.holds.insert(slot),
+            DirtyKey::Booking(slot) => self.bookings.insert(slot),
+            DirtyKey::Outcome(command_id) => self.outcomes.push(command_id),
         }
     }
 
-    /// Take the listed keys, clearing every bit.
-    pub(crate) fn take(&mut self) -> Vec<DirtyKey> {
-        for key in &self.keys {
-            match key {
-                DirtyKey::Seat(index) => clear_bit(&mut self.seats, *index),
-                DirtyKey::Hold(slot) => clear_bit(&mut self.holds, *slot),
-                DirtyKey::Booking(slot) => clear_bit(&mut self.bookings, *slot),
-                DirtyKey::Meta | DirtyKey::Outcome(_) => {}
-            }
+    /// Visit every listed key once (outcomes sorted), leaving the set empty; buffers keep their
+    /// capacity for the next batch.
+    pub(crate) fn drain(&mut self, mut visit: impl FnMut(DirtyKey)) {
+        if std::mem::take(&mut self.meta) {
+            visit(DirtyKey::Meta);
         }
-        std::mem::take(&mut self.keys)
-    }
-
-    /// Hand back the (emptied) buffer `take` returned, keeping its capacity for the next batch.
-    pub(crate) fn recycle(&mut self, mut keys: Vec<DirtyKey>) {
-        if self.keys.is_empty() && keys.capacity() <= RECYCLED_KEYS_MAX {
-            keys.clear();
-            self.keys = keys;
+        self.seats.drain(|index| visit(DirtyKey::Seat(index)));
+        self.holds.drain(|slot| visit(DirtyKey::Hold(slot)));
+        self.bookings.drain(|slot| visit(DirtyKey::Booking(slot)));
+        self.outcomes.sort_unstable();
+        self.outcomes.dedup();
+        for command_id in self.outcomes.drain(..) {
+            visit(DirtyKey::Outcome(command_id));
+        }
+        if self.outcomes.capacity() > OUTCOME_KEYS_KEPT {
+            // A burst (a day of outcomes pruned at once) is not worth keeping memory for.
+            self.outcomes = Vec::new();
         }
     }
 
     /// Whether anything is listed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        !self.meta
+            && self.seats.is_empty()
+            && self.holds.is_empty()
+            && self.bookings.is_empty()
+            && self.outcomes.is_empty()
+    }
+
+    /// Number of listed keys (outcomes counted before deduplication).
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.meta)
+            + self.seats.count()
+            + self.holds.count()
+            + self.bookings.count()
+            + self.outcomes.len()
     }
 }
 
-/// Largest key buffer kept between batches; a burst (pruning a day of outcomes) may list more,
-/// and that buffer is freed rather than kept for good.
-const RECYCLED_KEYS_MAX: usize = 4096;
+/// Largest outcome-key buffer kept between batches.
+const OUTCOME_KEYS_KEPT: usize = 4096;
 
-/// Set bit `index`; returns whether it was clear.
-fn set_bit(bits: &mut Vec<u64>, index: u32) -> bool {
-    let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
-    if word >= bits.len() {
-        bits.resize(word + 1, 0);
-    }
-    let was_clear = bits[word] & bit == 0;
-    bits[word] |= bit;
-    was_clear
+/// A set of `u32` as bits, remembering which words are non-zero.
+#[derive(Clone, Debug, Default)]
+struct BitSet {
+    words: Vec<u64>,
+    /// Indices of the non-zero words, each once.
+    touched: Vec<u32>,
 }
 
-fn clear_bit(bits: &mut [u64], index: u32) {
-    bits[(index / 64) as usize] &= !(1u64 << (index % 64));
+impl BitSet {
+    fn insert(&mut self, value: u32) {
+        let word = (value / 64) as usize;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        if self.words[word] == 0 {
+            self.touched.push(word as u32);
+        }
+        self.words[word] |= 1 << (value % 64);
+    }
+
+    fn drain(&mut self, mut visit: impl FnMut(u32)) {
+        self.touched.sort_unstable();
+        for word in self.touched.drain(..) {
+            let mut bits = std::mem::take(&mut self.words[word as usize]);
+            while bits != 0 {
+                visit(word * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.touched.is_empty()
+    }
+
+    fn count(&self) -> usize {
+        self.touched
+            .iter()
+            .map(|word| self.words[*word as usize].count_ones() as usize)
+            .sum()
+    }
 }
 
 /// One show's full state: seats, holds, bookings, check-ins, per-user tallies, the expiry queue
@@ -231,11 +270,11 @@ pub struct ShowState {
     /// One word per seat in layout order (`SEAT_*`).
     pub(crate) seats: Vec<u32>,
     pub(crate) available: u32,
-    pub(crate) holds: Vec<HoldRec>,
+    pub(crate) holds: Chunked<HoldRec>,
     /// Seat indices of all holds, each hold a contiguous run in request order.
     pub(crate) hold_seats: Vec<u32>,
     pub(crate) hold_slots: FastMap<HoldId, u32>,
-    pub(crate) bookings: Vec<BookingRec>,
+    pub(crate) bookings: Chunked<BookingRec>,
     pub(crate) booking_slots: FastMap<BookingId, u32>,
     /// Admitted tickets by (booking slot, seat index).
     pub(crate) check_ins: FastMap<(u32, u32), CheckInRec>,
@@ -324,10 +363,10 @@ impl ShowState {
             info: None,
             seats: Vec::new(),
             available: 0,
-            holds: Vec::new(),
+            holds: Chunked::default(),
             hold_seats: Vec::new(),
             hold_slots: FastMap::default(),
-            bookings: Vec::new(),
+            bookings: Chunked::default(),
             booking_slots: FastMap::default(),
             check_ins: FastMap::default(),
             users: FastMap::default(),
