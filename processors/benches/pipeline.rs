@@ -1,0 +1,341 @@
+//! `scripts/bench pipeline`: the full pipeline on this machine against the local NATS and
+//! Cassandra, for ONE show of 50,000 seats. Prints the measurements, then one line
+//! `BENCH pipeline vs_raw_publish=<ratio> batch_vs_single_lwt=<ratio> p99_ms=<n> holds_per_s=<n>`.
+//!
+//! - raw: JetStream async publish of messages of the same size (same headers) to a scratch stream;
+//! - pipeline: single-seat holds through `NatsBus` -> processor -> Cassandra -> reply, many in
+//!   flight; `vs_raw_publish` = holds/s over raw publishes/s, measured in the same run;
+//! - LWT: seats persisted per second with conditional batches of 64 decisions vs one LWT per
+//!   decision (engine rows, same store code as the processor);
+//! - latency: publish -> reply at half the measured hold throughput (open loop), p50/p99.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, stream};
+use engine::ShowState;
+use futures::StreamExt;
+use processors::bus::{CommandBus, NatsBus};
+use processors::provision::{ProvisionTarget, provision};
+use processors::serve::{CqlStore, ProcessorConfig, run_processor};
+use processors::store::{Fence, PersistOutcome, ShowStore, ShowWrite};
+use processors::topology::Topology;
+use schemas::{
+    Command, CommandEnvelope, CommandId, Fingerprint, HoldId, HoldLimits, Outcome, RowLayout,
+    SeatId, SeatLayout, SectionLayout, ShowId, ShowLayout, UnixMs, UserId,
+};
+use uuid::Uuid;
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+const SEATS: u32 = 50_000;
+const RAW_MESSAGES: usize = 20_000;
+const THROUGHPUT_HOLDS: u32 = 20_000;
+const IN_FLIGHT: usize = 512;
+
+fn env(name: &str) -> Result<String, Failure> {
+    std::env::var(name)
+        .map_err(|_| format!("{name} is not set (eval \"$(scripts/services env)\")").into())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn envelope(show: ShowId, command: Command) -> CommandEnvelope {
+    let command_id = CommandId(Uuid::new_v4());
+    CommandEnvelope {
+        schema: schemas::SCHEMA_VERSION,
+        command_id,
+        fingerprint: Fingerprint(*command_id.0.as_bytes()),
+        show_id: show,
+        issued_at: UnixMs(now_ms()),
+        command,
+    }
+}
+
+fn create(show: ShowId) -> CommandEnvelope {
+    let rows = (0..SEATS / 100)
+        .map(|r| RowLayout {
+            row: format!("R{r}"),
+            seats: (0..100)
+                .map(|i| SeatLayout {
+                    seat_id: SeatId::derive(show, r * 100 + i),
+                    number: i + 1,
+                    x: i as i32,
+                    y: r as i32,
+                })
+                .collect(),
+        })
+        .collect();
+    let layout = ShowLayout {
+        currency: "EUR".into(),
+        sections: vec![SectionLayout {
+            section_id: "A".into(),
+            name: "Arena".into(),
+            price_category: "standard".into(),
+            price_minor: 5000,
+            rows,
+        }],
+    };
+    let show_time = UnixMs(now_ms() + 30 * 24 * 3600 * 1000);
+    envelope(
+        show,
+        Command::CreateShow {
+            layout,
+            show_time,
+            sale_opens_at: None,
+        },
+    )
+}
+
+fn hold(show: ShowId, seat: u32) -> CommandEnvelope {
+    envelope(
+        show,
+        Command::Hold {
+            hold_id: HoldId(Uuid::new_v4()),
+            user: UserId(Uuid::new_v4()),
+            seats: vec![SeatId::derive(show, seat)],
+            ttl_ms: 3_600_000,
+            limits: HoldLimits {
+                max_seats_per_hold: 10,
+                max_tickets_per_user: 6,
+                max_holds_per_user: 3,
+            },
+        },
+    )
+}
+
+fn topology(tag: &str) -> Topology {
+    let mut t = Topology::builtin();
+    t.commands.stream = format!("BENCH_CMD_{tag}");
+    t.commands.subject_prefix = format!("bcmd_{tag}");
+    t.seat_events.stream = format!("BENCH_SEATS_{tag}");
+    t.seat_events.subject_prefix = format!("bseats_{tag}");
+    t.booking_events.stream = format!("BENCH_BOOKINGS_{tag}");
+    t.booking_events.subject_prefix = format!("bbookings_{tag}");
+    t.processor.lease_bucket = format!("bench_leases_{tag}");
+    t.cql.keyspace = format!("bench_{tag}");
+    t
+}
+
+/// Raw JetStream async publishes of `payload`-sized messages with a `Nats-Msg-Id`, per second.
+async fn raw_publish_rate(
+    js: &jetstream::Context,
+    tag: &str,
+    payload: &[u8],
+) -> Result<f64, Failure> {
+    let name = format!("BENCH_RAW_{tag}");
+    js.create_stream(stream::Config {
+        name: name.clone(),
+        subjects: vec![format!("braw_{tag}.*")],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await?;
+    let started = Instant::now();
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for i in 0..RAW_MESSAGES {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", Uuid::new_v4().to_string().as_str());
+        let ack = js
+            .publish_with_headers(
+                format!("braw_{tag}.{}", i % 64),
+                headers,
+                payload.to_vec().into(),
+            )
+            .await?;
+        acks.push(std::future::IntoFuture::into_future(ack));
+        while acks.len() >= 4096 {
+            acks.next().await.ok_or("ack stream ended")??;
+        }
+    }
+    while let Some(ack) = acks.next().await {
+        ack?;
+    }
+    let rate = RAW_MESSAGES as f64 / started.elapsed().as_secs_f64();
+    js.delete_stream(&name).await?;
+    Ok(rate)
+}
+
+/// Single-seat holds through the whole pipeline with `IN_FLIGHT` requests outstanding.
+async fn pipeline_rate(bus: &Arc<NatsBus>, show: ShowId) -> Result<f64, Failure> {
+    let started = Instant::now();
+    let accepted = futures::stream::iter(0..THROUGHPUT_HOLDS)
+        .map(|seat| {
+            let bus = bus.clone();
+            async move { bus.submit(hold(show, seat)).await }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .filter(|r| {
+            futures::future::ready(
+                matches!(r, Ok(reply) if matches!(reply.outcome, Outcome::Accepted(_))),
+            )
+        })
+        .count()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    if accepted as u32 != THROUGHPUT_HOLDS {
+        return Err(format!("only {accepted} of {THROUGHPUT_HOLDS} holds accepted").into());
+    }
+    Ok(accepted as f64 / elapsed)
+}
+
+/// Open-loop holds at `rate` per second on seats from `first`; latencies in ms, sorted.
+async fn latencies(
+    bus: &Arc<NatsBus>,
+    show: ShowId,
+    first: u32,
+    rate: f64,
+) -> Result<Vec<f64>, Failure> {
+    let count = ((rate * 5.0) as u32).clamp(200, SEATS - first);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        tokio::time::sleep_until(started + interval * i).await;
+        let bus = bus.clone();
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            bus.submit(hold(show, first + i))
+                .await
+                .map(|_| sent.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await??);
+    }
+    out.sort_by(|a, b| a.total_cmp(b));
+    Ok(out)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Seats persisted per second when each conditional batch carries `per_batch` decisions.
+async fn lwt_rate(store: &CqlStore, per_batch: u32, seats: u32) -> Result<f64, Failure> {
+    let show = ShowId(Uuid::new_v4());
+    let mut state = ShowState::new(show);
+    state.decide(&create(show), UnixMs(now_ms()));
+    let mut seq = 1;
+    let mut fence = None;
+    let persist = |state: &mut ShowState, seq: u64, expected: Option<Fence>| {
+        let rows = processors::rows::encode_changes(state.take_dirty());
+        async move {
+            let next = Fence {
+                applied_seq: seq,
+                owner_epoch: 1,
+            };
+            let write = ShowWrite {
+                show_id: show,
+                expected,
+                next,
+                version: seq,
+                rows: rows?,
+            };
+            match store.persist(&write).await? {
+                PersistOutcome::Applied => Ok::<Fence, Failure>(next),
+                PersistOutcome::NotApplied { current } => {
+                    Err(format!("not applied: {current:?}").into())
+                }
+            }
+        }
+    };
+    fence = Some(persist(&mut state, seq, fence).await?);
+    let started = Instant::now();
+    let mut seat = 0;
+    while seat < seats {
+        for _ in 0..per_batch {
+            state.decide(&hold(show, seat), UnixMs(now_ms()));
+            seat += 1;
+        }
+        seq += 1;
+        fence = Some(persist(&mut state, seq, fence).await?);
+    }
+    Ok(f64::from(seats) / started.elapsed().as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Failure> {
+    let nats_url = env("BOXOFFICE_NATS_URL")?;
+    let cql_nodes = env("BOXOFFICE_CQL_NODES")?;
+    let tag = Uuid::new_v4().simple().to_string()[..12].to_string();
+    let topology = topology(&tag);
+    let target = ProvisionTarget {
+        nats_url: Some(nats_url.clone()),
+        cql_nodes: Some(cql_nodes.clone()),
+    };
+    provision(&topology, &target).await?;
+    let client = processors::serve::connect(&nats_url).await?;
+    let js = jetstream::new(client.clone());
+    let show = ShowId(Uuid::new_v4());
+    let payload = schemas::encode(&hold(show, 0))?;
+
+    let raw = raw_publish_rate(&js, &tag, &payload).await?;
+    println!(
+        "raw JetStream async publish: {raw:.0} msg/s ({} B payload)",
+        payload.len()
+    );
+
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let config = ProcessorConfig {
+        nats_url: nats_url.clone(),
+        cql_nodes: cql_nodes.clone(),
+        topology: topology.clone(),
+        partitions: Vec::new(),
+        owner: "bench".into(),
+        shows_cached_max: 16,
+    };
+    let processor = tokio::spawn(run_processor(config, stop_rx));
+    let bus = Arc::new(
+        NatsBus::new(
+            client.clone(),
+            Arc::new(topology.clone()),
+            Duration::from_secs(30),
+        )
+        .await?,
+    );
+    let created = bus.submit(create(show)).await?;
+    if !matches!(created.outcome, Outcome::Accepted(_)) {
+        return Err(format!("show not created: {:?}", created.outcome).into());
+    }
+    let holds_per_s = pipeline_rate(&bus, show).await?;
+    println!(
+        "pipeline holds: {holds_per_s:.0} holds/s ({IN_FLIGHT} in flight, 1 show of {SEATS} seats)"
+    );
+    let lat = latencies(&bus, show, THROUGHPUT_HOLDS, holds_per_s / 2.0).await?;
+    let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
+    println!(
+        "latency at {:.0} holds/s: p50 {p50:.1} ms, p99 {p99:.1} ms ({} holds)",
+        holds_per_s / 2.0,
+        lat.len()
+    );
+    stop.send(true)?;
+    processor.await??;
+
+    let store = CqlStore::connect(&cql_nodes, &topology.cql.keyspace).await?;
+    let batched = lwt_rate(&store, 64, 64 * 40).await?;
+    let single = lwt_rate(&store, 1, 300).await?;
+    println!(
+        "LWT: {batched:.0} seats/s with 64 decisions per conditional batch, {single:.0} seats/s with one each"
+    );
+    for name in [
+        &topology.commands.stream,
+        &topology.seat_events.stream,
+        &topology.booking_events.stream,
+    ] {
+        js.delete_stream(name).await?;
+    }
+    println!(
+        "BENCH pipeline vs_raw_publish={:.3} batch_vs_single_lwt={:.1} p99_ms={p99:.1} holds_per_s={holds_per_s:.0}",
+        holds_per_s / raw,
+        batched / single
+    );
+    Ok(())
+}
