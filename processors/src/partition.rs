@@ -266,12 +266,16 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
             events.seat_deltas.extend(plan.events.seat_deltas);
             events.show_events.extend(plan.events.show_events);
         }
-        self.publish(&events).await?;
-        for (to, reply) in &replies {
-            if let Err(e) = self.log.reply(to, reply).await {
-                debug!(error = %e, "reply not delivered");
+        // Everything is durable now: publishing and answering overlap (neither waits for the other).
+        let answer = async {
+            for (to, reply) in &replies {
+                if let Err(e) = self.log.reply(to, reply).await {
+                    debug!(error = %e, "reply not delivered");
+                }
             }
-        }
+        };
+        let (published, ()) = futures::join!(self.publish(&events), answer);
+        published?;
         self.ack(last_seq).await?;
         self.evict();
         Ok(())

@@ -391,23 +391,35 @@ impl ShowStore for CqlStore {
     }
 
     async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError> {
-        let lookups = index.lookups.iter().map(|(id, kind, show)| {
-            self.session
-                .execute_unpaged(&self.statements.put_lookup, (*id, kind.code(), show.0))
-        });
-        let by_user = index.user_bookings.iter().map(|b| {
-            self.session.execute_unpaged(
-                &self.statements.put_user_booking,
-                (b.user.0, b.booked_at.0, b.booking_id.0, b.show_id.0),
-            )
-        });
-        let lookups = futures::future::join_all(lookups);
-        let by_user = futures::future::join_all(by_user);
-        let (a, b) = futures::join!(lookups, by_user);
-        for result in a.into_iter().chain(b) {
-            result.map_err(read_error)?;
+        if index.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // One round trip: an unlogged batch (idempotent rows of other partitions; no atomicity
+        // is needed because the show's own rows are the truth).
+        let mut batch = Batch::new(BatchType::Unlogged);
+        let mut values: Vec<Vec<CqlValue>> = Vec::new();
+        for (id, kind, show) in &index.lookups {
+            batch.append_statement(self.statements.put_lookup.clone());
+            values.push(vec![
+                CqlValue::Uuid(*id),
+                CqlValue::TinyInt(kind.code()),
+                CqlValue::Uuid(show.0),
+            ]);
+        }
+        for b in &index.user_bookings {
+            batch.append_statement(self.statements.put_user_booking.clone());
+            values.push(vec![
+                CqlValue::Uuid(b.user.0),
+                CqlValue::BigInt(b.booked_at.0),
+                CqlValue::Uuid(b.booking_id.0),
+                CqlValue::Uuid(b.show_id.0),
+            ]);
+        }
+        self.session
+            .batch(&batch, values)
+            .await
+            .map(|_| ())
+            .map_err(read_error)
     }
 
     async fn persist(&self, write: &ShowWrite) -> Result<PersistOutcome, StoreError> {
