@@ -3,7 +3,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { server, createShow, launch, watchConsole, call, routeGaps } from './lib/harness.mjs';
+import { randomUUID } from 'node:crypto';
+import { server, createShow, launch, watchConsole, call, routeGaps, guest, screenshot } from './lib/harness.mjs';
+import { solveChallenge } from '../../web/assets/js/sha256.js';
 
 // Waiting rooms are built by another issue: pending while the admin switch does not exist.
 const fixture = await createShow();
@@ -50,5 +52,38 @@ test('a buyer waits in the queue, is admitted, and holds seats with the admissio
   await page.getByRole('timer').waitFor();
   assert.deepEqual(consoleLog.errors, []);
   if (consoleLog.allowed.length) gaps.notes.forEach((n) => t.diagnostic(n));
+  await context.close();
+});
+
+/** Joins the queue through the API as a new guest, solving the challenge if asked. */
+async function joinAsGuest(showId) {
+  const { token } = await guest();
+  const join = (headers) => call('POST', `/v1/shows/${showId}/queue`, { bearer: token, headers: { 'Idempotency-Key': randomUUID(), ...headers } });
+  let r = await join({});
+  if (r.status === 428) r = await join({ 'Challenge-Solution': solveChallenge(r.body.challenge, r.body.bits) });
+  assert.ok([200, 201].includes(r.status), `join answered ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+test('a buyer behind others sees a place in line and an estimated wait', { skip: pending }, async () => {
+  const slow = await createShow();
+  const r = await call('PUT', `/v1/admin/shows/${slow.show.showId}/waiting-room`, {
+    bearer: slow.admin, body: { enabled: true, admitPerMinute: 1, challengeBits: 8 },
+  });
+  assert.equal(r.status, 200);
+  await joinAsGuest(slow.show.showId);
+  await joinAsGuest(slow.show.showId);
+  const { url } = server();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const consoleLog = watchConsole(page, [/status of 428/, ...gaps.allow]);
+  await page.goto(`${url}/#/events/${slow.event.eventId}/shows/${slow.show.showId}`);
+  const place = page.locator('.queue-position strong');
+  await place.waitFor();
+  assert.ok(Number(await place.innerText()) >= 1, 'a place in line is shown');
+  assert.match(await page.locator('.queue-panel').innerText(), /Estimated wait: /);
+  assert.equal(await page.locator('.seatmap-svg circle.seat[aria-disabled="false"]').count(), 0, 'no seat can be picked while waiting');
+  await screenshot(page, 'queue-waiting.png');
+  assert.deepEqual(consoleLog.errors, []);
   await context.close();
 });
