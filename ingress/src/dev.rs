@@ -128,12 +128,16 @@ impl DevServer {
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let catalog = state.backends().catalog.clone();
         let live = state.live().clone();
+        let waiting_room = state.waiting_room().cloned();
         let task = tokio::spawn(async move {
             let served = server::serve(listener, router, async {
                 let _ = stopped.await;
             })
             .await;
             live.shutdown().await;
+            if let Some(room) = waiting_room {
+                room.shutdown().await;
+            }
             for task in background {
                 task.abort();
             }
@@ -270,7 +274,13 @@ pub async fn start_with(
     };
     let seeded = sync::seed_and_reconcile(&state).await?;
     tracing::info!(seeded, "catalog ready");
+    let directory = crate::waitroom::CatalogDirectory::new(catalog.clone(), reader.clone());
+    let room = crate::waitroom::open_dev(&config.api, directory, &secret, &data_dir)
+        .await
+        .map_err(|e| backend("waiting room")(e.to_string()))?;
+    state.install_waiting_room(room.clone());
     let mut background = vec![
+        room.spawn_admitter(),
         follower,
         catalog.spawn_availability_flusher(Duration::from_secs(1)),
         state.limits().spawn_janitor(),

@@ -44,6 +44,20 @@ pub enum ApiError {
         /// When sales open (RFC 3339).
         opens_at: String,
     },
+    /// `403 admission-required`: the show's waiting room is active and the hold has no valid
+    /// `Admission-Token`.
+    #[error("{0}")]
+    AdmissionRequired(&'static str),
+    /// `428 challenge-required`: the show asks for a proof of work to join its queue.
+    #[error(
+        "send Challenge-Solution: a nonce such that SHA-256(challenge + nonce) has {bits} leading zero bits"
+    )]
+    ChallengeRequired {
+        /// The challenge string.
+        challenge: String,
+        /// Leading zero bits asked for.
+        bits: u8,
+    },
     /// `403 sale-closed`: the show has started; nothing is sold any more.
     #[error("the show has started; sales are closed")]
     SaleClosed,
@@ -142,9 +156,11 @@ impl ApiError {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
-            Self::Forbidden(_) | Self::SaleNotOpen { .. } | Self::SaleClosed => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Forbidden(_)
+            | Self::SaleNotOpen { .. }
+            | Self::SaleClosed
+            | Self::AdmissionRequired(_) => StatusCode::FORBIDDEN,
+            Self::ChallengeRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::SeatsUnavailable { .. }
@@ -172,6 +188,8 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::SaleNotOpen { .. } => "sale-not-open",
             Self::SaleClosed => "sale-closed",
+            Self::AdmissionRequired(_) => "admission-required",
+            Self::ChallengeRequired { .. } => "challenge-required",
             Self::AlreadyExists => "already-exists",
             Self::BookingNotCancellable => "booking-not-cancellable",
             Self::AlreadyCheckedIn { .. } => "already-checked-in",
@@ -215,6 +233,8 @@ impl ApiError {
             limit: None,
             checked_in_at: None,
             gate: None,
+            challenge: None,
+            bits: None,
         };
         match self {
             Self::InvalidRequest { field, .. } => problem.field = Some(field.clone()),
@@ -222,6 +242,11 @@ impl ApiError {
                 problem.unavailable_seat_ids = Some(seat_ids.clone())
             }
             Self::SaleNotOpen { opens_at } => problem.opens_at = Some(opens_at.clone()),
+            Self::ChallengeRequired { challenge, bits } => {
+                problem.challenge = Some(challenge.clone());
+                problem.bits = Some(*bits);
+            }
+            Self::AdmissionRequired(_) => {}
             Self::TicketLimitExceeded { limit } | Self::HoldLimitExceeded { limit } => {
                 problem.limit = Some(*limit)
             }
@@ -286,6 +311,12 @@ pub struct Problem {
     /// For `already-checked-in`: at which gate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<String>,
+    /// For `challenge-required`: the proof-of-work challenge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// For `challenge-required`: leading zero bits SHA-256(challenge + nonce) must have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits: Option<u8>,
 }
 
 impl IntoResponse for ApiError {

@@ -14,6 +14,7 @@
 //!   `400 invalid-request` errors.
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to problem documents.
 //! - [`routes`]: handlers per contract section; [`live`]: the live seat-map WebSocket fan-out.
+//! - [`waitroom`]: wiring of the waiting room (`queue` crate): catalog directory, dev and serve logs.
 //! - [`state`]: [`state::AppState`], what handlers share.
 //! - [`server`]: serving with graceful shutdown; [`telemetry`]: Prometheus registry, tracing.
 //! - [`web`]: the web front end (`web/`), embedded at build time, at `/` and `/assets/`.
@@ -41,4 +42,5 @@ pub mod state;
 pub mod sync;
 pub mod telemetry;
 pub mod time;
+pub mod waitroom;
 pub mod web;

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         (name = "catalog", description = "Events, shows and seat maps"),
         (name = "admin", description = "Venues, events, shows and seat blocks (role admin)"),
         (name = "bookings", description = "Holds and bookings"),
+        (name = "waiting-room", description = "Queues in front of flash sales"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]

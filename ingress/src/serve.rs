@@ -148,7 +148,15 @@ pub async fn start_full(
         .map_err(|e| backend("seat events")(e.to_string()))?;
     let follower = spawn_nats_follower(state.clone(), deltas);
     sync::reconcile(&state).await?;
+    let directory =
+        crate::waitroom::CatalogDirectory::new(catalog.clone(), state.backends().reader.clone());
+    let room =
+        crate::waitroom::open_serve(&config.api, nats.clone(), &topology, directory, &secret)
+            .await
+            .map_err(|e| backend("waiting room")(e.to_string()))?;
+    state.install_waiting_room(room.clone());
     let background = vec![
+        room.spawn_admitter(),
         follower,
         catalog.spawn_availability_flusher(Duration::from_secs(1)),
         state.limits().spawn_janitor(),

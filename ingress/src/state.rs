@@ -2,7 +2,7 @@
 //! and the backends (pipeline bus, seat-state reader, catalog, payments, idempotency index).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use catalog::Catalog;
 use futures::future::BoxFuture;
@@ -56,6 +56,7 @@ struct Inner {
     backends: Backends,
     seat_changes: Mutex<HashMap<ShowId, UnixMs>>,
     live: LiveSeats,
+    waiting_room: OnceLock<queue::WaitingRoom>,
 }
 
 /// Shows whose last seat-change time is remembered at most (then the memory starts over; the
@@ -84,6 +85,7 @@ impl AppState {
                 ),
                 backends,
                 seat_changes: Mutex::new(HashMap::new()),
+                waiting_room: OnceLock::new(),
                 config,
             }),
         }
@@ -133,6 +135,16 @@ impl AppState {
     /// The live seat-map fan-out.
     pub fn live(&self) -> &LiveSeats {
         &self.inner.live
+    }
+
+    /// Attach the waiting room (once, at start-up; later calls are ignored).
+    pub fn install_waiting_room(&self, room: queue::WaitingRoom) {
+        let _ = self.inner.waiting_room.set(room);
+    }
+
+    /// The waiting room, when this process runs one.
+    pub fn waiting_room(&self) -> Option<&queue::WaitingRoom> {
+        self.inner.waiting_room.get()
     }
 
     /// Readiness probes of the backing services.

@@ -35,10 +35,16 @@ struct Request {
     reply: Reply,
 }
 
+enum Message {
+    Append(Request),
+    /// Stop after the appends before it; answered once the file is closed.
+    Close(oneshot::Sender<()>),
+}
+
 /// The embedded waiting-room log. Cloning shares the writer.
 #[derive(Clone, Debug)]
 pub struct EmbeddedLog {
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::Sender<Message>,
 }
 
 impl EmbeddedLog {
@@ -110,10 +116,32 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
-        while rx.recv_many(&mut batch, WRITE_BATCH_MAX).await > 0 {
-            self.write(std::mem::take(&mut batch)).await;
+    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+        let mut messages = Vec::with_capacity(WRITE_BATCH_MAX);
+        while rx.recv_many(&mut messages, WRITE_BATCH_MAX).await > 0 {
+            let mut batch = Vec::with_capacity(messages.len());
+            let mut close = None;
+            for message in messages.drain(..) {
+                match message {
+                    Message::Append(request) if close.is_none() => batch.push(request),
+                    Message::Append(request) => {
+                        let _ = request.reply.send(Err(closed()));
+                    }
+                    Message::Close(done) => close = Some(done),
+                }
+            }
+            self.write(batch).await;
+            if let Some(done) = close {
+                rx.close();
+                while let Ok(message) = rx.try_recv() {
+                    if let Message::Append(request) = message {
+                        let _ = request.reply.send(Err(closed()));
+                    }
+                }
+                drop(self);
+                let _ = done.send(());
+                return;
+            }
         }
     }
 
@@ -204,16 +232,25 @@ impl QueueLog for EmbeddedLog {
     ) -> Result<Appended, QueueError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(Request {
+            .send(Message::Append(Request {
                 show,
                 event,
                 expect,
                 reply,
-            })
+            }))
             .await
-            .map_err(|_| QueueError::Unavailable("the waiting-room writer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| QueueError::Unavailable("the waiting-room writer stopped".into()))?
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
+
+    async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.requests.send(Message::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
+    }
+}
+
+fn closed() -> QueueError {
+    QueueError::Unavailable("the waiting-room log is closed".into())
 }

@@ -200,6 +200,10 @@ pub struct Pace {
     pub available_seats: u32,
     /// How long an admission stays valid, in milliseconds.
     pub window_ms: i64,
+    /// Admissions to count as outstanding at least: a count taken before `available_seats` was
+    /// read. A buyer's use of an admission is recorded after the hold, so a use that arrives
+    /// between the two reads would otherwise free demand whose seats the count still shows.
+    pub outstanding_floor: u32,
 }
 
 impl Pace {
@@ -468,10 +472,12 @@ impl ShowQueue {
     }
 
     /// How many more buyers the AVAILABLE seats can serve: seats over seats per buyer (rounded
-    /// up, so the last seat still finds a buyer), minus admissions still outstanding.
-    pub fn capacity(&self, now: UnixMs, available_seats: u32) -> u32 {
+    /// up, so the last seat still finds a buyer), minus admissions still outstanding (at least
+    /// `outstanding_floor`).
+    pub fn capacity(&self, now: UnixMs, available_seats: u32, outstanding_floor: u32) -> u32 {
         let buyers = (u64::from(available_seats) * 1000).div_ceil(self.seats_per_buyer_milli());
-        (buyers as u32).saturating_sub(self.outstanding(now))
+        let outstanding = self.outstanding(now).max(outstanding_floor);
+        (buyers as u32).saturating_sub(outstanding)
     }
 
     /// The next admission batch at `now`, if any may go: at most what the pacing allowance has
@@ -485,7 +491,7 @@ impl ShowQueue {
             return None;
         }
         let allowance = self.allowance_milli(now, pace);
-        let capacity = self.capacity(now, pace.available_seats);
+        let capacity = self.capacity(now, pace.available_seats, pace.outstanding_floor);
         let count = u64::from(waiting)
             .min(u64::from(capacity))
             .min(allowance / 1000) as u32;
@@ -727,6 +733,7 @@ mod tests {
             admit_per_minute: 60,
             available_seats: available,
             window_ms: WINDOW_MS,
+            outstanding_floor: 0,
         };
         joined(&mut q, 0, 0);
         assert_eq!(q.plan_admission(UnixMs(1), pace(100)), None, "not opened");
@@ -764,10 +771,11 @@ mod tests {
         );
         assert_eq!(q.outstanding(UnixMs(5)), 2);
         assert_eq!(q.seats_per_buyer_milli(), 2_400);
-        assert_eq!(q.capacity(UnixMs(5), 2), 0);
+        assert_eq!(q.capacity(UnixMs(5), 2, 0), 0);
+        assert_eq!(q.capacity(UnixMs(5), 100, 50), 0, "the floor counts");
         assert_eq!(q.plan_admission(UnixMs(5), pace(2)), None);
         // The last seat still finds a buyer once nobody is outstanding.
-        assert_eq!(q.capacity(UnixMs(3 + WINDOW_MS), 1), 1);
+        assert_eq!(q.capacity(UnixMs(3 + WINDOW_MS), 1, 0), 1);
         // Seats come back: the allowance left (7) limits the batch.
         let Some(QueueEvent::Admitted { upto, .. }) = q.plan_admission(UnixMs(6), pace(100)) else {
             panic!("expected a batch")

@@ -44,7 +44,7 @@ pub struct JetStreamLog {
     spec: Arc<StreamSpec>,
     folds: Arc<Folds>,
     confirm_timeout: Duration,
-    _follower: Arc<AbortOnDrop>,
+    follower: Arc<AbortOnDrop>,
 }
 
 impl std::fmt::Debug for JetStreamLog {
@@ -130,7 +130,7 @@ impl JetStreamLog {
             spec: Arc::new(spec),
             folds,
             confirm_timeout,
-            _follower: Arc::new(AbortOnDrop(follower)),
+            follower: Arc::new(AbortOnDrop(follower)),
         })
     }
 }
@@ -199,5 +199,9 @@ impl QueueLog for JetStreamLog {
             return Err(QueueError::Timeout);
         }
         Ok(Appended::Applied { rev: ack.sequence })
+    }
+
+    async fn close(&self) {
+        self.follower.0.abort();
     }
 }

@@ -66,4 +66,8 @@ pub trait QueueLog: Send + Sync {
         event: QueueEvent,
         expect: Expect,
     ) -> Result<Appended, QueueError>;
+
+    /// Stop: later appends fail, and the log's resources (file, subscription) are released
+    /// before this returns.
+    async fn close(&self);
 }

@@ -56,7 +56,9 @@ impl RoomShow {
 /// Where the waiting room reads show settings and seat counts.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    /// The show, or `None` if unknown.
+    /// The show, or `None` if unknown. `available_seats` must reflect every hold already
+    /// answered (read it from the source of truth, not from a lagging projection): admission
+    /// pacing relies on it.
     async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError>;
 }
 
@@ -227,6 +229,7 @@ struct Inner {
     config: RoomConfig,
     settings: Mutex<HashMap<ShowId, CachedShow>>,
     sold_out: Mutex<HashMap<ShowId, bool>>,
+    closing: watch::Sender<bool>,
 }
 
 impl WaitingRoom {
@@ -248,6 +251,7 @@ impl WaitingRoom {
                 config,
                 settings: Mutex::new(HashMap::new()),
                 sold_out: Mutex::new(HashMap::new()),
+                closing: watch::Sender::new(false),
             }),
         }
     }
@@ -290,6 +294,18 @@ impl WaitingRoom {
         ))
     }
 
+    /// Stop: live watchers are told to close ([`WaitingRoom::closing`]) and the log is closed
+    /// (later writes fail; the dev-mode file is released for a restart in this process).
+    pub async fn shutdown(&self) {
+        self.inner.closing.send_replace(true);
+        self.inner.log.close().await;
+    }
+
+    /// Becomes `true` when the service shuts down (live connections end on it).
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
     /// The keys (for tests and tools that mint or check tokens).
     pub fn keys(&self) -> &RoomKeys {
         &self.inner.keys
@@ -307,6 +323,11 @@ impl WaitingRoom {
         {
             return Ok(cached.clone());
         }
+        self.show_fresh(show).await
+    }
+
+    /// The show's settings and seats read now (and remembered for later reads).
+    pub async fn show_fresh(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError> {
         let fresh = self.inner.directory.show(show).await?;
         let mut cache = lock(&self.inner.settings);
         if cache.len() >= SETTINGS_CACHE_MAX {
@@ -583,7 +604,9 @@ impl WaitingRoom {
         let Some(slot) = self.inner.folds.slot(show) else {
             return Ok(());
         };
-        let Some(info) = self.show(show).await? else {
+        // Outstanding admissions first, seats second: see `Pace::outstanding_floor`.
+        let outstanding_floor = slot.read(|q| q.outstanding(now));
+        let Some(info) = self.show_fresh(show).await? else {
             return Ok(());
         };
         self.note_sold_out(show, &slot, info.sold_out(now));
@@ -595,6 +618,7 @@ impl WaitingRoom {
             admit_per_minute: info.admit_per_minute,
             available_seats: info.available_seats,
             window_ms: self.inner.config.window_ms,
+            outstanding_floor,
         };
         let (plan, rev, before) =
             slot.read(|q| (q.plan_admission(now, pace), q.control_rev(), q.admitted()));

@@ -99,13 +99,14 @@ fn check_seat_list(seats: &[Uuid]) -> Result<(), ApiError> {
 /// Hold seats: all of them or none.
 #[utoipa::path(post, path = "/v1/bookings/hold", tag = "bookings",
     request_body = HoldRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1..255 printable characters; retries return the first response")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1..255 printable characters; retries return the first response"),
+        ("Admission-Token" = Option<String>, Header, description = "From the show's waiting room (GET /v1/shows/{showId}/queue/me) when it has an active one")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Seats held", body = HoldBody),
         (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden, sale-not-open, sale-closed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, sale-not-open, sale-closed, admission-required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "show or seat unknown", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "seats-unavailable (with unavailableSeatIds)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "ticket-limit-exceeded, hold-limit-exceeded, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
@@ -116,6 +117,7 @@ pub async fn hold(
     State(state): State<AppState>,
     caller: Caller,
     IdempotencyKey(key): IdempotencyKey,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<HoldRequest>,
 ) -> Result<Response, ApiError> {
     check_seat_list(&body.seat_ids)?;
@@ -131,6 +133,7 @@ pub async fn hold(
     if body.user_id.is_some_and(|u| u != caller.user.0) {
         return Err(ApiError::Forbidden("userId is not the caller"));
     }
+    crate::routes::queue::require_admission(&state, show_id, caller.user, &headers).await?;
     let command_id = idempotency::command_id(caller.user, key.as_deref());
     let fingerprint = idempotency::fingerprint("hold", &body);
     claim(&state, key.as_deref(), command_id, fingerprint).await?;
@@ -167,6 +170,7 @@ pub async fn hold(
         ));
     };
     metrics::counter!("boxoffice_holds_created_total").increment(1);
+    crate::routes::queue::note_hold(&state, show_id, caller.user, seats.len());
     let body = HoldBody {
         hold_id: hold_id.0,
         show_id: show_id.0,

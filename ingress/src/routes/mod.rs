@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod checkin;
 pub mod holds;
 pub mod ops;
+pub mod queue;
 pub mod shows;
 pub mod tickets;
 pub mod views;
