@@ -35,6 +35,10 @@ export function describeError(err, ctx = {}) {
       return ctx.saleOpensAt
         ? `Tickets for this show are not on sale yet. Sales open ${dateTime(ctx.saleOpensAt)}.`
         : 'Tickets for this show are not on sale yet.';
+    case 'sale-closed':
+      return 'Sales for this show have closed: it has already started.';
+    case 'already-exists':
+      return 'That already exists.';
     case 'admission-required':
       return 'This show has a waiting room: join the queue and you can pick seats once you are admitted.';
     case 'ticket-limit-exceeded':
