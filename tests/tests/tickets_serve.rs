@@ -1,0 +1,266 @@
+//! Tickets, check-in, cancellation and the reconciler in serve mode, against the real pipeline:
+//! `boxoffice serve` (in process) -> NATS JetStream -> a processor -> Cassandra, the payments
+//! sandbox as its own HTTP service, and `boxoffice tickets` (in process) consuming the booking
+//! facts durably and reconciling payments. Needs `scripts/services up`; every test uses its own
+//! streams, subjects and keyspace.
+
+mod api_support;
+mod pipeline_support;
+mod tickets_support;
+
+use std::time::{Duration, Instant};
+
+use api_support::{Api, SECRET};
+use fulfilment::serve::{TicketsService, start_tickets};
+use fulfilment::{FulfilmentConfig, TicketsArgs};
+use payments::{
+    AuthorizationId, AuthorizationStatus, AuthorizeRequest, PaymentProvider, SandboxProvider,
+};
+use processors::bus::CommandBus;
+use processors::topology::Topology;
+use reqwest::StatusCode;
+use schemas::{BookingId, Command, HoldId, SeatId, ShowId, UserId};
+use tickets_support::*;
+use uuid::Uuid;
+
+struct Stack {
+    api: Api,
+    processor: pipeline_support::Processor,
+    payments: SandboxProvider,
+    payments_url: String,
+    payments_task: tokio::task::JoinHandle<()>,
+    services: pipeline_support::Services,
+    topology: Topology,
+    tickets: Option<TicketsService>,
+}
+
+fn tickets_args(stack_services: &pipeline_support::Services, payments_url: &str) -> TicketsArgs {
+    TicketsArgs {
+        nats_url: stack_services.nats_url.clone(),
+        cql_nodes: stack_services.cql_nodes.clone(),
+        streams: None,
+        payments_url: payments_url.to_owned(),
+        auth_secret: Some(SECRET.to_owned()),
+        consumer: "tickets".into(),
+        fulfilment: FulfilmentConfig {
+            reconcile_interval_s: 1,
+            ..FulfilmentConfig::default()
+        },
+    }
+}
+
+async fn stack(test: &str) -> Option<Stack> {
+    let services = pipeline_support::services(test)?;
+    let topology = pipeline_support::topology(test);
+    pipeline_support::provision_all(&services, &topology).await;
+    let processor = pipeline_support::Processor::start(&services, &topology, &format!("{test}-p"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let payments_url = format!("http://{}", listener.local_addr().unwrap());
+    let payments = SandboxProvider::in_memory();
+    let payments_task = {
+        let provider = payments.clone();
+        tokio::spawn(async move {
+            payments::sandbox_server::serve(listener, provider, std::future::pending())
+                .await
+                .expect("payments sandbox");
+        })
+    };
+    let api = Api::start_serve(
+        &services.nats_url,
+        &services.cql_nodes,
+        topology.clone(),
+        payments_url.clone(),
+        |_| {},
+    )
+    .await;
+    let tickets = start_tickets(tickets_args(&services, &payments_url), topology.clone())
+        .await
+        .expect("boxoffice tickets starts");
+    Some(Stack {
+        api,
+        processor,
+        payments,
+        payments_url,
+        payments_task,
+        services,
+        topology,
+        tickets: Some(tickets),
+    })
+}
+
+impl Stack {
+    async fn stop(mut self) {
+        if let Some(tickets) = self.tickets.take() {
+            tickets.stop().await;
+        }
+        if let Some(server) = self.api.server.take() {
+            server.stop().await.expect("serve stops");
+        }
+        self.processor.stop().await;
+        self.payments_task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_issues_tickets_admits_once_and_refunds_cancellations() {
+    let Some(stack) = stack("tickets_serve_flow").await else {
+        return;
+    };
+    let api = &stack.api;
+    let show = create_show_at(api, &in_from_now(chrono::Duration::hours(30)), 1, 6).await;
+    let (token, _) = api.guest().await;
+    let booking = booked(api, &token, &show, &[&show.seats[0], &show.seats[1]]).await;
+    let (tickets, waited) = wait_tickets(api, &token, &booking, 2).await;
+    eprintln!("serve mode: tickets listed {waited:?} after the confirm answered");
+    let code = tickets[0]["code"].as_str().unwrap();
+    let (status, _, png) = get_bytes(api, tickets[0]["qrPngUrl"].as_str().unwrap(), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(decode_png_qr(&png), vec![code.to_owned()]);
+    let (status, kind, _) = get_bytes(api, tickets[1]["pdfUrl"].as_str().unwrap(), &token).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::OK, "application/pdf"));
+
+    // The worker signs with the key every serve process derives from the auth secret.
+    let gate = staff(api);
+    let admitted = check_in(api, &gate, code, Some("North")).await;
+    assert_eq!(admitted.status, StatusCode::OK, "{admitted:?}");
+    check_in(api, &gate, code, Some("South"))
+        .await
+        .expect_problem(409, "already-checked-in");
+    cancel(api, &token, &booking, None)
+        .await
+        .expect_problem(409, "booking-not-cancellable");
+
+    let other = booked(api, &token, &show, &[&show.seats[2]]).await;
+    let (other_tickets, _) = wait_tickets(api, &token, &other, 1).await;
+    let cancelled = cancel(api, &token, &other, Some("c-1")).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    assert_eq!(
+        (
+            cancelled.body["refundPercentage"].as_u64(),
+            cancelled.body["refundAmount"].as_u64()
+        ),
+        (Some(100), Some(1000))
+    );
+    let retry = cancel(api, &token, &other, Some("c-1")).await;
+    assert_eq!(retry.body, cancelled.body);
+    check_in(api, &gate, other_tickets[0]["code"].as_str().unwrap(), None)
+        .await
+        .expect_problem(410, "ticket-cancelled");
+    let paid = api
+        .get(&format!("/v1/bookings/{other}"), Some(&token))
+        .await;
+    assert_eq!(paid.body["tickets"][0]["status"], "CANCELLED");
+    let authorization =
+        AuthorizationId(Uuid::parse_str(paid.body["paymentId"].as_str().unwrap()).unwrap());
+    let refunded = stack.payments.get(authorization).await.unwrap();
+    assert_eq!(
+        (refunded.status, refunded.refunded_minor),
+        (AuthorizationStatus::Refunded, 1000)
+    );
+    stack.stop().await;
+}
+
+/// A booking committed while no ticket worker runs gets its tickets once one starts (the durable
+/// consumer resumes), and an authorization whose capture an ingress never made (it died after
+/// the commit) is captured by the reconciler of `boxoffice tickets`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
+    let Some(mut stack) = stack("tickets_serve_resume").await else {
+        return;
+    };
+    stack.tickets.take().unwrap().stop().await;
+    let api = &stack.api;
+    let show = create_show(api, 1, 6).await;
+    let (token, user) = api.guest().await;
+    let booking = booked(api, &token, &show, &[&show.seats[0]]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listed = api
+        .get(&format!("/v1/bookings/{booking}"), Some(&token))
+        .await;
+    assert_eq!(
+        listed.body["tickets"],
+        serde_json::json!([]),
+        "no worker, no tickets yet"
+    );
+
+    // What an ingress does up to its crash: authorize, commit the booking; no capture.
+    let show_id = ShowId(Uuid::parse_str(&show.show_id).unwrap());
+    let user = UserId(Uuid::parse_str(&user).unwrap());
+    let hold = HoldId(Uuid::new_v4());
+    let bus = pipeline_support::bus(&stack.services, &stack.topology).await;
+    let seat = SeatId(Uuid::parse_str(&show.seats[1]).unwrap());
+    let held = bus
+        .submit(pipeline_support::envelope(
+            show_id,
+            Command::Hold {
+                hold_id: hold,
+                user,
+                seats: vec![seat],
+                ttl_ms: 600_000,
+                limits: schemas::HoldLimits {
+                    max_seats_per_hold: 10,
+                    max_tickets_per_user: 10,
+                    max_holds_per_user: 10,
+                },
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(held.outcome, schemas::Outcome::Accepted(_)));
+    let authorization = stack
+        .payments
+        .authorize(
+            "ingress-that-died",
+            &AuthorizeRequest {
+                amount_minor: 1000,
+                currency: "USD".into(),
+                payment_method_id: payments::PM_CARD_VISA.into(),
+                reference: Some(hold.to_string()),
+            },
+        )
+        .await
+        .unwrap()
+        .authorization_id;
+    let stranded = BookingId(Uuid::new_v5(&hold.0, b"boxoffice/booking"));
+    let committed = bus
+        .submit(pipeline_support::envelope(
+            show_id,
+            Command::Confirm {
+                hold_id: hold,
+                user,
+                booking_id: stranded,
+                payment_ref: authorization.to_string(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(committed.outcome, schemas::Outcome::Accepted(_)));
+
+    let started = Instant::now();
+    stack.tickets = Some(
+        start_tickets(
+            tickets_args(&stack.services, &stack.payments_url),
+            stack.topology.clone(),
+        )
+        .await
+        .expect("boxoffice tickets restarts"),
+    );
+    let api = &stack.api;
+    wait_tickets(api, &token, &booking, 1).await;
+    wait_tickets(api, &token, &stranded.to_string(), 1).await;
+    eprintln!("resumed and issued in {:?}", started.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = stack.payments.get(authorization).await.unwrap().status;
+        if status == AuthorizationStatus::Captured {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stranded authorization not captured: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(stack.payments.list_authorized().await.unwrap().is_empty());
+    stack.stop().await;
+}
