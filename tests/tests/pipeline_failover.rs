@@ -45,8 +45,18 @@ fn one_partition(name: &str) -> Topology {
     t
 }
 
-fn spawn_child(name: &str) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
+/// A child processor that is SIGKILLed when dropped, so a failing test leaves nothing running.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_child(name: &str) -> Child {
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
@@ -57,7 +67,8 @@ fn spawn_child(name: &str) -> std::process::Child {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("spawn child processor")
+        .expect("spawn child processor");
+    Child(child)
 }
 
 /// Who holds the lease of partition 0.
@@ -186,7 +197,7 @@ async fn pipeline_kill_9_of_the_active_processor_fails_over_without_loss_or_doub
     provision_all(&services, &topology).await;
     let mut active = spawn_child(&name);
     let first_owner = wait_for_owner(&services, &topology).await;
-    let mut standby = spawn_child(&name);
+    let standby = spawn_child(&name);
     let bus = Arc::new(bus(&services, &topology).await);
     let show = new_show();
     submit_until_decided(bus.as_ref(), &create(show, 400)).await;
@@ -235,8 +246,8 @@ async fn pipeline_kill_9_of_the_active_processor_fails_over_without_loss_or_doub
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // SIGKILL: no graceful shutdown, no lease release, in-flight batch lost mid-way.
-    active.kill().expect("kill -9");
-    active.wait().unwrap();
+    active.0.kill().expect("kill -9");
+    active.0.wait().unwrap();
     killed_tx.send(Some(Instant::now())).unwrap();
     let mut replies = Vec::new();
     for client in clients {
@@ -259,8 +270,7 @@ async fn pipeline_kill_9_of_the_active_processor_fails_over_without_loss_or_doub
 
     let holds = accepted_holds(&replies);
     assert!(!holds.is_empty());
-    standby.kill().unwrap();
-    standby.wait().unwrap();
+    drop(standby);
     let stored = assert_stored_equals_replay(&services, &topology, show).await;
     // Every acknowledged (answered) hold is stored, with its seats.
     for (hold_id, seats) in &holds {
