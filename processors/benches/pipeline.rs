@@ -18,6 +18,7 @@ use engine::ShowState;
 use futures::StreamExt;
 use processors::bus::{CommandBus, NatsBus};
 use processors::provision::{ProvisionTarget, provision};
+use processors::serve::REPLY_TO_HEADER;
 use processors::serve::{CqlStore, ProcessorConfig, run_processor};
 use processors::store::{Fence, PersistOutcome, ShowStore, ShowWrite};
 use processors::topology::Topology;
@@ -130,6 +131,7 @@ async fn raw_publish_rate(
     payload: &[u8],
 ) -> Result<f64, Failure> {
     let name = format!("BENCH_RAW_{tag}");
+    let inbox = js.client().new_inbox();
     js.create_stream(stream::Config {
         name: name.clone(),
         subjects: vec![format!("braw_{tag}.*")],
@@ -140,8 +142,10 @@ async fn raw_publish_rate(
     let started = Instant::now();
     let mut acks = futures::stream::FuturesUnordered::new();
     for i in 0..RAW_MESSAGES {
+        // The same headers as a command: its id and a reply subject of the same shape.
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", Uuid::new_v4().to_string().as_str());
+        headers.insert(REPLY_TO_HEADER, format!("{inbox}.{i}").as_str());
         let ack = js
             .publish_with_headers(
                 format!("braw_{tag}.{}", i % 64),
@@ -164,11 +168,13 @@ async fn raw_publish_rate(
 
 /// Single-seat holds through the whole pipeline with `IN_FLIGHT` requests outstanding.
 async fn pipeline_rate(bus: &Arc<NatsBus>, show: ShowId) -> Result<f64, Failure> {
+    // Commands are made before the clock starts: the load generator's own work is not measured.
+    let holds: Vec<CommandEnvelope> = (0..THROUGHPUT_HOLDS).map(|s| hold(show, s)).collect();
     let started = Instant::now();
-    let accepted = futures::stream::iter(0..THROUGHPUT_HOLDS)
-        .map(|seat| {
+    let accepted = futures::stream::iter(holds)
+        .map(|hold| {
             let bus = bus.clone();
-            async move { bus.submit(hold(show, seat)).await }
+            async move { bus.submit(hold).await }
         })
         .buffer_unordered(IN_FLIGHT)
         .filter(|r| {

@@ -1,9 +1,16 @@
-//! The partition loop: prefetch -> decide -> persist -> publish -> reply -> ack.
+//! The partition loop: prefetch -> decide -> persist -> reply -> publish -> ack.
 //!
 //! One loop applies one partition's commands strictly in log order. Each iteration takes a batch,
 //! groups it by show, decides every command with the pure engine (time = log time), writes each
-//! touched show with ONE conditional batch on its [`Fence`], then publishes events, replies and
-//! acknowledges the batch cumulatively. Nothing is acknowledged or answered before it is durable.
+//! touched show with ONE conditional batch on its [`Fence`], answers the requesters, then
+//! publishes the batch's events and acknowledges it cumulatively. Nothing is acknowledged or
+//! answered before it is durable.
+//!
+//! Pipelining: a durable, answered batch's events are published by a background task (its
+//! [`Tail`]) while the loop takes, decides and persists the next batch. Before the next batch's
+//! events go out, the previous tail is awaited and then acknowledged, so events leave in log order
+//! and every ack follows both the batch's persist and its events. Decisions are never
+//! speculative: batch N+1 is decided on the state batch N's conditional batch committed.
 //!
 //! Failure handling, per show: a fence mismatch means another writer moved the show (a newer
 //! owner, or our cache is stale): drop the show, check the lease, reload and decide again (the
@@ -141,6 +148,14 @@ struct ShowPlan {
     next_expiry: Option<UnixMs>,
 }
 
+/// A durable, answered batch whose events are being published; acknowledged once they are out.
+struct Tail {
+    /// The publishing task (`None`: the batch produced no events).
+    publish: Option<tokio::task::JoinHandle<Result<(), LoopError>>>,
+    /// Last log sequence of the batch: the cumulative ack.
+    last_seq: u64,
+}
+
 /// A retry of one show is needed (the store moved or failed transiently).
 enum Retry {
     Again,
@@ -160,7 +175,7 @@ pub struct PartitionLoop<L, S, E> {
     tick: u64,
 }
 
-impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
+impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E> {
     /// A loop over `log`, writing to `store`, publishing to `events`; it finishes its batch and
     /// returns when `stop` becomes true.
     pub fn new(
@@ -189,6 +204,26 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
         let partition = self.settings.partition.clone();
         info!(%partition, epoch = self.ownership.epoch(), "partition loop starting");
         self.seed_expiries().await?;
+        let mut tail = None;
+        let result = self.run_batches(&mut tail).await;
+        match (&result, tail) {
+            // Finish the batch in hand: its events and its ack.
+            (Ok(_), tail) => self.finish(tail).await?,
+            // Unacknowledged, so redelivered to the next owner, which republishes (same ids).
+            (
+                Err(_),
+                Some(Tail {
+                    publish: Some(task),
+                    ..
+                }),
+            ) => task.abort(),
+            (Err(_), _) => {}
+        }
+        result
+    }
+
+    async fn run_batches(&mut self, tail: &mut Option<Tail>) -> Result<LoopExit, LoopError> {
+        let partition = self.settings.partition.clone();
         loop {
             if *self.stop.borrow() {
                 info!(%partition, "partition loop stopping");
@@ -198,7 +233,13 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
                 return Err(LoopError::LeaseLost);
             }
             self.send_due_expiries().await;
-            let wait = self.next_wait();
+            // With a tail in flight only take what is already there; when nothing is, finish the
+            // tail (so the last batch is acknowledged promptly) and then wait as usual.
+            let wait = if tail.is_some() {
+                Duration::from_millis(1)
+            } else {
+                self.next_wait()
+            };
             let batch = match self
                 .log
                 .next_batch(self.settings.batch_size_max, wait)
@@ -208,6 +249,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
                 Err(LogError::Closed) => return Ok(LoopExit::LogClosed),
                 Err(e) if e.is_retryable() => {
                     warn!(%partition, error = %e, "log unavailable; retrying");
+                    self.finish(tail.take()).await?;
                     tokio::time::sleep(self.settings.backoff_max / 4).await;
                     continue;
                 }
@@ -216,8 +258,10 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
             if let Some(lag) = self.log.pending() {
                 m::lag(&partition, lag);
             }
-            if !batch.is_empty() {
-                self.process(batch).await?;
+            if batch.is_empty() {
+                self.finish(tail.take()).await?;
+            } else {
+                self.process(batch, tail).await?;
             }
         }
     }
@@ -253,8 +297,13 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
         }
     }
 
-    /// Decide, persist, publish, reply and acknowledge one batch.
-    async fn process(&mut self, batch: Vec<LoggedCommand>) -> Result<(), LoopError> {
+    /// Decide, persist and answer one batch; then hand the previous batch's tail to `finish`
+    /// and start publishing this batch's events as the new tail.
+    async fn process(
+        &mut self,
+        batch: Vec<LoggedCommand>,
+        tail: &mut Option<Tail>,
+    ) -> Result<(), LoopError> {
         let partition = self.settings.partition.clone();
         m::batch_size(&partition, batch.len());
         let last_seq = batch.last().map_or(0, |c| c.seq);
@@ -266,18 +315,62 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
             events.seat_deltas.extend(plan.events.seat_deltas);
             events.show_events.extend(plan.events.show_events);
         }
-        // Everything is durable now: publishing and answering overlap (neither waits for the other).
-        let answer = async {
-            for (to, reply) in &replies {
-                if let Err(e) = self.log.reply(to, reply).await {
-                    debug!(error = %e, "reply not delivered");
-                }
+        // Everything is durable now: answer at once (the ack still waits for the events).
+        for (to, reply) in &replies {
+            if let Err(e) = self.log.reply(to, reply).await {
+                debug!(error = %e, "reply not delivered");
             }
-        };
-        let (published, ()) = futures::join!(self.publish(&events), answer);
-        published?;
-        self.ack(last_seq).await?;
+        }
+        // The previous batch's events must be out before this batch's start (log order).
+        let previous = tail.take();
+        let previous_seq = self.await_publish(previous).await?;
+        *tail = Some(self.start_publish(events, last_seq));
+        if let Some(seq) = previous_seq {
+            self.ack(seq).await?;
+        }
         self.evict();
+        Ok(())
+    }
+
+    /// Publish a durable batch's events in the background, retrying transient failures.
+    fn start_publish(&self, events: EventBatch, last_seq: u64) -> Tail {
+        if events.is_empty() {
+            return Tail {
+                publish: None,
+                last_seq,
+            };
+        }
+        let sink = self.events.clone();
+        let ownership = self.ownership.clone();
+        let partition = self.settings.partition.clone();
+        let backoff_max = self.settings.backoff_max;
+        let task = tokio::spawn(async move {
+            publish_events(&*sink, &events, &ownership, &partition, backoff_max).await
+        });
+        Tail {
+            publish: Some(task),
+            last_seq,
+        }
+    }
+
+    /// Wait until a tail's events are out; the sequence it may now acknowledge through.
+    async fn await_publish(&self, tail: Option<Tail>) -> Result<Option<u64>, LoopError> {
+        let Some(tail) = tail else {
+            return Ok(None);
+        };
+        if let Some(task) = tail.publish {
+            task.await.map_err(|e| {
+                LoopError::Events(EventError::Unavailable(format!("publish task: {e}")))
+            })??;
+        }
+        Ok(Some(tail.last_seq))
+    }
+
+    /// Publish and acknowledge a tail (the loop is idle or stopping).
+    async fn finish(&mut self, tail: Option<Tail>) -> Result<(), LoopError> {
+        if let Some(seq) = self.await_publish(tail).await? {
+            self.ack(seq).await?;
+        }
         Ok(())
     }
 
@@ -355,17 +448,20 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
         Ok(())
     }
 
-    /// Index rows and expiry hint, then the conditional batch, settled if its outcome is unknown.
+    /// Expiry hint, then the conditional batch together with the index rows, settled if its
+    /// outcome is unknown.
     async fn commit(&mut self, show: ShowId, plan: &ShowPlan) -> Result<(), Retry> {
         let Some(write) = &plan.write else {
-            return Ok(());
+            // Only redelivered commands: rewrite their index rows, in case a crash came between
+            // their batch and their index rows.
+            return self
+                .store
+                .write_index(&plan.index)
+                .await
+                .map_err(retry_or_fatal);
         };
         let partition = self.settings.partition.clone();
         let started = Instant::now();
-        self.store
-            .write_index(&plan.index)
-            .await
-            .map_err(retry_or_fatal)?;
         let hint = self.shows.get(&show).and_then(|l| l.hint);
         if let Some(due) = plan.next_expiry.filter(|due| Some(*due) != hint) {
             // Written before the batch: a hint without holds behind it only costs an Expire.
@@ -374,7 +470,13 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
                 .await
                 .map_err(retry_or_fatal)?;
         }
-        let outcome = self.store.persist(write).await;
+        // Index rows only point at the show (its own rows are the truth), so they need not
+        // precede the batch, only the reply: one round trip for both. A crash between the two
+        // leaves the commands unacknowledged; their redelivery rewrites the index rows.
+        let (indexed, outcome) = futures::join!(
+            self.store.write_index(&plan.index),
+            self.store.persist(write)
+        );
         let applied = match outcome {
             Ok(PersistOutcome::Applied) => true,
             Ok(PersistOutcome::NotApplied { current }) => {
@@ -388,6 +490,15 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
         m::persist_time(&partition, started.elapsed());
         if !applied {
             return Err(Retry::Again);
+        }
+        if let Err(e) = indexed {
+            // The batch is in: its index rows must be too before anyone hears of it.
+            debug!(%show, error = %e, "index rows failed beside the batch; writing them again");
+            retry_store(&self.settings, &self.ownership, || {
+                self.store.write_index(&plan.index)
+            })
+            .await
+            .map_err(Retry::Fatal)?;
         }
         if plan.next_expiry.is_none()
             && hint.is_some()
@@ -411,30 +522,6 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
         let applied = found.map(|(fence, _)| fence) == Some(write.next);
         info!(show = %write.show_id, applied, "settled a timed-out conditional batch by reading");
         Ok(applied)
-    }
-
-    async fn publish(&self, events: &EventBatch) -> Result<(), LoopError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(20);
-        loop {
-            match self.events.publish(events).await {
-                Ok(()) => break,
-                Err(e) if e.is_retryable() => {
-                    warn!(error = %e, "publishing events failed; retrying");
-                    if !self.ownership.is_held() {
-                        return Err(LoopError::LeaseLost);
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(self.settings.backoff_max);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        m::publish_time(&self.settings.partition, started.elapsed());
-        Ok(())
     }
 
     async fn ack(&mut self, seq: u64) -> Result<(), LoopError> {
@@ -467,6 +554,34 @@ impl<L: CommandLog, S: ShowStore, E: EventSink> PartitionLoop<L, S, E> {
             self.shows.remove(&show);
         }
     }
+}
+
+/// Publish `events` until the transport holds them, a fatal error, or the lease is lost.
+async fn publish_events<E: EventSink>(
+    sink: &E,
+    events: &EventBatch,
+    ownership: &Ownership,
+    partition: &PartitionId,
+    backoff_max: Duration,
+) -> Result<(), LoopError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match sink.publish(events).await {
+            Ok(()) => break,
+            Err(e) if e.is_retryable() => {
+                warn!(error = %e, "publishing events failed; retrying");
+                if !ownership.is_held() {
+                    return Err(LoopError::LeaseLost);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(backoff_max);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    m::publish_time(partition, started.elapsed());
+    Ok(())
 }
 
 /// Group a batch by show, keeping log order within each show (and the order shows first
@@ -568,8 +683,9 @@ fn decide_show(
 }
 
 /// A command the show has already applied (redelivered after a crash): never decide it again.
-/// Its first outcome is recalled on a throwaway copy, answered, and its events republished with
-/// their original ids (the transport drops them if they did get out).
+/// Its first outcome is recalled on a throwaway copy, answered, its events republished with
+/// their original ids (the transport drops them if they did get out) and its index rows
+/// rewritten (idempotent; they may not have been written before the crash).
 fn replay(
     partition: &PartitionId,
     loaded: &LoadedShow,
@@ -585,13 +701,9 @@ fn replay(
         return;
     }
     if let Outcome::Accepted(events) = &decision.outcome {
-        push_events(
-            loaded.state.show_id(),
-            command,
-            events,
-            "",
-            &mut plan.events,
-        );
+        let show = loaded.state.show_id();
+        push_events(show, command, events, "", &mut plan.events);
+        index_rows(show, events, &mut plan.index);
     }
     if let Some(to) = &command.reply_to {
         plan.replies.push((

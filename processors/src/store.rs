@@ -81,9 +81,11 @@ impl LookupKind {
     }
 }
 
-/// Index rows written BEFORE a show's conditional batch, so that once a requester hears of a hold
-/// or booking it can read it back at once. They only point at the show; the show's own rows are
-/// the truth, so an index row whose batch then failed resolves to "not found".
+/// Index rows written together with a show's conditional batch and BEFORE any reply, so that once
+/// a requester hears of a hold or booking it can read it back at once. They only point at the
+/// show; the show's own rows are the truth, so an index row whose batch then failed resolves to
+/// "not found". A crash between the batch and its index rows leaves the commands unacknowledged:
+/// their redelivery rewrites the rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IndexRows {
     /// Hold and booking ids -> their show.
@@ -162,7 +164,8 @@ pub trait ShowStore: Send + Sync + 'static {
     /// caches).
     async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError>;
 
-    /// Write index rows (idempotent, unconditional). Called before the show's conditional batch.
+    /// Write index rows (idempotent, unconditional). Called alongside the show's conditional
+    /// batch, and completed before any requester is answered.
     async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError>;
 
     /// One conditional batch for one show.

@@ -1,6 +1,7 @@
 //! [`JetStreamLog`]: a partition's commands from its durable JetStream consumer (pinned-client
 //! priority group, cumulative acks), replies over core NATS, `Expire` appended by publishing.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,7 +84,11 @@ pub struct JetStreamLog {
     js: jetstream::Context,
     topology: Arc<Topology>,
     messages: pull::Stream,
-    /// The last delivered message: acking it acknowledges everything before it (AckAll).
+    /// The last message of each batch handed out and not yet acknowledged, oldest first: acking
+    /// one acknowledges everything before it (AckAll). The loop acknowledges a batch while the
+    /// next is in hand, so this holds at most a few entries.
+    unacked: VecDeque<(u64, jetstream::Message)>,
+    /// The last message delivered, until its batch is complete.
     last: Option<(u64, jetstream::Message)>,
     pending: Option<u64>,
 }
@@ -120,6 +125,7 @@ impl JetStreamLog {
             client,
             topology,
             messages,
+            unacked: VecDeque::new(),
             last: None,
             pending: None,
         })
@@ -180,21 +186,23 @@ impl CommandLog for JetStreamLog {
                 Some(None) | None => break,
             }
         }
+        self.unacked.extend(self.last.take());
         Ok(batch)
     }
 
     async fn ack_through(&mut self, seq: u64) -> Result<(), LogError> {
-        match &self.last {
-            Some((last_seq, message)) if *last_seq == seq => {
-                message.double_ack().await.map_err(unavailable)?;
-                self.last = None;
-                Ok(())
-            }
-            Some((last_seq, _)) => Err(LogError::Fatal(format!(
-                "ack through {seq} but the last delivered command is {last_seq}"
-            ))),
-            None => Ok(()),
-        }
+        let Some(at) = self.unacked.iter().position(|(s, _)| *s == seq) else {
+            return match self.unacked.front() {
+                Some((first, _)) if *first < seq => Err(LogError::Fatal(format!(
+                    "ack through {seq}, which ends no delivered batch"
+                ))),
+                // Already acknowledged (cumulatively), or nothing delivered.
+                _ => Ok(()),
+            };
+        };
+        self.unacked[at].1.double_ack().await.map_err(unavailable)?;
+        self.unacked.drain(..=at);
+        Ok(())
     }
 
     async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
