@@ -301,7 +301,7 @@ impl ShowState {
         hold_shape(seat_ids, limits)?;
         self.check_known(seat_ids)?;
         self.check_on_sale(now)?;
-        if self.hold_slots.contains_key(&hold_id) {
+        if self.hold_slot(hold_id).is_some() {
             // Hold ids derive from command ids, so a second command naming this id is an id reuse.
             return Err(Rejection::CommandIdReused);
         }
@@ -375,7 +375,7 @@ impl ShowState {
             status: HoldStatus::Active,
             booking: NO_BOOKING,
         });
-        self.hold_slots.insert(hold_id, slot);
+        self.index_hold(slot);
         let tally = self.users.entry(user).or_default();
         tally.seats += seat_ids.len() as u32;
         tally.active_holds += 1;
@@ -434,7 +434,7 @@ impl ShowState {
             HoldStatus::Expired => return Err(Rejection::HoldExpired),
             HoldStatus::Released => return Err(Rejection::HoldReleased),
         }
-        if self.booking_slots.contains_key(&booking_id) {
+        if self.booking_slot(booking_id).is_some() {
             // Booking ids derive from holds, so another hold naming this id is an id reuse.
             return Err(Rejection::CommandIdReused);
         }
@@ -447,7 +447,7 @@ impl ShowState {
             checked_in: 0,
             cancellation: None,
         });
-        self.booking_slots.insert(booking_id, booking);
+        self.index_booking(booking);
         let hold = &mut self.holds[slot as usize];
         hold.status = HoldStatus::Confirmed;
         hold.booking = booking;
@@ -470,10 +470,7 @@ impl ShowState {
     }
 
     fn owned_hold(&self, hold_id: HoldId, user: UserId) -> Checked<u32> {
-        let slot = *self
-            .hold_slots
-            .get(&hold_id)
-            .ok_or(Rejection::HoldNotFound)?;
+        let slot = self.hold_slot(hold_id).ok_or(Rejection::HoldNotFound)?;
         if self.holds[slot as usize].user != user {
             return Err(Rejection::NotHoldOwner);
         }
@@ -551,9 +548,8 @@ impl ShowState {
         now: UnixMs,
         changes: &mut Vec<SeatChange>,
     ) -> Checked<Fresh> {
-        let slot = *self
-            .booking_slots
-            .get(&booking_id)
+        let slot = self
+            .booking_slot(booking_id)
             .ok_or(Rejection::BookingNotFound)?;
         let booking = &self.bookings[slot as usize];
         let hold = &self.holds[booking.hold as usize];
@@ -601,9 +597,8 @@ impl ShowState {
         gate: &Option<String>,
         now: UnixMs,
     ) -> Checked<Fresh> {
-        let slot = *self
-            .booking_slots
-            .get(&booking_id)
+        let slot = self
+            .booking_slot(booking_id)
             .ok_or(Rejection::TicketNotFound)?;
         let booking = &self.bookings[slot as usize];
         let seat = self.seat_index(seat_id).ok_or(Rejection::TicketNotFound)?;

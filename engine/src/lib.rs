@@ -11,6 +11,7 @@
 //!   [`ShowState::snapshot`], [`ShowState::restore`], [`StateRow`], [`RowChange`], [`RowKey`].
 //! - `memory`: the idempotency memory (outcomes by command id, pruned in time order).
 //! - `hash`: the fast hasher of the id-keyed maps.
+//! - `index`: the id -> slot index of holds, bookings and outcomes (slots only, no key copies).
 //! - `chunked`: the chunked sequence holds, bookings and remembered outcomes live in.
 //!
 //! # How a command flows
@@ -40,6 +41,7 @@
 mod chunked;
 pub mod decide;
 mod hash;
+mod index;
 mod memory;
 pub mod rows;
 pub mod state;

@@ -9,7 +9,7 @@
 use schemas::{CommandId, Fingerprint, Outcome, UnixMs};
 
 use crate::chunked::Chunked;
-use crate::hash::FastMap;
+use crate::index::{SlotIndex, hash_uuid};
 
 /// How long outcomes are remembered. The contract promises at least 24 h; the extra hour absorbs
 /// skew between the ingress clock (which starts the 24 h of its idempotency index) and the stream
@@ -59,9 +59,11 @@ pub(crate) enum Recall<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct OutcomeMemory {
     queue: Chunked<Remembered>,
-    /// Sequence number of `queue[0]`; each record's sequence number is its position plus this.
-    first_seq: u64,
-    by_id: FastMap<CommandId, u64>,
+    /// Sequence number of `queue[0]`; a record's sequence number is its position plus this
+    /// (wrapping: fewer than 2^32 records are ever remembered at once).
+    first_seq: u32,
+    /// Sequence numbers by command id.
+    by_id: SlotIndex,
     latest_at: UnixMs,
 }
 
@@ -70,19 +72,29 @@ impl Default for OutcomeMemory {
         OutcomeMemory {
             queue: Chunked::default(),
             first_seq: 0,
-            by_id: FastMap::default(),
+            by_id: SlotIndex::default(),
             latest_at: UnixMs(i64::MIN),
         }
     }
 }
 
 impl OutcomeMemory {
+    fn record(&self, seq: u32) -> &Remembered {
+        &self.queue[seq.wrapping_sub(self.first_seq) as usize]
+    }
+
+    fn find(&self, command_id: CommandId) -> Option<u32> {
+        self.by_id.find(hash_uuid(&command_id.0), |seq| {
+            self.record(seq).command_id == command_id
+        })
+    }
+
     /// Look a command id up.
     pub(crate) fn recall(&self, command_id: CommandId, fingerprint: Fingerprint) -> Recall<'_> {
-        let Some(seq) = self.by_id.get(&command_id) else {
+        let Some(seq) = self.find(command_id) else {
             return Recall::Unknown;
         };
-        let record = &self.queue[(seq - self.first_seq) as usize];
+        let record = self.record(seq);
         if record.fingerprint == fingerprint {
             Recall::Same(&record.outcome)
         } else {
@@ -90,7 +102,8 @@ impl OutcomeMemory {
         }
     }
 
-    /// Remember a fresh outcome at `now` (stamped no earlier than the previous record).
+    /// Remember a fresh outcome at `now` (stamped no earlier than the previous record). The
+    /// command id must be unknown (`recall` said so).
     pub(crate) fn remember(
         &mut self,
         command_id: CommandId,
@@ -107,37 +120,48 @@ impl OutcomeMemory {
         });
     }
 
-    /// Append a record whose stamp is not older than the last one (restore feeds sorted records).
+    /// Append a record of an unknown command id whose stamp is not older than the last one
+    /// (restore feeds sorted records).
     pub(crate) fn push(&mut self, record: Remembered) {
         self.latest_at = UnixMs(record.at.0.max(self.latest_at.0));
-        let seq = self.first_seq + self.queue.len() as u64;
-        self.by_id.insert(record.command_id, seq);
+        let seq = self.first_seq.wrapping_add(self.queue.len() as u32);
+        let hash = hash_uuid(&record.command_id.0);
         self.queue.push(record);
+        let (queue, first) = (&self.queue, self.first_seq);
+        self.by_id.insert(hash, seq, |seq| {
+            hash_uuid(&queue[seq.wrapping_sub(first) as usize].command_id.0)
+        });
     }
 
     /// Forget every record remembered at or before `now - OUTCOME_RETENTION_MS`; reports each
     /// forgotten command id to `forgotten`.
     pub(crate) fn prune(&mut self, now: UnixMs, mut forgotten: impl FnMut(CommandId)) {
+        let mut pruned = false;
         while let Some(front) = self.queue.front() {
             if front.at.0.saturating_add(OUTCOME_RETENTION_MS) > now.0 {
                 break;
             }
             let command_id = front.command_id;
+            let (queue, first) = (&self.queue, self.first_seq);
+            let hash_of =
+                |seq: u32| hash_uuid(&queue[seq.wrapping_sub(first) as usize].command_id.0);
+            self.by_id
+                .remove(hash_uuid(&command_id.0), |seq| seq == first, hash_of);
             self.queue.pop_front();
-            let current = self.first_seq;
-            self.first_seq += 1;
-            // A command id can only be in the queue once (a known id is never remembered again).
-            if self.by_id.get(&command_id) == Some(&current) {
-                self.by_id.remove(&command_id);
-            }
+            self.first_seq = self.first_seq.wrapping_add(1);
             forgotten(command_id);
+            pruned = true;
+        }
+        if pruned {
+            let (queue, first) = (&self.queue, self.first_seq);
+            self.by_id
+                .shrink(|seq| hash_uuid(&queue[seq.wrapping_sub(first) as usize].command_id.0));
         }
     }
 
     /// The record of a command id.
     pub(crate) fn get(&self, command_id: CommandId) -> Option<&Remembered> {
-        let seq = self.by_id.get(&command_id)?;
-        Some(&self.queue[(seq - self.first_seq) as usize])
+        self.find(command_id).map(|seq| self.record(seq))
     }
 
     /// Every record, oldest first.

@@ -633,6 +633,9 @@ impl Restorer {
             if (row.status == HoldStatus::Confirmed) != row.booking_id.is_some() {
                 return Err(self.fail(format!("hold {hold_id}: status and booking disagree")));
             }
+            if self.state.hold_slot(hold_id).is_some() {
+                return Err(self.fail(format!("hold {hold_id} appears twice")));
+            }
             let state = &mut self.state;
             let slot = state.holds.len() as u32;
             state.holds.push(HoldRec {
@@ -646,23 +649,21 @@ impl Restorer {
                 booking: NO_BOOKING,
             });
             state.hold_seats.extend_from_slice(&row.seats);
-            if state.hold_slots.insert(hold_id, slot).is_some() {
-                return Err(self.fail(format!("hold {hold_id} appears twice")));
-            }
+            state.index_hold(slot);
         }
         Ok(())
     }
 
     fn bookings(&mut self, bookings: Vec<(BookingId, BookingRow)>) -> Result<(), RestoreError> {
         for (booking_id, row) in bookings {
-            let hold = *self.state.hold_slots.get(&row.hold_id).ok_or_else(|| {
+            let hold = self.state.hold_slot(row.hold_id).ok_or_else(|| {
                 self.fail(format!("booking {booking_id}: no hold {}", row.hold_id))
             })?;
             if self.state.holds[hold as usize].booking != NO_BOOKING {
                 return Err(self.fail(format!("hold {} has two bookings", row.hold_id)));
             }
             let slot = self.state.bookings.len() as u32;
-            if self.state.booking_slots.insert(booking_id, slot).is_some() {
+            if self.state.booking_slot(booking_id).is_some() {
                 return Err(self.fail(format!("booking {booking_id} appears twice")));
             }
             self.state.holds[hold as usize].booking = slot;
@@ -686,6 +687,7 @@ impl Restorer {
                     })
                 }),
             });
+            self.state.index_booking(slot);
         }
         for (slot, hold) in self.state.holds.iter().enumerate() {
             let booking_matches = match (hold.status, hold.booking) {
@@ -805,12 +807,12 @@ impl Restorer {
         outcome: StoredOutcome,
     ) -> Result<Stored, RestoreError> {
         let hold = |id: &HoldId| {
-            self.state.hold_slots.get(id).copied().ok_or_else(|| {
+            self.state.hold_slot(*id).ok_or_else(|| {
                 self.fail(format!("outcome of {command_id} names unknown hold {id}"))
             })
         };
         let booking = |id: &BookingId| {
-            self.state.booking_slots.get(id).copied().ok_or_else(|| {
+            self.state.booking_slot(*id).ok_or_else(|| {
                 self.fail(format!(
                     "outcome of {command_id} names unknown booking {id}"
                 ))

@@ -8,6 +8,7 @@ use schemas::{BookingId, HoldId, SeatId, SeatStatus, ShowId, UnixMs, UserId};
 
 use crate::chunked::Chunked;
 use crate::hash::FastMap;
+use crate::index::{SlotIndex, hash_uuid};
 use crate::memory::OutcomeMemory;
 
 /// Seat word of an available seat.
@@ -273,9 +274,11 @@ pub struct ShowState {
     pub(crate) holds: Chunked<HoldRec>,
     /// Seat indices of all holds, each hold a contiguous run in request order.
     pub(crate) hold_seats: Vec<u32>,
-    pub(crate) hold_slots: FastMap<HoldId, u32>,
+    /// Hold slots by hold id.
+    pub(crate) hold_slots: SlotIndex,
     pub(crate) bookings: Chunked<BookingRec>,
-    pub(crate) booking_slots: FastMap<BookingId, u32>,
+    /// Booking slots by booking id.
+    pub(crate) booking_slots: SlotIndex,
     /// Admitted tickets by (booking slot, seat index).
     pub(crate) check_ins: FastMap<(u32, u32), CheckInRec>,
     pub(crate) users: FastMap<UserId, UserTally>,
@@ -365,9 +368,9 @@ impl ShowState {
             available: 0,
             holds: Chunked::default(),
             hold_seats: Vec::new(),
-            hold_slots: FastMap::default(),
+            hold_slots: SlotIndex::default(),
             bookings: Chunked::default(),
-            booking_slots: FastMap::default(),
+            booking_slots: SlotIndex::default(),
             check_ins: FastMap::default(),
             users: FastMap::default(),
             expiry: BinaryHeap::new(),
@@ -482,7 +485,7 @@ impl ShowState {
 
     /// A hold by id, in any status.
     pub fn hold(&self, hold_id: HoldId) -> Option<HoldView> {
-        let slot = *self.hold_slots.get(&hold_id)?;
+        let slot = self.hold_slot(hold_id)?;
         let hold = &self.holds[slot as usize];
         Some(HoldView {
             hold_id,
@@ -498,7 +501,7 @@ impl ShowState {
 
     /// A booking by id, in any status, with its tickets.
     pub fn booking(&self, booking_id: BookingId) -> Option<BookingView> {
-        let slot = *self.booking_slots.get(&booking_id)?;
+        let slot = self.booking_slot(booking_id)?;
         let booking = &self.bookings[slot as usize];
         let hold = &self.holds[booking.hold as usize];
         let tickets = self
@@ -534,6 +537,38 @@ impl ShowState {
     /// Number of outcomes currently remembered for idempotency.
     pub fn remembered_outcomes(&self) -> usize {
         self.memory.len()
+    }
+
+    /// Slot of a hold by id.
+    pub(crate) fn hold_slot(&self, hold_id: HoldId) -> Option<u32> {
+        let holds = &self.holds;
+        self.hold_slots.find(hash_uuid(&hold_id.0), |slot| {
+            holds[slot as usize].id == hold_id
+        })
+    }
+
+    /// Index the hold already pushed into `slot` (its id must not be indexed yet).
+    pub(crate) fn index_hold(&mut self, slot: u32) {
+        let holds = &self.holds;
+        let hash = hash_uuid(&holds[slot as usize].id.0);
+        self.hold_slots
+            .insert(hash, slot, |s| hash_uuid(&holds[s as usize].id.0));
+    }
+
+    /// Slot of a booking by id.
+    pub(crate) fn booking_slot(&self, booking_id: BookingId) -> Option<u32> {
+        let bookings = &self.bookings;
+        self.booking_slots.find(hash_uuid(&booking_id.0), |slot| {
+            bookings[slot as usize].id == booking_id
+        })
+    }
+
+    /// Index the booking already pushed into `slot` (its id must not be indexed yet).
+    pub(crate) fn index_booking(&mut self, slot: u32) {
+        let bookings = &self.bookings;
+        let hash = hash_uuid(&bookings[slot as usize].id.0);
+        self.booking_slots
+            .insert(hash, slot, |s| hash_uuid(&bookings[s as usize].id.0));
     }
 
     fn ticket_view(&self, booking_slot: u32, seat: u32) -> TicketView {
