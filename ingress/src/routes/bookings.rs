@@ -75,7 +75,21 @@ pub struct BookingBody {
     pub tickets: Vec<TicketBody>,
 }
 
-fn booking_body(snapshot: &ShowSnapshot, view: &BookingView, map: &SeatMap) -> BookingBody {
+fn booking_body(show: &ShowSnapshot, view: &BookingView, map: &SeatMap) -> BookingBody {
+    booking_body_of(
+        show.show_id,
+        show.state.currency().unwrap_or_default(),
+        view,
+        map,
+    )
+}
+
+fn booking_body_of(
+    show_id: ShowId,
+    currency: &str,
+    view: &BookingView,
+    map: &SeatMap,
+) -> BookingBody {
     let seats = view
         .tickets
         .iter()
@@ -100,11 +114,11 @@ fn booking_body(snapshot: &ShowSnapshot, view: &BookingView, map: &SeatMap) -> B
             BookingStatus::Confirmed => "CONFIRMED",
             BookingStatus::Cancelled => "CANCELLED",
         },
-        show_id: snapshot.show_id.0,
+        show_id: show_id.0,
         hold_id: view.hold_id.0,
         seats,
         total_amount: view.total_minor,
-        currency: snapshot.state.currency().unwrap_or_default().to_owned(),
+        currency: currency.to_owned(),
         payment_id: view.payment_ref.clone(),
         booked_at: rfc3339_ms(view.booked_at),
         tickets: Vec::new(),
@@ -293,9 +307,17 @@ pub async fn confirm(
     )
     .await?;
     let status = match reply.outcome {
-        Outcome::Accepted(_) => {
+        Outcome::Accepted(events) => {
             capture(&state, &payment_key, authorization).await;
             metrics::counter!("boxoffice_bookings_confirmed_total").increment(1);
+            // The decision carries the whole new booking: answer from it (no read back).
+            if let Some(view) = events.iter().find_map(confirmed_view) {
+                let map = seat_map(&state, snapshot.show_id).await?;
+                let currency = snapshot.state.currency().unwrap_or_default();
+                let mut body = booking_body_of(snapshot.show_id, currency, &view, &map);
+                body.tickets = booking_tickets(&state, &view).await?;
+                return Ok((StatusCode::CREATED, Json(body)));
+            }
             StatusCode::CREATED
         }
         Outcome::Rejected(Rejection::HoldAlreadyConfirmed {
@@ -316,6 +338,40 @@ pub async fn confirm(
         }
     };
     Ok((status, Json(owned_booking(&state, &caller, booking).await?)))
+}
+
+/// The booking a `Confirmed` event describes, as the engine shows it right after confirming.
+fn confirmed_view(event: &schemas::Event) -> Option<BookingView> {
+    let schemas::Event::Confirmed {
+        booking_id,
+        hold_id,
+        user,
+        seats,
+        total_minor,
+        payment_ref,
+        booked_at,
+    } = event
+    else {
+        return None;
+    };
+    Some(BookingView {
+        booking_id: *booking_id,
+        hold_id: *hold_id,
+        user: *user,
+        status: BookingStatus::Confirmed,
+        total_minor: *total_minor,
+        payment_ref: payment_ref.clone(),
+        booked_at: *booked_at,
+        cancelled: None,
+        tickets: seats
+            .iter()
+            .map(|seat| engine::TicketView {
+                ticket_id: engine::ticket_id(*booking_id, *seat),
+                seat_id: *seat,
+                status: engine::TicketStatus::Valid,
+            })
+            .collect(),
+    })
 }
 
 /// The payment provider key of a confirm: its command id, so a retry with the same

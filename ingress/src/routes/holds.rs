@@ -19,7 +19,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds};
 use crate::idempotency::{self, Claim};
 use crate::pipeline::{self, envelope, hold_id, store_error, submit};
-use crate::routes::shows::ensure_show;
+use crate::routes::shows::{catalog_error, ensure_show};
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
 
@@ -122,11 +122,18 @@ pub async fn hold(
 ) -> Result<Response, ApiError> {
     check_seat_list(&body.seat_ids)?;
     let show_id = ShowId(body.show_id);
-    let snapshot = ensure_show(&state, show_id).await?;
+    // The catalog's seat map is immutable and cached in memory: validating against it keeps the
+    // source of truth out of the hot path (the partition loop checks again anyway).
+    let map = state
+        .backends()
+        .catalog
+        .seat_map(show_id)
+        .await
+        .map_err(catalog_error)?;
     if body
         .seat_ids
         .iter()
-        .any(|s| snapshot.state.seat_index(SeatId(*s)).is_none())
+        .any(|s| map.index_of(SeatId(*s)).is_none())
     {
         return Err(ApiError::NotFound);
     }
@@ -149,7 +156,13 @@ pub async fn hold(
             max_holds_per_user: config.max_holds_per_user,
         },
     };
-    let reply = submit(&state, envelope(command_id, fingerprint, show_id, command)).await?;
+    let hold = envelope(command_id, fingerprint, show_id, command);
+    let mut reply = submit(&state, hold.clone()).await?;
+    if reply.outcome == Outcome::Rejected(Rejection::UnknownShow) {
+        // A catalog show whose seats never reached the pipeline: create them, then hold.
+        ensure_show(&state, show_id).await?;
+        reply = submit(&state, hold).await?;
+    }
     let events = match reply.outcome {
         Outcome::Accepted(events) => events,
         Outcome::Rejected(rejection) => {
@@ -178,7 +191,7 @@ pub async fn hold(
         status: "ACTIVE",
         expires_at: rfc3339_ms(expires_at),
         total_amount: total_minor,
-        currency: snapshot.state.currency().unwrap_or_default().to_owned(),
+        currency: map.currency.clone(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
