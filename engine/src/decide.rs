@@ -87,8 +87,9 @@ impl ShowState {
             return self.decide_without_show(envelope, now);
         }
         let dirty = &mut self.dirty;
-        self.memory
-            .prune(now, |command_id| dirty.mark(DirtyKey::Outcome(command_id)));
+        self.memory.prune(now, |command_id| {
+            dirty.mark(DirtyKey::OutcomeForgotten(command_id))
+        });
         let swept = self.sweep(now, &mut seat_changes);
         match self
             .memory
@@ -117,9 +118,10 @@ impl ShowState {
             None => Stored::Full(Box::new(fresh.outcome.clone())),
         };
         let outcome = fresh.outcome;
-        self.memory
+        let seq = self
+            .memory
             .remember(envelope.command_id, envelope.fingerprint, now, stored);
-        self.dirty.mark(DirtyKey::Outcome(envelope.command_id));
+        self.dirty.mark(DirtyKey::OutcomePut(seq));
         self.finish(outcome, seat_changes, expired, Origin::Decided)
     }
 
@@ -151,13 +153,13 @@ impl ShowState {
                     Ok(total_seats) => {
                         let outcome = Outcome::Accepted(vec![Event::ShowCreated { total_seats }]);
                         let stored = Stored::Full(Box::new(outcome.clone()));
-                        self.memory.remember(
+                        let seq = self.memory.remember(
                             envelope.command_id,
                             envelope.fingerprint,
                             now,
                             stored,
                         );
-                        self.dirty.mark(DirtyKey::Outcome(envelope.command_id));
+                        self.dirty.mark(DirtyKey::OutcomePut(seq));
                         return Decision {
                             outcome,
                             seat_changes: Vec::new(),

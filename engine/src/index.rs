@@ -9,14 +9,14 @@
 
 use uuid::Uuid;
 
-/// Bucket value of an empty bucket.
-const EMPTY: u32 = u32::MAX;
+/// Bucket value of an empty bucket (no slot is `u32::MAX`: slots index `u32`-counted records).
+const EMPTY: u64 = u64::MAX;
 /// Smallest table once anything is stored.
 const MIN_BUCKETS: usize = 64;
 
 /// Hash of a UUID key: a folded 128-bit multiply of each half, so every input bit reaches the
-/// bucket bits. Keys are UUIDs minted by our own services (already random bits), never raw
-/// client input, so no flooding defence is needed.
+/// low bits the index uses. Keys are UUIDs minted by our own services (already random bits),
+/// never raw client input, so no flooding defence is needed.
 pub(crate) fn hash_uuid(id: &Uuid) -> u64 {
     let (high, low) = id.as_u64_pair();
     let fold = |x: u64, k: u64| {
@@ -29,12 +29,22 @@ pub(crate) fn hash_uuid(id: &Uuid) -> u64 {
     )
 }
 
-/// Slots by key hash. The caller supplies, per call, how to recognise its key in a slot and how
-/// to re-hash a stored slot (for growth and deletion).
+/// Slots by key hash. A bucket holds the slot and the low 32 bits of its key's hash: the hash
+/// bits place the entry (so growing and deleting never re-read records) and filter probes (so a
+/// miss never reads a record, and a hit almost always reads exactly one). The caller supplies
+/// how to recognise its key in a slot.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SlotIndex {
-    buckets: Vec<u32>,
+    buckets: Vec<u64>,
     len: usize,
+}
+
+fn entry(hash: u64, slot: u32) -> u64 {
+    (u64::from(hash as u32) << 32) | u64::from(slot)
+}
+
+fn tag(bucket: u64) -> u32 {
+    (bucket >> 32) as u32
 }
 
 impl SlotIndex {
@@ -48,82 +58,75 @@ impl SlotIndex {
             return None;
         }
         let mask = self.mask();
-        let mut at = hash as usize & mask;
+        let wanted = hash as u32;
+        let mut at = wanted as usize & mask;
         loop {
-            let slot = self.buckets[at];
-            if slot == EMPTY {
+            let bucket = self.buckets[at];
+            if bucket == EMPTY {
                 return None;
             }
-            if is_key(slot) {
-                return Some(slot);
+            if tag(bucket) == wanted && is_key(bucket as u32) {
+                return Some(bucket as u32);
             }
             at = (at + 1) & mask;
         }
     }
 
-    /// Store `slot` under `hash` (the caller has checked the key is absent). `hash_of` gives the
-    /// hash of any stored slot, needed when the table grows.
-    pub(crate) fn insert(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+    /// Store `slot` under `hash` (the caller has checked the key is absent).
+    pub(crate) fn insert(&mut self, hash: u64, slot: u32) {
         // Keep the load at or below 3/4: linear probing stays short.
         if (self.len + 1) * 4 > self.buckets.len() * 3 {
-            self.grow(&hash_of);
+            self.resize((self.buckets.len() * 2).max(MIN_BUCKETS));
         }
-        self.place(hash, slot);
+        self.place(entry(hash, slot));
         self.len += 1;
     }
 
-    fn place(&mut self, hash: u64, slot: u32) {
+    fn place(&mut self, bucket: u64) {
         let mask = self.mask();
-        let mut at = hash as usize & mask;
+        let mut at = tag(bucket) as usize & mask;
         while self.buckets[at] != EMPTY {
             at = (at + 1) & mask;
         }
-        self.buckets[at] = slot;
+        self.buckets[at] = bucket;
     }
 
-    fn grow(&mut self, hash_of: &impl Fn(u32) -> u64) {
-        let size = (self.buckets.len() * 2).max(MIN_BUCKETS);
+    fn resize(&mut self, size: usize) {
         let old = std::mem::replace(&mut self.buckets, vec![EMPTY; size]);
-        for slot in old.into_iter().filter(|slot| *slot != EMPTY) {
-            self.place(hash_of(slot), slot);
+        for bucket in old.into_iter().filter(|bucket| *bucket != EMPTY) {
+            self.place(bucket);
         }
     }
 
     /// Remove the stored slot for which `is_key` holds; later entries of its probe run shift
-    /// back so no lookup ever stops early.
-    pub(crate) fn remove(
-        &mut self,
-        hash: u64,
-        is_key: impl Fn(u32) -> bool,
-        hash_of: impl Fn(u32) -> u64,
-    ) -> bool {
+    /// back so no lookup ever stops early (no tombstones).
+    pub(crate) fn remove(&mut self, hash: u64, is_key: impl Fn(u32) -> bool) -> bool {
         if self.buckets.is_empty() {
             return false;
         }
         let mask = self.mask();
-        let mut hole = hash as usize & mask;
+        let wanted = hash as u32;
+        let mut hole = wanted as usize & mask;
         loop {
-            let slot = self.buckets[hole];
-            if slot == EMPTY {
+            let bucket = self.buckets[hole];
+            if bucket == EMPTY {
                 return false;
             }
-            if is_key(slot) {
+            if tag(bucket) == wanted && is_key(bucket as u32) {
                 break;
             }
             hole = (hole + 1) & mask;
         }
         let mut next = (hole + 1) & mask;
         loop {
-            let slot = self.buckets[next];
-            if slot == EMPTY {
+            let bucket = self.buckets[next];
+            if bucket == EMPTY {
                 break;
             }
-            let home = hash_of(slot) as usize & mask;
-            // Move `slot` into the hole unless its home lies cyclically in (hole, next].
-            let distance_to_next = next.wrapping_sub(home) & mask;
-            let distance_to_hole = hole.wrapping_sub(home) & mask;
-            if distance_to_hole < distance_to_next {
-                self.buckets[hole] = slot;
+            let home = tag(bucket) as usize & mask;
+            // Move the entry into the hole unless its home lies cyclically in (hole, next].
+            if (hole.wrapping_sub(home) & mask) < (next.wrapping_sub(home) & mask) {
+                self.buckets[hole] = bucket;
                 hole = next;
             }
             next = (next + 1) & mask;
@@ -134,14 +137,10 @@ impl SlotIndex {
     }
 
     /// Release memory when far larger than needed (after a mass prune).
-    pub(crate) fn shrink(&mut self, hash_of: impl Fn(u32) -> u64) {
+    pub(crate) fn shrink(&mut self) {
         let wanted = (self.len * 2).next_power_of_two().max(MIN_BUCKETS);
-        if self.buckets.len() <= wanted * 4 {
-            return;
-        }
-        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; wanted]);
-        for slot in old.into_iter().filter(|slot| *slot != EMPTY) {
-            self.place(hash_of(slot), slot);
+        if self.buckets.len() > wanted * 4 {
+            self.resize(wanted);
         }
     }
 }
@@ -156,21 +155,20 @@ mod tests {
         let keys: Vec<u64> = (0..2_000u64)
             .map(|i| i.wrapping_mul(0x9e37_79b9) % 5_000)
             .collect();
-        let hash = |slot: u32| keys[slot as usize] % 97;
         let mut index = SlotIndex::default();
         let mut model = std::collections::BTreeMap::new();
         for (slot, key) in keys.iter().enumerate() {
             if model.contains_key(key) {
                 continue;
             }
-            index.insert(hash(slot as u32), slot as u32, hash);
+            index.insert(key % 97, slot as u32);
             model.insert(*key, slot as u32);
         }
         for (step, (key, slot)) in model.clone().into_iter().enumerate() {
             let found = index.find(key % 97, |s| keys[s as usize] == key);
             assert_eq!(found, Some(slot));
             if step % 3 == 0 {
-                assert!(index.remove(key % 97, |s| keys[s as usize] == key, hash));
+                assert!(index.remove(key % 97, |s| keys[s as usize] == key));
                 model.remove(&key);
             }
         }
@@ -184,7 +182,7 @@ mod tests {
         for key in 5_000..5_100u64 {
             assert_eq!(index.find(key % 97, |s| keys[s as usize] == key), None);
         }
-        index.shrink(hash);
+        index.shrink();
         for (key, slot) in &model {
             assert_eq!(
                 index.find(key % 97, |s| keys[s as usize] == *key),

@@ -102,35 +102,33 @@ impl OutcomeMemory {
         }
     }
 
-    /// Remember a fresh outcome at `now` (stamped no earlier than the previous record). The
-    /// command id must be unknown (`recall` said so).
+    /// Remember a fresh outcome at `now` (stamped no earlier than the previous record); returns
+    /// its sequence number. The command id must be unknown (`recall` said so).
     pub(crate) fn remember(
         &mut self,
         command_id: CommandId,
         fingerprint: Fingerprint,
         now: UnixMs,
         outcome: Stored,
-    ) {
+    ) -> u32 {
         let at = UnixMs(now.0.max(self.latest_at.0));
         self.push(Remembered {
             command_id,
             fingerprint,
             at,
             outcome,
-        });
+        })
     }
 
     /// Append a record of an unknown command id whose stamp is not older than the last one
-    /// (restore feeds sorted records).
-    pub(crate) fn push(&mut self, record: Remembered) {
+    /// (restore feeds sorted records); returns its sequence number.
+    pub(crate) fn push(&mut self, record: Remembered) -> u32 {
         self.latest_at = UnixMs(record.at.0.max(self.latest_at.0));
         let seq = self.first_seq.wrapping_add(self.queue.len() as u32);
         let hash = hash_uuid(&record.command_id.0);
         self.queue.push(record);
-        let (queue, first) = (&self.queue, self.first_seq);
-        self.by_id.insert(hash, seq, |seq| {
-            hash_uuid(&queue[seq.wrapping_sub(first) as usize].command_id.0)
-        });
+        self.by_id.insert(hash, seq);
+        seq
     }
 
     /// Forget every record remembered at or before `now - OUTCOME_RETENTION_MS`; reports each
@@ -142,21 +140,22 @@ impl OutcomeMemory {
                 break;
             }
             let command_id = front.command_id;
-            let (queue, first) = (&self.queue, self.first_seq);
-            let hash_of =
-                |seq: u32| hash_uuid(&queue[seq.wrapping_sub(first) as usize].command_id.0);
+            let first = self.first_seq;
             self.by_id
-                .remove(hash_uuid(&command_id.0), |seq| seq == first, hash_of);
+                .remove(hash_uuid(&command_id.0), |seq| seq == first);
             self.queue.pop_front();
             self.first_seq = self.first_seq.wrapping_add(1);
             forgotten(command_id);
             pruned = true;
         }
         if pruned {
-            let (queue, first) = (&self.queue, self.first_seq);
-            self.by_id
-                .shrink(|seq| hash_uuid(&queue[seq.wrapping_sub(first) as usize].command_id.0));
+            self.by_id.shrink();
         }
+    }
+
+    /// The record with this sequence number, unless it was forgotten.
+    pub(crate) fn at_seq(&self, seq: u32) -> Option<&Remembered> {
+        self.queue.get(seq.wrapping_sub(self.first_seq) as usize)
     }
 
     /// The record of a command id.

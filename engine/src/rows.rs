@@ -358,7 +358,7 @@ impl ShowState {
     pub fn take_dirty(&mut self) -> Vec<RowChange> {
         let mut dirty = std::mem::take(&mut self.dirty);
         let mut changes = Vec::with_capacity(dirty.len());
-        dirty.drain(|key| changes.push(self.row_change(key)));
+        dirty.drain(|key| changes.extend(self.row_change(key)));
         self.dirty = dirty;
         changes
     }
@@ -387,17 +387,21 @@ impl ShowState {
         rows
     }
 
-    fn row_change(&self, key: DirtyKey) -> RowChange {
-        match key {
+    /// The change for a listed key. An outcome remembered and forgotten within one batch
+    /// has nothing to write; one forgotten and remembered again (its id reused after the
+    /// retention) is written, not deleted.
+    fn row_change(&self, key: DirtyKey) -> Option<RowChange> {
+        Some(match key {
             DirtyKey::Meta => RowChange::Put(self.meta_row()),
             DirtyKey::Seat(index) => RowChange::Put(self.seat_row(index)),
             DirtyKey::Hold(slot) => RowChange::Put(self.hold_row(slot)),
             DirtyKey::Booking(slot) => RowChange::Put(self.booking_row(slot)),
-            DirtyKey::Outcome(command_id) => match self.memory.get(command_id) {
-                Some(record) => RowChange::Put(self.outcome_row(record)),
+            DirtyKey::OutcomePut(seq) => RowChange::Put(self.outcome_row(self.memory.at_seq(seq)?)),
+            DirtyKey::OutcomeForgotten(command_id) => match self.memory.get(command_id) {
+                Some(_) => return None,
                 None => RowChange::Delete(RowKey::Outcome(command_id)),
             },
-        }
+        })
     }
 
     fn meta_row(&self) -> StateRow {

@@ -144,21 +144,24 @@ pub(crate) enum DirtyKey {
     Seat(u32),
     Hold(u32),
     Booking(u32),
-    Outcome(schemas::CommandId),
+    /// The outcome remembered under this sequence number.
+    OutcomePut(u32),
+    /// The outcome of this command id was forgotten.
+    OutcomeForgotten(schemas::CommandId),
 }
 
 /// Rows changed since the last `take_dirty`, each listed once: a bit per seat, hold and booking,
 /// plus the list of words that have any bit set, so marking is O(1) and collecting visits only
-/// those words (no sort, no per-key list). Outcome keys are listed as they come and
-/// deduplicated when collected (an id is remembered or forgotten at most once per batch in
-/// practice).
+/// those words (no sort, no per-key list). Remembered outcomes are listed by sequence number
+/// (each once by construction); forgotten ones by command id, deduplicated when collected.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DirtySet {
     meta: bool,
     seats: BitSet,
     holds: BitSet,
     bookings: BitSet,
-    outcomes: Vec<schemas::CommandId>,
+    remembered: Vec<u32>,
+    forgotten: Vec<schemas::CommandId>,
 }
 
 impl DirtySet {
@@ -169,12 +172,13 @@ impl DirtySet {
             DirtyKey::Seat(index) => self.seats.insert(index),
             DirtyKey::Hold(slot) => self.holds.insert(slot),
             DirtyKey::Booking(slot) => self.bookings.insert(slot),
-            DirtyKey::Outcome(command_id) => self.outcomes.push(command_id),
+            DirtyKey::OutcomePut(seq) => self.remembered.push(seq),
+            DirtyKey::OutcomeForgotten(command_id) => self.forgotten.push(command_id),
         }
     }
 
-    /// Visit every listed key once (outcomes sorted), leaving the set empty; buffers keep their
-    /// capacity for the next batch.
+    /// Visit every listed key once, leaving the set empty; buffers keep their capacity for the
+    /// next batch.
     pub(crate) fn drain(&mut self, mut visit: impl FnMut(DirtyKey)) {
         if std::mem::take(&mut self.meta) {
             visit(DirtyKey::Meta);
@@ -182,14 +186,17 @@ impl DirtySet {
         self.seats.drain(|index| visit(DirtyKey::Seat(index)));
         self.holds.drain(|slot| visit(DirtyKey::Hold(slot)));
         self.bookings.drain(|slot| visit(DirtyKey::Booking(slot)));
-        self.outcomes.sort_unstable();
-        self.outcomes.dedup();
-        for command_id in self.outcomes.drain(..) {
-            visit(DirtyKey::Outcome(command_id));
+        for seq in self.remembered.drain(..) {
+            visit(DirtyKey::OutcomePut(seq));
         }
-        if self.outcomes.capacity() > OUTCOME_KEYS_KEPT {
+        self.forgotten.sort_unstable();
+        self.forgotten.dedup();
+        for command_id in self.forgotten.drain(..) {
+            visit(DirtyKey::OutcomeForgotten(command_id));
+        }
+        if self.forgotten.capacity() > FORGOTTEN_KEYS_KEPT {
             // A burst (a day of outcomes pruned at once) is not worth keeping memory for.
-            self.outcomes = Vec::new();
+            self.forgotten = Vec::new();
         }
     }
 
@@ -199,21 +206,23 @@ impl DirtySet {
             && self.seats.is_empty()
             && self.holds.is_empty()
             && self.bookings.is_empty()
-            && self.outcomes.is_empty()
+            && self.remembered.is_empty()
+            && self.forgotten.is_empty()
     }
 
-    /// Number of listed keys (outcomes counted before deduplication).
+    /// Number of listed keys (forgotten outcomes counted before deduplication).
     pub(crate) fn len(&self) -> usize {
         usize::from(self.meta)
             + self.seats.count()
             + self.holds.count()
             + self.bookings.count()
-            + self.outcomes.len()
+            + self.remembered.len()
+            + self.forgotten.len()
     }
 }
 
-/// Largest outcome-key buffer kept between batches.
-const OUTCOME_KEYS_KEPT: usize = 4096;
+/// Largest forgotten-outcome buffer kept between batches.
+const FORGOTTEN_KEYS_KEPT: usize = 4096;
 
 /// A set of `u32` as bits, remembering which words are non-zero.
 #[derive(Clone, Debug, Default)]
@@ -549,10 +558,8 @@ impl ShowState {
 
     /// Index the hold already pushed into `slot` (its id must not be indexed yet).
     pub(crate) fn index_hold(&mut self, slot: u32) {
-        let holds = &self.holds;
-        let hash = hash_uuid(&holds[slot as usize].id.0);
-        self.hold_slots
-            .insert(hash, slot, |s| hash_uuid(&holds[s as usize].id.0));
+        let hash = hash_uuid(&self.holds[slot as usize].id.0);
+        self.hold_slots.insert(hash, slot);
     }
 
     /// Slot of a booking by id.
@@ -565,10 +572,8 @@ impl ShowState {
 
     /// Index the booking already pushed into `slot` (its id must not be indexed yet).
     pub(crate) fn index_booking(&mut self, slot: u32) {
-        let bookings = &self.bookings;
-        let hash = hash_uuid(&bookings[slot as usize].id.0);
-        self.booking_slots
-            .insert(hash, slot, |s| hash_uuid(&bookings[s as usize].id.0));
+        let hash = hash_uuid(&self.bookings[slot as usize].id.0);
+        self.booking_slots.insert(hash, slot);
     }
 
     fn ticket_view(&self, booking_slot: u32, seat: u32) -> TicketView {
