@@ -8,6 +8,8 @@
 //! - LWT: seats persisted per second with conditional batches of 64 decisions vs one LWT per
 //!   decision (engine rows, same store code as the processor);
 //! - latency: publish -> reply at half the measured hold throughput (open loop), p50/p99.
+//!
+//! `BENCH_BATCH_SIZE_MAX` overrides the processor's `batch_size_max` from streams.yaml.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,6 +123,13 @@ fn topology(tag: &str) -> Topology {
     t.booking_events.subject_prefix = format!("bbookings_{tag}");
     t.processor.lease_bucket = format!("bench_leases_{tag}");
     t.cql.keyspace = format!("bench_{tag}");
+    // To compare batch limits without editing streams.yaml.
+    if let Some(n) = std::env::var("BENCH_BATCH_SIZE_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        t.processor.batch_size_max = n;
+    }
     t
 }
 
@@ -191,7 +200,8 @@ async fn pipeline_rate(bus: &Arc<NatsBus>, show: ShowId) -> Result<f64, Failure>
     Ok(accepted as f64 / elapsed)
 }
 
-/// Open-loop holds at `rate` per second on seats from `first`; latencies in ms, sorted.
+/// Open-loop holds at `rate` per second on seats from `first`; latencies in ms, sorted. Also
+/// prints how the slow ones (over 50 ms) cluster in time: one stall or a steady tail.
 async fn latencies(
     bus: &Arc<NatsBus>,
     show: ShowId,
@@ -205,17 +215,31 @@ async fn latencies(
     for i in 0..count {
         tokio::time::sleep_until(started + interval * i).await;
         let bus = bus.clone();
+        let hold = hold(show, first + i);
         tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            bus.submit(hold(show, first + i))
-                .await
-                .map(|_| sent.elapsed().as_secs_f64() * 1000.0)
+            let sent = tokio::time::Instant::now();
+            bus.submit(hold).await.map(|_| {
+                let offset_ms = (sent - started).as_millis() as u64;
+                (offset_ms, sent.elapsed().as_secs_f64() * 1000.0)
+            })
         }));
     }
     let mut out = Vec::with_capacity(tasks.len());
+    let mut slow_windows = std::collections::BTreeSet::new();
     for task in tasks {
-        out.push(task.await??);
+        let (offset_ms, latency) = task.await??;
+        if latency > 50.0 {
+            slow_windows.insert(offset_ms / 100);
+        }
+        out.push(latency);
     }
+    let slow = out.iter().filter(|l| **l > 50.0).count();
+    println!(
+        "latency: {slow} of {count} over 50 ms, sent in {} of {} 100-ms windows {:?}",
+        slow_windows.len(),
+        started.elapsed().as_millis() / 100 + 1,
+        slow_windows.iter().take(12).collect::<Vec<_>>()
+    );
     out.sort_by(|a, b| a.total_cmp(b));
     Ok(out)
 }
@@ -328,8 +352,9 @@ async fn main() -> Result<(), Failure> {
     let store = CqlStore::connect(&cql_nodes, &topology.cql.keyspace).await?;
     let batched = lwt_rate(&store, 64, 64 * 40).await?;
     let single = lwt_rate(&store, 1, 300).await?;
+    let large = lwt_rate(&store, 256, 256 * 10).await?;
     println!(
-        "LWT: {batched:.0} seats/s with 64 decisions per conditional batch, {single:.0} seats/s with one each"
+        "LWT: {batched:.0} seats/s with 64 decisions per conditional batch, {single:.0} seats/s with one each ({large:.0} seats/s with 256)"
     );
     for name in [
         &topology.commands.stream,

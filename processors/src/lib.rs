@@ -15,7 +15,8 @@
 //!
 //! The loop and its parts:
 //! - [`partition`]: [`partition::PartitionLoop`] — prefetch -> decide (pure `engine`) ->
-//!   persist (one conditional batch per touched show) -> publish -> reply -> ack.
+//!   persist (one conditional batch per touched show, index rows beside it) -> reply ->
+//!   publish -> ack; a batch's publish and ack overlap the next batch's decide and persist.
 //! - [`expiry`]: when to append `Expire` commands to the partition's own log.
 //! - [`rows`]: engine rows <-> stored `(kind, id, body)` rows.
 //! - [`metrics`]: batch sizes, decide/persist/publish latencies, lag, via the `metrics` facade.
@@ -25,8 +26,8 @@
 //! - [`dev`]: `DevPipeline` = in-process log + embedded redb store + `EventHub` + `LocalBus`.
 //!
 //! A command flows: ingress -> `CommandBus::submit` -> log (partition of its show) ->
-//! `PartitionLoop` decides it with the stream time -> `ShowStore::persist` (fenced) ->
-//! `EventSink::publish` -> reply to the waiting `submit` -> ack.
+//! `PartitionLoop` decides it with the stream time -> `ShowStore::persist` (fenced) -> reply to
+//! the waiting `submit` -> `EventSink::publish` (in the background) -> ack.
 
 pub mod bus;
 pub mod cli;
