@@ -15,16 +15,13 @@ use mix::{Rng, SEATS, created, run, script};
 
 const MIN_RUN: Duration = Duration::from_millis(2_000);
 
-/// CPU time this thread has used (user + system), from `/proc/thread-self/stat` in clock ticks
-/// of 1/100 s (Linux's fixed USER_HZ). The box is shared, so wall time includes waiting for a
-/// core; "commands per second on one core" is measured against the core time actually used.
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (first field, ns). The box
+/// is shared, so wall time includes waiting for a core; "commands per second on one core" is
+/// measured against the core time actually used.
 fn thread_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 fn main() {

@@ -463,7 +463,6 @@ impl ShowState {
                 seat_id: self.seat_id_unchecked(index),
                 status: SeatStatus::Booked,
             });
-            self.dirty.mark(DirtyKey::Seat(index));
         }
         self.dirty.mark(DirtyKey::Hold(slot));
         self.dirty.mark(DirtyKey::Booking(booking));
@@ -710,6 +709,8 @@ impl ShowState {
     }
 
     /// Change one seat's word, keeping the available counter exact and recording the change.
+    /// Only blocking and unblocking write the seat's row: held and booked seats are implied by
+    /// their hold and booking rows, so a hold or confirm writes one row, not one per seat.
     fn set_seat(
         &mut self,
         index: u32,
@@ -728,7 +729,9 @@ impl ShowState {
             seat_id: self.seat_id_unchecked(index),
             status,
         });
-        self.dirty.mark(DirtyKey::Seat(index));
+        if old == SEAT_BLOCKED || word == SEAT_BLOCKED {
+            self.dirty.mark(DirtyKey::Seat(index));
+        }
     }
 
     // ----- rebuilding outcomes ----------------------------------------------------------------

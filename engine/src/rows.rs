@@ -123,8 +123,9 @@ pub struct SectionRow {
     pub seat_count: u32,
 }
 
-/// A seat's row: its status. Held and booked seats are also implied by their hold and booking
-/// rows; restore checks that both agree.
+/// A seat's row, written when an operator blocks (`Blocked`) or unblocks (`Available`) it. Held
+/// and booked seats are implied by their hold and booking rows, so holds and confirms write no
+/// seat rows; restore reads from seat rows only whether a seat is blocked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatRow {
     /// Status after the last change.
@@ -368,8 +369,8 @@ impl ShowState {
         !self.dirty.is_empty()
     }
 
-    /// The whole state as rows, sorted by key: the metadata row, a row per seat that is not
-    /// available, every hold, booking and remembered outcome. Empty before `CreateShow`.
+    /// The whole state as rows, sorted by key: the metadata row, a row per blocked seat, every
+    /// hold, booking and remembered outcome. Empty before `CreateShow`.
     pub fn snapshot(&self) -> Vec<StateRow> {
         if self.info.is_none() {
             return Vec::new();
@@ -377,7 +378,7 @@ impl ShowState {
         let mut rows = vec![self.meta_row()];
         rows.extend(
             (0..self.seat_count())
-                .filter(|index| self.seats[*index as usize] != SEAT_AVAILABLE)
+                .filter(|index| self.seats[*index as usize] == SEAT_BLOCKED)
                 .map(|index| self.seat_row(index)),
         );
         rows.extend((0..self.holds.len() as u32).map(|slot| self.hold_row(slot)));
@@ -733,8 +734,9 @@ impl Restorer {
         Ok(())
     }
 
-    /// Seat words, tallies and the expiry queue from holds, bookings and blocked seat rows;
-    /// then every seat row must agree with the result.
+    /// Seat words, tallies and the expiry queue from holds, bookings and blocked seat rows. A
+    /// seat row's other statuses say nothing (an unblocked seat's row reads `Available`, and
+    /// earlier builds wrote held and booked seats too), so only `Blocked` is read.
     fn occupy_seats(&mut self, seat_rows: &[(SeatId, SeatRow)]) -> Result<(), RestoreError> {
         for slot in 0..self.state.holds.len() as u32 {
             let hold = &self.state.holds[slot as usize];
@@ -768,15 +770,6 @@ impl Restorer {
             })?;
             if row.status == SeatStatus::Blocked {
                 self.occupy(index, SEAT_BLOCKED)?;
-            }
-        }
-        for (seat_id, row) in seat_rows {
-            let status = self.state.seat_status_by_id(*seat_id);
-            if status != Some(row.status) {
-                return Err(self.fail(format!(
-                    "seat {seat_id}: row says {:?}, holds and bookings say {status:?}",
-                    row.status
-                )));
             }
         }
         Ok(())

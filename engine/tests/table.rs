@@ -958,3 +958,56 @@ fn variant(rejection: &Rejection) -> &'static str {
         Rejection::CommandIdReused => "CommandIdReused",
     }
 }
+
+#[test]
+fn only_blocking_writes_seat_rows_and_restore_reads_only_blocks() {
+    use engine::{RowChange, SeatRow, StateRow};
+    let kinds = |changes: &[RowChange]| {
+        let mut kinds: Vec<_> = changes.iter().map(|c| c.key().kind()).collect();
+        kinds.sort();
+        kinds
+    };
+    let mut state = created();
+    state.take_dirty();
+    state.decide(&envelope(1, hold(1, 1, &[0, 1, 2])), UnixMs(T));
+    state.decide(&envelope(2, confirm(1, 1)), UnixMs(T + 1));
+    let changes = state.take_dirty();
+    use engine::RowKind::*;
+    assert_eq!(kinds(&changes), vec![Hold, Booking, Outcome, Outcome]);
+    state.decide(
+        &envelope(3, Command::Block { seats: seats(&[5]) }),
+        UnixMs(T + 2),
+    );
+    assert_eq!(kinds(&state.take_dirty()), vec![Seat, Outcome]);
+    // Seat rows other than blocks (an unblocked seat's, or stale ones) do not change a restore.
+    let mut rows = state.snapshot();
+    rows.push(StateRow::Seat {
+        seat_id: seat(7),
+        body: SeatRow {
+            status: schemas::SeatStatus::Held,
+        },
+    });
+    rows.push(StateRow::Seat {
+        seat_id: seat(8),
+        body: SeatRow {
+            status: schemas::SeatStatus::Available,
+        },
+    });
+    let restored = ShowState::restore(SHOW, rows).expect("restore");
+    assert_eq!(restored.snapshot(), state.snapshot());
+    assert_eq!(restored.seat_status(0), Some(schemas::SeatStatus::Booked));
+    assert_eq!(restored.seat_status(5), Some(schemas::SeatStatus::Blocked));
+    assert_eq!(
+        restored.seat_status(7),
+        Some(schemas::SeatStatus::Available)
+    );
+    // A blocked row on a seat a hold claims is a contradiction.
+    let mut rows = state.snapshot();
+    rows.push(StateRow::Seat {
+        seat_id: seat(0),
+        body: SeatRow {
+            status: schemas::SeatStatus::Blocked,
+        },
+    });
+    assert!(ShowState::restore(SHOW, rows).is_err());
+}
