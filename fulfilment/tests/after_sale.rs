@@ -451,3 +451,73 @@ async fn the_sweep_issues_tickets_for_bookings_the_worker_never_saw() {
     assert_eq!(again.issued, 0, "a second sweep finds nothing to do");
     w.pipeline.shutdown().await.unwrap();
 }
+
+/// A lane's batch: consecutive confirmations share one store write, and a cancellation between
+/// them still lands after the confirmation it follows.
+#[tokio::test]
+async fn a_batch_of_facts_is_handled_in_order_with_shared_writes() {
+    let w = world().await;
+    let tickets = store(&w);
+    let worker = TicketWorker::new(
+        Issuer::new(w.keys.clone(), w.catalog.clone()),
+        tickets.clone(),
+    );
+    let fact = |event| ShowEvent {
+        schema: SCHEMA_VERSION,
+        show_id: w.show,
+        version: 1,
+        at: UnixMs(0),
+        event,
+    };
+    let confirmed = |n: u128, seat: u32| {
+        fact(Event::Confirmed {
+            booking_id: BookingId(Uuid::from_u128(n)),
+            hold_id: HoldId(Uuid::from_u128(n + 100)),
+            user: user(n),
+            seats: vec![SeatId::derive(w.show, seat)],
+            total_minor: 1000,
+            payment_ref: Uuid::from_u128(n + 200).to_string(),
+            booked_at: UnixMs(0),
+        })
+    };
+    let facts = vec![
+        confirmed(1, 0),
+        confirmed(2, 1),
+        fact(Event::Cancelled {
+            booking_id: BookingId(Uuid::from_u128(1)),
+            user: user(1),
+            seats: vec![SeatId::derive(w.show, 0)],
+            refund_minor: 0,
+            refund_percent: 0,
+            payment_ref: Uuid::from_u128(201).to_string(),
+        }),
+        confirmed(3, 2),
+        // Not a seat of the show: this one fails, the others do not.
+        confirmed(4, 999),
+    ];
+    let outcomes = worker.apply_all(&facts).await;
+    assert!(outcomes[..4].iter().all(Result::is_ok), "{outcomes:?}");
+    assert!(matches!(
+        outcomes[4],
+        Err(fulfilment::WorkError::Issue(
+            fulfilment::IssueError::UnknownSeat { .. }
+        ))
+    ));
+    let status = |n: u128| {
+        let tickets = tickets.clone();
+        async move {
+            tickets
+                .booking_tickets(BookingId(Uuid::from_u128(n)))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.status)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(status(1).await, vec![StoredStatus::Cancelled]);
+    assert_eq!(status(2).await, vec![StoredStatus::Valid]);
+    assert_eq!(status(3).await, vec![StoredStatus::Valid]);
+    assert!(status(4).await.is_empty());
+    w.pipeline.shutdown().await.unwrap();
+}

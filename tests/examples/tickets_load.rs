@@ -1,0 +1,317 @@
+//! Ticket load generator for `scripts/bench tickets`: against a running boxoffice API it creates a
+//! show through the admin API, then runs concurrent buyers that each take a guest token, hold
+//! `seats_per_booking` seats and confirm them with `pm_card_visa`, and then poll (every 10 ms) for
+//! the QR PNG of the booking's last ticket (ticket ids are derived, so no listing is needed). The
+//! latency measured is from the confirm's `201` to the first `200` of that file; the booking is
+//! then read once to check it lists every ticket. Afterwards gate staff scan every ticket once,
+//! concurrently.
+//!
+//! Prints one line:
+//! `bookings=<n> tickets=<n> errors=<n> p50_ms=<x> p99_ms=<x> max_ms=<x> bookings_per_s=<x>
+//!  tickets_per_s=<x> scans=<n> scans_per_s=<x> scan_p50_ms=<x> scan_p99_ms=<x>`
+//!
+//! Usage: `tickets_load <base-url> <auth-secret> <clients> <bookings> <seats-per-booking>`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ingress::auth::{Claims, TokenKeys};
+use serde_json::{Value, json};
+
+/// How often a buyer looks for its tickets.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    match http.post(url).bearer_auth(token).json(&body).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(e) => (0, json!({"error": e.to_string()})),
+    }
+}
+
+fn sign(secret: &str, roles: &[&str]) -> String {
+    TokenKeys::new(secret.as_bytes()).sign(&Claims {
+        sub: uuid::Uuid::new_v4().to_string(),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    })
+}
+
+async fn setup(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    seats: usize,
+) -> (String, Vec<String>) {
+    let rows = seats.div_ceil(50);
+    let (status, venue) = post(http, format!("{base}/v1/admin/venues"), admin, json!({
+        "name": "Ticket Bench Arena", "city": "Benchville",
+        "sections": [{"sectionId": "A", "name": "Floor", "priceCategory": "STANDARD", "price": 2500,
+            "currency": "USD",
+            "rows": (0..rows).map(|r| json!({"row": format!("R{r}"), "seats": 50})).collect::<Vec<_>>()}]
+    })).await;
+    assert_eq!(status, 201, "venue: {venue}");
+    let (status, event) = post(
+        http,
+        format!("{base}/v1/admin/events"),
+        admin,
+        json!({
+            "title": "Ticket Bench Night", "description": "Load", "category": "concerts",
+            "city": "Benchville", "venueId": venue["venueId"], "startDate": "2030-01-01",
+            "endDate": "2030-01-02"
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "event: {event}");
+    let event_id = event["eventId"].as_str().unwrap().to_owned();
+    let (status, show) = post(
+        http,
+        format!("{base}/v1/admin/events/{event_id}/shows"),
+        admin,
+        json!({"showTime": "2030-01-01T20:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, 201, "show: {show}");
+    let show_id = show["showId"].as_str().unwrap().to_owned();
+    let map: Value = http
+        .get(format!("{base}/v1/events/{event_id}/shows/{show_id}/seats"))
+        .send()
+        .await
+        .expect("seat map")
+        .json()
+        .await
+        .expect("seat map json");
+    let seats = map["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["seats"].as_array().unwrap().iter())
+        .map(|s| s["seatId"].as_str().unwrap().to_owned())
+        .collect();
+    (show_id, seats)
+}
+
+/// One buyer: hold + confirm, then wait for the tickets. Returns the wait and the codes.
+async fn buy(
+    http: &reqwest::Client,
+    base: &str,
+    show: &str,
+    seats: &[String],
+) -> Result<(Duration, Vec<String>), String> {
+    let guest: Value = http
+        .post(format!("{base}/v1/auth/guest"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = guest["token"].as_str().ok_or("no token")?.to_owned();
+    let (status, hold) = post(
+        http,
+        format!("{base}/v1/bookings/hold"),
+        &token,
+        json!({"showId": show, "seatIds": seats}),
+    )
+    .await;
+    if status != 201 {
+        return Err(format!("hold {status}: {hold}"));
+    }
+    let (status, booking) = post(
+        http,
+        format!("{base}/v1/bookings/confirm"),
+        &token,
+        json!({"holdId": hold["holdId"], "paymentMethodId": "pm_card_visa"}),
+    )
+    .await;
+    if status != 201 {
+        return Err(format!("confirm {status}: {booking}"));
+    }
+    let confirmed = Instant::now();
+    // A ticket's id is derived (engine::ticket_id), so its files can be asked for at once; the
+    // last seat's PNG being served means the worker stored the whole booking (one upsert).
+    let booking_id = booking["bookingId"].as_str().unwrap_or("");
+    let booking_uuid = uuid::Uuid::parse_str(booking_id).map_err(|e| e.to_string())?;
+    let last_seat =
+        uuid::Uuid::parse_str(seats.last().ok_or("no seats")?).map_err(|e| e.to_string())?;
+    let ticket = engine::ticket_id(schemas::BookingId(booking_uuid), schemas::SeatId(last_seat));
+    let png = format!("{base}/v1/tickets/{ticket}/qr.png");
+    loop {
+        let status = http
+            .get(&png)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .status();
+        if status == 200 {
+            break;
+        }
+        if confirmed.elapsed() > Duration::from_secs(30) {
+            return Err(format!("no ticket after 30 s: {status}"));
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    let waited = confirmed.elapsed();
+    let read: Value = http
+        .get(format!("{base}/v1/bookings/{booking_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let tickets = read["tickets"].as_array().cloned().unwrap_or_default();
+    if tickets.len() != seats.len() {
+        return Err(format!(
+            "file served but booking lists {} tickets",
+            tickets.len()
+        ));
+    }
+    let codes = tickets
+        .iter()
+        .map(|t| t["code"].as_str().unwrap_or("").to_owned())
+        .collect();
+    Ok((waited, codes))
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Every code scanned once by `clients` concurrent gates; returns scan latencies and the time.
+async fn scan_all(
+    http: &reqwest::Client,
+    base: &str,
+    secret: &str,
+    clients: usize,
+    codes: Vec<String>,
+) -> (Vec<Duration>, Duration, usize) {
+    let codes = Arc::new(codes);
+    let next = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for gate in 0..clients {
+        let (http, base, codes, next, refused) = (
+            http.clone(),
+            base.to_owned(),
+            codes.clone(),
+            next.clone(),
+            refused.clone(),
+        );
+        let staff = sign(secret, &["staff"]);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(code) = codes.get(i) else {
+                    return latencies;
+                };
+                let at = Instant::now();
+                let (status, body) = post(
+                    &http,
+                    format!("{base}/v1/checkin"),
+                    &staff,
+                    json!({"code": code, "gate": format!("G{gate}")}),
+                )
+                .await;
+                if status == 200 {
+                    latencies.push(at.elapsed());
+                } else if refused.fetch_add(1, Ordering::Relaxed) < 5 {
+                    eprintln!("scan refused {status}: {body}");
+                }
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("gate task"));
+    }
+    (
+        latencies,
+        started.elapsed(),
+        refused.load(Ordering::Relaxed),
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, base, secret, clients, bookings, per_booking] = args.as_slice() else {
+        eprintln!(
+            "usage: tickets_load <base-url> <auth-secret> <clients> <bookings> <seats-per-booking>"
+        );
+        std::process::exit(2);
+    };
+    let clients: usize = clients.parse().expect("clients");
+    let bookings: usize = bookings.parse().expect("bookings");
+    let per_booking: usize = per_booking.parse().expect("seats per booking");
+    let http = reqwest::Client::new();
+    let admin = sign(secret, &["admin"]);
+    let (show, seats) = setup(&http, base, &admin, bookings * per_booking).await;
+    let seats = Arc::new(seats);
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, base, show) = (http.clone(), base.clone(), show.clone());
+        let (seats, next, errors) = (seats.clone(), next.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= bookings {
+                    return done;
+                }
+                let mine = &seats[i * per_booking..(i + 1) * per_booking];
+                match buy(&http, &base, &show, mine).await {
+                    Ok(result) => done.push(result),
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("booking failed: {e}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let mut waits = Vec::new();
+    let mut codes = Vec::new();
+    for task in tasks {
+        for (wait, mut booked) in task.await.expect("buyer task") {
+            waits.push(wait);
+            codes.append(&mut booked);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    waits.sort();
+    let tickets = codes.len();
+    let (mut scans, scan_time, refused) = scan_all(&http, base, secret, clients, codes).await;
+    scans.sort();
+    println!(
+        "bookings={} tickets={} errors={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1} \
+         bookings_per_s={:.1} tickets_per_s={:.1} scans={} scans_refused={} scans_per_s={:.1} \
+         scan_p50_ms={:.1} scan_p99_ms={:.1}",
+        waits.len(),
+        tickets,
+        errors.load(Ordering::Relaxed),
+        quantile(&waits, 0.50),
+        quantile(&waits, 0.99),
+        quantile(&waits, 1.0),
+        waits.len() as f64 / elapsed,
+        tickets as f64 / elapsed,
+        scans.len(),
+        refused,
+        scans.len() as f64 / scan_time.as_secs_f64(),
+        quantile(&scans, 0.50),
+        quantile(&scans, 0.99),
+    );
+}
