@@ -35,11 +35,26 @@ fn main() {
     let after_mix = live_bytes() - base;
     let sold = SEATS - state.available_seats();
     let remembered = state.remembered_outcomes();
+
     let last = script.commands.last().map_or(start, |(at, _)| at.0);
     let later = UnixMs(last + engine::OUTCOME_RETENTION_MS + 1);
     state.decide(&envelope(&mut rng, show, Command::Expire), later);
     state.take_dirty();
     let after_retention = live_bytes() - base;
+    let mut booking_ids: Vec<_> = script
+        .commands
+        .iter()
+        .filter_map(|(_, envelope)| match &envelope.command {
+            Command::Confirm { booking_id, .. } => Some(*booking_id),
+            _ => None,
+        })
+        .collect();
+    booking_ids.sort();
+    booking_ids.dedup();
+    let bookings = booking_ids
+        .iter()
+        .filter(|id| state.booking(**id).is_some())
+        .count();
 
     let per_seat = |bytes: isize| bytes as f64 / f64::from(SEATS);
     println!(
@@ -47,7 +62,7 @@ fn main() {
         per_seat(created_bytes)
     );
     println!(
-        "engine: state after the sale ({sold} seats sold, {} holds) {after_mix} B ({:.1} B/seat: seats, holds, bookings, tallies, {remembered} remembered outcomes)",
+        "engine: state after the sale ({sold} seats sold, {} holds, {bookings} bookings) {after_mix} B ({:.1} B/seat: seats, holds, bookings, tallies, {remembered} remembered outcomes)",
         script.holds,
         per_seat(after_mix)
     );
