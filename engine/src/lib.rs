@@ -2,9 +2,10 @@
 //! expiry, cancellation, check-in and seat block of one show.
 //!
 //! # Layout
-//! - [`state`]: [`ShowState`], the show's state in flat form (a `u32` word per seat, holds and
-//!   bookings in slot vectors), and the read views the API serves ([`HoldView`],
-//!   [`BookingView`], seat statuses, sections, prices).
+//! - [`state`]: [`ShowState`], the show's state in flat form (a `u32` word per seat: available,
+//!   blocked, or the slot of the hold that holds or booked it; holds and bookings in slots), and
+//!   the read views the API serves ([`HoldView`], [`BookingView`], seat statuses, sections,
+//!   prices).
 //! - [`decide`]: [`ShowState::decide`] and one function per command; [`Decision`], [`Origin`],
 //!   [`refund_percent`].
 //! - [`rows`]: persistence as rows of the show's partition: [`ShowState::take_dirty`],
@@ -27,6 +28,15 @@
 //! No IO, no clock, no randomness: time and ids arrive inside commands, so replaying the same
 //! commands always yields the same state and the same decisions.
 //!
+//! # Rows
+//! One partition per show, `(kind, id) -> body` ([`RowKind`] codes: 0 seat, 1 hold, 2 booking,
+//! 3 outcome, 4 metadata with the nil id). A hold writes its hold row and its outcome row; a
+//! confirm its hold, booking and outcome rows; seat rows are written only when an operator blocks
+//! or unblocks a seat (held and booked seats are implied by hold and booking rows). Pruned
+//! outcomes come out as [`RowChange::Delete`] (a store may instead let them expire with a TTL
+//! of at least [`OUTCOME_RETENTION_MS`]). `restore(all rows)` rebuilds every derived index and
+//! decides every later command exactly as the original would.
+//!
 //! # Choices the contract leaves open
 //! - Commands on a show that does not exist answer `UnknownShow` and are not remembered
 //!   ([`Origin::Unrecorded`]); so is `CommandIdReused`.
@@ -37,6 +47,11 @@
 //! - Check-in of a ticket whose booking is unknown answers `TicketNotFound`.
 //! - Blocking already blocked seats and unblocking available ones are no-ops; the events list
 //!   only the seats that changed.
+//! - Hold rejections follow the contract's order: request shape (`NoSeats`, `DuplicateSeats`,
+//!   `TooManySeats`), `UnknownShow`, `UnknownSeats`, `SaleNotOpen` / `ShowStarted`,
+//!   `TicketLimitExceeded`, `HoldLimitExceeded`, `SeatsUnavailable` (in request order).
+//! - Outcomes are remembered for [`OUTCOME_RETENTION_MS`] (25 h: the contract's 24 h plus an hour
+//!   of clock skew between the ingress and the stream).
 
 mod chunked;
 pub mod decide;
