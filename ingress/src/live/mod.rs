@@ -8,6 +8,8 @@
 //!   seats, coalesce deltas over [`LiveTuning::coalesce_ms`], repair gaps from the source of
 //!   truth, write each frame once into the show's bounded ring ([`show::ShowChannel`]).
 //! - [`frame`]: the JSON of the two frames.
+//! - [`wire`]: WebSocket framing: frames encoded once (header included) and shared by every
+//!   viewer; the small parser for what viewers send.
 //! - [`viewer`]: one task per connection: snapshot, frames, pings, 4001 for the too slow.
 //! - [`upgrade`]: the WebSocket handshake.
 //!
@@ -21,6 +23,7 @@ pub mod frame;
 pub mod show;
 pub mod upgrade;
 pub mod viewer;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,8 +36,6 @@ use processors::store::ShowReader;
 use schemas::ShowId;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::PathIds;
@@ -52,12 +53,9 @@ pub struct LiveTuning {
     pub coalesce_ms: u64,
     /// Frames a viewer may be behind before it is closed as too slow (the show's ring size).
     pub queue_frames: usize,
-    /// Largest WebSocket fragment written, which is also what the per-connection write buffer
-    /// grows to.
-    pub fragment_bytes: usize,
-    /// Per-connection read buffer (viewers only send pongs and close frames).
+    /// Initial per-connection read buffer (viewers only send pongs and close frames).
     pub read_buffer_bytes: usize,
-    /// Largest message a viewer may send.
+    /// Largest frame payload a viewer may send (a larger one closes with 1009).
     pub inbound_message_bytes_max: usize,
     /// A write that makes no progress this long marks the viewer too slow.
     pub write_stall_ms: u64,
@@ -78,8 +76,7 @@ impl Default for LiveTuning {
         LiveTuning {
             coalesce_ms: 100,
             queue_frames: 32,
-            fragment_bytes: 4096,
-            read_buffer_bytes: 1024,
+            read_buffer_bytes: 256,
             inbound_message_bytes_max: 1024,
             write_stall_ms: 10_000,
             close_grace_ms: 5_000,
@@ -106,17 +103,6 @@ impl LiveTuning {
     }
     fn audit(&self) -> Duration {
         Duration::from_millis(self.audit_every_ms.max(1))
-    }
-
-    /// The socket settings of one viewer connection.
-    pub fn socket_config(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer_bytes)
-            // Every fragment is flushed as written; nothing accumulates per connection.
-            .write_buffer_size(0)
-            .max_write_buffer_size(self.fragment_bytes * 4 + 1024)
-            .max_message_size(Some(self.inbound_message_bytes_max))
-            .max_frame_size(Some(self.inbound_message_bytes_max))
     }
 }
 
@@ -246,7 +232,7 @@ impl LiveSeats {
     }
 
     /// Take over an upgraded connection as a viewer of the ticket's show.
-    pub async fn serve_connection<S>(&self, ws: WebSocketStream<S>, ticket: Ticket)
+    pub async fn serve_connection<S>(&self, io: S, ticket: Ticket)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -255,10 +241,10 @@ impl LiveSeats {
         let closing = self.inner.closing.subscribe();
         let Some(start) = ticket.channel.attach(timeout).await else {
             tracing::warn!(show = %ticket.show, "live seats not ready in time; closing viewer");
-            refuse(ws, tuning).await;
+            refuse(io, tuning).await;
             return;
         };
-        let ending = viewer::serve(ws, start, tuning, closing).await;
+        let ending = viewer::serve(io, start, tuning, closing).await;
         metrics::counter!("boxoffice_live_connections_ended_total", "why" => ending.label())
             .increment(1);
         drop(ticket);
@@ -266,18 +252,20 @@ impl LiveSeats {
 }
 
 /// Close with 1013 (try again later): the show could not be read in time.
-async fn refuse<S>(mut ws: WebSocketStream<S>, tuning: &LiveTuning)
+async fn refuse<S>(mut io: S, tuning: &LiveTuning)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: tokio::io::AsyncWrite + Unpin,
 {
-    use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-    let frame = CloseFrame {
-        code: 1013.into(),
-        reason: "seat state not available, try again".into(),
-    };
-    let _ = tokio::time::timeout(tuning.close_grace(), ws.send(Message::Close(Some(frame)))).await;
+    use tokio::io::AsyncWriteExt;
+    let frame = wire::close(
+        wire::close_code::TRY_AGAIN_LATER,
+        "seat state not available, try again",
+    );
+    let _ = tokio::time::timeout(tuning.close_grace(), async {
+        io.write_all(&frame).await?;
+        io.shutdown().await
+    })
+    .await;
 }
 
 impl Registry {
@@ -331,11 +319,7 @@ pub async fn seats_live(
                 return;
             }
         };
-        let config = live.tuning().socket_config();
-        let ws =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
-        live.serve_connection(ws, ticket).await;
+        live.serve_connection(TokioIo::new(upgraded), ticket).await;
     });
     Ok(upgrade::switching_protocols(accept))
 }

@@ -25,7 +25,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::LiveTuning;
 use super::feed::{FeedError, FeedItem, SeatFeed};
-use super::frame;
+use super::{frame, wire};
 
 /// What a viewer attaches to: the show's current frame-level state and its ring of frames.
 pub struct ShowChannel {
@@ -49,9 +49,9 @@ struct View {
 
 /// A viewer's start: the snapshot frame and the ring positioned right after it.
 pub struct Attachment {
-    /// The SNAPSHOT frame.
+    /// The SNAPSHOT frame (wire bytes).
     pub snapshot: Bytes,
-    /// Every later frame, in order.
+    /// Every later frame (wire bytes), in order.
     pub frames: broadcast::Receiver<Bytes>,
 }
 
@@ -87,7 +87,7 @@ impl ShowChannel {
         let snapshot = cell
             .get_or_init(|| async {
                 metrics::counter!("boxoffice_live_snapshots_written_total").increment(1);
-                frame::snapshot(version, seats_of(self.show, &statuses))
+                wire::text(&frame::snapshot(version, seats_of(self.show, &statuses)))
             })
             .await
             .clone();
@@ -395,7 +395,7 @@ fn flush(channel: &ShowChannel, coalescer: &mut Coalescer) {
     };
     let show = channel.show;
     let at = update.at.unwrap_or_else(crate::time::now_ms);
-    let bytes = frame::seat_update(
+    let payload = frame::seat_update(
         update.from_version,
         update.version,
         update
@@ -405,7 +405,7 @@ fn flush(channel: &ShowChannel, coalescer: &mut Coalescer) {
         at,
     );
     metrics::counter!("boxoffice_live_updates_published_total").increment(1);
-    channel.publish(&update, bytes);
+    channel.publish(&update, wire::text(&payload));
 }
 
 #[cfg(test)]
@@ -535,17 +535,19 @@ mod tests {
         let mut c = fresh();
         channel.install(&c);
         let mut early = channel.attach(Duration::from_secs(1)).await.unwrap();
-        let snap: serde_json::Value = serde_json::from_slice(&early.snapshot).unwrap();
+        let snap: serde_json::Value =
+            serde_json::from_slice(wire::payload_of(&early.snapshot)).unwrap();
         assert_eq!(snap["version"], 5);
         assert_eq!(snap["seats"].as_array().unwrap().len(), 6);
         c.offer(&delta(5, 6, &[(2, H)]));
         flush(&channel, &mut c);
         let late = channel.attach(Duration::from_secs(1)).await.unwrap();
-        let snap: serde_json::Value = serde_json::from_slice(&late.snapshot).unwrap();
+        let snap: serde_json::Value =
+            serde_json::from_slice(wire::payload_of(&late.snapshot)).unwrap();
         assert_eq!(snap["version"], 6);
         assert_eq!(snap["seats"][2]["status"], "HELD");
-        let update: serde_json::Value =
-            serde_json::from_slice(&early.frames.recv().await.unwrap()).unwrap();
+        let update = early.frames.recv().await.unwrap();
+        let update: serde_json::Value = serde_json::from_slice(wire::payload_of(&update)).unwrap();
         assert_eq!(update["fromVersion"], 5);
         assert_eq!(update["version"], 6);
         assert!(late.frames.is_empty());

@@ -1,38 +1,27 @@
 //! One viewer's connection: the snapshot, then every frame of the show's ring, keepalive pings,
-//! and the ways a connection ends (viewer closes, viewer too slow, server shutting down, peer
-//! gone).
+//! and the ways a connection ends (viewer closes, viewer too slow, server shutting down, peer gone
+//! or breaking the protocol).
 //!
-//! Frames are written as WebSocket fragments of at most [`LiveTuning::fragment_bytes`], sliced
-//! from the shared bytes: the socket library copies each outgoing frame into a per-connection
-//! buffer that never shrinks, so one multi-megabyte snapshot written whole would pin megabytes
-//! per viewer for the life of the connection.
+//! Frames arrive as complete WebSocket wire bytes shared by every viewer ([`super::wire`]); a
+//! viewer writes them straight to its socket, so a connection holds no write buffer of its own
+//! and a frame costs one write, whatever its size.
 //!
 //! Too slow: while a write is stuck the viewer's position in the ring is checked; once more
 //! frames are waiting than the ring keeps (or no byte could be written for
-//! [`LiveTuning::write_stall_ms`]), the viewer is closed with 4001 and the frames it would have
-//! needed are not its problem any more. Other viewers never wait for it: each has its own task
-//! and the ring never blocks the publisher.
+//! [`LiveTuning::write_stall_ms`]), the viewer is closed with 4001. Other viewers never wait for
+//! it: each has its own task and the ring never blocks the publisher.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 use super::LiveTuning;
 use super::show::Attachment;
-
-/// Close code for a viewer that cannot keep up (the contract's "too slow, reconnect").
-pub const CLOSE_TOO_SLOW: u16 = 4001;
+use super::wire::{self, Inbound, Received, close_code};
 
 /// How often a stuck write looks at how far the viewer has fallen behind.
 const LAG_CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -40,34 +29,43 @@ const LAG_CHECK_EVERY: Duration = Duration::from_millis(100);
 /// Why a connection ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {
-    /// The viewer sent a close frame (or its half of the handshake).
-    ClosedByViewer,
+    /// The viewer sent a close frame.
+    ClosedByViewer(Option<u16>),
     /// The viewer fell more than the ring behind, or its socket took nothing for too long.
     TooSlow,
     /// The server is shutting down.
     Shutdown,
     /// The connection broke or the peer stopped answering pings.
     Gone,
+    /// The viewer broke the protocol (the close code says how).
+    Violation(u16),
 }
 
 impl Ending {
     /// Bounded metric label.
     pub fn label(self) -> &'static str {
         match self {
-            Ending::ClosedByViewer => "closed",
+            Ending::ClosedByViewer(_) => "closed",
             Ending::TooSlow => "too_slow",
             Ending::Shutdown => "shutdown",
             Ending::Gone => "gone",
+            Ending::Violation(_) => "violation",
         }
     }
 }
 
-type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
-type Source<S> = SplitStream<WebSocketStream<S>>;
+/// A viewer's socket with what was read from it and the frame it may be in the middle of.
+struct Link<S> {
+    io: S,
+    inbound: Inbound,
+    /// A frame cut short by giving up on a stuck write, and how much of it went out: it must be
+    /// finished before a close frame may follow.
+    unfinished: Option<(Bytes, usize)>,
+}
 
 /// Serve one viewer until the connection ends; returns why.
 pub async fn serve<S>(
-    ws: WebSocketStream<S>,
+    io: S,
     start: Attachment,
     tuning: &LiveTuning,
     mut closing: watch::Receiver<bool>,
@@ -75,191 +73,162 @@ pub async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut sink, mut source) = ws.split();
-    let Attachment { snapshot, frames } = start;
-    let ending = stream_frames(
-        &mut sink,
-        &mut source,
-        snapshot,
-        frames,
-        tuning,
-        &mut closing,
-    )
-    .await;
+    let mut link = Link {
+        io,
+        inbound: Inbound::new(tuning.read_buffer_bytes, tuning.inbound_message_bytes_max),
+        unfinished: None,
+    };
+    let ending = link.stream_frames(start, tuning, &mut closing).await;
     match ending {
         Ending::TooSlow => {
             metrics::counter!("boxoffice_live_slow_viewers_total").increment(1);
-            close(&mut sink, &mut source, CLOSE_TOO_SLOW, "too slow", tuning).await;
+            link.close(close_code::TOO_SLOW, "too slow", tuning).await;
         }
         Ending::Shutdown => {
-            close(&mut sink, &mut source, 1001, "server shutting down", tuning).await;
+            link.close(close_code::GOING_AWAY, "server shutting down", tuning)
+                .await;
         }
-        Ending::ClosedByViewer => {
-            // tungstenite queued the close reply while reading; write it out.
-            let _ = tokio::time::timeout(tuning.close_grace(), sink.close()).await;
+        Ending::ClosedByViewer(code) => {
+            let echo = code.unwrap_or(close_code::NORMAL);
+            let _ = tokio::time::timeout(tuning.close_grace(), async {
+                link.io.write_all(&wire::close(echo, "")).await?;
+                link.io.shutdown().await
+            })
+            .await;
         }
+        Ending::Violation(code) => link.close(code, "protocol violation", tuning).await,
         Ending::Gone => {}
     }
     ending
 }
 
-async fn stream_frames<S>(
-    sink: &mut Sink<S>,
-    source: &mut Source<S>,
-    snapshot: Bytes,
-    mut frames: broadcast::Receiver<Bytes>,
-    tuning: &LiveTuning,
-    closing: &mut watch::Receiver<bool>,
-) -> Ending
+impl<S> Link<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if let Err(ending) = send_text(sink, snapshot, &frames, tuning).await {
-        return ending;
-    }
-    let mut ping = tokio::time::interval(tuning.ping_every());
-    ping.reset();
-    let mut last_heard = Instant::now();
-    loop {
-        tokio::select! {
-            changed = closing.changed() => {
-                if changed.is_err() || *closing.borrow() {
-                    return Ending::Shutdown;
+    async fn stream_frames(
+        &mut self,
+        start: Attachment,
+        tuning: &LiveTuning,
+        closing: &mut watch::Receiver<bool>,
+    ) -> Ending {
+        let Attachment {
+            snapshot,
+            mut frames,
+        } = start;
+        if let Err(ending) = self.write(snapshot, &frames, tuning).await {
+            return ending;
+        }
+        let mut ping = tokio::time::interval(tuning.ping_every());
+        ping.reset();
+        let mut last_heard = Instant::now();
+        loop {
+            match self.inbound.next_frame() {
+                Ok(Some(received)) => {
+                    last_heard = Instant::now();
+                    match received {
+                        Received::Alive => {}
+                        Received::Ping(payload) => {
+                            if let Err(ending) =
+                                self.write(wire::pong(&payload), &frames, tuning).await
+                            {
+                                return ending;
+                            }
+                        }
+                        Received::Close(code) => return Ending::ClosedByViewer(code),
+                    }
+                    continue;
                 }
+                Ok(None) => {}
+                Err(violation) => return Ending::Violation(violation.close_code()),
             }
-            frame = frames.recv() => match frame {
-                Ok(bytes) => {
-                    if let Err(ending) = send_text(sink, bytes, &frames, tuning).await {
+            tokio::select! {
+                changed = closing.changed() => {
+                    if changed.is_err() || *closing.borrow() {
+                        return Ending::Shutdown;
+                    }
+                }
+                frame = frames.recv() => match frame {
+                    Ok(bytes) => {
+                        if let Err(ending) = self.write(bytes, &frames, tuning).await {
+                            return ending;
+                        }
+                        metrics::counter!("boxoffice_live_messages_sent_total").increment(1);
+                    }
+                    Err(RecvError::Lagged(_)) => return Ending::TooSlow,
+                    Err(RecvError::Closed) => return Ending::Shutdown,
+                },
+                read = self.io.read_buf(self.inbound.buffer()) => match read {
+                    Ok(0) | Err(_) => return Ending::Gone,
+                    Ok(_) => {}
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > 2 * tuning.ping_every() {
+                        return Ending::Gone;
+                    }
+                    if let Err(ending) = self.write(wire::ping(), &frames, tuning).await {
                         return ending;
                     }
                 }
-                Err(RecvError::Lagged(_)) => return Ending::TooSlow,
-                Err(RecvError::Closed) => return Ending::Shutdown,
-            },
-            message = source.next() => match message {
-                Some(Ok(Message::Close(_))) => return Ending::ClosedByViewer,
-                // Pongs, and anything else a viewer sends (the protocol has no client
-                // messages), only prove it is alive.
-                Some(Ok(_)) => last_heard = Instant::now(),
-                Some(Err(_)) | None => return Ending::Gone,
-            },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > 2 * tuning.ping_every() {
-                    return Ending::Gone;
-                }
-                if let Err(ending) = write(sink, Message::Ping(Bytes::new()), &frames, tuning).await {
-                    return ending;
-                }
             }
         }
     }
-}
 
-/// Write one text message as fragments sliced from the shared bytes.
-async fn send_text<S>(
-    sink: &mut Sink<S>,
-    bytes: Bytes,
-    frames: &broadcast::Receiver<Bytes>,
-    tuning: &LiveTuning,
-) -> Result<(), Ending>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    for fragment in fragments(bytes, tuning.fragment_bytes) {
-        write(sink, Message::Frame(fragment), frames, tuning).await?;
-    }
-    metrics::counter!("boxoffice_live_messages_sent_total").increment(1);
-    Ok(())
-}
-
-/// Write and flush one message; gives up with [`Ending::TooSlow`] when the viewer falls out of
-/// the ring or the socket stays stuck.
-async fn write<S>(
-    sink: &mut Sink<S>,
-    message: Message,
-    frames: &broadcast::Receiver<Bytes>,
-    tuning: &LiveTuning,
-) -> Result<(), Ending>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let started = Instant::now();
-    let mut send = sink.send(message);
-    loop {
-        match tokio::time::timeout(LAG_CHECK_EVERY, &mut send).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(_)) => return Err(Ending::Gone),
-            Err(_) => {
-                if frames.len() > tuning.queue_frames || started.elapsed() > tuning.write_stall() {
-                    return Err(Ending::TooSlow);
+    /// Write one whole frame; gives up with [`Ending::TooSlow`] when the viewer falls out of the
+    /// ring or the socket takes nothing for too long (remembering how far the frame got).
+    async fn write(
+        &mut self,
+        bytes: Bytes,
+        frames: &broadcast::Receiver<Bytes>,
+        tuning: &LiveTuning,
+    ) -> Result<(), Ending> {
+        let mut written = 0;
+        let mut progress_at = Instant::now();
+        while written < bytes.len() {
+            // `write` is cancel-safe: a timed-out attempt wrote nothing.
+            match tokio::time::timeout(LAG_CHECK_EVERY, self.io.write(&bytes[written..])).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(Ending::Gone),
+                Ok(Ok(n)) => {
+                    written += n;
+                    progress_at = Instant::now();
+                }
+                Err(_) => {
+                    if frames.len() > tuning.queue_frames
+                        || progress_at.elapsed() > tuning.write_stall()
+                    {
+                        if written > 0 {
+                            self.unfinished = Some((bytes, written));
+                        }
+                        return Err(Ending::TooSlow);
+                    }
                 }
             }
         }
+        self.io.flush().await.map_err(|_| Ending::Gone)
     }
-}
 
-/// The WebSocket frames of one text message: the first carries the text opcode, the rest are
-/// continuations, the last is final. Slices share `bytes`.
-pub fn fragments(bytes: Bytes, fragment_bytes: usize) -> impl Iterator<Item = Frame> {
-    let size = fragment_bytes.max(1);
-    let count = bytes.len().div_ceil(size).max(1);
-    (0..count).map(move |i| {
-        let start = i * size;
-        let end = (start + size).min(bytes.len());
-        let opcode = if i == 0 {
-            OpCode::Data(Data::Text)
-        } else {
-            OpCode::Data(Data::Continue)
+    /// Finish any half-written frame, send a close frame and wait (a bounded time) for the
+    /// viewer's reply. A viewer that reads nothing never gets it; the connection is dropped when
+    /// the grace period ends.
+    async fn close(&mut self, code: u16, reason: &'static str, tuning: &LiveTuning) {
+        let handshake = async {
+            if let Some((bytes, written)) = self.unfinished.take() {
+                self.io.write_all(&bytes[written..]).await?;
+            }
+            self.io.write_all(&wire::close(code, reason)).await?;
+            self.io.flush().await?;
+            loop {
+                match self.inbound.next_frame() {
+                    Ok(Some(Received::Close(_))) | Err(_) => break,
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {}
+                }
+                if self.io.read_buf(self.inbound.buffer()).await? == 0 {
+                    break;
+                }
+            }
+            self.io.shutdown().await
         };
-        Frame::message(bytes.slice(start..end), opcode, i + 1 == count)
-    })
-}
-
-/// Send a close frame and wait (a bounded time) for the viewer's reply. A viewer that reads
-/// nothing at all never gets it; the connection is dropped after the grace period.
-async fn close<S>(
-    sink: &mut Sink<S>,
-    source: &mut Source<S>,
-    code: u16,
-    reason: &'static str,
-    tuning: &LiveTuning,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    };
-    let handshake = async {
-        sink.send(Message::Close(Some(frame))).await.ok()?;
-        while let Some(Ok(message)) = source.next().await {
-            if message.is_close() {
-                break;
-            }
-        }
-        Some(())
-    };
-    let _ = tokio::time::timeout(tuning.close_grace(), handshake).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fragments_cover_the_message_in_order_and_only_the_last_is_final() {
-        let bytes = Bytes::from_static(b"0123456789");
-        let pieces: Vec<Frame> = fragments(bytes.clone(), 4).collect();
-        assert_eq!(pieces.len(), 3);
-        let joined: Vec<u8> = pieces.iter().flat_map(|f| f.payload().to_vec()).collect();
-        assert_eq!(joined, bytes.to_vec());
-        assert_eq!(pieces[0].header().opcode, OpCode::Data(Data::Text));
-        assert_eq!(pieces[1].header().opcode, OpCode::Data(Data::Continue));
-        assert!(!pieces[0].header().is_final && !pieces[1].header().is_final);
-        assert!(pieces[2].header().is_final);
-        let whole: Vec<Frame> = fragments(Bytes::from_static(b"{}"), 4).collect();
-        assert_eq!(whole.len(), 1);
-        assert!(whole[0].header().is_final);
-        assert_eq!(whole[0].header().opcode, OpCode::Data(Data::Text));
+        let _ = tokio::time::timeout(tuning.close_grace(), handshake).await;
     }
 }
