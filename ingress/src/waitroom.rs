@@ -21,9 +21,9 @@ use crate::config::ApiConfig;
 /// File of the dev-mode waiting-room log under the data dir.
 pub const LOG_FILE: &str = "waiting-room.redb";
 
-/// Shows as the waiting room needs them: settings from the catalog, AVAILABLE seats from the
-/// source of truth (the catalog's projection lags the holds a moment, and admission pacing must
-/// see every hold already answered).
+/// Shows as the waiting room needs them: settings from the catalog (what holds check), AVAILABLE
+/// seats from the source of truth (read by admission rounds only: the catalog's projection lags
+/// the holds a moment, and admission pacing must see every hold already answered).
 #[derive(Clone)]
 pub struct CatalogDirectory {
     catalog: Arc<Catalog>,
@@ -51,20 +51,23 @@ impl Directory for CatalogDirectory {
             Err(CatalogError::ShowNotFound(_)) => return Ok(None),
             Err(e) => return Err(QueueError::Unavailable(e.to_string())),
         };
-        let seats = self
-            .reader
-            .show(show)
-            .await
-            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
         Ok(Some(RoomShow {
             enabled: stored.waiting_room.enabled,
             admit_per_minute: stored.waiting_room.admit_per_minute,
             challenge_bits: stored.waiting_room.challenge_bits,
             sale_opens_at: stored.sale_opens_at.map(|t| UnixMs(t.timestamp_millis())),
             show_time: UnixMs(stored.show_time.timestamp_millis()),
-            // Seats not created in the pipeline yet: nothing is sellable until they are.
-            available_seats: seats.map_or(0, |s| s.state.available_seats()),
         }))
+    }
+
+    async fn available_seats(&self, show: ShowId) -> Result<u32, QueueError> {
+        let seats = self
+            .reader
+            .show(show)
+            .await
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        // Seats not created in the pipeline yet: nothing is sellable until they are.
+        Ok(seats.map_or(0, |s| s.state.available_seats()))
     }
 }
 

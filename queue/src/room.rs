@@ -32,8 +32,6 @@ pub struct RoomShow {
     pub sale_opens_at: Option<UnixMs>,
     /// When the show starts (nothing is sold from then on).
     pub show_time: UnixMs,
-    /// Seats AVAILABLE now.
-    pub available_seats: u32,
 }
 
 impl RoomShow {
@@ -46,20 +44,19 @@ impl RoomShow {
     pub fn started(&self, now: UnixMs) -> bool {
         now >= self.show_time
     }
-
-    /// Whether waiting buyers must be told nothing can be bought now.
-    fn sold_out(&self, now: UnixMs) -> bool {
-        self.started(now) || (self.sale_open(now) && self.available_seats == 0)
-    }
 }
 
 /// Where the waiting room reads show settings and seat counts.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    /// The show, or `None` if unknown. `available_seats` must reflect every hold already
-    /// answered (read it from the source of truth, not from a lagging projection): admission
-    /// pacing relies on it.
+    /// The show's settings, or `None` if unknown. Read on every hold of a show (cached for
+    /// [`RoomConfig::settings_ttl`]), so it should be cheap.
     async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError>;
+
+    /// Seats AVAILABLE now. Must reflect every hold already answered (read it from the source
+    /// of truth, not from a lagging projection): admission pacing relies on it. Read once per
+    /// admission round of a show with buyers waiting.
+    async fn available_seats(&self, show: ShowId) -> Result<u32, QueueError>;
 }
 
 /// Settings of the service.
@@ -69,7 +66,8 @@ pub struct RoomConfig {
     pub window_ms: i64,
     /// How often admission rounds run.
     pub tick: Duration,
-    /// How long show settings and seat counts are reused before reading them again.
+    /// How long show settings and seat counts are reused before reading them again (admission
+    /// rounds always read seats afresh).
     pub settings_ttl: Duration,
 }
 
@@ -228,6 +226,7 @@ struct Inner {
     keys: RoomKeys,
     config: RoomConfig,
     settings: Mutex<HashMap<ShowId, CachedShow>>,
+    seats: Mutex<HashMap<ShowId, (Instant, u32)>>,
     sold_out: Mutex<HashMap<ShowId, bool>>,
     closing: watch::Sender<bool>,
 }
@@ -250,6 +249,7 @@ impl WaitingRoom {
                 keys: RoomKeys::new(secret),
                 config,
                 settings: Mutex::new(HashMap::new()),
+                seats: Mutex::new(HashMap::new()),
                 sold_out: Mutex::new(HashMap::new()),
                 closing: watch::Sender::new(false),
             }),
@@ -337,6 +337,63 @@ impl WaitingRoom {
         Ok(fresh)
     }
 
+    /// Seats AVAILABLE in `show`, reused for [`RoomConfig::settings_ttl`].
+    async fn seats(&self, show: ShowId) -> Result<u32, QueueError> {
+        if let Some((at, seats)) = lock(&self.inner.seats).get(&show)
+            && at.elapsed() < self.inner.config.settings_ttl
+        {
+            return Ok(*seats);
+        }
+        self.seats_fresh(show).await
+    }
+
+    /// Seats AVAILABLE in `show` read now (and remembered for later reads).
+    async fn seats_fresh(&self, show: ShowId) -> Result<u32, QueueError> {
+        let seats = self.inner.directory.available_seats(show).await?;
+        let mut cache = lock(&self.inner.seats);
+        if cache.len() >= SETTINGS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(show, (Instant::now(), seats));
+        Ok(seats)
+    }
+
+    /// Whether buyers waiting for `show` must be told nothing can be bought now: the show has
+    /// started, or the sale is open and no seat is AVAILABLE.
+    async fn sold_out(
+        &self,
+        show: ShowId,
+        info: &RoomShow,
+        now: UnixMs,
+    ) -> Result<bool, QueueError> {
+        if info.started(now) {
+            return Ok(true);
+        }
+        if !info.sale_open(now) {
+            return Ok(false);
+        }
+        Ok(self.seats(show).await? == 0)
+    }
+
+    /// The entry as the API shows it (reading seats only for numbered WAITING entries).
+    async fn present(
+        &self,
+        show: ShowId,
+        info: &RoomShow,
+        user: UserId,
+        standing: Standing,
+        now: UnixMs,
+    ) -> Result<QueueEntry, QueueError> {
+        let sold_out = match standing {
+            Standing::Waiting { .. } if info.enabled => self.sold_out(show, info, now).await?,
+            Standing::Unnumbered
+            | Standing::Waiting { .. }
+            | Standing::Admitted { .. }
+            | Standing::Expired { .. } => false,
+        };
+        Ok(self.view(show, info, user, standing, sold_out, now))
+    }
+
     /// Forget the cached settings of `show` (they just changed here).
     pub fn forget_show(&self, show: ShowId) {
         lock(&self.inner.settings).remove(&show);
@@ -364,8 +421,13 @@ impl WaitingRoom {
             return Err(JoinError::SaleClosed);
         }
         let slot = self.inner.folds.slot_or_new(show);
-        if let Some(joined) = self.live_entry(&slot, &info, user, tag, now) {
-            return Ok(joined);
+        if let Some((standing, entry_tag)) = slot.read(|q| q.standing(user, now))
+            && standing.is_live()
+        {
+            return Ok(Joined {
+                entry: self.present(show, &info, user, standing, now).await?,
+                created: entry_tag == tag,
+            });
         }
         if let Some(bits) = info.challenge_bits.filter(|b| *b > 0) {
             let challenge = self.inner.keys.challenge(show, user, bits);
@@ -382,22 +444,7 @@ impl WaitingRoom {
             .read(|q| q.standing(user, now))
             .ok_or_else(|| QueueError::Unavailable("the join was not applied".into()))?;
         Ok(Joined {
-            entry: self.view(show, &info, user, standing, now),
-            created: entry_tag == tag,
-        })
-    }
-
-    fn live_entry(
-        &self,
-        slot: &ShowSlot,
-        info: &RoomShow,
-        user: UserId,
-        tag: u32,
-        now: UnixMs,
-    ) -> Option<Joined> {
-        let (standing, entry_tag) = slot.read(|q| q.standing(user, now))?;
-        standing.is_live().then(|| Joined {
-            entry: self.view(slot.read(|q| q.show()), info, user, standing, now),
+            entry: self.present(show, &info, user, standing, now).await?,
             created: entry_tag == tag,
         })
     }
@@ -415,9 +462,12 @@ impl WaitingRoom {
         let Some(slot) = self.inner.folds.slot(show) else {
             return Ok(None);
         };
-        Ok(slot
-            .read(|q| q.standing(user, now))
-            .map(|(standing, _)| self.view(show, &info, user, standing, now)))
+        let Some((standing, _)) = slot.read(|q| q.standing(user, now)) else {
+            return Ok(None);
+        };
+        self.present(show, &info, user, standing, now)
+            .await
+            .map(Some)
     }
 
     /// Entry as the API shows it.
@@ -427,6 +477,7 @@ impl WaitingRoom {
         info: &RoomShow,
         user: UserId,
         standing: Standing,
+        sold_out: bool,
         now: UnixMs,
     ) -> QueueEntry {
         let entry = |status, queue_number, position| QueueEntry {
@@ -460,7 +511,7 @@ impl WaitingRoom {
                 ),
                 ..entry(Status::Waiting, None, None)
             },
-            Standing::Waiting { number, position } if info.sold_out(now) => QueueEntry {
+            Standing::Waiting { number, position } if sold_out => QueueEntry {
                 message: Some(sold_out_message(info, now).into()),
                 ..entry(Status::SoldOut, Some(number), Some(position))
             },
@@ -604,19 +655,31 @@ impl WaitingRoom {
         let Some(slot) = self.inner.folds.slot(show) else {
             return Ok(());
         };
-        // Outstanding admissions first, seats second: see `Pace::outstanding_floor`.
-        let outstanding_floor = slot.read(|q| q.outstanding(now));
+        if slot.read(|q| q.waiting()) == 0 {
+            // Nobody waits: nothing to open, admit or tell.
+            return Ok(());
+        }
         let Some(info) = self.show_fresh(show).await? else {
             return Ok(());
         };
-        self.note_sold_out(show, &slot, info.sold_out(now));
-        if !info.enabled || info.started(now) {
+        if !info.enabled {
+            return Ok(());
+        }
+        if info.started(now) {
+            self.note_sold_out(show, &slot, true);
             return Ok(());
         }
         report.opened += self.open_if_due(show, &slot, &info, now).await?;
+        if !info.sale_open(now) {
+            return Ok(());
+        }
+        // Outstanding admissions first, seats second: see `Pace::outstanding_floor`.
+        let outstanding_floor = slot.read(|q| q.outstanding(now));
+        let available_seats = self.seats_fresh(show).await?;
+        self.note_sold_out(show, &slot, available_seats == 0);
         let pace = Pace {
             admit_per_minute: info.admit_per_minute,
-            available_seats: info.available_seats,
+            available_seats,
             window_ms: self.inner.config.window_ms,
             outstanding_floor,
         };

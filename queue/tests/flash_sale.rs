@@ -17,16 +17,21 @@ const SECRET: &[u8] = b"flash-sale-secret-0123456789";
 const OPENS_AT: i64 = 1_000_000;
 const WINDOW_MS: i64 = 60_000;
 
-/// The show as the catalog would report it, changed by the simulation.
+/// The show as the catalog and the seat state would report it, changed by the simulation.
 struct SimDirectory {
     show: ShowId,
     state: Mutex<RoomShow>,
+    available: Mutex<u32>,
 }
 
 #[async_trait]
 impl Directory for SimDirectory {
     async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError> {
         Ok((show == self.show).then(|| self.state.lock().unwrap().clone()))
+    }
+
+    async fn available_seats(&self, _show: ShowId) -> Result<u32, QueueError> {
+        Ok(*self.available.lock().unwrap())
     }
 }
 
@@ -40,18 +45,18 @@ impl SimDirectory {
                 challenge_bits: None,
                 sale_opens_at: Some(UnixMs(OPENS_AT)),
                 show_time: UnixMs(OPENS_AT + 86_400_000),
-                available_seats: seats,
             }),
+            available: Mutex::new(seats),
         })
     }
 
     fn available(&self) -> u32 {
-        self.state.lock().unwrap().available_seats
+        *self.available.lock().unwrap()
     }
 
     fn add_available(&self, delta: i64) {
-        let mut state = self.state.lock().unwrap();
-        state.available_seats = (i64::from(state.available_seats) + delta) as u32;
+        let mut available = self.available.lock().unwrap();
+        *available = (i64::from(*available) + delta) as u32;
     }
 }
 

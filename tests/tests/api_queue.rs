@@ -607,3 +607,42 @@ async fn a_restart_in_the_middle_keeps_positions_tokens_and_admissions_going() {
     );
     assert_eq!(joined.body["queueNumber"], 16);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_rate_limits_cover_joining_holding_and_confirming() {
+    // Two requests a second per user, bursts of four.
+    let api = Api::start_with(|c| c.rate_per_user = 2).await;
+    let show = api.create_show(1, 1, 10, None).await;
+    let plain = api.create_show(1, 1, 10, None).await;
+    enable(&api, &show, 600, None).await;
+    let fifth = |answers: Vec<api_support::Answer>| {
+        assert!(
+            answers[..4]
+                .iter()
+                .all(|a| a.status != StatusCode::TOO_MANY_REQUESTS)
+        );
+        answers[4].expect_problem(429, "rate-limited");
+        assert!(answers[4].headers.contains_key("retry-after"));
+    };
+    let (joiner, _) = api.guest().await;
+    let mut joins = Vec::new();
+    for _ in 0..5 {
+        joins.push(join(&api, &joiner, &show, None).await);
+    }
+    fifth(joins);
+    let (holder, _) = api.guest().await;
+    let mut holds = Vec::new();
+    for seat in &plain.seats[..5] {
+        holds.push(api.hold(&holder, &plain, &[seat], None).await);
+    }
+    fifth(holds);
+    let (payer, _) = api.guest().await;
+    let mut confirms = Vec::new();
+    for _ in 0..5 {
+        confirms.push(
+            api.confirm(&payer, &Uuid::new_v4().to_string(), "pm_card_visa", None)
+                .await,
+        );
+    }
+    fifth(confirms);
+}
