@@ -8,7 +8,9 @@
 //!   `serve::NatsBus` (JetStream).
 //! - [`store`]: [`store::ShowStore`] — the source of truth the loop persists through (fenced
 //!   conditional batches, index rows, expiry hints); [`store::ShowReader`] — by-id reads for the
-//!   ingress that see every answered write ([`reader::StateReader`] over any `ShowStore`).
+//!   ingress that see every answered write ([`reader::StateReader`] over any `ShowStore`: a
+//!   hold or booking is read as its own row(s), a whole show through a cache validated by its
+//!   applied sequence).
 //! - [`log`]: [`log::CommandLog`] — a partition's ordered commands, cumulative acks, replies.
 //! - [`events`]: [`events::EventSink`] — where seat deltas and booking facts go after persist;
 //!   [`events::EventHub`] is the in-process fan-out (dev) the ingress subscribes to.

@@ -1,11 +1,13 @@
 //! [`ShowReader`]: reads for the ingress that must see a write at once, served from the source of
-//! truth (the show partition) through a small cache validated against the show's fence.
+//! truth (the show partition). A hold or booking is read as its own row(s) — never a scan of
+//! the partition; whole-show reads go through a small cache validated by the show's applied
+//! log sequence (one cheap read of a static column).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use engine::{BookingView, HoldView, ShowState};
+use engine::{BookingView, HoldView, RowKind, ShowState};
 use schemas::{BookingId, HoldId, ShowId, UserId};
 
 use crate::rows;
@@ -34,18 +36,22 @@ pub struct UserBookingsPage {
 }
 
 /// Reads the ingress serves. Every by-id read reflects every write already answered.
+///
+/// The hold or booking a by-id read returns is current; the [`ShowSnapshot`] beside it is the
+/// show as of some applied position no later than that (possibly older): use it for the show's
+/// fixed facts (id, currency, layout, prices), and [`ShowReader::show`] for current seats.
 #[async_trait]
 pub trait ShowReader: Send + Sync {
     /// The show's current state, or `None` if it was never created.
     async fn show(&self, show: ShowId) -> Result<Option<ShowSnapshot>, StoreError>;
-    /// One hold with its show.
+    /// One hold (current) with its show.
     async fn hold(&self, hold: HoldId) -> Result<Option<(ShowSnapshot, HoldView)>, StoreError>;
-    /// One booking with its show.
+    /// One booking (current) with its show.
     async fn booking(
         &self,
         booking: BookingId,
     ) -> Result<Option<(ShowSnapshot, BookingView)>, StoreError>;
-    /// A user's bookings, newest first (`offset`, at most `limit`).
+    /// A user's bookings (each current), newest first (`offset`, at most `limit`).
     async fn user_bookings(
         &self,
         user: UserId,
@@ -57,8 +63,10 @@ pub trait ShowReader: Send + Sync {
 /// Shows decoded and kept by the reader at most.
 pub const READER_CACHE_SHOWS_MAX: usize = 256;
 
-/// [`ShowReader`] over any [`ShowStore`]: reads the fence (one small read), reuses the decoded
-/// show if it is still current, otherwise loads the partition again.
+/// [`ShowReader`] over any [`ShowStore`]. A hold or booking is read by its row (a booking also
+/// reads its hold's row) and paired with any decoded snapshot of its show already cached. A whole
+/// show is read by its applied sequence first (one small read); the decoded show is reused while
+/// that still matches, otherwise the partition is loaded again.
 pub struct StateReader<S> {
     store: Arc<S>,
     cache: Mutex<HashMap<ShowId, ShowSnapshot>>,
@@ -79,12 +87,9 @@ impl<S: ShowStore> StateReader<S> {
         }
     }
 
-    fn cached(&self, show: ShowId, applied_seq: u64) -> Option<ShowSnapshot> {
+    fn cached(&self, show: ShowId) -> Option<ShowSnapshot> {
         let cache = self.cache.lock().expect("reader cache lock");
-        cache
-            .get(&show)
-            .filter(|s| s.applied_seq == applied_seq)
-            .cloned()
+        cache.get(&show).cloned()
     }
 
     fn remember(&self, snapshot: &ShowSnapshot) {
@@ -98,13 +103,26 @@ impl<S: ShowStore> StateReader<S> {
         cache.insert(snapshot.show_id, snapshot.clone());
     }
 
+    /// The show as of its current applied sequence.
     async fn load(&self, show: ShowId) -> Result<Option<ShowSnapshot>, StoreError> {
-        let Some((fence, _)) = self.store.read_fence(show).await? else {
+        let Some(applied_seq) = self.store.applied_seq(show).await? else {
             return Ok(None);
         };
-        if let Some(hit) = self.cached(show, fence.applied_seq) {
+        if let Some(hit) = self.cached(show).filter(|s| s.applied_seq == applied_seq) {
             return Ok(Some(hit));
         }
+        self.reload(show).await
+    }
+
+    /// The show as of any applied position: only its fixed facts are used (see [`ShowReader`]).
+    async fn show_facts(&self, show: ShowId) -> Result<Option<ShowSnapshot>, StoreError> {
+        match self.cached(show) {
+            Some(hit) => Ok(Some(hit)),
+            None => self.reload(show).await,
+        }
+    }
+
+    async fn reload(&self, show: ShowId) -> Result<Option<ShowSnapshot>, StoreError> {
         let Some(stored) = self.store.load(show).await? else {
             return Ok(None);
         };
@@ -118,6 +136,54 @@ impl<S: ShowStore> StateReader<S> {
         self.remember(&snapshot);
         Ok(Some(snapshot))
     }
+
+    async fn hold_in(&self, show: ShowId, hold: HoldId) -> Result<Option<HoldView>, StoreError> {
+        let Some(body) = self
+            .store
+            .read_row(show, RowKind::Hold.code(), hold.0)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let row = rows::decode_hold(hold, &body)?;
+        Ok(Some(rows::hold_view(show, hold, &row)))
+    }
+
+    async fn booking_in(
+        &self,
+        show: ShowId,
+        booking: BookingId,
+    ) -> Result<Option<BookingView>, StoreError> {
+        let kind = RowKind::Booking.code();
+        let Some(body) = self.store.read_row(show, kind, booking.0).await? else {
+            return Ok(None);
+        };
+        let row = rows::decode_booking(booking, &body)?;
+        let hold_kind = RowKind::Hold.code();
+        let Some(hold_body) = self.store.read_row(show, hold_kind, row.hold_id.0).await? else {
+            return Err(StoreError::Corrupt(format!(
+                "booking {} of show {} without its hold row {}",
+                booking.0, show.0, row.hold_id.0
+            )));
+        };
+        let hold = rows::decode_hold(row.hold_id, &hold_body)?;
+        Ok(Some(rows::booking_view(show, booking, &row, &hold)))
+    }
+
+    /// `view` with its show, or `None` if either is missing.
+    async fn with_show<V>(
+        &self,
+        show: ShowId,
+        view: Option<V>,
+    ) -> Result<Option<(ShowSnapshot, V)>, StoreError> {
+        let Some(view) = view else {
+            return Ok(None);
+        };
+        Ok(self
+            .show_facts(show)
+            .await?
+            .map(|snapshot| (snapshot, view)))
+    }
 }
 
 #[async_trait]
@@ -130,11 +196,9 @@ impl<S: ShowStore> ShowReader for StateReader<S> {
         let Some(show) = self.store.lookup(hold.0, LookupKind::Hold).await? else {
             return Ok(None);
         };
-        let Some(snapshot) = self.load(show).await? else {
-            return Ok(None);
-        };
-        let view = snapshot.state.hold(hold);
-        Ok(view.map(|v| (snapshot, v)))
+        // An index row whose conditional batch failed points at no row: not found.
+        let view = self.hold_in(show, hold).await?;
+        self.with_show(show, view).await
     }
 
     async fn booking(
@@ -144,11 +208,8 @@ impl<S: ShowStore> ShowReader for StateReader<S> {
         let Some(show) = self.store.lookup(booking.0, LookupKind::Booking).await? else {
             return Ok(None);
         };
-        let Some(snapshot) = self.load(show).await? else {
-            return Ok(None);
-        };
-        let view = snapshot.state.booking(booking);
-        Ok(view.map(|v| (snapshot, v)))
+        let view = self.booking_in(show, booking).await?;
+        self.with_show(show, view).await
     }
 
     async fn user_bookings(
@@ -160,12 +221,10 @@ impl<S: ShowStore> ShowReader for StateReader<S> {
         let (refs, total) = self.store.user_bookings(user, offset, limit).await?;
         let mut items = Vec::with_capacity(refs.len());
         for entry in refs {
-            let Some(snapshot) = self.load(entry.show_id).await? else {
-                continue;
-            };
             // An index row whose conditional batch failed points at nothing: skip it.
-            if let Some(view) = snapshot.state.booking(entry.booking_id) {
-                items.push((snapshot, view));
+            let view = self.booking_in(entry.show_id, entry.booking_id).await?;
+            if let Some(item) = self.with_show(entry.show_id, view).await? {
+                items.push(item);
             }
         }
         Ok(UserBookingsPage { items, total })

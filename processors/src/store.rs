@@ -164,6 +164,19 @@ pub trait ShowStore: Send + Sync + 'static {
     /// caches).
     async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError>;
 
+    /// The show's applied log sequence, read at the ordinary read consistency (not SERIAL):
+    /// cheap, for validating a reader's cache. `None` if the show was never written.
+    async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError>;
+
+    /// The body of one row of a show (`kind` and `id` as in [`Row`]), or `None` if there is no
+    /// such row. A single-row read: it never scans the show's partition.
+    async fn read_row(
+        &self,
+        show: ShowId,
+        kind: i8,
+        id: Uuid,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// Write index rows (idempotent, unconditional). Called alongside the show's conditional
     /// batch, and completed before any requester is answered.
     async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError>;

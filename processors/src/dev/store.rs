@@ -279,6 +279,29 @@ impl ShowStore for EmbeddedStore {
         .await
     }
 
+    async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .read_fence(show)
+            .await?
+            .map(|(fence, _)| fence.applied_seq))
+    }
+
+    async fn read_row(
+        &self,
+        show: ShowId,
+        kind: i8,
+        id: Uuid,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = row_key(show, kind, id);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(fatal)?;
+            let table = txn.open_table(ROWS).map_err(fatal)?;
+            let found = table.get(key.as_slice()).map_err(fatal)?;
+            Ok(found.map(|body| body.value().to_vec()))
+        })
+        .await
+    }
+
     async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError> {
         if index.is_empty() {
             return Ok(());

@@ -73,6 +73,8 @@ pub const TABLES: [&str; 4] = ["show_state", "show_lookup", "user_bookings", "ex
 struct Statements {
     load: PreparedStatement,
     read_fence: PreparedStatement,
+    read_applied_seq: PreparedStatement,
+    read_row: PreparedStatement,
     fence_first: PreparedStatement,
     fence_next: PreparedStatement,
     put_row: PreparedStatement,
@@ -173,6 +175,16 @@ impl CqlStore {
         let statements = Statements {
             load,
             read_fence,
+            // Same consistency as `load`: the reply to a command follows its conditional batch,
+            // so an ordinary quorum read sees it without a Paxos round.
+            read_applied_seq: prepare(format!(
+                "SELECT applied_seq FROM {ks}.show_state WHERE show_id = ? LIMIT 1"
+            ))
+            .await?,
+            read_row: prepare(format!(
+                "SELECT body FROM {ks}.show_state WHERE show_id = ? AND kind = ? AND id = ?"
+            ))
+            .await?,
             fence_first,
             fence_next,
             put_row: prepare(format!(
@@ -388,6 +400,42 @@ impl ShowStore for CqlStore {
             .maybe_first_row::<(Option<i64>, Option<i64>, Option<i64>)>()
             .map_err(|e| StoreError::Fatal(e.to_string()))?;
         Ok(row.and_then(|(seq, epoch, version)| fence_from(seq, epoch, version)))
+    }
+
+    async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.statements.read_applied_seq, (show.0,))
+            .await
+            .map_err(read_error)?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row = rows
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        Ok(row.and_then(|(seq,)| seq).map(|seq| seq as u64))
+    }
+
+    async fn read_row(
+        &self,
+        show: ShowId,
+        kind: i8,
+        id: Uuid,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.statements.read_row, (show.0, kind, id))
+            .await
+            .map_err(read_error)?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row = rows
+            .maybe_first_row::<(Option<Vec<u8>>,)>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        // A row without a body is only the static fence columns' carrier: no such row.
+        Ok(row.and_then(|(body,)| body))
     }
 
     async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError> {
