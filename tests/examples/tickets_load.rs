@@ -2,9 +2,9 @@
 //! show through the admin API, then runs concurrent buyers that each take a guest token, hold
 //! `seats_per_booking` seats and confirm them with `pm_card_visa`, and then poll (every 10 ms) for
 //! the QR PNG of the booking's last ticket (ticket ids are derived, so no listing is needed). The
-//! latency measured is from the confirm's `201` to the first `200` of that file; the booking is
-//! then read once to check it lists every ticket. Afterwards gate staff scan every ticket once,
-//! concurrently.
+//! latency measured is from the confirm's `201` to the first `200` of that file. After the timed
+//! phase every booking is read once to check it lists all its tickets and to collect the codes,
+//! and then gate staff scan every ticket once, concurrently.
 //!
 //! Prints one line:
 //! `bookings=<n> tickets=<n> errors=<n> p50_ms=<x> p99_ms=<x> max_ms=<x> bookings_per_s=<x>
@@ -94,13 +94,14 @@ async fn setup(
     (show_id, seats)
 }
 
-/// One buyer: hold + confirm, then wait for the tickets. Returns the wait and the codes.
+/// One buyer: hold + confirm, then wait for the tickets. Returns the wait, the buyer's token and
+/// the booking id.
 async fn buy(
     http: &reqwest::Client,
     base: &str,
     show: &str,
     seats: &[String],
-) -> Result<(Duration, Vec<String>), String> {
+) -> Result<(Duration, String, String), String> {
     let guest: Value = http
         .post(format!("{base}/v1/auth/guest"))
         .send()
@@ -155,10 +156,21 @@ async fn buy(
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
-    let waited = confirmed.elapsed();
+    Ok((confirmed.elapsed(), token, booking_id.to_owned()))
+}
+
+/// The codes of a booking's tickets (read after the timed phase, so the listing reads of the
+/// source of truth do not load the servers while latencies are measured).
+async fn codes_of(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    booking: &str,
+    expected: usize,
+) -> Result<Vec<String>, String> {
     let read: Value = http
-        .get(format!("{base}/v1/bookings/{booking_id}"))
-        .bearer_auth(&token)
+        .get(format!("{base}/v1/bookings/{booking}"))
+        .bearer_auth(token)
         .send()
         .await
         .map_err(|e| e.to_string())?
@@ -166,17 +178,16 @@ async fn buy(
         .await
         .map_err(|e| e.to_string())?;
     let tickets = read["tickets"].as_array().cloned().unwrap_or_default();
-    if tickets.len() != seats.len() {
+    if tickets.len() != expected {
         return Err(format!(
-            "file served but booking lists {} tickets",
+            "booking lists {} of {expected} tickets",
             tickets.len()
         ));
     }
-    let codes = tickets
+    Ok(tickets
         .iter()
         .map(|t| t["code"].as_str().unwrap_or("").to_owned())
-        .collect();
-    Ok((waited, codes))
+        .collect())
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> f64 {
@@ -284,16 +295,46 @@ async fn main() {
         }));
     }
     let mut waits = Vec::new();
-    let mut codes = Vec::new();
+    let mut booked = Vec::new();
     for task in tasks {
-        for (wait, mut booked) in task.await.expect("buyer task") {
+        for (wait, token, booking) in task.await.expect("buyer task") {
             waits.push(wait);
-            codes.append(&mut booked);
+            booked.push((token, booking));
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
     waits.sort();
-    let tickets = codes.len();
+    let booked = Arc::new(booked);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..clients {
+        let (http, base, booked, next, errors) = (
+            http.clone(),
+            base.clone(),
+            booked.clone(),
+            next.clone(),
+            errors.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut codes = Vec::new();
+            while let Some((token, booking)) = booked.get(next.fetch_add(1, Ordering::Relaxed)) {
+                match codes_of(&http, &base, token, booking, per_booking).await {
+                    Ok(mut found) => codes.append(&mut found),
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("booking read failed: {e}");
+                        }
+                    }
+                }
+            }
+            codes
+        }));
+    }
+    let mut codes = Vec::new();
+    for reader in readers {
+        codes.append(&mut reader.await.expect("reader task"));
+    }
+    let tickets = waits.len() * per_booking;
     let (mut scans, scan_time, refused) = scan_all(&http, base, secret, clients, codes).await;
     scans.sort();
     println!(
