@@ -226,6 +226,13 @@ impl LiveSeats {
     /// their connections have ended.
     pub async fn shutdown(&self) {
         self.inner.closing.send_replace(true);
+        let channels: Vec<Arc<ShowChannel>> = {
+            let shows = self.inner.shows.lock().expect("live registry lock");
+            shows.values().map(|entry| entry.channel.clone()).collect()
+        };
+        for channel in channels {
+            channel.close();
+        }
         let mut viewers = self.inner.viewers.subscribe();
         let grace = Duration::from_millis(self.inner.tuning.shutdown_grace_ms);
         let _ = tokio::time::timeout(grace, viewers.wait_for(|n| *n == 0)).await;
@@ -238,29 +245,42 @@ impl LiveSeats {
     {
         let tuning = &self.inner.tuning;
         let timeout = Duration::from_millis(tuning.ready_timeout_ms);
-        let closing = self.inner.closing.subscribe();
+        if *self.inner.closing.borrow() {
+            refuse(
+                io,
+                wire::close_code::GOING_AWAY,
+                "server shutting down",
+                tuning,
+            )
+            .await;
+            return;
+        }
         let Some(start) = ticket.channel.attach(timeout).await else {
             tracing::warn!(show = %ticket.show, "live seats not ready in time; closing viewer");
-            refuse(io, tuning).await;
+            refuse(
+                io,
+                wire::close_code::TRY_AGAIN_LATER,
+                "seat state not available, try again",
+                tuning,
+            )
+            .await;
             return;
         };
-        let ending = viewer::serve(io, start, tuning, closing).await;
+        let ending = viewer::serve(io, start, tuning).await;
         metrics::counter!("boxoffice_live_connections_ended_total", "why" => ending.label())
             .increment(1);
         drop(ticket);
     }
 }
 
-/// Close with 1013 (try again later): the show could not be read in time.
-async fn refuse<S>(mut io: S, tuning: &LiveTuning)
+/// Close a connection before any frame (1013: the show could not be read in time; 1001: the
+/// server is shutting down).
+async fn refuse<S>(mut io: S, code: u16, reason: &'static str, tuning: &LiveTuning)
 where
     S: tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::AsyncWriteExt;
-    let frame = wire::close(
-        wire::close_code::TRY_AGAIN_LATER,
-        "seat state not available, try again",
-    );
+    let frame = wire::close(code, reason);
     let _ = tokio::time::timeout(tuning.close_grace(), async {
         io.write_all(&frame).await?;
         io.shutdown().await

@@ -1,6 +1,6 @@
 //! The WebSocket opening handshake (RFC 6455 section 4.2), done by hand rather than through
-//! axum's `WebSocketUpgrade` because the live fan-out needs the socket library's raw frames
-//! (fragmented writes, see [`super::viewer`]).
+//! axum's `WebSocketUpgrade`: live viewers are served from the raw upgraded socket, writing
+//! frames that are encoded once for all of them (see [`super::wire`]).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};

@@ -16,7 +16,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::LiveTuning;
@@ -64,12 +63,7 @@ struct Link<S> {
 }
 
 /// Serve one viewer until the connection ends; returns why.
-pub async fn serve<S>(
-    io: S,
-    start: Attachment,
-    tuning: &LiveTuning,
-    mut closing: watch::Receiver<bool>,
-) -> Ending
+pub async fn serve<S>(io: S, start: Attachment, tuning: &LiveTuning) -> Ending
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -78,7 +72,7 @@ where
         inbound: Inbound::new(tuning.read_buffer_bytes, tuning.inbound_message_bytes_max),
         unfinished: None,
     };
-    let ending = link.stream_frames(start, tuning, &mut closing).await;
+    let ending = link.stream_frames(start, tuning).await;
     match ending {
         Ending::TooSlow => {
             metrics::counter!("boxoffice_live_slow_viewers_total").increment(1);
@@ -106,12 +100,7 @@ impl<S> Link<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    async fn stream_frames(
-        &mut self,
-        start: Attachment,
-        tuning: &LiveTuning,
-        closing: &mut watch::Receiver<bool>,
-    ) -> Ending {
+    async fn stream_frames(&mut self, start: Attachment, tuning: &LiveTuning) -> Ending {
         let Attachment {
             snapshot,
             mut frames,
@@ -122,6 +111,7 @@ where
         let mut ping = tokio::time::interval(tuning.ping_every());
         ping.reset();
         let mut last_heard = Instant::now();
+        let sent = metrics::counter!("boxoffice_live_messages_sent_total");
         loop {
             match self.inbound.next_frame() {
                 Ok(Some(received)) => {
@@ -143,19 +133,15 @@ where
                 Err(violation) => return Ending::Violation(violation.close_code()),
             }
             tokio::select! {
-                changed = closing.changed() => {
-                    if changed.is_err() || *closing.borrow() {
-                        return Ending::Shutdown;
-                    }
-                }
                 frame = frames.recv() => match frame {
                     Ok(bytes) => {
                         if let Err(ending) = self.write(bytes, &frames, tuning).await {
                             return ending;
                         }
-                        metrics::counter!("boxoffice_live_messages_sent_total").increment(1);
+                        sent.increment(1);
                     }
                     Err(RecvError::Lagged(_)) => return Ending::TooSlow,
+                    // Shutdown closes the show's ring (see `ShowChannel::close`).
                     Err(RecvError::Closed) => return Ending::Shutdown,
                 },
                 read = self.io.read_buf(self.inbound.buffer()) => match read {
