@@ -173,9 +173,12 @@ async fn checked_in_bookings_and_started_shows_are_not_cancellable() {
         .await
         .expect_problem(409, "booking-not-cancellable");
 
-    let soon = create_show_at(&api, &in_from_now(chrono::Duration::seconds(6)), 1, 2).await;
+    let starts = at(chrono::Duration::seconds(8));
+    let show_time = starts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let soon = create_show_at(&api, &show_time, 1, 2).await;
     let booking = booked(&api, &token, &soon, &[&soon.seats[0]]).await;
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    let until_started = (starts - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_started + Duration::from_secs(1)).await;
     cancel(&api, &token, &booking, None)
         .await
         .expect_problem(409, "booking-not-cancellable");
