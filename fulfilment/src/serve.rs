@@ -31,6 +31,9 @@ pub const FACTS_IN_FLIGHT_MAX: i64 = 4096;
 /// How long JetStream waits for an ack before redelivering a fact.
 pub const FACT_ACK_WAIT: Duration = Duration::from_secs(60);
 
+/// Pause after a consumer error, so a persisting one does not spin.
+pub const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(200);
+
 /// How long a failed fact waits before it is redelivered.
 pub const FACT_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -179,7 +182,9 @@ async fn consume(mut messages: pull::Stream, lanes: Lanes, mut stopped: watch::R
         let message = match message {
             Some(Ok(message)) => message,
             Some(Err(e)) => {
+                // Missed heartbeats and reconnects surface here; the stream recovers by itself.
                 tracing::warn!(error = %e, "booking facts consumer error");
+                tokio::time::sleep(CONSUMER_ERROR_PAUSE).await;
                 continue;
             }
             None => return,
