@@ -111,7 +111,6 @@ where
         let mut ping = tokio::time::interval(tuning.ping_every());
         ping.reset();
         let mut last_heard = Instant::now();
-        let sent = metrics::counter!("boxoffice_live_messages_sent_total");
         loop {
             match self.inbound.next_frame() {
                 Ok(Some(received)) => {
@@ -138,7 +137,6 @@ where
                         if let Err(ending) = self.write(bytes, &frames, tuning).await {
                             return ending;
                         }
-                        sent.increment(1);
                     }
                     Err(RecvError::Lagged(_)) => return Ending::TooSlow,
                     // Shutdown closes the show's ring (see `ShowChannel::close`).
@@ -168,7 +166,13 @@ where
         frames: &broadcast::Receiver<Bytes>,
         tuning: &LiveTuning,
     ) -> Result<(), Ending> {
-        let mut written = 0;
+        // Almost always the socket takes the whole frame at once: try that before arming a timer.
+        let mut written = match self.write_now(&bytes) {
+            Some(Ok(n)) if n == bytes.len() => return self.flush().await,
+            Some(Ok(0)) | Some(Err(_)) => return Err(Ending::Gone),
+            Some(Ok(n)) => n,
+            None => 0,
+        };
         let mut progress_at = Instant::now();
         while written < bytes.len() {
             // `write` is cancel-safe: a timed-out attempt wrote nothing.
@@ -190,7 +194,21 @@ where
                 }
             }
         }
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), Ending> {
         self.io.flush().await.map_err(|_| Ending::Gone)
+    }
+
+    /// One write attempt without waiting: `None` when the socket is full right now.
+    fn write_now(&mut self, bytes: &[u8]) -> Option<std::io::Result<usize>> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        match std::pin::Pin::new(&mut self.io).poll_write(&mut cx, bytes) {
+            std::task::Poll::Ready(result) => Some(result),
+            std::task::Poll::Pending => None,
+        }
     }
 
     /// Finish any half-written frame, send a close frame and wait (a bounded time) for the

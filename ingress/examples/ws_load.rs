@@ -1,0 +1,971 @@
+//! Live seat-map load generator for `scripts/bench ws`: against a running boxoffice API it creates
+//! a show, opens many WebSocket viewers on it, changes seats through the real API (holds of four
+//! seats, releases, some confirms) at a target rate, and measures:
+//! - latency from a change being committed (its HTTP answer: the pipeline answers after persisting
+//!   and publishing) to the frame carrying it arriving, on a sample of viewers (p50/p99; a frame
+//!   that beats the answer counts as 0), and from the request being sent as an upper bound;
+//! - frames delivered per second over all viewers;
+//! - the server's memory per connection (RSS of `<server-pid>` with one viewer vs. all viewers);
+//! - whether every viewer's final seats equal the seat map (viewers closed with 4001 reconnect).
+//!
+//! Prints one line of `key=value` pairs.
+//!
+//! Usage: `ws_load <base-url> <auth-secret> <viewers> <changes-per-s> <seconds> <server-pid>`
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ingress::auth::{Claims, TokenKeys};
+use rand::seq::SliceRandom;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
+
+/// Seats of the benchmark show (a 2,000-seat theatre: 40 rows of 50).
+const ROWS: usize = 40;
+const SEATS_PER_ROW: usize = 50;
+/// Seats per hold (a family of four): every operation changes this many seats.
+const SEATS_PER_OP: usize = 4;
+/// Operations in flight at most.
+const OPS_IN_FLIGHT_MAX: usize = 512;
+/// Handshakes in flight at most while connecting viewers.
+const CONNECTS_IN_FLIGHT_MAX: usize = 128;
+/// Viewers whose frame arrival times are recorded for latency.
+const LATENCY_SAMPLE_VIEWERS: usize = 100;
+/// One hold in this many is confirmed (paid) instead of released.
+const CONFIRM_EVERY: u64 = 25;
+
+const AVAILABLE: u8 = 0;
+const HELD: u8 = 1;
+const BOOKED: u8 = 2;
+const BLOCKED: u8 = 3;
+
+fn status_code(word: &[u8]) -> Option<u8> {
+    match word {
+        b"AVAILABLE" => Some(AVAILABLE),
+        b"HELD" => Some(HELD),
+        b"BOOKED" => Some(BOOKED),
+        b"BLOCKED" => Some(BLOCKED),
+        _ => None,
+    }
+}
+
+/// The layout index a seat id carries in its last four bytes (`SeatId::derive`): the last
+/// eight hex digits of the UUID text.
+fn seat_index(uuid: &[u8]) -> Option<u32> {
+    uuid.get(28..36)?.iter().try_fold(0u32, |n, c| {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u32::from(digit))
+    })
+}
+
+/// A frame's header.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Snapshot { version: u64 },
+    Update { from: u64, version: u64 },
+}
+
+/// Parse a frame into its kind and `(seat index, status)` pairs. Fast path for the server's exact
+/// layout, serde_json for anything else.
+fn parse(text: &[u8], seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
+    seats.clear();
+    parse_fast(text, seats).or_else(|| {
+        seats.clear();
+        parse_json(std::str::from_utf8(text).ok()?, seats)
+    })
+}
+
+fn parse_fast(b: &[u8], seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
+    const SNAPSHOT: &[u8] = b"{\"type\":\"SNAPSHOT\",\"version\":";
+    const UPDATE: &[u8] = b"{\"type\":\"SEAT_UPDATE\",\"fromVersion\":";
+    let (kind, mut at) = if b.starts_with(SNAPSHOT) {
+        let mut at = SNAPSHOT.len();
+        let version = number(b, &mut at)?;
+        (Kind::Snapshot { version }, at)
+    } else if b.starts_with(UPDATE) {
+        let mut at = UPDATE.len();
+        let from = number(b, &mut at)?;
+        expect(b, &mut at, b",\"version\":")?;
+        let version = number(b, &mut at)?;
+        (Kind::Update { from, version }, at)
+    } else {
+        return None;
+    };
+    expect(b, &mut at, b",\"seats\":[")?;
+    if b.get(at) == Some(&b']') {
+        at += 1;
+    } else {
+        loop {
+            expect(b, &mut at, b"{\"seatId\":\"")?;
+            let index = seat_index(b.get(at..at + 36)?)?;
+            at += 36;
+            expect(b, &mut at, b"\",\"status\":\"")?;
+            let end = at + b.get(at..)?.iter().position(|c| *c == b'"')?;
+            let status = status_code(&b[at..end])?;
+            at = end;
+            expect(b, &mut at, b"\"}")?;
+            seats.push((index, status));
+            match b.get(at)? {
+                b',' => at += 1,
+                b']' => {
+                    at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    match kind {
+        Kind::Snapshot { .. } => expect(b, &mut at, b"}")?,
+        Kind::Update { .. } => expect(b, &mut at, b",\"timestamp\":\"")?,
+    }
+    Some(kind)
+}
+
+fn expect(b: &[u8], at: &mut usize, literal: &[u8]) -> Option<()> {
+    if b.get(*at..*at + literal.len())? == literal {
+        *at += literal.len();
+        Some(())
+    } else {
+        None
+    }
+}
+
+fn number(b: &[u8], at: &mut usize) -> Option<u64> {
+    let digits = b
+        .get(*at..)?
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let n = std::str::from_utf8(&b[*at..*at + digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    *at += digits;
+    Some(n)
+}
+
+fn parse_json(text: &str, seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
+    let frame: Value = serde_json::from_str(text).ok()?;
+    for seat in frame["seats"].as_array()? {
+        let index = seat_index(seat["seatId"].as_str()?.as_bytes())?;
+        seats.push((index, status_code(seat["status"].as_str()?.as_bytes())?));
+    }
+    match frame["type"].as_str()? {
+        "SNAPSHOT" => Some(Kind::Snapshot {
+            version: frame["version"].as_u64()?,
+        }),
+        "SEAT_UPDATE" => Some(Kind::Update {
+            from: frame["fromVersion"].as_u64()?,
+            version: frame["version"].as_u64()?,
+        }),
+        _ => None,
+    }
+}
+
+async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    match http.post(url).bearer_auth(token).json(&body).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(e) => (0, json!({"error": e.to_string()})),
+    }
+}
+
+struct Show {
+    event_id: String,
+    show_id: String,
+    /// Seat ids by layout index.
+    seat_ids: Vec<String>,
+}
+
+async fn setup(http: &reqwest::Client, base: &str, admin: &str) -> Show {
+    let rows: Vec<Value> = (0..ROWS)
+        .map(|r| json!({"row": format!("R{r}"), "seats": SEATS_PER_ROW}))
+        .collect();
+    let (status, venue) = post(
+        http,
+        format!("{base}/v1/admin/venues"),
+        admin,
+        json!({
+            "name": "Live Bench Theatre", "city": "Benchville",
+            "sections": [{"sectionId": "A", "name": "Stalls", "priceCategory": "STANDARD",
+                "price": 2500, "currency": "USD", "rows": rows}]
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "venue: {venue}");
+    let (status, event) = post(
+        http,
+        format!("{base}/v1/admin/events"),
+        admin,
+        json!({
+            "title": "Live Bench Night", "description": "Many viewers", "category": "theater",
+            "city": "Benchville", "venueId": venue["venueId"], "startDate": "2030-01-01",
+            "endDate": "2030-01-02"
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "event: {event}");
+    let event_id = event["eventId"].as_str().unwrap().to_owned();
+    let (status, show) = post(
+        http,
+        format!("{base}/v1/admin/events/{event_id}/shows"),
+        admin,
+        json!({"showTime": "2030-01-01T20:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, 201, "show: {show}");
+    let show_id = show["showId"].as_str().unwrap().to_owned();
+    let (_, map) = seat_map(http, base, &event_id, &show_id).await;
+    let mut seat_ids = vec![String::new(); map.len()];
+    for (id, index, _) in map {
+        seat_ids[index as usize] = id;
+    }
+    Show {
+        event_id,
+        show_id,
+        seat_ids,
+    }
+}
+
+/// The seat map: version and (seat id, index, status) per seat.
+async fn seat_map(
+    http: &reqwest::Client,
+    base: &str,
+    event: &str,
+    show: &str,
+) -> (u64, Vec<(String, u32, u8)>) {
+    let map: Value = http
+        .get(format!("{base}/v1/events/{event}/shows/{show}/seats"))
+        .send()
+        .await
+        .expect("seat map")
+        .json()
+        .await
+        .expect("seat map json");
+    let seats = map["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["seats"].as_array().unwrap().iter())
+        .map(|s| {
+            let id = s["seatId"].as_str().unwrap().to_owned();
+            let index = seat_index(id.as_bytes()).expect("derived seat id");
+            let status = status_code(s["status"].as_str().unwrap().as_bytes()).unwrap();
+            (id, index, status)
+        })
+        .collect();
+    (map["version"].as_u64().unwrap(), seats)
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_S
+}
+
+/// `sysconf(_SC_CLK_TCK)` on Linux.
+const CLOCK_TICKS_PER_S: f64 = 100.0;
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// One viewer's state: its seats and counters, read by `main` at the end. Each viewer has its
+/// own, so 10,000 viewers never contend for a lock or a counter.
+#[derive(Default)]
+struct Outcome {
+    version: u64,
+    statuses: Vec<u8>,
+    gaps: u64,
+    reconnects: u64,
+    slow_closes: u64,
+    /// (seat, status, arrival) of every change seen, for sampled viewers.
+    arrivals: Vec<(u32, u8, Instant)>,
+}
+
+#[derive(Default)]
+struct ViewerShared {
+    version: AtomicU64,
+    updates: AtomicU64,
+    bytes: AtomicU64,
+    outcome: Mutex<Outcome>,
+}
+
+/// A lean WebSocket client for 10,000 viewers in one process sharing the machine with the
+/// server: reads into a growing buffer (no zero-filling), takes frames as byte slices, answers
+/// pings, and validates the server's framing (final unmasked text frames, continuations
+/// reassembled). The tests use tokio-tungstenite and browsers; this keeps the measuring cheap.
+struct RawViewer {
+    stream: tokio::net::TcpStream,
+    buffer: BytesMut,
+    message: Vec<u8>,
+}
+
+/// A message from the server.
+enum Incoming {
+    /// A complete text message (in `RawViewer::message`).
+    Text,
+    /// A close frame and its code.
+    Close(Option<u16>),
+}
+
+impl RawViewer {
+    async fn connect(addr: &str, path: &str) -> std::io::Result<RawViewer> {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let key = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            rand::random::<[u8; 16]>(),
+        );
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut buffer = BytesMut::with_capacity(8 * 1024);
+        let end = loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            if stream.read_buf(&mut buffer).await? == 0 {
+                return Err(std::io::Error::other("closed during the handshake"));
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        if !head.starts_with("http/1.1 101")
+            || !head.contains(&format!(
+                "sec-websocket-accept: {}",
+                accept.to_ascii_lowercase()
+            ))
+        {
+            return Err(std::io::Error::other(format!("refused: {head}")));
+        }
+        let _ = buffer.split_to(end);
+        Ok(RawViewer {
+            stream,
+            buffer,
+            message: Vec::new(),
+        })
+    }
+
+    /// The next text message or close; `None` when the connection ended.
+    async fn next(&mut self) -> std::io::Result<Option<Incoming>> {
+        loop {
+            while let Some((first, header, len)) = self.frame_bounds()? {
+                let frame = self.buffer.split_to(header + len);
+                let payload = &frame[header..];
+                let (fin, opcode) = (first & 0x80 != 0, first & 0x0F);
+                match opcode {
+                    0x1 | 0x0 => {
+                        if opcode == 0x1 {
+                            self.message.clear();
+                        }
+                        self.message.extend_from_slice(payload);
+                        if fin {
+                            return Ok(Some(Incoming::Text));
+                        }
+                    }
+                    0x8 => {
+                        let code = (payload.len() >= 2)
+                            .then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                        return Ok(Some(Incoming::Close(code)));
+                    }
+                    0x9 => self.pong(payload).await?,
+                    0xA => {}
+                    other => return Err(std::io::Error::other(format!("opcode {other}"))),
+                }
+            }
+            if self.stream.read_buf(&mut self.buffer).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// (first byte, header length, payload length) of a complete frame at the buffer's start.
+    fn frame_bounds(&mut self) -> std::io::Result<Option<(u8, usize, usize)>> {
+        let b = &self.buffer[..];
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        if b[1] & 0x80 != 0 || b[0] & 0x70 != 0 {
+            return Err(std::io::Error::other(
+                "server frames are unmasked, without extensions",
+            ));
+        }
+        let (header, len) = match b[1] & 0x7F {
+            126 if b.len() >= 4 => (4, usize::from(u16::from_be_bytes([b[2], b[3]]))),
+            127 if b.len() >= 10 => (
+                10,
+                u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+            ),
+            126 | 127 => return Ok(None),
+            n => (2, usize::from(n)),
+        };
+        if b.len() < header + len {
+            self.buffer.reserve(header + len - b.len());
+            return Ok(None);
+        }
+        Ok(Some((b[0], header, len)))
+    }
+
+    async fn pong(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        let mask: [u8; 4] = rand::random();
+        let mut frame = vec![0x8A, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await
+    }
+}
+
+/// Follow the show until aborted, reconnecting after a close (4001 included) or a gap.
+async fn viewer(
+    addr: String,
+    path: String,
+    sample: bool,
+    shared: Arc<ViewerShared>,
+    snapshots: Arc<AtomicUsize>,
+    connects: Arc<Semaphore>,
+) {
+    let mut parsed = Vec::new();
+    let mut first = true;
+    'connection: loop {
+        let permit = connects.acquire().await.expect("semaphore");
+        let connected = RawViewer::connect(&addr, &path).await;
+        drop(permit);
+        let mut ws = match connected {
+            Ok(ws) => ws,
+            Err(e) => {
+                eprintln!("viewer connect failed: {e}");
+                shared.outcome.lock().unwrap().reconnects += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let mut have_snapshot = false;
+        loop {
+            match ws.next().await {
+                Ok(Some(Incoming::Text)) => {}
+                Ok(Some(Incoming::Close(code))) => {
+                    let mut out = shared.outcome.lock().unwrap();
+                    if code == Some(4001) {
+                        out.slow_closes += 1;
+                    }
+                    out.reconnects += 1;
+                    continue 'connection;
+                }
+                Ok(None) | Err(_) => break,
+            }
+            let arrived = Instant::now();
+            let text = &ws.message;
+            let kind = parse(text, &mut parsed).unwrap_or_else(|| {
+                panic!(
+                    "unparseable frame: {}",
+                    String::from_utf8_lossy(&text[..text.len().min(200)])
+                )
+            });
+            let mut out = shared.outcome.lock().unwrap();
+            match kind {
+                Kind::Snapshot { version } => {
+                    out.statuses.fill(AVAILABLE);
+                    for (index, status) in &parsed {
+                        out.statuses[*index as usize] = *status;
+                    }
+                    out.version = version;
+                    have_snapshot = true;
+                    if first {
+                        first = false;
+                        snapshots.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Kind::Update { from, version } => {
+                    if !have_snapshot || from != out.version {
+                        out.gaps += 1;
+                        continue 'connection;
+                    }
+                    for (index, status) in &parsed {
+                        out.statuses[*index as usize] = *status;
+                        if sample {
+                            out.arrivals.push((*index, *status, arrived));
+                        }
+                    }
+                    out.version = version;
+                    shared.updates.fetch_add(1, Ordering::Relaxed);
+                    shared.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+                }
+            }
+            shared.version.store(out.version, Ordering::Release);
+        }
+        shared.outcome.lock().unwrap().reconnects += 1;
+    }
+}
+
+/// One committed seat change as the writer saw it.
+#[derive(Clone, Copy)]
+struct Change {
+    seat: u32,
+    status: u8,
+    sent: Instant,
+    answered: Instant,
+}
+
+/// The writer's view of the show: free seats, active holds.
+struct Pool {
+    free: VecDeque<u32>,
+    /// (hold id, seats, user, whether it ends confirmed)
+    holds: VecDeque<(String, Vec<u32>, usize, bool)>,
+    holds_issued: u64,
+}
+
+#[derive(Clone)]
+struct Writer {
+    http: reqwest::Client,
+    base: String,
+    show: Arc<Show>,
+    tokens: Arc<Vec<String>>,
+    pool: Arc<Mutex<Pool>>,
+    log: Arc<Mutex<Vec<Change>>>,
+    errors: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    fn record(&self, seats: &[u32], status: u8, sent: Instant) {
+        let answered = Instant::now();
+        let mut log = self.log.lock().unwrap();
+        for seat in seats {
+            log.push(Change {
+                seat: *seat,
+                status,
+                sent,
+                answered,
+            });
+        }
+    }
+
+    fn failed(&self, what: &str, status: u16, body: &Value) {
+        if self.errors.fetch_add(1, Ordering::Relaxed) < 5 {
+            eprintln!("{what} failed: {status} {body}");
+        }
+    }
+
+    /// One operation: hold [`SEATS_PER_OP`] free seats while fewer than `target_holds` holds are active,
+    /// otherwise end the oldest hold (release, or confirm one in [`CONFIRM_EVERY`]).
+    async fn step(self, target_holds: usize) {
+        enum Op {
+            Hold(Vec<u32>, usize, bool),
+            End(String, Vec<u32>, usize, bool),
+        }
+        let op = {
+            let mut pool = self.pool.lock().unwrap();
+            if pool.holds.len() < target_holds && pool.free.len() >= SEATS_PER_OP {
+                let seats: Vec<u32> = pool.free.drain(..SEATS_PER_OP).collect();
+                pool.holds_issued += 1;
+                let user = pool.holds_issued as usize % self.tokens.len();
+                Op::Hold(seats, user, pool.holds_issued.is_multiple_of(CONFIRM_EVERY))
+            } else if let Some((hold, seats, user, confirm)) = pool.holds.pop_front() {
+                Op::End(hold, seats, user, confirm)
+            } else {
+                return;
+            }
+        };
+        let sent = Instant::now();
+        match op {
+            Op::Hold(seats, user, confirm) => {
+                let ids: Vec<&str> = seats
+                    .iter()
+                    .map(|s| self.show.seat_ids[*s as usize].as_str())
+                    .collect();
+                let (status, body) = post(
+                    &self.http,
+                    format!("{}/v1/bookings/hold", self.base),
+                    &self.tokens[user],
+                    json!({"showId": self.show.show_id, "seatIds": ids}),
+                )
+                .await;
+                let mut pool = self.pool.lock().unwrap();
+                if status == 201 {
+                    self.record(&seats, HELD, sent);
+                    let hold = body["holdId"].as_str().unwrap_or_default().to_owned();
+                    pool.holds.push_back((hold, seats, user, confirm));
+                } else {
+                    pool.free.extend(seats);
+                    drop(pool);
+                    self.failed("hold", status, &body);
+                }
+            }
+            Op::End(hold, seats, user, confirm) => {
+                let token = &self.tokens[user];
+                let (status, body, after) = if confirm {
+                    let (status, body) = post(
+                        &self.http,
+                        format!("{}/v1/bookings/confirm", self.base),
+                        token,
+                        json!({"holdId": hold, "paymentMethodId": "pm_card_visa"}),
+                    )
+                    .await;
+                    (status, body, BOOKED)
+                } else {
+                    let response = self
+                        .http
+                        .delete(format!("{}/v1/bookings/holds/{hold}", self.base))
+                        .bearer_auth(token)
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) => (r.status().as_u16(), Value::Null, AVAILABLE),
+                        Err(e) => (0, json!(e.to_string()), AVAILABLE),
+                    }
+                };
+                if (200..300).contains(&status) {
+                    self.record(&seats, after, sent);
+                    if after == AVAILABLE {
+                        self.pool.lock().unwrap().free.extend(seats);
+                    }
+                } else {
+                    self.failed(if confirm { "confirm" } else { "release" }, status, &body);
+                }
+            }
+        }
+    }
+}
+
+/// Drive `changes_per_s` seat changes for `seconds`; returns how many operations were issued.
+async fn write_changes(
+    writer: Writer,
+    changes_per_s: f64,
+    seconds: f64,
+    target_holds: usize,
+) -> u64 {
+    let ops_per_s = changes_per_s / SEATS_PER_OP as f64;
+    let in_flight = Arc::new(Semaphore::new(OPS_IN_FLIGHT_MAX));
+    let started = Instant::now();
+    let mut issued = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    while started.elapsed().as_secs_f64() < seconds {
+        tick.tick().await;
+        let due = (started.elapsed().as_secs_f64() * ops_per_s) as u64;
+        while issued < due {
+            let permit = in_flight.clone().acquire_owned().await.expect("semaphore");
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer.step(target_holds).await;
+                drop(permit);
+            });
+            issued += 1;
+        }
+    }
+    let _ = in_flight.acquire_many(OPS_IN_FLIGHT_MAX as u32).await;
+    issued
+}
+
+/// Latencies (ms) from each change's answer (and from its request) to its arrival at each
+/// sampled viewer, and how many changes a viewer never saw as such (coalesced away: a seat held
+/// and released within one window shows only as available).
+///
+/// Per seat, what a viewer sees is the seat's change sequence with coalesced changes left out,
+/// so the two sequences are matched in order.
+fn latencies(changes: &[Change], samples: &[&Outcome]) -> (Vec<f64>, Vec<f64>, usize) {
+    let mut by_seat: HashMap<u32, Vec<Change>> = HashMap::new();
+    for change in changes {
+        by_seat.entry(change.seat).or_default().push(*change);
+    }
+    for list in by_seat.values_mut() {
+        list.sort_by_key(|c| c.sent);
+    }
+    let (mut from_answer, mut from_request, mut unseen) = (Vec::new(), Vec::new(), 0);
+    for viewer in samples {
+        let mut seen: HashMap<u32, Vec<(u8, Instant)>> = HashMap::new();
+        for (seat, status, at) in &viewer.arrivals {
+            seen.entry(*seat).or_default().push((*status, *at));
+        }
+        for (seat, list) in &by_seat {
+            let arrivals = seen.get(seat).map_or(&[][..], Vec::as_slice);
+            let mut next = 0;
+            for change in list {
+                match arrivals.get(next) {
+                    Some((status, at)) if *status == change.status && *at >= change.sent => {
+                        from_answer.push(
+                            at.saturating_duration_since(change.answered).as_secs_f64() * 1e3,
+                        );
+                        from_request.push(at.duration_since(change.sent).as_secs_f64() * 1e3);
+                        next += 1;
+                    }
+                    _ => unseen += 1,
+                }
+            }
+        }
+    }
+    (from_answer, from_request, unseen)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, base, secret, viewers, rate, seconds, pid] = args.as_slice() else {
+        eprintln!(
+            "usage: ws_load <base-url> <auth-secret> <viewers> <changes-per-s> <seconds> <server-pid>"
+        );
+        std::process::exit(2);
+    };
+    let viewers: usize = viewers.parse().expect("viewers");
+    let rate: f64 = rate.parse().expect("changes per second");
+    let seconds: f64 = seconds.parse().expect("seconds");
+    let pid: u32 = pid.parse().expect("server pid");
+    let admin = TokenKeys::new(secret.as_bytes()).sign(&Claims {
+        sub: uuid::Uuid::new_v4().to_string(),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        roles: vec!["admin".into()],
+    });
+    let http = reqwest::Client::new();
+    let show = Arc::new(setup(&http, base, &admin).await);
+    let seats = show.seat_ids.len();
+    let addr = base.trim_start_matches("http://").to_owned();
+    let path = format!("/v1/shows/{}/seats/live", show.show_id);
+
+    // Connect: one viewer first (the show's follower, its snapshot), then the rest.
+    let snapshots = Arc::new(AtomicUsize::new(0));
+    let connects = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT_MAX));
+    let sample_every = (viewers / LATENCY_SAMPLE_VIEWERS).max(1);
+    let shared: Vec<Arc<ViewerShared>> = (0..viewers)
+        .map(|_| {
+            Arc::new(ViewerShared {
+                outcome: Mutex::new(Outcome {
+                    statuses: vec![AVAILABLE; seats],
+                    ..Outcome::default()
+                }),
+                ..ViewerShared::default()
+            })
+        })
+        .collect();
+    let spawn_viewer = |i: usize| {
+        tokio::spawn(viewer(
+            addr.clone(),
+            path.clone(),
+            i.is_multiple_of(sample_every),
+            shared[i].clone(),
+            snapshots.clone(),
+            connects.clone(),
+        ))
+    };
+    let mut tasks = vec![spawn_viewer(0)];
+    while snapshots.load(Ordering::Relaxed) < 1 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_one = rss_bytes(pid);
+    let connecting = Instant::now();
+    tasks.extend((1..viewers).map(spawn_viewer));
+    while snapshots.load(Ordering::Relaxed) < viewers {
+        if connecting.elapsed() > Duration::from_secs(300) {
+            panic!(
+                "only {} of {viewers} viewers got a snapshot in 300 s",
+                snapshots.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connect_s = connecting.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_all = rss_bytes(pid);
+    let bytes_per_conn = rss_all.saturating_sub(rss_one) / (viewers.max(2) - 1) as u64;
+    eprintln!(
+        "{viewers} viewers connected in {connect_s:.1} s; server RSS {} MiB with one viewer, {} MiB with all ({bytes_per_conn} B per connection)",
+        rss_one >> 20,
+        rss_all >> 20
+    );
+    let sum = |counter: fn(&ViewerShared) -> &AtomicU64| -> u64 {
+        shared
+            .iter()
+            .map(|v| counter(v).load(Ordering::Relaxed))
+            .sum()
+    };
+
+    // Change seats at the target rate through the real API.
+    let mut tokens = Vec::new();
+    for _ in 0..64 {
+        let guest: Value = http
+            .post(format!("{base}/v1/auth/guest"))
+            .send()
+            .await
+            .expect("guest")
+            .json()
+            .await
+            .expect("guest json");
+        tokens.push(guest["token"].as_str().expect("token").to_owned());
+    }
+    let mut free: Vec<u32> = (0..seats as u32).collect();
+    free.shuffle(&mut rand::rng());
+    let writer = Writer {
+        http: http.clone(),
+        base: base.clone(),
+        show: show.clone(),
+        tokens: Arc::new(tokens),
+        pool: Arc::new(Mutex::new(Pool {
+            free: free.into(),
+            holds: VecDeque::new(),
+            holds_issued: 0,
+        })),
+        log: Arc::new(Mutex::new(Vec::new())),
+        errors: Arc::new(AtomicUsize::new(0)),
+    };
+    let updates_before = sum(|v| &v.updates);
+    let bytes_before = sum(|v| &v.bytes);
+    let (server_cpu_before, own_cpu_before) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
+    let started = Instant::now();
+    let target_holds = seats / SEATS_PER_OP / 4;
+    let ops = write_changes(writer.clone(), rate, seconds, target_holds).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let updates = sum(|v| &v.updates) - updates_before;
+    let bytes = sum(|v| &v.bytes) - bytes_before;
+    let changes = writer.log.lock().unwrap().clone();
+    let rss_peak = rss_bytes(pid);
+    let server_cpu = cpu_seconds(&pid.to_string()) - server_cpu_before;
+    let own_cpu = cpu_seconds("self") - own_cpu_before;
+
+    // Settle, then every viewer must reach the seat map's version with the same seats.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (version, truth) = seat_map(&http, base, &show.event_id, &show.show_id).await;
+    let mut truth_by_index = vec![AVAILABLE; seats];
+    for (_, index, status) in &truth {
+        truth_by_index[*index as usize] = *status;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shared
+        .iter()
+        .any(|v| v.version.load(Ordering::Acquire) < version)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for task in &tasks {
+        task.abort();
+    }
+    let outcomes: Vec<Outcome> = shared
+        .iter()
+        .map(|v| std::mem::take(&mut *v.outcome.lock().unwrap()))
+        .collect();
+    let converged = outcomes
+        .iter()
+        .filter(|o| o.version == version && o.statuses == truth_by_index)
+        .count();
+    let gaps: u64 = outcomes.iter().map(|o| o.gaps).sum();
+    let slow: u64 = outcomes.iter().map(|o| o.slow_closes).sum();
+    let reconnects: u64 = outcomes.iter().map(|o| o.reconnects).sum();
+    let samples: Vec<&Outcome> = outcomes.iter().filter(|o| !o.arrivals.is_empty()).collect();
+    let (mut from_answer, mut from_request, unseen) = latencies(&changes, &samples);
+    from_answer.sort_by(f64::total_cmp);
+    from_request.sort_by(f64::total_cmp);
+    let booked = truth_by_index.iter().filter(|s| **s == BOOKED).count();
+    println!(
+        "viewers={viewers} seats={seats} connect_s={connect_s:.1} ops={ops} changes={} \
+         changes_per_s={:.0} errors={} frames_per_s={:.0} mb_per_s={:.1} \
+         p50_ms={:.1} p99_ms={:.1} max_ms={:.1} p99_from_request_ms={:.1} latency_samples={} \
+         unseen={unseen} rss_one_viewer_mb={} rss_all_viewers_mb={} rss_under_load_mb={} \
+         bytes_per_conn={bytes_per_conn} gaps={gaps} slow_closes={slow} reconnects={reconnects} \
+         server_cpu_pct={:.0} client_cpu_pct={:.0} server_cpu_us_per_frame={:.1} \
+         booked={booked} version={version} converged={converged}/{viewers}",
+        changes.len(),
+        changes.len() as f64 / elapsed,
+        writer.errors.load(Ordering::Relaxed),
+        updates as f64 / elapsed,
+        bytes as f64 / elapsed / 1e6,
+        quantile(&from_answer, 0.50),
+        quantile(&from_answer, 0.99),
+        from_answer.last().copied().unwrap_or(0.0),
+        quantile(&from_request, 0.99),
+        from_answer.len(),
+        rss_one >> 20,
+        rss_all >> 20,
+        rss_peak >> 20,
+        server_cpu / elapsed * 100.0,
+        own_cpu / elapsed * 100.0,
+        server_cpu * 1e6 / (updates.max(1)) as f64,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_parser_reads_the_server_frames_and_agrees_with_json() {
+        let seat = "0a1b2c3d-0000-8000-8000-00000000002a";
+        let snapshot = format!(
+            "{{\"type\":\"SNAPSHOT\",\"version\":12,\"seats\":[{{\"seatId\":\"{seat}\",\"status\":\"HELD\"}}]}}"
+        );
+        let update = format!(
+            "{{\"type\":\"SEAT_UPDATE\",\"fromVersion\":12,\"version\":15,\"seats\":[{{\"seatId\":\"{seat}\",\"status\":\"BOOKED\"}},{{\"seatId\":\"{seat}\",\"status\":\"AVAILABLE\"}}],\"timestamp\":\"2030-01-01T00:00:00.000Z\"}}"
+        );
+        let empty = "{\"type\":\"SEAT_UPDATE\",\"fromVersion\":15,\"version\":16,\"seats\":[],\"timestamp\":\"2030-01-01T00:00:00.000Z\"}";
+        for (text, kind, seats) in [
+            (
+                snapshot.as_str(),
+                Kind::Snapshot { version: 12 },
+                vec![(42, HELD)],
+            ),
+            (
+                update.as_str(),
+                Kind::Update {
+                    from: 12,
+                    version: 15,
+                },
+                vec![(42, BOOKED), (42, AVAILABLE)],
+            ),
+            (
+                empty,
+                Kind::Update {
+                    from: 15,
+                    version: 16,
+                },
+                vec![],
+            ),
+        ] {
+            let mut fast = Vec::new();
+            assert_eq!(parse_fast(text.as_bytes(), &mut fast), Some(kind), "{text}");
+            assert_eq!(fast, seats);
+            let mut slow = Vec::new();
+            parse_json(text, &mut slow).unwrap();
+            assert_eq!(slow, seats);
+        }
+        let mut seats = Vec::new();
+        let spaced = "{ \"type\": \"SNAPSHOT\", \"version\": 3, \"seats\": [] }";
+        assert_eq!(
+            parse(spaced.as_bytes(), &mut seats),
+            Some(Kind::Snapshot { version: 3 })
+        );
+    }
+}
