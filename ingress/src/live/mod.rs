@@ -5,7 +5,8 @@
 //! - [`feed`]: [`feed::SeatFeed`], a show's committed seat deltas ([`feed::HubFeed`] in dev
 //!   mode, [`feed::NatsFeed`] on `seats.<showId>` in serve mode).
 //! - [`show`]: one follower task per show with viewers in this process: subscribe, then read the
-//!   seats, coalesce deltas over [`LiveTuning::coalesce_ms`], repair gaps from the source of
+//!   seats, coalesce deltas over a window that grows with the show's viewers
+//!   ([`LiveTuning::window`]), repair gaps from the source of
 //!   truth, write each frame once into the show's bounded ring ([`show::ShowChannel`]).
 //! - [`frame`]: the JSON of the two frames.
 //! - [`wire`]: WebSocket framing: frames encoded once (header included) and shared by every
@@ -48,9 +49,15 @@ use show::ShowChannel;
 /// Sizes and periods of the live fan-out.
 #[derive(Clone, Debug)]
 pub struct LiveTuning {
-    /// Changes of a show within this window go out as one update (the first change after a
-    /// quiet spell goes out at once).
-    pub coalesce_ms: u64,
+    /// Shortest coalescing window: changes of a show within one window go out as one update
+    /// (the first change after a quiet spell goes out at once).
+    pub coalesce_min_ms: u64,
+    /// Longest coalescing window.
+    pub coalesce_max_ms: u64,
+    /// Window per attached viewer, in microseconds: writing one frame to one viewer costs a
+    /// few microseconds of CPU (a socket write), so a show with many viewers sends fewer,
+    /// larger frames and its fan-out stays a bounded share of a core.
+    pub coalesce_us_per_viewer: u64,
     /// Frames a viewer may be behind before it is closed as too slow (the show's ring size).
     pub queue_frames: usize,
     /// Initial per-connection read buffer (viewers only send pongs and close frames).
@@ -74,7 +81,9 @@ pub struct LiveTuning {
 impl Default for LiveTuning {
     fn default() -> Self {
         LiveTuning {
-            coalesce_ms: 100,
+            coalesce_min_ms: 50,
+            coalesce_max_ms: 250,
+            coalesce_us_per_viewer: 15,
             queue_frames: 32,
             read_buffer_bytes: 256,
             inbound_message_bytes_max: 1024,
@@ -89,8 +98,15 @@ impl Default for LiveTuning {
 }
 
 impl LiveTuning {
-    fn coalesce(&self) -> Duration {
-        Duration::from_millis(self.coalesce_ms)
+    /// The coalescing window of a show with `viewers`: `viewers` x
+    /// [`Self::coalesce_us_per_viewer`], within [`Self::coalesce_min_ms`]..[`Self::coalesce_max_ms`].
+    pub fn window(&self, viewers: usize) -> Duration {
+        let scaled =
+            Duration::from_micros(self.coalesce_us_per_viewer.saturating_mul(viewers as u64));
+        scaled.clamp(
+            Duration::from_millis(self.coalesce_min_ms),
+            Duration::from_millis(self.coalesce_max_ms.max(self.coalesce_min_ms)),
+        )
     }
     fn write_stall(&self) -> Duration {
         Duration::from_millis(self.write_stall_ms)
@@ -342,4 +358,20 @@ pub async fn seats_live(
         live.serve_connection(TokioIo::new(upgraded), ticket).await;
     });
     Ok(upgrade::switching_protocols(accept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_grows_with_viewers_within_bounds() {
+        let tuning = LiveTuning::default();
+        let ms = Duration::from_millis;
+        assert_eq!(tuning.window(0), ms(50));
+        assert_eq!(tuning.window(2_000), ms(50));
+        assert_eq!(tuning.window(5_000), ms(75));
+        assert_eq!(tuning.window(10_000), ms(150));
+        assert_eq!(tuning.window(1_000_000), ms(250));
+    }
 }

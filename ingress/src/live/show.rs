@@ -103,6 +103,15 @@ impl ShowChannel {
         Some(Attachment { snapshot, frames })
     }
 
+    /// Viewers attached to the ring right now.
+    pub fn viewers(&self) -> usize {
+        self.shared
+            .lock()
+            .expect("live show lock")
+            .frames
+            .receiver_count()
+    }
+
     /// End the ring: attached viewers receive what is queued, then see it closed (their signal
     /// to say goodbye). Closing the ring rather than signalling every viewer separately keeps
     /// the per-frame path of 10,000 viewers free of a shared lock.
@@ -363,8 +372,7 @@ async fn follow(
             c
         }
     };
-    let window = tuning.coalesce();
-    let mut last_flush = Instant::now() - window;
+    let mut last_flush = Instant::now() - tuning.window(0);
     let mut deadline = coalescer.has_pending().then(Instant::now);
     let mut last_heard = Instant::now();
     let mut audit = tokio::time::interval(tuning.audit());
@@ -405,6 +413,7 @@ async fn follow(
         }
         if deadline.is_none() && coalescer.has_pending() {
             // Leading edge right away when idle, then at most one frame per window.
+            let window = tuning.window(channel.viewers());
             deadline = Some((last_flush + window).max(Instant::now()));
         }
     }
