@@ -236,3 +236,144 @@ where
         let _ = tokio::time::timeout(tuning.close_grace(), handshake).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::DuplexStream;
+
+    fn tuning() -> LiveTuning {
+        LiveTuning {
+            ping_every_ms: 50,
+            close_grace_ms: 2_000,
+            queue_frames: 4,
+            ..LiveTuning::default()
+        }
+    }
+
+    /// A viewer over an in-memory pipe of `capacity` bytes; returns the peer end, the ring's
+    /// sender and the served connection.
+    fn start(
+        capacity: usize,
+        snapshot: &[u8],
+    ) -> (
+        DuplexStream,
+        broadcast::Sender<Bytes>,
+        tokio::task::JoinHandle<Ending>,
+    ) {
+        let (server, peer) = tokio::io::duplex(capacity);
+        let (frames, receiver) = broadcast::channel(4);
+        let start = Attachment {
+            snapshot: wire::text(snapshot),
+            frames: receiver,
+        };
+        let served = tokio::spawn(async move { serve(server, start, &tuning()).await });
+        (peer, frames, served)
+    }
+
+    /// Read one server frame: (opcode, payload).
+    async fn read_frame(peer: &mut DuplexStream) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        peer.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[1] & 0x80, 0, "server frames are unmasked");
+        let len = match head[1] & 0x7F {
+            126 => usize::from(peer.read_u16().await.unwrap()),
+            127 => peer.read_u64().await.unwrap() as usize,
+            n => usize::from(n),
+        };
+        let mut payload = vec![0; len];
+        peer.read_exact(&mut payload).await.unwrap();
+        (head[0] & 0x0F, payload)
+    }
+
+    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [9, 8, 7, 6];
+        let mut out = vec![first, 0x80 | payload.len() as u8];
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    #[tokio::test]
+    async fn frames_follow_the_snapshot_and_a_close_is_answered() {
+        let (mut peer, frames, served) = start(1 << 16, b"{\"type\":\"SNAPSHOT\"}");
+        assert_eq!(
+            read_frame(&mut peer).await,
+            (0x1, b"{\"type\":\"SNAPSHOT\"}".to_vec())
+        );
+        frames.send(wire::text(b"one")).unwrap();
+        frames.send(wire::text(b"two")).unwrap();
+        assert_eq!(read_frame(&mut peer).await, (0x1, b"one".to_vec()));
+        assert_eq!(read_frame(&mut peer).await, (0x1, b"two".to_vec()));
+        peer.write_all(&masked(0x88, &1000u16.to_be_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(served.await.unwrap(), Ending::ClosedByViewer(Some(1000)));
+        let (opcode, payload) = read_frame(&mut peer).await;
+        assert_eq!((opcode, &payload[..2]), (0x8, &1000u16.to_be_bytes()[..]));
+    }
+
+    #[tokio::test]
+    async fn pings_are_answered_and_pongs_keep_a_viewer_alive() {
+        let (mut peer, _frames, served) = start(1 << 16, b"{}");
+        read_frame(&mut peer).await;
+        peer.write_all(&masked(0x89, b"hi")).await.unwrap();
+        assert_eq!(read_frame(&mut peer).await, (0xA, b"hi".to_vec()));
+        for _ in 0..6 {
+            assert_eq!(
+                read_frame(&mut peer).await,
+                (0x9, vec![]),
+                "a keepalive ping"
+            );
+            peer.write_all(&masked(0x8A, b"")).await.unwrap();
+        }
+        assert!(!served.is_finished(), "answered pings keep the connection");
+        drop(peer);
+        assert_eq!(served.await.unwrap(), Ending::Gone);
+    }
+
+    #[tokio::test]
+    async fn a_viewer_that_never_answers_is_gone_after_two_ping_periods() {
+        let (mut peer, _frames, served) = start(1 << 16, b"{}");
+        read_frame(&mut peer).await;
+        let ending = tokio::time::timeout(Duration::from_secs(2), served)
+            .await
+            .expect("dropped within a few ping periods")
+            .unwrap();
+        assert_eq!(ending, Ending::Gone);
+    }
+
+    #[tokio::test]
+    async fn an_unmasked_frame_closes_with_a_protocol_error() {
+        let (mut peer, _frames, served) = start(1 << 16, b"{}");
+        read_frame(&mut peer).await;
+        peer.write_all(&[0x8A, 0x00]).await.unwrap();
+        let (opcode, payload) = read_frame(&mut peer).await;
+        assert_eq!((opcode, &payload[..2]), (0x8, &1002u16.to_be_bytes()[..]));
+        // What follows a broken frame cannot be read: the server fails the connection at once.
+        assert_eq!(served.await.unwrap(), Ending::Violation(1002));
+    }
+
+    #[tokio::test]
+    async fn a_viewer_that_reads_nothing_falls_out_of_the_ring_and_gets_4001_after_its_frame() {
+        // A 64-byte pipe: the 1,000-byte snapshot cannot be written while nobody reads.
+        let snapshot = vec![b'x'; 1_000];
+        let (mut peer, frames, served) = start(64, &snapshot);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for i in 0..6 {
+            frames
+                .send(wire::text(format!("frame {i}").as_bytes()))
+                .unwrap();
+        }
+        // Reading now: the snapshot is finished first, then the close says why.
+        assert_eq!(read_frame(&mut peer).await, (0x1, snapshot));
+        let (opcode, payload) = read_frame(&mut peer).await;
+        assert_eq!(opcode, 0x8);
+        assert_eq!(&payload[..2], &4001u16.to_be_bytes());
+        assert_eq!(&payload[2..], b"too slow");
+        peer.write_all(&masked(0x88, &4001u16.to_be_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(served.await.unwrap(), Ending::TooSlow);
+    }
+}
