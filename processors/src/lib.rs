@@ -46,5 +46,5 @@ pub mod serve;
 pub mod store;
 pub mod topology;
 
-#[cfg(test)]
-mod fixtures;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
