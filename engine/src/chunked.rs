@@ -2,14 +2,17 @@
 //!
 //! Holds, bookings and remembered outcomes only ever grow at the back (outcomes also leave at
 //! the front). A `Vec` would double: up to half its memory unused, and every growth copies the
-//! whole table and touches fresh pages twice. Chunks of `CHUNK` elements waste at most one
-//! chunk and never move an element once written.
+//! whole table and touches fresh pages twice. Chunks of `CHUNK` elements waste at most part of
+//! the last chunk, which itself grows by doubling up to `CHUNK` (so a small show does not pay
+//! for a whole chunk per sequence); a full chunk never moves again.
 
 use std::collections::VecDeque;
 
 /// Elements per chunk: large enough that the chunk index stays tiny, small enough that the
 /// unused tail of the last chunk is negligible for big shows.
 const CHUNK: usize = 1024;
+/// Capacity of a fresh last chunk; it doubles up to `CHUNK`.
+const FIRST_CAPACITY: usize = 16;
 
 /// A sequence indexed from 0 (`push` at the back, `pop_front` at the front).
 #[derive(Clone, Debug)]
@@ -39,9 +42,21 @@ impl<T> Chunked<T> {
     /// Append at the back.
     pub(crate) fn push(&mut self, value: T) {
         match self.chunks.back_mut() {
-            Some(last) if last.len() < CHUNK => last.push(value),
+            Some(last) if last.len() < CHUNK => {
+                if last.len() == last.capacity() {
+                    let grown = (last.capacity() * 2).clamp(FIRST_CAPACITY, CHUNK);
+                    last.reserve_exact(grown - last.len());
+                }
+                last.push(value);
+            }
             Some(_) | None => {
-                let mut chunk = Vec::with_capacity(CHUNK);
+                // Chunks after the first are needed only by big sequences: start them whole.
+                let capacity = if self.chunks.is_empty() {
+                    FIRST_CAPACITY
+                } else {
+                    CHUNK
+                };
+                let mut chunk = Vec::with_capacity(capacity);
                 chunk.push(value);
                 self.chunks.push_back(chunk);
             }
@@ -83,6 +98,22 @@ impl<T> Chunked<T> {
             self.chunks.pop_front();
             self.head = 0;
         }
+    }
+
+    /// Heap bytes held (chunk capacities plus the chunk list).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+            + self
+                .chunks
+                .iter()
+                .map(|chunk| chunk.capacity() * std::mem::size_of::<T>())
+                .sum::<usize>()
+    }
+
+    /// Element slots allocated (used or not).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum()
     }
 
     /// Every element, front to back.
@@ -135,5 +166,22 @@ mod tests {
         assert_eq!(seq.iter().count(), 0);
         seq.push(9);
         assert_eq!(seq[0], 9);
+    }
+
+    #[test]
+    fn only_the_last_chunk_has_room_to_spare() {
+        let mut seq = Chunked::default();
+        seq.push(0u64);
+        assert_eq!(seq.capacity(), FIRST_CAPACITY);
+        for i in 1..CHUNK + 3 {
+            seq.push(i as u64);
+            assert!(seq.capacity() <= seq.len() + CHUNK, "at {i}");
+        }
+        assert_eq!(seq.capacity(), 2 * CHUNK);
+        for i in 0..3 * CHUNK {
+            seq.push(i as u64);
+        }
+        assert!(seq.capacity() - seq.len() < CHUNK);
+        assert_eq!(seq[CHUNK + 1], (CHUNK + 1) as u64);
     }
 }

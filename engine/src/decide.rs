@@ -10,10 +10,12 @@ use schemas::{
     Rejection, SeatChange, SeatId, SeatStatus, ShowLayout, TicketId, UnixMs, UserId,
 };
 
-use crate::memory::{Recall, Stored};
+use crate::memory::{Recall, Stored, StoredRef};
+use crate::packed::PackedMs;
 use crate::state::{
-    BookingRec, Cancellation, CheckInRec, DirtyKey, HoldRec, HoldStatus, MAX_SEATS, NO_BOOKING,
-    SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo, ShowState, UserTally,
+    BookingRec, Cancellation, CheckInRec, DirtyKey, Due, HoldRec, HoldStatus, MAX_SEATS,
+    NO_BOOKING, NO_CANCELLATION, SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo,
+    ShowState,
 };
 
 /// Milliseconds in an hour, for the refund tiers.
@@ -108,7 +110,7 @@ impl ShowState {
         let (fresh, expired) = match &envelope.command {
             Command::Expire => {
                 let events = self.expired_events(&swept);
-                let stored = Stored::Expired(Box::new(swept));
+                let stored = Stored::Expired(swept);
                 (Fresh::accepted(events, stored), Vec::new())
             }
             command => (self.apply(command, now, &mut seat_changes), swept),
@@ -220,7 +222,7 @@ impl ShowState {
             Command::Block { seats } => self.block_cmd(seats, changes),
             Command::Unblock { seats } => self.unblock_cmd(seats, changes),
             // Decided before `apply` is reached; kept exhaustive rather than hidden in `_`.
-            Command::Expire => Ok(Fresh::accepted(Vec::new(), Stored::Expired(Box::default()))),
+            Command::Expire => Ok(Fresh::accepted(Vec::new(), Stored::Expired(Vec::new()))),
         };
         result.unwrap_or_else(Fresh::rejected)
     }
@@ -307,7 +309,10 @@ impl ShowState {
             // Hold ids derive from command ids, so a second command naming this id is an id reuse.
             return Err(Rejection::CommandIdReused);
         }
-        let tally = self.users.get(&user).copied().unwrap_or_default();
+        let known_user = self.users.find(user);
+        let tally = known_user
+            .map(|number| self.users.tally(number))
+            .unwrap_or_default();
         if tally.seats as usize + seat_ids.len() > usize::from(limits.max_tickets_per_user) {
             return Err(Rejection::TicketLimitExceeded {
                 limit: limits.max_tickets_per_user,
@@ -327,13 +332,15 @@ impl ShowState {
             now.0
                 .saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
         );
-        let slot = self.insert_hold(hold_id, user, seat_ids, expires_at, changes);
+        let user_number = self.users.intern(user, known_user);
+        let (slot, total_minor) =
+            self.insert_hold(hold_id, user_number, seat_ids, expires_at, changes);
         let event = Event::Held {
             hold_id,
             user,
             seats: seat_ids.to_vec(),
             expires_at,
-            total_minor: self.holds[slot as usize].total_minor,
+            total_minor,
         };
         Ok(Fresh::accepted(vec![event], Stored::Held(slot)))
     }
@@ -349,41 +356,44 @@ impl ShowState {
         Ok(())
     }
 
+    /// Store an accepted hold for user number `user`; returns its slot and locked price.
     fn insert_hold(
         &mut self,
         hold_id: HoldId,
-        user: UserId,
+        user: u32,
         seat_ids: &[SeatId],
         expires_at: UnixMs,
         changes: &mut Vec<SeatChange>,
-    ) -> u32 {
+    ) -> (u32, i64) {
         let slot = self.holds.len() as u32;
         let seats_start = self.hold_seats.len() as u32;
         let mut total_minor: i64 = 0;
         changes.reserve(seat_ids.len());
+        reserve_gently(&mut self.hold_seats, seat_ids.len());
         for seat_id in seat_ids {
             let index = Self::known_index(seat_id);
             total_minor = total_minor.saturating_add(self.price_of(index).unwrap_or(0));
             self.set_seat(index, SEAT_HOLD_BASE + slot, SeatStatus::Held, changes);
             self.hold_seats.push(index);
         }
+        let narrow_total = self.narrow_total(slot, total_minor);
         self.holds.push(HoldRec {
             id: hold_id,
             user,
-            expires_at,
-            total_minor,
+            expires_at: PackedMs::new(expires_at),
             seats_start,
+            booking: NO_BOOKING,
+            total_minor: narrow_total,
             seats_len: seat_ids.len() as u16,
             status: HoldStatus::Active,
-            booking: NO_BOOKING,
         });
         self.index_hold(slot);
-        let tally = self.users.entry(user).or_default();
+        let tally = self.users.tally_mut(user);
         tally.seats += seat_ids.len() as u32;
         tally.active_holds += 1;
-        self.expiry.push(Reverse((expires_at.0, slot)));
+        self.expiry.push(Reverse(Due::new(expires_at, slot)));
         self.dirty.mark(DirtyKey::Hold(slot));
-        slot
+        (slot, total_minor)
     }
 
     // ----- Release / Confirm ------------------------------------------------------------------
@@ -441,22 +451,21 @@ impl ShowState {
             return Err(Rejection::CommandIdReused);
         }
         let booking = self.bookings.len() as u32;
+        let payment_ref = self.payment_refs.push(payment_ref);
         self.bookings.push(BookingRec {
             id: booking_id,
             hold: slot,
-            booked_at: now,
-            payment_ref: payment_ref.into(),
+            booked_at: PackedMs::new(now),
+            payment_ref,
+            cancellation: NO_CANCELLATION,
             checked_in: 0,
-            cancellation: None,
         });
         self.index_booking(booking);
         let hold = &mut self.holds[slot as usize];
         hold.status = HoldStatus::Confirmed;
         hold.booking = booking;
         let user = hold.user;
-        if let Some(tally) = self.users.get_mut(&user) {
-            tally.active_holds -= 1;
-        }
+        self.users.tally_mut(user).active_holds -= 1;
         for at in self.hold_seat_range(slot) {
             let index = self.hold_seats[at];
             changes.push(SeatChange {
@@ -472,7 +481,7 @@ impl ShowState {
 
     fn owned_hold(&self, hold_id: HoldId, user: UserId) -> Checked<u32> {
         let slot = self.hold_slot(hold_id).ok_or(Rejection::HoldNotFound)?;
-        if self.holds[slot as usize].user != user {
+        if self.users.id(self.holds[slot as usize].user) != user {
             return Err(Rejection::NotHoldOwner);
         }
         Ok(slot)
@@ -495,14 +504,10 @@ impl ShowState {
         self.dirty.mark(DirtyKey::Hold(slot));
     }
 
-    fn untally(&mut self, user: UserId, seats: u32, holds: u32) {
-        if let Some(tally) = self.users.get_mut(&user) {
-            tally.seats -= seats;
-            tally.active_holds -= holds;
-            if *tally == UserTally::default() {
-                self.users.remove(&user);
-            }
-        }
+    fn untally(&mut self, user: u32, seats: u32, holds: u32) {
+        let tally = self.users.tally_mut(user);
+        tally.seats -= seats;
+        tally.active_holds -= holds;
     }
 
     // ----- Expiry -----------------------------------------------------------------------------
@@ -511,10 +516,11 @@ impl ShowState {
     /// the order does not depend on slot numbers (which a restore may assign differently).
     fn sweep(&mut self, now: UnixMs, changes: &mut Vec<SeatChange>) -> Vec<u32> {
         let mut due = Vec::new();
-        while let Some(Reverse((at, slot))) = self.expiry.peek().copied() {
-            if at > now.0 {
+        while let Some(Reverse(entry)) = self.expiry.peek().copied() {
+            if entry.at() > now {
                 break;
             }
+            let slot = entry.slot();
             self.expiry.pop();
             if self.holds[slot as usize].status == HoldStatus::Active {
                 due.push(slot);
@@ -522,7 +528,7 @@ impl ShowState {
         }
         due.sort_by_key(|slot| {
             let hold = &self.holds[*slot as usize];
-            (hold.expires_at, hold.id)
+            (hold.expires_at.get(), hold.id)
         });
         for slot in &due {
             self.end_hold(*slot, HoldStatus::Expired, changes);
@@ -530,13 +536,19 @@ impl ShowState {
         due
     }
 
-    /// Keep the heap's top an active hold so `next_expiry` is exact.
+    /// Keep the heap's top an active hold so `next_expiry` is exact, and give memory back once
+    /// the queue has drained (a sale's peak would otherwise stay allocated for the show's life).
     fn drop_stale_expiries(&mut self) {
-        while let Some(Reverse((_, slot))) = self.expiry.peek() {
-            if self.holds[*slot as usize].status == HoldStatus::Active {
+        while let Some(Reverse(due)) = self.expiry.peek() {
+            if self.holds[due.slot() as usize].status == HoldStatus::Active {
                 break;
             }
             self.expiry.pop();
+        }
+        let (len, capacity) = (self.expiry.len(), self.expiry.capacity());
+        if capacity > EXPIRY_KEPT && len * 4 < capacity {
+            // Halving at a quarter full: a shrink is paid for by the pops before it.
+            self.expiry.shrink_to((len * 2).max(EXPIRY_KEPT));
         }
     }
 
@@ -554,11 +566,11 @@ impl ShowState {
             .ok_or(Rejection::BookingNotFound)?;
         let booking = &self.bookings[slot as usize];
         let hold = &self.holds[booking.hold as usize];
-        if hold.user != user {
+        if self.users.id(hold.user) != user {
             return Err(Rejection::NotBookingOwner);
         }
         let not_cancellable = |reason| Rejection::BookingNotCancellable { reason };
-        if booking.cancellation.is_some() {
+        if booking.is_cancelled() {
             return Err(not_cancellable(NotCancellableReason::AlreadyCancelled));
         }
         if booking.checked_in > 0 {
@@ -569,13 +581,14 @@ impl ShowState {
             return Err(not_cancellable(NotCancellableReason::ShowStarted));
         }
         let refund_percent = refund_percent(show_time.0 - now.0);
-        let refund_minor = hold.total_minor.max(0) * i64::from(refund_percent) / 100;
-        let (hold_slot, len) = (booking.hold, u32::from(hold.seats_len));
-        self.bookings[slot as usize].cancellation = Some(Box::new(Cancellation {
+        let (hold_slot, len, user) = (booking.hold, u32::from(hold.seats_len), hold.user);
+        let refund_minor = self.hold_total(hold_slot).max(0) * i64::from(refund_percent) / 100;
+        self.bookings[slot as usize].cancellation = self.cancellations.len() as u32;
+        self.cancellations.push(Cancellation {
             at: now,
             refund_minor,
             refund_percent,
-        }));
+        });
         self.untally(user, len, 0);
         for at in self.hold_seat_range(hold_slot) {
             self.set_seat(
@@ -608,7 +621,7 @@ impl ShowState {
         {
             return Err(Rejection::TicketNotFound);
         }
-        if booking.cancellation.is_some() {
+        if booking.is_cancelled() {
             return Err(Rejection::TicketCancelled);
         }
         if let Some(previous) = self.check_ins.get(&(slot, seat)) {
@@ -737,17 +750,17 @@ impl ShowState {
     // ----- rebuilding outcomes ----------------------------------------------------------------
 
     /// The outcome a compact record stands for.
-    pub(crate) fn rebuild(&self, stored: &Stored) -> Outcome {
+    pub(crate) fn rebuild(&self, stored: StoredRef<'_>) -> Outcome {
         let events = match stored {
-            Stored::Held(slot) => vec![self.held_event(*slot)],
-            Stored::Confirmed(booking) => vec![self.confirmed_event(*booking)],
-            Stored::Released(slot) => vec![Event::Released {
-                hold_id: self.holds[*slot as usize].id,
-                seats: self.hold_seat_ids(*slot),
+            StoredRef::Held(slot) => vec![self.held_event(slot)],
+            StoredRef::Confirmed(booking) => vec![self.confirmed_event(booking)],
+            StoredRef::Released(slot) => vec![Event::Released {
+                hold_id: self.holds[slot as usize].id,
+                seats: self.hold_seat_ids(slot),
             }],
-            Stored::Cancelled(booking) => vec![self.cancelled_event(*booking)],
-            Stored::Expired(slots) => self.expired_events(slots),
-            Stored::Full(outcome) => return (**outcome).clone(),
+            StoredRef::Cancelled(booking) => vec![self.cancelled_event(booking)],
+            StoredRef::Expired(slots) => self.expired_events(slots),
+            StoredRef::Full(outcome) => return outcome.clone(),
         };
         Outcome::Accepted(events)
     }
@@ -756,10 +769,10 @@ impl ShowState {
         let hold = &self.holds[slot as usize];
         Event::Held {
             hold_id: hold.id,
-            user: hold.user,
+            user: self.users.id(hold.user),
             seats: self.hold_seat_ids(slot),
-            expires_at: hold.expires_at,
-            total_minor: hold.total_minor,
+            expires_at: hold.expires_at.get(),
+            total_minor: self.hold_total(slot),
         }
     }
 
@@ -769,28 +782,27 @@ impl ShowState {
         Event::Confirmed {
             booking_id: record.id,
             hold_id: hold.id,
-            user: hold.user,
+            user: self.users.id(hold.user),
             seats: self.hold_seat_ids(record.hold),
-            total_minor: hold.total_minor,
-            payment_ref: record.payment_ref.to_string(),
-            booked_at: record.booked_at,
+            total_minor: self.hold_total(record.hold),
+            payment_ref: self.payment_refs.get(record.payment_ref).to_string(),
+            booked_at: record.booked_at.get(),
         }
     }
 
     fn cancelled_event(&self, booking: u32) -> Event {
         let record = &self.bookings[booking as usize];
         let hold = &self.holds[record.hold as usize];
-        let (refund_minor, refund_percent) = record
-            .cancellation
-            .as_ref()
+        let (refund_minor, refund_percent) = self
+            .cancellation(record)
             .map_or((0, 0), |c| (c.refund_minor, c.refund_percent));
         Event::Cancelled {
             booking_id: record.id,
-            user: hold.user,
+            user: self.users.id(hold.user),
             seats: self.hold_seat_ids(record.hold),
             refund_minor,
             refund_percent,
-            payment_ref: record.payment_ref.to_string(),
+            payment_ref: self.payment_refs.get(record.payment_ref).to_string(),
         }
     }
 
@@ -812,6 +824,18 @@ impl Fresh {
             outcome: Outcome::Accepted(vec![event]),
             stored: None,
         }
+    }
+}
+
+/// Smallest expiry queue capacity worth shrinking to.
+const EXPIRY_KEPT: usize = 64;
+
+/// Make room for `more` elements, growing by an eighth (at least `more`, at least 1,024) instead
+/// of doubling: the vector keeps the seat lists of every hold for the show's life, so doubling
+/// would leave up to half of it unused for good. Still amortized O(1) per element.
+pub(crate) fn reserve_gently<T>(vec: &mut Vec<T>, more: usize) {
+    if vec.capacity() - vec.len() < more {
+        vec.reserve_exact(more.max(vec.len() / 8).max(1024));
     }
 }
 

@@ -136,6 +136,11 @@ impl SlotIndex {
         true
     }
 
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buckets.capacity() * std::mem::size_of::<u64>()
+    }
+
     /// Release memory when far larger than needed (after a mass prune).
     pub(crate) fn shrink(&mut self) {
         let wanted = (self.len * 2).next_power_of_two().max(MIN_BUCKETS);

@@ -13,7 +13,10 @@
 //! - `memory`: the idempotency memory (outcomes by command id, pruned in time order).
 //! - `hash`: the fast hasher of the id-keyed maps.
 //! - `index`: the id -> slot index of holds, bookings and outcomes (slots only, no key copies).
-//! - `chunked`: the chunked sequence holds, bookings and remembered outcomes live in.
+//! - `chunked`: the chunked sequence holds, bookings, users and remembered outcomes live in.
+//! - `users`: buyers interned as `u32` numbers, with their per-user tallies.
+//! - `arena`: the string arena of payment references.
+//! - `packed`: stream times as two `u32` halves, so records stay 4-aligned.
 //!
 //! # How a command flows
 //! The partition loop hands each command with its stream timestamp to
@@ -53,13 +56,16 @@
 //! - Outcomes are remembered for [`OUTCOME_RETENTION_MS`] (25 h: the contract's 24 h plus an hour
 //!   of clock skew between the ingress and the stream).
 
+mod arena;
 mod chunked;
 pub mod decide;
 mod hash;
 mod index;
 mod memory;
+mod packed;
 pub mod rows;
 pub mod state;
+mod users;
 
 pub use decide::{Decision, Origin, refund_percent};
 pub use memory::OUTCOME_RETENTION_MS;
@@ -68,8 +74,8 @@ pub use rows::{
     RowError, RowKey, RowKind, SeatRow, SectionRow, StateRow, StoredOutcome,
 };
 pub use state::{
-    BookingStatus, BookingView, HoldStatus, HoldView, MAX_SEATS, Section, ShowState, TicketStatus,
-    TicketView,
+    BookingStatus, BookingView, HoldStatus, HoldView, MAX_SEATS, MemoryUsage, Section, ShowState,
+    TicketStatus, TicketView,
 };
 
 use schemas::{BookingId, SeatId, TicketId};

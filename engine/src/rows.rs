@@ -12,10 +12,13 @@ use schemas::{
     UnixMs, UserId,
 };
 
-use crate::memory::{Remembered, Stored};
+use crate::decide::reserve_gently;
+use crate::memory::{RecordRef, Stored, StoredRef};
+use crate::packed::PackedMs;
 use crate::state::{
-    BookingRec, Cancellation, CheckInRec, DirtyKey, HoldRec, HoldStatus, MAX_SEATS, NO_BOOKING,
-    SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo, ShowState,
+    BookingRec, Cancellation, CheckInRec, DirtyKey, Due, HoldRec, HoldStatus, MAX_SEATS,
+    NO_BOOKING, NO_CANCELLATION, SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo,
+    ShowState,
 };
 
 /// The `kind` clustering column of a row.
@@ -398,9 +401,9 @@ impl ShowState {
             DirtyKey::Hold(slot) => RowChange::Put(self.hold_row(slot)),
             DirtyKey::Booking(slot) => RowChange::Put(self.booking_row(slot)),
             DirtyKey::OutcomePut(seq) => RowChange::Put(self.outcome_row(self.memory.at_seq(seq)?)),
-            DirtyKey::OutcomeForgotten(command_id) => match self.memory.get(command_id) {
-                Some(_) => return None,
-                None => RowChange::Delete(RowKey::Outcome(command_id)),
+            DirtyKey::OutcomeForgotten(command_id) => match self.memory.knows(command_id) {
+                true => return None,
+                false => RowChange::Delete(RowKey::Outcome(command_id)),
             },
         })
     }
@@ -441,10 +444,10 @@ impl ShowState {
         StateRow::Hold {
             hold_id: hold.id,
             body: HoldRow {
-                user: hold.user,
+                user: self.users.id(hold.user),
                 seats: self.hold_seat_indices(slot).to_vec(),
-                expires_at: hold.expires_at,
-                total_minor: hold.total_minor,
+                expires_at: hold.expires_at.get(),
+                total_minor: self.hold_total(slot),
                 status: hold.status,
                 booking_id: (hold.booking != NO_BOOKING)
                     .then(|| self.bookings[hold.booking as usize].id),
@@ -471,9 +474,9 @@ impl ShowState {
             booking_id: booking.id,
             body: BookingRow {
                 hold_id: self.holds[booking.hold as usize].id,
-                booked_at: booking.booked_at,
-                payment_ref: booking.payment_ref.to_string(),
-                cancellation: booking.cancellation.as_ref().map(|c| CancellationRow {
+                booked_at: booking.booked_at.get(),
+                payment_ref: self.payment_refs.get(booking.payment_ref).to_string(),
+                cancellation: self.cancellation(booking).map(|c| CancellationRow {
                     at: c.at,
                     refund_minor: c.refund_minor,
                     refund_percent: c.refund_percent,
@@ -483,16 +486,18 @@ impl ShowState {
         }
     }
 
-    fn outcome_row(&self, record: &Remembered) -> StateRow {
+    fn outcome_row(&self, record: RecordRef<'_>) -> StateRow {
         let hold_id = |slot: &u32| self.holds[*slot as usize].id;
         let booking_id = |slot: &u32| self.bookings[*slot as usize].id;
-        let outcome = match &record.outcome {
-            Stored::Held(slot) => StoredOutcome::Held(hold_id(slot)),
-            Stored::Confirmed(slot) => StoredOutcome::Confirmed(booking_id(slot)),
-            Stored::Released(slot) => StoredOutcome::Released(hold_id(slot)),
-            Stored::Cancelled(slot) => StoredOutcome::Cancelled(booking_id(slot)),
-            Stored::Expired(slots) => StoredOutcome::Expired(slots.iter().map(hold_id).collect()),
-            Stored::Full(outcome) => StoredOutcome::Full((**outcome).clone()),
+        let outcome = match record.outcome {
+            StoredRef::Held(slot) => StoredOutcome::Held(hold_id(&slot)),
+            StoredRef::Confirmed(slot) => StoredOutcome::Confirmed(booking_id(&slot)),
+            StoredRef::Released(slot) => StoredOutcome::Released(hold_id(&slot)),
+            StoredRef::Cancelled(slot) => StoredOutcome::Cancelled(booking_id(&slot)),
+            StoredRef::Expired(slots) => {
+                StoredOutcome::Expired(slots.iter().map(hold_id).collect())
+            }
+            StoredRef::Full(outcome) => StoredOutcome::Full(outcome.clone()),
         };
         StateRow::Outcome {
             command_id: record.command_id,
@@ -643,16 +648,19 @@ impl Restorer {
             }
             let state = &mut self.state;
             let slot = state.holds.len() as u32;
+            let user = state.users.intern(row.user, state.users.find(row.user));
+            let total_minor = state.narrow_total(slot, row.total_minor);
             state.holds.push(HoldRec {
                 id: hold_id,
-                user: row.user,
-                expires_at: row.expires_at,
-                total_minor: row.total_minor,
+                user,
+                expires_at: PackedMs::new(row.expires_at),
                 seats_start: state.hold_seats.len() as u32,
+                booking: NO_BOOKING,
+                total_minor,
                 seats_len: row.seats.len() as u16,
                 status: row.status,
-                booking: NO_BOOKING,
             });
+            reserve_gently(&mut state.hold_seats, row.seats.len());
             state.hold_seats.extend_from_slice(&row.seats);
             state.index_hold(slot);
         }
@@ -678,19 +686,26 @@ impl Restorer {
             for check_in in &row.check_ins {
                 self.check_in(booking_id, slot, hold, check_in)?;
             }
-            self.state.bookings.push(BookingRec {
-                id: booking_id,
-                hold,
-                booked_at: row.booked_at,
-                payment_ref: row.payment_ref.into(),
-                checked_in: row.check_ins.len() as u16,
-                cancellation: row.cancellation.map(|c| {
-                    Box::new(Cancellation {
+            let state = &mut self.state;
+            let cancellation = match row.cancellation {
+                Some(c) => {
+                    state.cancellations.push(Cancellation {
                         at: c.at,
                         refund_minor: c.refund_minor,
                         refund_percent: c.refund_percent,
-                    })
-                }),
+                    });
+                    state.cancellations.len() as u32 - 1
+                }
+                None => NO_CANCELLATION,
+            };
+            let payment_ref = state.payment_refs.push(&row.payment_ref);
+            state.bookings.push(BookingRec {
+                id: booking_id,
+                hold,
+                booked_at: PackedMs::new(row.booked_at),
+                payment_ref,
+                cancellation,
+                checked_in: row.check_ins.len() as u16,
             });
             self.state.index_booking(slot);
         }
@@ -742,9 +757,7 @@ impl Restorer {
             let hold = &self.state.holds[slot as usize];
             let live = match hold.status {
                 HoldStatus::Active => true,
-                HoldStatus::Confirmed => self.state.bookings[hold.booking as usize]
-                    .cancellation
-                    .is_none(),
+                HoldStatus::Confirmed => !self.state.bookings[hold.booking as usize].is_cancelled(),
                 HoldStatus::Expired | HoldStatus::Released => false,
             };
             if !live {
@@ -755,12 +768,12 @@ impl Restorer {
             if active {
                 self.state
                     .expiry
-                    .push(std::cmp::Reverse((hold.expires_at.0, slot)));
+                    .push(std::cmp::Reverse(Due::new(hold.expires_at.get(), slot)));
             }
             for index in self.state.hold_seat_indices(slot).to_vec() {
                 self.occupy(index, SEAT_HOLD_BASE + slot)?;
             }
-            let tally = self.state.users.entry(user).or_default();
+            let tally = self.state.users.tally_mut(user);
             tally.seats += u32::from(len);
             tally.active_holds += u32::from(active);
         }
@@ -788,12 +801,9 @@ impl Restorer {
     fn outcomes(&mut self, outcomes: Vec<(CommandId, OutcomeRow)>) -> Result<(), RestoreError> {
         for (command_id, row) in outcomes {
             let outcome = self.stored(command_id, row.outcome)?;
-            self.state.memory.push(Remembered {
-                command_id,
-                fingerprint: row.fingerprint,
-                at: row.at,
-                outcome,
-            });
+            self.state
+                .memory
+                .push(command_id, row.fingerprint, row.at, outcome);
         }
         Ok(())
     }
@@ -821,7 +831,7 @@ impl Restorer {
             StoredOutcome::Released(id) => Stored::Released(hold(&id)?),
             StoredOutcome::Cancelled(id) => Stored::Cancelled(booking(&id)?),
             StoredOutcome::Expired(ids) => {
-                Stored::Expired(Box::new(ids.iter().map(hold).collect::<Result<_, _>>()?))
+                Stored::Expired(ids.iter().map(hold).collect::<Result<_, _>>()?)
             }
             StoredOutcome::Full(outcome) => Stored::Full(Box::new(outcome)),
         })

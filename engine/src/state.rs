@@ -6,10 +6,13 @@ use std::collections::BinaryHeap;
 
 use schemas::{BookingId, HoldId, SeatId, SeatStatus, ShowId, UnixMs, UserId};
 
+use crate::arena::{StrArena, StrRef};
 use crate::chunked::Chunked;
 use crate::hash::FastMap;
 use crate::index::{SlotIndex, hash_uuid};
 use crate::memory::OutcomeMemory;
+use crate::packed::PackedMs;
+use crate::users::UserTable;
 
 /// Seat word of an available seat.
 pub(crate) const SEAT_AVAILABLE: u32 = 0;
@@ -21,6 +24,8 @@ pub(crate) const SEAT_HOLD_BASE: u32 = 2;
 pub const MAX_SEATS: u32 = 1 << 24;
 /// Hold slot value meaning "no booking".
 pub(crate) const NO_BOOKING: u32 = u32::MAX;
+/// Booking slot value meaning "not cancelled".
+pub(crate) const NO_CANCELLATION: u32 = u32::MAX;
 
 /// Where a hold stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -85,32 +90,46 @@ pub struct Section {
     pub seat_count: u32,
 }
 
-/// A hold in its slot. Fields other than `status` and `booking` never change after creation, so
-/// a remembered `Held` outcome can be rebuilt from them exactly.
+/// A hold in its slot: 44 bytes, 4-aligned. Fields other than `status` and `booking` never
+/// change after creation, so a remembered `Held` outcome can be rebuilt from them exactly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HoldRec {
     pub(crate) id: HoldId,
-    pub(crate) user: UserId,
-    pub(crate) expires_at: UnixMs,
-    pub(crate) total_minor: i64,
+    /// User number in `ShowState::users`.
+    pub(crate) user: u32,
+    pub(crate) expires_at: PackedMs,
     /// Offset of the hold's seat indices in `ShowState::hold_seats`.
     pub(crate) seats_start: u32,
-    pub(crate) seats_len: u16,
-    pub(crate) status: HoldStatus,
     /// Booking slot once confirmed, else `NO_BOOKING`.
     pub(crate) booking: u32,
+    /// The locked price, minor units, or `WIDE_TOTAL` when it does not fit (then it is in
+    /// `ShowState::wide_totals`). Recomputing it from the seats' prices on every read cost
+    /// 6% of the benchmark's throughput; four bytes are cheaper.
+    pub(crate) total_minor: u32,
+    pub(crate) seats_len: u16,
+    pub(crate) status: HoldStatus,
 }
 
-/// A booking in its slot; seats, buyer and total live in its hold.
+/// `HoldRec::total_minor` of a total outside `0..WIDE_TOTAL`.
+pub(crate) const WIDE_TOTAL: u32 = u32::MAX;
+
+/// A booking in its slot (44 bytes, 4-aligned); seats, buyer and total live in its hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BookingRec {
     pub(crate) id: BookingId,
     pub(crate) hold: u32,
-    pub(crate) booked_at: UnixMs,
-    pub(crate) payment_ref: Box<str>,
+    pub(crate) booked_at: PackedMs,
+    /// In `ShowState::payment_refs`.
+    pub(crate) payment_ref: StrRef,
+    /// Index in `ShowState::cancellations`, else `NO_CANCELLATION`.
+    pub(crate) cancellation: u32,
     pub(crate) checked_in: u16,
-    /// Boxed: cancellations are rare, and `None` costs one word.
-    pub(crate) cancellation: Option<Box<Cancellation>>,
+}
+
+impl BookingRec {
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancellation != NO_CANCELLATION
+    }
 }
 
 /// How a booking was cancelled.
@@ -128,13 +147,73 @@ pub(crate) struct CheckInRec {
     pub(crate) gate: Option<Box<str>>,
 }
 
-/// Seats and holds one user has on this show; entries at zero are removed.
+/// An entry of the expiry queue: a hold slot due at a time, ordered by (time, slot). 12 bytes
+/// (the time as its high half, signed, then its low half: that order is the `i64` order), not
+/// the 16 a `(i64, u32)` pads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Due(i32, u32, u32);
+
+impl Due {
+    pub(crate) fn new(at: UnixMs, slot: u32) -> Due {
+        Due((at.0 >> 32) as i32, at.0 as u32, slot)
+    }
+
+    pub(crate) fn at(&self) -> UnixMs {
+        UnixMs((i64::from(self.0) << 32) | i64::from(self.1))
+    }
+
+    pub(crate) fn slot(&self) -> u32 {
+        self.2
+    }
+}
+
+/// Heap bytes a show's state holds, by part (see [`ShowState::memory_usage`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct UserTally {
-    /// Seats in active holds plus seats in confirmed, uncancelled bookings.
-    pub(crate) seats: u32,
-    /// Active holds.
-    pub(crate) active_holds: u32,
+pub struct MemoryUsage {
+    /// The seat table: one `u32` word per seat.
+    pub seats: usize,
+    /// Hold records and their seat lists.
+    pub holds: usize,
+    /// Booking records, payment references, cancellations and check-ins.
+    pub bookings: usize,
+    /// Interned buyers with their tallies.
+    pub users: usize,
+    /// Remembered outcomes (idempotency memory), without their index.
+    pub outcomes: usize,
+    /// Id -> slot indexes of holds, bookings, users and outcomes.
+    pub indices: usize,
+    /// The expiry queue of active holds.
+    pub expiry: usize,
+    /// Layout and sections, rows waiting for `take_dirty`.
+    pub other: usize,
+}
+
+impl MemoryUsage {
+    /// Each part with its name, in field order.
+    pub fn parts(&self) -> [(&'static str, usize); 8] {
+        [
+            ("seat table", self.seats),
+            ("holds", self.holds),
+            ("bookings", self.bookings),
+            ("users", self.users),
+            ("outcomes", self.outcomes),
+            ("indices", self.indices),
+            ("expiry queue", self.expiry),
+            ("other", self.other),
+        ]
+    }
+
+    /// Sum of the parts.
+    pub fn total(&self) -> usize {
+        self.seats
+            + self.holds
+            + self.bookings
+            + self.users
+            + self.outcomes
+            + self.indices
+            + self.expiry
+            + self.other
+    }
 }
 
 /// A row the next [`ShowState::take_dirty`] must write.
@@ -210,6 +289,15 @@ impl DirtySet {
             && self.forgotten.is_empty()
     }
 
+    /// Heap bytes of the buffers.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.seats.heap_bytes()
+            + self.holds.heap_bytes()
+            + self.bookings.heap_bytes()
+            + vec_bytes(&self.remembered)
+            + vec_bytes(&self.forgotten)
+    }
+
     /// Number of listed keys (forgotten outcomes counted before deduplication).
     pub(crate) fn len(&self) -> usize {
         usize::from(self.meta)
@@ -219,6 +307,26 @@ impl DirtySet {
             + self.remembered.len()
             + self.forgotten.len()
     }
+}
+
+/// Heap bytes of a vector's capacity.
+fn vec_bytes<T>(vec: &Vec<T>) -> usize {
+    vec.capacity() * std::mem::size_of::<T>()
+}
+
+/// Heap bytes of a hash map, estimated from its capacity: a swiss table has a power of two
+/// buckets at most 7/8 full, each an entry plus a control byte, and a group of trailing
+/// control bytes.
+fn map_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> usize {
+    if map.capacity() == 0 {
+        return 0;
+    }
+    let buckets = if map.capacity() < 8 {
+        (map.capacity() + 1).next_power_of_two()
+    } else {
+        (map.capacity() * 8 / 7).next_power_of_two()
+    };
+    buckets * (std::mem::size_of::<(K, V)>() + 1) + 16
 }
 
 /// Largest forgotten-outcome buffer kept between batches.
@@ -259,6 +367,10 @@ impl BitSet {
         self.touched.is_empty()
     }
 
+    fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.words) + vec_bytes(&self.touched)
+    }
+
     fn count(&self) -> usize {
         self.touched
             .iter()
@@ -285,15 +397,21 @@ pub struct ShowState {
     pub(crate) hold_seats: Vec<u32>,
     /// Hold slots by hold id.
     pub(crate) hold_slots: SlotIndex,
+    /// Locked prices that do not fit a `u32` (above ~42 million minor units), by hold slot.
+    pub(crate) wide_totals: FastMap<u32, i64>,
     pub(crate) bookings: Chunked<BookingRec>,
     /// Booking slots by booking id.
     pub(crate) booking_slots: SlotIndex,
+    /// Payment references of all bookings.
+    pub(crate) payment_refs: StrArena,
+    /// Cancellations, in the order they happened.
+    pub(crate) cancellations: Vec<Cancellation>,
     /// Admitted tickets by (booking slot, seat index).
     pub(crate) check_ins: FastMap<(u32, u32), CheckInRec>,
-    pub(crate) users: FastMap<UserId, UserTally>,
+    pub(crate) users: UserTable,
     /// Active holds by expiry; entries of holds that stopped being active are skipped when
     /// they surface (their expiry never changes, so the status alone tells).
-    pub(crate) expiry: BinaryHeap<Reverse<(i64, u32)>>,
+    pub(crate) expiry: BinaryHeap<Reverse<Due>>,
     pub(crate) memory: OutcomeMemory,
     pub(crate) dirty: DirtySet,
 }
@@ -378,10 +496,13 @@ impl ShowState {
             holds: Chunked::default(),
             hold_seats: Vec::new(),
             hold_slots: SlotIndex::default(),
+            wide_totals: FastMap::default(),
             bookings: Chunked::default(),
             booking_slots: SlotIndex::default(),
+            payment_refs: StrArena::default(),
+            cancellations: Vec::new(),
             check_ins: FastMap::default(),
-            users: FastMap::default(),
+            users: UserTable::default(),
             expiry: BinaryHeap::new(),
             memory: OutcomeMemory::default(),
             dirty: DirtySet::default(),
@@ -498,11 +619,11 @@ impl ShowState {
         let hold = &self.holds[slot as usize];
         Some(HoldView {
             hold_id,
-            user: hold.user,
+            user: self.users.id(hold.user),
             seats: self.hold_seat_ids(slot),
             status: hold.status,
-            expires_at: hold.expires_at,
-            total_minor: hold.total_minor,
+            expires_at: hold.expires_at.get(),
+            total_minor: self.hold_total(slot),
             booking_id: (hold.booking != NO_BOOKING)
                 .then(|| self.bookings[hold.booking as usize].id),
         })
@@ -521,18 +642,17 @@ impl ShowState {
         Some(BookingView {
             booking_id,
             hold_id: hold.id,
-            user: hold.user,
-            status: if booking.cancellation.is_some() {
+            user: self.users.id(hold.user),
+            status: if booking.is_cancelled() {
                 BookingStatus::Cancelled
             } else {
                 BookingStatus::Confirmed
             },
-            total_minor: hold.total_minor,
-            payment_ref: booking.payment_ref.to_string(),
-            booked_at: booking.booked_at,
-            cancelled: booking
-                .cancellation
-                .as_ref()
+            total_minor: self.hold_total(booking.hold),
+            payment_ref: self.payment_refs.get(booking.payment_ref).to_string(),
+            booked_at: booking.booked_at.get(),
+            cancelled: self
+                .cancellation(booking)
                 .map(|c| (c.at, c.refund_minor, c.refund_percent)),
             tickets,
         })
@@ -540,7 +660,61 @@ impl ShowState {
 
     /// Earliest expiry among active holds: when the partition loop should next send `Expire`.
     pub fn next_expiry(&self) -> Option<UnixMs> {
-        self.expiry.peek().map(|Reverse((at, _))| UnixMs(*at))
+        self.expiry.peek().map(|Reverse(due)| due.at())
+    }
+
+    /// Heap bytes this state holds, by part: capacities of its vectors, chunks and tables
+    /// (a hash map's is estimated from its capacity), not what the allocator rounds them to.
+    pub fn memory_usage(&self) -> MemoryUsage {
+        let info = self.info.as_ref().map_or(0, |info| {
+            std::mem::size_of::<ShowInfo>()
+                + info.currency.capacity()
+                + info.sections.capacity() * std::mem::size_of::<Section>()
+                + info
+                    .sections
+                    .iter()
+                    .map(|s| s.section_id.capacity() + s.name.capacity())
+                    .sum::<usize>()
+        });
+        let gates: usize = self
+            .check_ins
+            .values()
+            .filter_map(|check_in| check_in.gate.as_ref().map(|gate| gate.len()))
+            .sum();
+        MemoryUsage {
+            seats: vec_bytes(&self.seats),
+            holds: self.holds.heap_bytes()
+                + vec_bytes(&self.hold_seats)
+                + map_bytes(&self.wide_totals),
+            bookings: self.bookings.heap_bytes()
+                + self.payment_refs.heap_bytes()
+                + vec_bytes(&self.cancellations)
+                + map_bytes(&self.check_ins)
+                + gates,
+            users: self.users.entry_bytes(),
+            outcomes: self.memory.record_bytes(),
+            indices: self.hold_slots.heap_bytes()
+                + self.booking_slots.heap_bytes()
+                + self.users.index_bytes()
+                + self.memory.index_bytes(),
+            expiry: self.expiry.capacity() * std::mem::size_of::<Reverse<Due>>(),
+            other: info + self.dirty.heap_bytes(),
+        }
+    }
+
+    /// Number of interned buyers (every user who ever held seats on this show).
+    pub fn users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Number of hold records (every accepted hold, in any status).
+    pub fn hold_count(&self) -> usize {
+        self.holds.len()
+    }
+
+    /// Number of booking records (every confirmed hold, cancelled or not).
+    pub fn booking_count(&self) -> usize {
+        self.bookings.len()
     }
 
     /// Number of outcomes currently remembered for idempotency.
@@ -581,7 +755,7 @@ impl ShowState {
         let seat_id = self.seat_id_unchecked(seat);
         let status = match (
             self.check_ins.get(&(booking_slot, seat)),
-            &booking.cancellation,
+            self.cancellation(booking),
         ) {
             (Some(check_in), _) => TicketStatus::CheckedIn {
                 at: check_in.at,
@@ -595,6 +769,30 @@ impl ShowState {
             seat_id,
             status,
         }
+    }
+
+    /// The price locked by the hold in `slot`, minor units.
+    pub(crate) fn hold_total(&self, slot: u32) -> i64 {
+        match self.holds[slot as usize].total_minor {
+            WIDE_TOTAL => self.wide_totals.get(&slot).copied().unwrap_or(0),
+            total => i64::from(total),
+        }
+    }
+
+    /// The `HoldRec::total_minor` of a hold in `slot` locking `total`, keeping a wide one aside.
+    pub(crate) fn narrow_total(&mut self, slot: u32, total: i64) -> u32 {
+        match u32::try_from(total) {
+            Ok(narrow) if narrow != WIDE_TOTAL => narrow,
+            Ok(_) | Err(_) => {
+                self.wide_totals.insert(slot, total);
+                WIDE_TOTAL
+            }
+        }
+    }
+
+    /// The cancellation of a booking, if cancelled.
+    pub(crate) fn cancellation(&self, booking: &BookingRec) -> Option<&Cancellation> {
+        self.cancellations.get(booking.cancellation as usize)
     }
 
     pub(crate) fn word_status(&self, word: u32) -> SeatStatus {
@@ -619,5 +817,41 @@ impl ShowState {
             .iter()
             .map(|seat| self.seat_id_unchecked(*seat))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_packed() {
+        assert_eq!(std::mem::size_of::<HoldRec>(), 44);
+        assert_eq!(std::mem::size_of::<BookingRec>(), 44);
+        assert_eq!(std::mem::size_of::<Due>(), 12);
+    }
+
+    #[test]
+    fn due_entries_order_like_their_times() {
+        let times = [
+            i64::MIN,
+            -1 << 32,
+            -5,
+            -1,
+            0,
+            1,
+            1 << 31,
+            1 << 32,
+            1_800_000_000_000,
+            i64::MAX,
+        ];
+        for a in times {
+            for b in times {
+                let (x, y) = (Due::new(UnixMs(a), 7), Due::new(UnixMs(b), 3));
+                assert_eq!(x.at(), UnixMs(a));
+                assert_eq!(x.slot(), 7);
+                assert_eq!(x.cmp(&y), (a, 7).cmp(&(b, 3)), "{a} vs {b}");
+            }
+        }
     }
 }
