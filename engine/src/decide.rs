@@ -14,8 +14,7 @@ use crate::memory::{Recall, Stored, StoredRef};
 use crate::packed::PackedMs;
 use crate::state::{
     BookingRec, Cancellation, CheckInRec, DirtyKey, Due, HoldRec, HoldStatus, MAX_SEATS,
-    NO_BOOKING, NO_CANCELLATION, SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo,
-    ShowState,
+    NO_BOOKING, SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo, ShowState,
 };
 
 /// Milliseconds in an hour, for the refund tiers.
@@ -457,8 +456,6 @@ impl ShowState {
             hold: slot,
             booked_at: PackedMs::new(now),
             payment_ref,
-            cancellation: NO_CANCELLATION,
-            checked_in: 0,
         });
         self.index_booking(booking);
         let hold = &mut self.holds[slot as usize];
@@ -570,10 +567,10 @@ impl ShowState {
             return Err(Rejection::NotBookingOwner);
         }
         let not_cancellable = |reason| Rejection::BookingNotCancellable { reason };
-        if booking.is_cancelled() {
+        if self.is_cancelled(slot) {
             return Err(not_cancellable(NotCancellableReason::AlreadyCancelled));
         }
-        if booking.checked_in > 0 {
+        if self.any_checked_in(slot, booking.hold) {
             return Err(not_cancellable(NotCancellableReason::CheckedIn));
         }
         let show_time = self.show_time().ok_or(Rejection::UnknownShow)?;
@@ -583,12 +580,14 @@ impl ShowState {
         let refund_percent = refund_percent(show_time.0 - now.0);
         let (hold_slot, len, user) = (booking.hold, u32::from(hold.seats_len), hold.user);
         let refund_minor = self.hold_total(hold_slot).max(0) * i64::from(refund_percent) / 100;
-        self.bookings[slot as usize].cancellation = self.cancellations.len() as u32;
-        self.cancellations.push(Cancellation {
-            at: now,
-            refund_minor,
-            refund_percent,
-        });
+        self.cancellations.insert(
+            slot,
+            Cancellation {
+                at: now,
+                refund_minor,
+                refund_percent,
+            },
+        );
         self.untally(user, len, 0);
         for at in self.hold_seat_range(hold_slot) {
             self.set_seat(
@@ -621,7 +620,7 @@ impl ShowState {
         {
             return Err(Rejection::TicketNotFound);
         }
-        if booking.is_cancelled() {
+        if self.is_cancelled(slot) {
             return Err(Rejection::TicketCancelled);
         }
         if let Some(previous) = self.check_ins.get(&(slot, seat)) {
@@ -637,7 +636,6 @@ impl ShowState {
                 gate: gate.as_deref().map(Box::from),
             },
         );
-        self.bookings[slot as usize].checked_in += 1;
         self.dirty.mark(DirtyKey::Booking(slot));
         let event = Event::CheckedIn {
             ticket_id,
@@ -794,7 +792,7 @@ impl ShowState {
         let record = &self.bookings[booking as usize];
         let hold = &self.holds[record.hold as usize];
         let (refund_minor, refund_percent) = self
-            .cancellation(record)
+            .cancellation(booking)
             .map_or((0, 0), |c| (c.refund_minor, c.refund_percent));
         Event::Cancelled {
             booking_id: record.id,

@@ -17,8 +17,7 @@ use crate::memory::{RecordRef, Stored, StoredRef};
 use crate::packed::PackedMs;
 use crate::state::{
     BookingRec, Cancellation, CheckInRec, DirtyKey, Due, HoldRec, HoldStatus, MAX_SEATS,
-    NO_BOOKING, NO_CANCELLATION, SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo,
-    ShowState,
+    NO_BOOKING, SEAT_AVAILABLE, SEAT_BLOCKED, SEAT_HOLD_BASE, Section, ShowInfo, ShowState,
 };
 
 /// The `kind` clustering column of a row.
@@ -476,7 +475,7 @@ impl ShowState {
                 hold_id: self.holds[booking.hold as usize].id,
                 booked_at: booking.booked_at.get(),
                 payment_ref: self.payment_refs.get(booking.payment_ref).to_string(),
-                cancellation: self.cancellation(booking).map(|c| CancellationRow {
+                cancellation: self.cancellation(slot).map(|c| CancellationRow {
                     at: c.at,
                     refund_minor: c.refund_minor,
                     refund_percent: c.refund_percent,
@@ -687,25 +686,20 @@ impl Restorer {
                 self.check_in(booking_id, slot, hold, check_in)?;
             }
             let state = &mut self.state;
-            let cancellation = match row.cancellation {
-                Some(c) => {
-                    state.cancellations.push(Cancellation {
-                        at: c.at,
-                        refund_minor: c.refund_minor,
-                        refund_percent: c.refund_percent,
-                    });
-                    state.cancellations.len() as u32 - 1
-                }
-                None => NO_CANCELLATION,
-            };
+            if let Some(c) = row.cancellation {
+                let cancellation = Cancellation {
+                    at: c.at,
+                    refund_minor: c.refund_minor,
+                    refund_percent: c.refund_percent,
+                };
+                state.cancellations.insert(slot, cancellation);
+            }
             let payment_ref = state.payment_refs.push(&row.payment_ref);
             state.bookings.push(BookingRec {
                 id: booking_id,
                 hold,
                 booked_at: PackedMs::new(row.booked_at),
                 payment_ref,
-                cancellation,
-                checked_in: row.check_ins.len() as u16,
             });
             self.state.index_booking(slot);
         }
@@ -757,7 +751,7 @@ impl Restorer {
             let hold = &self.state.holds[slot as usize];
             let live = match hold.status {
                 HoldStatus::Active => true,
-                HoldStatus::Confirmed => !self.state.bookings[hold.booking as usize].is_cancelled(),
+                HoldStatus::Confirmed => !self.state.is_cancelled(hold.booking),
                 HoldStatus::Expired | HoldStatus::Released => false,
             };
             if !live {

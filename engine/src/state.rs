@@ -24,8 +24,6 @@ pub(crate) const SEAT_HOLD_BASE: u32 = 2;
 pub const MAX_SEATS: u32 = 1 << 24;
 /// Hold slot value meaning "no booking".
 pub(crate) const NO_BOOKING: u32 = u32::MAX;
-/// Booking slot value meaning "not cancelled".
-pub(crate) const NO_CANCELLATION: u32 = u32::MAX;
 
 /// Where a hold stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -113,7 +111,8 @@ pub(crate) struct HoldRec {
 /// `HoldRec::total_minor` of a total outside `0..WIDE_TOTAL`.
 pub(crate) const WIDE_TOTAL: u32 = u32::MAX;
 
-/// A booking in its slot (44 bytes, 4-aligned); seats, buyer and total live in its hold.
+/// A booking in its slot (36 bytes, 4-aligned); seats, buyer and total live in its hold, the
+/// rare cancellation in `ShowState::cancellations`, check-ins in `ShowState::check_ins`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BookingRec {
     pub(crate) id: BookingId,
@@ -121,15 +120,6 @@ pub(crate) struct BookingRec {
     pub(crate) booked_at: PackedMs,
     /// In `ShowState::payment_refs`.
     pub(crate) payment_ref: StrRef,
-    /// Index in `ShowState::cancellations`, else `NO_CANCELLATION`.
-    pub(crate) cancellation: u32,
-    pub(crate) checked_in: u16,
-}
-
-impl BookingRec {
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancellation != NO_CANCELLATION
-    }
 }
 
 /// How a booking was cancelled.
@@ -404,8 +394,9 @@ pub struct ShowState {
     pub(crate) booking_slots: SlotIndex,
     /// Payment references of all bookings.
     pub(crate) payment_refs: StrArena,
-    /// Cancellations, in the order they happened.
-    pub(crate) cancellations: Vec<Cancellation>,
+    /// Cancellations by booking slot (few bookings are cancelled: a field in every booking
+    /// would cost more than this map).
+    pub(crate) cancellations: FastMap<u32, Cancellation>,
     /// Admitted tickets by (booking slot, seat index).
     pub(crate) check_ins: FastMap<(u32, u32), CheckInRec>,
     pub(crate) users: UserTable,
@@ -500,7 +491,7 @@ impl ShowState {
             bookings: Chunked::default(),
             booking_slots: SlotIndex::default(),
             payment_refs: StrArena::default(),
-            cancellations: Vec::new(),
+            cancellations: FastMap::default(),
             check_ins: FastMap::default(),
             users: UserTable::default(),
             expiry: BinaryHeap::new(),
@@ -643,7 +634,7 @@ impl ShowState {
             booking_id,
             hold_id: hold.id,
             user: self.users.id(hold.user),
-            status: if booking.is_cancelled() {
+            status: if self.is_cancelled(slot) {
                 BookingStatus::Cancelled
             } else {
                 BookingStatus::Confirmed
@@ -652,7 +643,7 @@ impl ShowState {
             payment_ref: self.payment_refs.get(booking.payment_ref).to_string(),
             booked_at: booking.booked_at.get(),
             cancelled: self
-                .cancellation(booking)
+                .cancellation(slot)
                 .map(|c| (c.at, c.refund_minor, c.refund_percent)),
             tickets,
         })
@@ -688,7 +679,7 @@ impl ShowState {
                 + map_bytes(&self.wide_totals),
             bookings: self.bookings.heap_bytes()
                 + self.payment_refs.heap_bytes()
-                + vec_bytes(&self.cancellations)
+                + map_bytes(&self.cancellations)
                 + map_bytes(&self.check_ins)
                 + gates,
             users: self.users.entry_bytes(),
@@ -755,7 +746,7 @@ impl ShowState {
         let seat_id = self.seat_id_unchecked(seat);
         let status = match (
             self.check_ins.get(&(booking_slot, seat)),
-            self.cancellation(booking),
+            self.cancellation(booking_slot),
         ) {
             (Some(check_in), _) => TicketStatus::CheckedIn {
                 at: check_in.at,
@@ -790,9 +781,23 @@ impl ShowState {
         }
     }
 
-    /// The cancellation of a booking, if cancelled.
-    pub(crate) fn cancellation(&self, booking: &BookingRec) -> Option<&Cancellation> {
-        self.cancellations.get(booking.cancellation as usize)
+    /// The cancellation of the booking in `slot`, if cancelled.
+    pub(crate) fn cancellation(&self, slot: u32) -> Option<&Cancellation> {
+        self.cancellations.get(&slot)
+    }
+
+    /// Whether the booking in `slot` is cancelled.
+    pub(crate) fn is_cancelled(&self, slot: u32) -> bool {
+        self.cancellations.contains_key(&slot)
+    }
+
+    /// Whether a ticket of the booking in `slot` (of the hold in `hold`) is checked in.
+    pub(crate) fn any_checked_in(&self, slot: u32, hold: u32) -> bool {
+        !self.check_ins.is_empty()
+            && self
+                .hold_seat_indices(hold)
+                .iter()
+                .any(|seat| self.check_ins.contains_key(&(slot, *seat)))
     }
 
     pub(crate) fn word_status(&self, word: u32) -> SeatStatus {
@@ -827,7 +832,7 @@ mod tests {
     #[test]
     fn records_are_packed() {
         assert_eq!(std::mem::size_of::<HoldRec>(), 44);
-        assert_eq!(std::mem::size_of::<BookingRec>(), 44);
+        assert_eq!(std::mem::size_of::<BookingRec>(), 36);
         assert_eq!(std::mem::size_of::<Due>(), 12);
     }
 
