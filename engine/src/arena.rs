@@ -69,6 +69,7 @@ impl StrArena {
     }
 
     /// The string behind a reference from this arena.
+    #[inline]
     pub(crate) fn get(&self, at: StrRef) -> &str {
         if at.len == 0 {
             return "";

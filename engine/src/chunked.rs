@@ -35,6 +35,7 @@ impl<T> Default for Chunked<T> {
 
 impl<T> Chunked<T> {
     /// Number of elements.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -65,6 +66,7 @@ impl<T> Chunked<T> {
     }
 
     /// The element at `index`.
+    #[inline]
     pub(crate) fn get(&self, index: usize) -> Option<&T> {
         if index >= self.len {
             return None;
@@ -74,6 +76,7 @@ impl<T> Chunked<T> {
     }
 
     /// The element at `index`, mutably.
+    #[inline]
     pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
         if index >= self.len {
             return None;
@@ -125,12 +128,14 @@ impl<T> Chunked<T> {
 impl<T> std::ops::Index<usize> for Chunked<T> {
     type Output = T;
 
+    #[inline]
     fn index(&self, index: usize) -> &T {
         self.get(index).expect("index within the chunked sequence")
     }
 }
 
 impl<T> std::ops::IndexMut<usize> for Chunked<T> {
+    #[inline]
     fn index_mut(&mut self, index: usize) -> &mut T {
         self.get_mut(index)
             .expect("index within the chunked sequence")

@@ -12,12 +12,14 @@ pub(crate) struct PackedMs([u32; 2]);
 
 impl PackedMs {
     /// Pack a time.
+    #[inline]
     pub(crate) fn new(at: UnixMs) -> PackedMs {
         let bits = at.0 as u64;
         PackedMs([bits as u32, (bits >> 32) as u32])
     }
 
     /// The time it stands for.
+    #[inline]
     pub(crate) fn get(self) -> UnixMs {
         let [low, high] = self.0;
         UnixMs(((u64::from(high) << 32) | u64::from(low)) as i64)

@@ -763,6 +763,7 @@ impl ShowState {
     }
 
     /// The price locked by the hold in `slot`, minor units.
+    #[inline]
     pub(crate) fn hold_total(&self, slot: u32) -> i64 {
         match self.holds[slot as usize].total_minor {
             WIDE_TOTAL => self.wide_totals.get(&slot).copied().unwrap_or(0),
@@ -782,11 +783,13 @@ impl ShowState {
     }
 
     /// The cancellation of the booking in `slot`, if cancelled.
+    #[inline]
     pub(crate) fn cancellation(&self, slot: u32) -> Option<&Cancellation> {
         self.cancellations.get(&slot)
     }
 
     /// Whether the booking in `slot` is cancelled.
+    #[inline]
     pub(crate) fn is_cancelled(&self, slot: u32) -> bool {
         self.cancellations.contains_key(&slot)
     }
@@ -811,6 +814,7 @@ impl ShowState {
         }
     }
 
+    #[inline]
     pub(crate) fn hold_seat_indices(&self, slot: u32) -> &[u32] {
         let hold = &self.holds[slot as usize];
         let start = hold.seats_start as usize;

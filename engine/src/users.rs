@@ -34,6 +34,7 @@ pub(crate) struct UserTable {
 
 impl UserTable {
     /// The number of a known user.
+    #[inline]
     pub(crate) fn find(&self, id: UserId) -> Option<u32> {
         self.by_id.find(hash_uuid(&id.0), |user| {
             self.entries[user as usize].id == id
@@ -41,6 +42,7 @@ impl UserTable {
     }
 
     /// The number of a user, interning it if new (`found` is what `find` said).
+    #[inline]
     pub(crate) fn intern(&mut self, id: UserId, found: Option<u32>) -> u32 {
         if let Some(user) = found {
             return user;
@@ -55,16 +57,19 @@ impl UserTable {
     }
 
     /// The id of a user number.
+    #[inline]
     pub(crate) fn id(&self, user: u32) -> UserId {
         self.entries[user as usize].id
     }
 
     /// The tally of a user number.
+    #[inline]
     pub(crate) fn tally(&self, user: u32) -> UserTally {
         self.entries[user as usize].tally
     }
 
     /// The tally of a user number, to change.
+    #[inline]
     pub(crate) fn tally_mut(&mut self, user: u32) -> &mut UserTally {
         &mut self.entries[user as usize].tally
     }
