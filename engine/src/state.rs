@@ -1,5 +1,7 @@
-//! One show's state in a flat form: a `u32` word per seat, holds and bookings in slot vectors
-//! found by id through hash maps, per-user tallies, the expiry queue and the idempotency memory.
+//! One show's state in a flat form: a `u32` word per seat, holds and bookings in packed records
+//! (4-aligned, times as `u32` halves, the buyer as an interned `u32`) found by id through slot
+//! indexes, buyers with their tallies, payment references in one string arena, the expiry queue
+//! and the idempotency memory. [`ShowState::memory_usage`] reports the heap of each part.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
