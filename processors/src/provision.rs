@@ -1,4 +1,5 @@
-//! `boxoffice provision`: apply `streams.yaml` to NATS JetStream (streams, the lease bucket) and
+//! `boxoffice provision`: apply `streams.yaml` to NATS JetStream (streams, the waiting-room log,
+//! the lease bucket) and
 //! the CQL schema to Cassandra/ScyllaDB, idempotently: a second run changes nothing and says so.
 
 use std::time::Duration;
@@ -76,7 +77,7 @@ fn storage(s: Storage) -> stream::StorageType {
     }
 }
 
-/// The desired stream configs: commands, seat events, booking events.
+/// The desired stream configs: commands, seat events, booking events, the waiting-room log.
 pub fn stream_configs(topology: &Topology) -> Vec<stream::Config> {
     let c = &topology.commands;
     let (source, destination) = topology.command_transform();
@@ -106,7 +107,24 @@ pub fn stream_configs(topology: &Topology) -> Vec<stream::Config> {
         commands,
         events(&topology.seat_events),
         events(&topology.booking_events),
+        waiting_room_config(topology),
     ]
+}
+
+/// The waiting-room log: every ingress appends to and follows `<prefix>.>` (see the queue
+/// crate's `jetstream` module).
+pub fn waiting_room_config(topology: &Topology) -> stream::Config {
+    let w = &topology.waiting_room;
+    stream::Config {
+        name: topology.waiting_room_stream(),
+        description: Some("boxoffice waiting rooms: joins, admissions, uses".into()),
+        subjects: vec![format!("{}.>", topology.waiting_room_subject_prefix())],
+        max_age: Duration::from_secs(w.max_age_s),
+        duplicate_window: Duration::from_secs(w.duplicate_window_s),
+        num_replicas: topology.waiting_room_replicas(),
+        storage: storage(w.storage),
+        ..Default::default()
+    }
 }
 
 /// Whether an existing stream already has every setting we declare.
@@ -264,4 +282,29 @@ async fn table_exists(
         .into_rows_result()
         .map_err(|e| StoreError::Fatal(e.to_string()))?;
     Ok(rows.rows_num() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_room_log_is_provisioned_from_streams_yaml() {
+        let mut t = Topology::builtin();
+        t.commands.stream = "CMD_X".into();
+        t.commands.subject_prefix = "cmd_x".into();
+        let configs = stream_configs(&t);
+        let wanted = configs
+            .iter()
+            .find(|c| c.name == "CMD_X_WAITING_ROOM")
+            .expect("the waiting-room stream is declared");
+        assert_eq!(wanted.subjects, vec!["cmd_x_waitroom.>".to_string()]);
+        assert_eq!(wanted.max_age, Duration::from_secs(90 * 86_400));
+        assert_eq!(wanted.storage, stream::StorageType::File);
+        // What the server echoes back for it compares equal: a second run changes nothing.
+        assert!(same_stream(&wanted.clone(), wanted));
+        let mut older = wanted.clone();
+        older.max_age = Duration::from_secs(86_400);
+        assert!(!same_stream(&older, wanted));
+    }
 }

@@ -36,10 +36,11 @@ pub enum TopologyError {
 }
 
 /// Where a stream keeps its messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Storage {
     /// On disk (survives a server restart).
+    #[default]
     File,
     /// In memory.
     Memory,
@@ -59,6 +60,59 @@ pub struct Topology {
     pub processor: ProcessorSettings,
     /// The CQL keyspace holding show state.
     pub cql: CqlSettings,
+    /// The waiting rooms' log (joins, admissions, uses), shared by every ingress. Absent: the
+    /// defaults of [`WaitingRoomStream`].
+    #[serde(default)]
+    pub waiting_room: WaitingRoomStream,
+}
+
+/// The waiting-room stream: `<subject_prefix>.<showId>.join|used|control`, followed whole by
+/// every ingress. Names default to the command stream's with a suffix, so a topology that renames
+/// its command stream (a test's, another deployment's) gets waiting rooms of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitingRoomStream {
+    /// JetStream stream name; absent: `<commands.stream>_WAITING_ROOM`.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// First subject token; absent: `<commands.subject_prefix>_waitroom`.
+    #[serde(default)]
+    pub subject_prefix: Option<String>,
+    /// Stream replicas; absent: the command stream's.
+    #[serde(default)]
+    pub replicas: Option<usize>,
+    /// Messages older than this are dropped, in seconds (a queue older than this is long over).
+    #[serde(default = "WaitingRoomStream::default_max_age_s")]
+    pub max_age_s: u64,
+    /// Window in which a repeated `Nats-Msg-Id` is dropped, in seconds.
+    #[serde(default = "WaitingRoomStream::default_duplicate_window_s")]
+    pub duplicate_window_s: u64,
+    /// Where messages are kept.
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+impl WaitingRoomStream {
+    fn default_max_age_s() -> u64 {
+        90 * 86_400
+    }
+
+    fn default_duplicate_window_s() -> u64 {
+        120
+    }
+}
+
+impl Default for WaitingRoomStream {
+    fn default() -> Self {
+        WaitingRoomStream {
+            stream: None,
+            subject_prefix: None,
+            replicas: None,
+            max_age_s: WaitingRoomStream::default_max_age_s(),
+            duplicate_window_s: WaitingRoomStream::default_duplicate_window_s(),
+            storage: Storage::File,
+        }
+    }
 }
 
 /// The command stream and its partitioning.
@@ -199,6 +253,11 @@ impl Topology {
             ("processor.consumer_prefix", &self.processor.consumer_prefix),
             ("processor.lease_bucket", &self.processor.lease_bucket),
             ("processor.priority_group", &self.processor.priority_group),
+            ("waiting_room.stream", &self.waiting_room_stream()),
+            (
+                "waiting_room.subject_prefix",
+                &self.waiting_room_subject_prefix(),
+            ),
         ] {
             if !is_token(name) {
                 return invalid(format!(
@@ -255,6 +314,27 @@ impl Topology {
             ));
         }
         Ok(())
+    }
+
+    /// The waiting-room stream's name.
+    pub fn waiting_room_stream(&self) -> String {
+        self.waiting_room
+            .stream
+            .clone()
+            .unwrap_or_else(|| format!("{}_WAITING_ROOM", self.commands.stream))
+    }
+
+    /// The waiting-room stream's first subject token.
+    pub fn waiting_room_subject_prefix(&self) -> String {
+        self.waiting_room
+            .subject_prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}_waitroom", self.commands.subject_prefix))
+    }
+
+    /// The waiting-room stream's replicas.
+    pub fn waiting_room_replicas(&self) -> usize {
+        self.waiting_room.replicas.unwrap_or(self.commands.replicas)
     }
 
     /// Every partition: the hashed ones (`"0"`..), then the hot shows' own.
@@ -410,6 +490,53 @@ mod tests {
         let text = BUILTIN_STREAMS_YAML.replacen("  partitions: ", "  partitions: 0 #", 1);
         let err = Topology::from_yaml(&text).unwrap_err().to_string();
         assert!(err.contains("commands.partitions"), "{err}");
+    }
+
+    #[test]
+    fn the_waiting_room_stream_follows_the_command_stream_unless_named() {
+        let mut t = Topology::builtin();
+        t.commands.stream = "CMD_T".into();
+        t.commands.subject_prefix = "cmd_t".into();
+        t.commands.replicas = 3;
+        assert_eq!(t.waiting_room_stream(), "CMD_T_WAITING_ROOM");
+        assert_eq!(t.waiting_room_subject_prefix(), "cmd_t_waitroom");
+        assert_eq!(t.waiting_room_replicas(), 3);
+        assert_eq!(t.waiting_room.max_age_s, 90 * 86_400);
+
+        let text = BUILTIN_STREAMS_YAML.replacen(
+            "waiting_room:\n",
+            "waiting_room:\n  stream: WR\n  subject_prefix: wr\n  replicas: 1\n",
+            1,
+        );
+        let t = Topology::from_yaml(&text).unwrap();
+        assert_eq!(
+            (t.waiting_room_stream(), t.waiting_room_subject_prefix()),
+            ("WR".to_string(), "wr".to_string())
+        );
+        assert_eq!(t.waiting_room_replicas(), 1);
+
+        let without: String = BUILTIN_STREAMS_YAML
+            .split("waiting_room:")
+            .next()
+            .unwrap()
+            .to_string();
+        let t = Topology::from_yaml(&without).unwrap();
+        assert_eq!(t.waiting_room, WaitingRoomStream::default());
+    }
+
+    #[test]
+    fn unknown_waiting_room_keys_are_refused() {
+        let text =
+            BUILTIN_STREAMS_YAML.replacen("waiting_room:\n", "waiting_room:\n  max_msgs: 3\n", 1);
+        let err = Topology::from_yaml(&text).unwrap_err().to_string();
+        assert!(err.contains("max_msgs"), "{err}");
+        let text = BUILTIN_STREAMS_YAML.replacen(
+            "waiting_room:\n",
+            "waiting_room:\n  subject_prefix: \"a.b\"\n",
+            1,
+        );
+        let err = Topology::from_yaml(&text).unwrap_err().to_string();
+        assert!(err.contains("waiting_room.subject_prefix"), "{err}");
     }
 
     #[test]
