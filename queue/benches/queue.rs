@@ -59,6 +59,11 @@ impl Directory for OpenShow {
     async fn available_seats(&self, _show: ShowId) -> Result<u32, QueueError> {
         Ok(50_000)
     }
+
+    async fn switch_on(&self, _show: ShowId, _admit_per_minute: u32) -> Result<(), QueueError> {
+        // Every show here is queued from the start.
+        Ok(())
+    }
 }
 
 fn users(n: usize, seed: u64) -> Vec<UserId> {
@@ -169,8 +174,17 @@ async fn serve_joins_per_s() -> Option<(usize, f64)> {
     let spec = StreamSpec {
         stream: name.to_uppercase(),
         subject_prefix: name,
-        replicas: 1,
     };
+    // What `boxoffice provision` declares for it (streams.yaml, waiting_room), minus the names.
+    async_nats::jetstream::new(client.clone())
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: spec.stream.clone(),
+            subjects: vec![queue::jetstream::subjects(&spec.subject_prefix)],
+            max_age: Duration::from_secs(3_600),
+            ..Default::default()
+        })
+        .await
+        .ok()?;
     let show = ShowId(Uuid::new_v4());
     let room = WaitingRoom::open_jetstream(
         client.clone(),

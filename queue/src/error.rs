@@ -13,6 +13,10 @@ pub enum QueueError {
     /// Stored data cannot be understood (a bug or a newer format).
     #[error("waiting room log unreadable: {0}")]
     Corrupt(String),
+    /// The deployment's settings or provisioning are wrong (a setting out of range, the stream
+    /// not provisioned): fix them and start again.
+    #[error("waiting room misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 impl QueueError {
@@ -20,7 +24,7 @@ impl QueueError {
     pub fn is_retryable(&self) -> bool {
         match self {
             QueueError::Unavailable(_) | QueueError::Timeout => true,
-            QueueError::Corrupt(_) => false,
+            QueueError::Corrupt(_) | QueueError::Misconfigured(_) => false,
         }
     }
 }

@@ -17,6 +17,8 @@ use rand_chacha::ChaCha20Rng;
 use schemas::{ShowId, UnixMs, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::demand::AutoSetting;
+
 /// One change to one show's queue, as stored in the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueEvent {
@@ -57,13 +59,32 @@ pub enum QueueEvent {
         /// When.
         at: UnixMs,
     },
+    /// Demand passed the show's threshold: its waiting room is on from now (appended by the one
+    /// admitter that won the control position).
+    AutoSwitchedOn {
+        /// When.
+        at: UnixMs,
+        /// Average demand signals per second that set it off.
+        demand_per_s: u64,
+    },
+    /// An admin changed the room (`PUT .../waiting-room`): their decision replaces any automatic
+    /// switch-on, and `setting` says whether and when it may switch on automatically again.
+    AutoSet {
+        /// When.
+        at: UnixMs,
+        /// The show's automatic switch-on from now on.
+        setting: AutoSetting,
+    },
 }
 
 impl QueueEvent {
     /// Whether admitters compete on this event (appended only on the latest control position).
     pub fn is_control(&self) -> bool {
         match self {
-            QueueEvent::Opened { .. } | QueueEvent::Admitted { .. } => true,
+            QueueEvent::Opened { .. }
+            | QueueEvent::Admitted { .. }
+            | QueueEvent::AutoSwitchedOn { .. }
+            | QueueEvent::AutoSet { .. } => true,
             QueueEvent::Joined { .. } | QueueEvent::Used { .. } => false,
         }
     }
@@ -232,6 +253,9 @@ pub struct ShowQueue {
     uses: u64,
     control_rev: u64,
     events: u64,
+    /// When demand switched the room on, and the demand per second then.
+    auto_on: Option<(UnixMs, u64)>,
+    auto: AutoSetting,
 }
 
 impl ShowQueue {
@@ -250,6 +274,8 @@ impl ShowQueue {
             uses: 0,
             control_rev: 0,
             events: 0,
+            auto_on: None,
+            auto: AutoSetting::Default,
         }
     }
 
@@ -298,6 +324,17 @@ impl ShowQueue {
         self.watermark
     }
 
+    /// When demand switched the room on (and the demand per second then), unless an admin has
+    /// decided since.
+    pub fn auto_on(&self) -> Option<(UnixMs, u64)> {
+        self.auto_on
+    }
+
+    /// The show's automatic switch-on setting.
+    pub fn auto_setting(&self) -> AutoSetting {
+        self.auto
+    }
+
     /// Pre-opening joiners in admission order (after the opening) or join order (before).
     pub fn pre_opening_order(&self) -> &[UserId] {
         &self.pre
@@ -326,6 +363,15 @@ impl ShowQueue {
             }
             QueueEvent::Used { user, seats, at } => {
                 self.mark_used(user, seats, at);
+                None
+            }
+            QueueEvent::AutoSwitchedOn { at, demand_per_s } => {
+                self.auto_on.get_or_insert((at, demand_per_s));
+                None
+            }
+            QueueEvent::AutoSet { setting, .. } => {
+                self.auto = setting;
+                self.auto_on = None;
                 None
             }
         }
@@ -567,6 +613,40 @@ mod tests {
 
     fn show() -> ShowId {
         ShowId(Uuid::from_u128(7))
+    }
+
+    #[test]
+    fn demand_switches_on_until_an_admin_decides() {
+        let mut q = ShowQueue::new(show());
+        assert_eq!(
+            (q.auto_on(), q.auto_setting()),
+            (None, AutoSetting::Default)
+        );
+        let on = QueueEvent::AutoSwitchedOn {
+            at: UnixMs(5),
+            demand_per_s: 40,
+        };
+        q.apply(&on, 3);
+        assert_eq!(q.auto_on(), Some((UnixMs(5), 40)));
+        assert_eq!(q.control_rev(), 3);
+        // A second switch-on (a replayed duplicate) keeps the first.
+        q.apply(
+            &QueueEvent::AutoSwitchedOn {
+                at: UnixMs(9),
+                demand_per_s: 90,
+            },
+            4,
+        );
+        assert_eq!(q.auto_on(), Some((UnixMs(5), 40)));
+        let admin = QueueEvent::AutoSet {
+            at: UnixMs(10),
+            setting: AutoSetting::Never,
+        };
+        q.apply(&admin, 6);
+        assert_eq!((q.auto_on(), q.auto_setting()), (None, AutoSetting::Never));
+        assert_eq!(q.control_rev(), 6);
+        let bytes = rmp_serde::to_vec(&admin).unwrap();
+        assert_eq!(rmp_serde::from_slice::<QueueEvent>(&bytes).unwrap(), admin);
     }
 
     fn joined(q: &mut ShowQueue, u: u128, at: i64) -> JoinOutcome {

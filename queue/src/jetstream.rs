@@ -8,23 +8,21 @@
 //! sequence" and simply tries again on its next tick. An append returns once this process's own
 //! follower has applied the stored message (read your write).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
+use async_nats::jetstream::{self, ErrorCode, consumer};
 use async_trait::async_trait;
 use futures::StreamExt;
 use schemas::ShowId;
 use uuid::Uuid;
 
+use crate::demand::{DemandCount, DemandMeter};
 use crate::error::{QueueError, unavailable};
 use crate::fold::QueueEvent;
 use crate::folds::Folds;
 use crate::log::{Appended, Expect, QueueLog, Record};
-
-/// How long a waiting room's history is kept (a queue older than this is long over).
-pub const HISTORY_MAX_AGE: Duration = Duration::from_secs(90 * 86_400);
 
 /// Where the stream lives and how it is replicated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,8 +31,11 @@ pub struct StreamSpec {
     pub stream: String,
     /// First subject token.
     pub subject_prefix: String,
-    /// Replicas (1, or 3 on a cluster).
-    pub replicas: usize,
+}
+
+/// The subjects a waiting-room stream with `subject_prefix` must take.
+pub fn subjects(subject_prefix: &str) -> String {
+    format!("{subject_prefix}.>")
 }
 
 /// The serve-mode waiting-room log.
@@ -72,15 +73,22 @@ fn subject_of(prefix: &str, show: ShowId, event: &QueueEvent) -> String {
     let kind = match event {
         QueueEvent::Joined { .. } => "join",
         QueueEvent::Used { .. } => "used",
-        QueueEvent::Opened { .. } | QueueEvent::Admitted { .. } => "control",
+        QueueEvent::Opened { .. }
+        | QueueEvent::Admitted { .. }
+        | QueueEvent::AutoSwitchedOn { .. }
+        | QueueEvent::AutoSet { .. } => "control",
     };
     subject(prefix, show, kind)
 }
 
 impl JetStreamLog {
-    /// Create the stream when missing, follow it from the start into `folds`, and return once
-    /// everything stored before this call has been applied (so the first answers are current).
-    /// An append waits at most `confirm_timeout` for its own message to come back.
+    /// Check the stream exists (`boxoffice provision` creates it from streams.yaml's
+    /// `waiting_room`), follow it from the start into `folds`, and return once everything
+    /// stored before this call has been applied (so the first answers are current). An append
+    /// waits at most `confirm_timeout` for its own message to come back.
+    ///
+    /// A missing stream, or one that does not take `<prefix>.>`, is
+    /// [`QueueError::Misconfigured`] naming it.
     pub async fn open(
         client: async_nats::Client,
         spec: StreamSpec,
@@ -89,23 +97,30 @@ impl JetStreamLog {
     ) -> Result<JetStreamLog, QueueError> {
         let js = jetstream::new(client);
         let mut stream = js
-            .get_or_create_stream(stream::Config {
-                name: spec.stream.clone(),
-                description: Some("boxoffice waiting rooms: joins, admissions, uses".into()),
-                subjects: vec![format!("{}.>", spec.subject_prefix)],
-                storage: stream::StorageType::File,
-                num_replicas: spec.replicas.max(1),
-                max_age: HISTORY_MAX_AGE,
-                ..Default::default()
-            })
+            .get_stream(&spec.stream)
             .await
-            .map_err(unavailable)?;
-        let last = stream
-            .info()
-            .await
-            .map_err(unavailable)?
-            .state
-            .last_sequence;
+            .map_err(|e| match e.kind() {
+                GetStreamErrorKind::JetStream(js)
+                    if js.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    QueueError::Misconfigured(format!(
+                        "the waiting-room stream {} does not exist: run `boxoffice provision` \
+                     (streams.yaml, section waiting_room)",
+                        spec.stream
+                    ))
+                }
+                _ => unavailable(e),
+            })?;
+        let info = stream.info().await.map_err(unavailable)?;
+        let subjects = subjects(&spec.subject_prefix);
+        if !info.config.subjects.contains(&subjects) {
+            return Err(QueueError::Misconfigured(format!(
+                "the waiting-room stream {} takes {:?}, not {subjects}: run `boxoffice provision` \
+                 with the same streams.yaml as the ingress",
+                spec.stream, info.config.subjects
+            )));
+        }
+        let last = info.state.last_sequence;
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 name: Some(format!("waitroom-{}", Uuid::new_v4().simple())),
@@ -203,5 +218,74 @@ impl QueueLog for JetStreamLog {
 
     async fn close(&self) {
         self.follower.0.abort();
+    }
+}
+
+/// The core-NATS subject on which the ingress processes of a waiting-room stream with
+/// `subject_prefix` share their demand counts (outside the stream's `<prefix>.>`: counts are
+/// fleeting and not worth keeping or replaying).
+pub fn demand_subject(subject_prefix: &str) -> String {
+    format!("{subject_prefix}_demand")
+}
+
+/// Demand counts shared between ingress processes: each publishes what it counted every
+/// admission round, and every one (itself included) adds what it receives to its meter, so all
+/// of them compare the same total with the threshold. Core NATS, not JetStream: a lost report
+/// only delays a switch-on by a round, and the switch-on itself goes through the stream.
+pub struct DemandShare {
+    client: async_nats::Client,
+    subject: String,
+    _receiver: AbortOnDrop,
+}
+
+impl std::fmt::Debug for DemandShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemandShare")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DemandShare {
+    /// Subscribe to `subject` and add every report to `meter`.
+    pub async fn start(
+        client: async_nats::Client,
+        subject: String,
+        meter: Arc<Mutex<DemandMeter>>,
+    ) -> Result<DemandShare, QueueError> {
+        let mut reports = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(unavailable)?;
+        let receiver = tokio::spawn(async move {
+            while let Some(message) = reports.next().await {
+                match rmp_serde::from_slice::<Vec<DemandCount>>(&message.payload) {
+                    Ok(counts) => {
+                        let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
+                        for c in counts {
+                            meter.add(c.show, c.second, c.count);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "undecodable demand report ignored"),
+                }
+            }
+        });
+        Ok(DemandShare {
+            client,
+            subject,
+            _receiver: AbortOnDrop(receiver),
+        })
+    }
+
+    /// Tell every process (this one included) about `counts`.
+    pub async fn publish(&self, counts: &[DemandCount]) -> Result<(), QueueError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let payload = rmp_serde::to_vec(counts).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+        self.client
+            .publish(self.subject.clone(), payload.into())
+            .await
+            .map_err(unavailable)
     }
 }

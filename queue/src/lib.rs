@@ -5,6 +5,9 @@
 //!   of [`fold::QueueEvent`]s (`Joined`, `Opened`, `Admitted`, `Used`); the seeded opening shuffle
 //!   ([`fold::shuffled`]); admission planning ([`fold::ShowQueue::plan_admission`]) paced by
 //!   `admitPerMinute` and capped by AVAILABLE seats minus admissions still outstanding.
+//! - [`demand`] (pure): automatic switch-on: [`demand::DemandMeter`] counts hold attempts per
+//!   show per second (summed over every ingress), [`demand::AutoPolicy`] and the show's
+//!   [`demand::AutoSetting`] give the threshold; the admitter appends `AutoSwitchedOn` once.
 //! - [`token`]: keys derived from the auth secret: admission tokens (HMAC over show, user,
 //!   expiry), proof-of-work challenges (HMAC, no storage) and the opening seed.
 //! - [`folds`]: every show's queue in this process, change signals for live pushes, the applied
@@ -25,6 +28,17 @@
 //! append control events with `Nats-Expected-Last-Subject-Sequence`, so exactly one wins each
 //! step. A restarted process replays the stream and continues where the log is.
 //!
+//! ## Automatic switch-on
+//! Every hold attempt is a demand signal ([`room::WaitingRoom::note_demand`]). Each admission
+//! round, a process hands what it counted to every process (dev mode: to itself; serve mode:
+//! core NATS on `<prefix>_demand`, see [`jetstream::DemandShare`]), and each compares the total
+//! per show over the window with the show's threshold ([`demand`]). The first process whose
+//! `AutoSwitchedOn` control event is stored switches the room on for all of them (the others'
+//! appends conflict) and records it in the catalog so the show reads `QUEUE`; holds without a
+//! token are refused from then on, while holds already made stay. An admin's PUT appends
+//! `AutoSet`, which replaces the automatic decision. The stream itself is created by
+//! `boxoffice provision` (streams.yaml `waiting_room`); serve mode only checks it exists.
+//!
 //! ## A request flows
 //! join: ingress -> [`room::WaitingRoom::join`] -> settings (catalog, cached 1 s) -> live entry?
 //! answer it -> proof of work -> open the queue if the sale opened -> append `Joined` -> read the
@@ -33,6 +47,7 @@
 //! live push; the hold route checks the token ([`room::WaitingRoom::check_admission`]) and then
 //! appends `Used`.
 
+pub mod demand;
 pub mod embedded;
 pub mod error;
 pub mod fold;
@@ -42,6 +57,7 @@ pub mod log;
 pub mod room;
 pub mod token;
 
+pub use demand::{AutoPolicy, AutoSetting, DemandMeter};
 pub use error::QueueError;
 pub use fold::{Pace, QueueEvent, ShowQueue, Standing};
 pub use room::{

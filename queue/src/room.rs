@@ -11,11 +11,12 @@ use async_trait::async_trait;
 use schemas::{ShowId, UnixMs, UserId};
 use tokio::sync::watch;
 
+use crate::demand::{AutoPolicy, AutoSetting, DemandMeter};
 use crate::embedded::EmbeddedLog;
 use crate::error::QueueError;
 use crate::fold::{Pace, QueueEvent, Standing};
 use crate::folds::{Folds, ShowSlot};
-use crate::jetstream::{JetStreamLog, StreamSpec};
+use crate::jetstream::{DemandShare, JetStreamLog, StreamSpec, demand_subject};
 use crate::log::{Appended, Expect, QueueLog};
 use crate::token::{self, RoomKeys, TokenRefusal};
 
@@ -57,6 +58,12 @@ pub trait Directory: Send + Sync {
     /// of truth, not from a lagging projection): admission pacing relies on it. Read once per
     /// admission round of a show with buyers waiting.
     async fn available_seats(&self, show: ShowId) -> Result<u32, QueueError>;
+
+    /// Record that demand switched `show`'s waiting room on, pacing it at `admit_per_minute`
+    /// unless it has a pace already (so the show reads as queued everywhere). Called once per
+    /// switch-on, by the process whose `AutoSwitchedOn` event won; the waiting room treats the
+    /// show as queued from that event on whether or not this succeeds.
+    async fn switch_on(&self, show: ShowId, admit_per_minute: u32) -> Result<(), QueueError>;
 }
 
 /// Settings of the service.
@@ -69,6 +76,8 @@ pub struct RoomConfig {
     /// How long show settings and seat counts are reused before reading them again (admission
     /// rounds always read seats afresh).
     pub settings_ttl: Duration,
+    /// Automatic switch-on above a demand.
+    pub auto: AutoPolicy,
 }
 
 impl RoomConfig {
@@ -78,6 +87,7 @@ impl RoomConfig {
             window_ms,
             tick: Duration::from_secs(1),
             settings_ttl: Duration::from_secs(1),
+            auto: AutoPolicy::OFF,
         }
     }
 }
@@ -189,6 +199,8 @@ pub struct RoundReport {
     pub admitted: u64,
     /// Admissions lost to another process's round.
     pub conflicts: u32,
+    /// Waiting rooms switched on by demand.
+    pub switched_on: u32,
 }
 
 /// The opening's audit record: seed and resulting order of the pre-opening joiners.
@@ -229,6 +241,12 @@ struct Inner {
     seats: Mutex<HashMap<ShowId, (Instant, u32)>>,
     sold_out: Mutex<HashMap<ShowId, bool>>,
     closing: watch::Sender<bool>,
+    /// Demand counted here since the last round.
+    local: Mutex<DemandMeter>,
+    /// Demand of every process (just this one in dev mode) over the switch-on window.
+    demand: Arc<Mutex<DemandMeter>>,
+    /// Where this process's counts go each round.
+    share: Option<DemandShare>,
 }
 
 impl WaitingRoom {
@@ -241,17 +259,33 @@ impl WaitingRoom {
         secret: &[u8],
         config: RoomConfig,
     ) -> WaitingRoom {
+        let demand = Arc::new(Mutex::new(DemandMeter::new(config.auto.window_s)));
+        WaitingRoom::build(log, folds, directory, secret, config, demand, None)
+    }
+
+    fn build(
+        log: Arc<dyn QueueLog>,
+        folds: Arc<Folds>,
+        directory: Arc<dyn Directory>,
+        secret: &[u8],
+        config: RoomConfig,
+        demand: Arc<Mutex<DemandMeter>>,
+        share: Option<DemandShare>,
+    ) -> WaitingRoom {
         WaitingRoom {
             inner: Arc::new(Inner {
                 folds,
                 log,
                 directory,
                 keys: RoomKeys::new(secret),
+                local: Mutex::new(DemandMeter::new(config.auto.window_s)),
                 config,
                 settings: Mutex::new(HashMap::new()),
                 seats: Mutex::new(HashMap::new()),
                 sold_out: Mutex::new(HashMap::new()),
                 closing: watch::Sender::new(false),
+                demand,
+                share,
             }),
         }
     }
@@ -274,7 +308,8 @@ impl WaitingRoom {
         ))
     }
 
-    /// Serve mode: the log in the JetStream stream `spec`, shared with every other ingress.
+    /// Serve mode: the log in the JetStream stream `spec`, shared with every other ingress, and
+    /// demand counts shared with them over core NATS ([`demand_subject`]).
     pub async fn open_jetstream(
         client: async_nats::Client,
         spec: StreamSpec,
@@ -284,13 +319,18 @@ impl WaitingRoom {
         confirm_timeout: Duration,
     ) -> Result<WaitingRoom, QueueError> {
         let folds = Arc::new(Folds::default());
+        let demand = Arc::new(Mutex::new(DemandMeter::new(config.auto.window_s)));
+        let subject = demand_subject(&spec.subject_prefix);
+        let share = DemandShare::start(client.clone(), subject, demand.clone()).await?;
         let log = JetStreamLog::open(client, spec, folds.clone(), confirm_timeout).await?;
-        Ok(WaitingRoom::new(
+        Ok(WaitingRoom::build(
             Arc::new(log),
             folds,
             directory,
             secret,
             config,
+            demand,
+            Some(share),
         ))
     }
 
@@ -318,12 +358,31 @@ impl WaitingRoom {
 
     /// The show's settings and seats, reused for [`RoomConfig::settings_ttl`].
     pub async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError> {
-        if let Some((at, cached)) = lock(&self.inner.settings).get(&show)
-            && at.elapsed() < self.inner.config.settings_ttl
-        {
-            return Ok(cached.clone());
+        let cached = lock(&self.inner.settings)
+            .get(&show)
+            .filter(|(at, _)| at.elapsed() < self.inner.config.settings_ttl)
+            .map(|(_, cached)| cached.clone());
+        match cached {
+            Some(cached) => Ok(self.with_auto(show, cached)),
+            None => self.show_fresh(show).await,
         }
-        self.show_fresh(show).await
+    }
+
+    /// `info` with an automatic switch-on applied: the room is on from the `AutoSwitchedOn`
+    /// event (in every process, as soon as it folds it), paced at the deployment's default when
+    /// the show has no pace of its own.
+    fn with_auto(&self, show: ShowId, info: Option<RoomShow>) -> Option<RoomShow> {
+        let mut info = info?;
+        if !info.enabled
+            && let Some(slot) = self.inner.folds.slot(show)
+            && slot.read(|q| q.auto_on().is_some())
+        {
+            info.enabled = true;
+            if info.admit_per_minute == 0 {
+                info.admit_per_minute = self.inner.config.auto.admit_per_minute;
+            }
+        }
+        Some(info)
     }
 
     /// The show's settings and seats read now (and remembered for later reads).
@@ -334,7 +393,8 @@ impl WaitingRoom {
             cache.clear();
         }
         cache.insert(show, (Instant::now(), fresh.clone()));
-        Ok(fresh)
+        drop(cache);
+        Ok(self.with_auto(show, fresh))
     }
 
     /// Seats AVAILABLE in `show`, reused for [`RoomConfig::settings_ttl`].
@@ -557,6 +617,39 @@ impl WaitingRoom {
         }
     }
 
+    /// Count a demand signal for `show` at `now` (a hold attempt): what automatic switch-on
+    /// compares with the threshold. Cheap; the count reaches the other processes with the next
+    /// admission round.
+    pub fn note_demand(&self, show: ShowId, now: UnixMs) {
+        lock(&self.inner.local).record(show, now);
+    }
+
+    /// An admin's decision about `show`'s room (they just switched it on or off, or set its
+    /// automatic threshold): it replaces any automatic switch-on, and `setting` governs
+    /// automatic switch-on from now on.
+    pub async fn set_auto(
+        &self,
+        show: ShowId,
+        setting: AutoSetting,
+        now: UnixMs,
+    ) -> Result<(), QueueError> {
+        let event = QueueEvent::AutoSet { at: now, setting };
+        self.inner.log.append(show, event, Expect::Any).await?;
+        self.forget_show(show);
+        Ok(())
+    }
+
+    /// The show's automatic switch-on: its setting and, if demand switched it on, when and at
+    /// what demand per second.
+    pub fn auto_state(&self, show: ShowId) -> (AutoSetting, Option<(UnixMs, u64)>) {
+        self.inner
+            .folds
+            .slot(show)
+            .map_or((AutoSetting::Default, None), |slot| {
+                slot.read(|q| (q.auto_setting(), q.auto_on()))
+            })
+    }
+
     /// Record that `user` used the admission (placed a hold of `seats`), so it stops counting as
     /// demand that may still arrive. Once per admission; a failure only makes pacing more
     /// cautious.
@@ -637,6 +730,7 @@ impl WaitingRoom {
     /// out or got seats back.
     pub async fn round(&self, now: UnixMs) -> RoundReport {
         let mut report = RoundReport::default();
+        self.auto_round(now, &mut report).await;
         for show in self.inner.folds.shows() {
             match self.round_show(show, now, &mut report).await {
                 Ok(()) => {}
@@ -705,6 +799,85 @@ impl WaitingRoom {
             Appended::Conflict => report.conflicts += 1,
         }
         Ok(())
+    }
+
+    /// Share this process's demand counts, then switch on every room whose demand (of every
+    /// process) reached its threshold.
+    async fn auto_round(&self, now: UnixMs, report: &mut RoundReport) {
+        let counts = lock(&self.inner.local).drain();
+        match &self.inner.share {
+            Some(share) => {
+                if let Err(e) = share.publish(&counts).await {
+                    tracing::warn!(error = %e, "could not share demand counts");
+                }
+            }
+            None => {
+                let mut demand = lock(&self.inner.demand);
+                for c in counts {
+                    demand.add(c.show, c.second, c.count);
+                }
+            }
+        }
+        let over = {
+            let mut demand = lock(&self.inner.demand);
+            demand.prune(now);
+            demand.over(now, |show| {
+                let (setting, on) = self.auto_state(show);
+                match on {
+                    Some(_) => None,
+                    None => self.inner.config.auto.threshold(setting),
+                }
+            })
+        };
+        for (show, demand_per_s) in over {
+            match self.auto_switch(show, demand_per_s, now).await {
+                Ok(true) => report.switched_on += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, %show, "automatic switch-on failed"),
+            }
+        }
+    }
+
+    /// Switch `show`'s room on for `demand_per_s` unless it is on already or over; `true` if
+    /// this process's event won.
+    async fn auto_switch(
+        &self,
+        show: ShowId,
+        demand_per_s: u64,
+        now: UnixMs,
+    ) -> Result<bool, QueueError> {
+        let slot = self.inner.folds.slot_or_new(show);
+        let rev = slot.read(|q| q.control_rev());
+        let Some(info) = self.show_fresh(show).await? else {
+            return Ok(false);
+        };
+        if info.enabled || info.started(now) {
+            return Ok(false);
+        }
+        let event = QueueEvent::AutoSwitchedOn {
+            at: now,
+            demand_per_s,
+        };
+        match self
+            .inner
+            .log
+            .append(show, event, Expect::ControlAt(rev))
+            .await?
+        {
+            Appended::Applied { .. } => {}
+            Appended::Conflict => return Ok(false),
+        }
+        metrics::counter!("boxoffice_queue_auto_switched_on_total").increment(1);
+        tracing::info!(%show, demand_per_s, "waiting room switched on by demand");
+        self.forget_show(show);
+        // An admin may have decided in between; then their decision stands.
+        if slot.read(|q| q.auto_on().is_some()) {
+            let pace = self.inner.config.auto.admit_per_minute;
+            if let Err(e) = self.inner.directory.switch_on(show, pace).await {
+                tracing::warn!(error = %e, %show, "could not record the automatic switch-on in the catalog");
+            }
+        }
+        Ok(true)
     }
 
     fn note_sold_out(&self, show: ShowId, slot: &ShowSlot, sold_out: bool) {

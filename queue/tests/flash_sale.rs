@@ -33,6 +33,15 @@ impl Directory for SimDirectory {
     async fn available_seats(&self, _show: ShowId) -> Result<u32, QueueError> {
         Ok(*self.available.lock().unwrap())
     }
+
+    async fn switch_on(&self, _show: ShowId, admit_per_minute: u32) -> Result<(), QueueError> {
+        let mut state = self.state.lock().unwrap();
+        state.enabled = true;
+        if state.admit_per_minute == 0 {
+            state.admit_per_minute = admit_per_minute;
+        }
+        Ok(())
+    }
 }
 
 impl SimDirectory {

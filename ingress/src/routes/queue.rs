@@ -11,9 +11,11 @@ use catalog::WaitingRoom as RoomSettings;
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
-use queue::{AdmissionError, JoinError, QueueEntry, QueueError, TokenRefusal, WaitingRoom};
+use queue::{
+    AdmissionError, AutoSetting, JoinError, QueueEntry, QueueError, TokenRefusal, WaitingRoom,
+};
 use schemas::{ShowId, UserId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -26,7 +28,6 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency;
 use crate::live::upgrade;
-use crate::routes::admin::WaitingRoomRequest;
 use crate::routes::holds::claim;
 use crate::routes::shows::catalog_error;
 use crate::routes::views::ShowBody;
@@ -94,7 +95,7 @@ fn queue_error(error: QueueError) -> ApiError {
         QueueError::Timeout => {
             ApiError::unavailable("the waiting room did not confirm in time; joining again is safe")
         }
-        QueueError::Unavailable(_) | QueueError::Corrupt(_) => {
+        QueueError::Unavailable(_) | QueueError::Corrupt(_) | QueueError::Misconfigured(_) => {
             tracing::warn!(error = %error, "waiting room unavailable");
             ApiError::unavailable("the waiting room is unavailable")
         }
@@ -207,10 +208,45 @@ pub async fn me(
     Ok(Json(entry.into()))
 }
 
+/// Body of `PUT /v1/admin/shows/{showId}/waiting-room`: the contract's fields plus the show's
+/// automatic switch-on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingRoomUpdate {
+    /// Whether buyers queue.
+    pub enabled: bool,
+    /// Admissions per minute.
+    #[serde(default)]
+    pub admit_per_minute: u32,
+    /// Proof-of-work bits to join (0 or absent: none).
+    #[serde(default)]
+    pub challenge_bits: Option<u8>,
+    /// Switch the room on automatically when hold attempts on the show average at least this
+    /// many per second (0: never). Absent: the deployment's default applies, except that
+    /// switching the room off (`enabled: false`) also stops automatic switch-on for the show
+    /// until a threshold is given again.
+    #[serde(default)]
+    pub auto_above_per_second: Option<u32>,
+}
+
+impl WaitingRoomUpdate {
+    /// The show's automatic switch-on after this update, when it changes: an explicit
+    /// threshold, or never after an explicit switch-off (the admin's decision stands over
+    /// demand).
+    fn auto_setting(&self) -> Option<AutoSetting> {
+        match (self.auto_above_per_second, self.enabled) {
+            (Some(per_s), _) => Some(AutoSetting::from_per_s(per_s)),
+            (None, false) => Some(AutoSetting::Never),
+            (None, true) => None,
+        }
+    }
+}
+
 /// Switch a show's waiting room on or off, set its pace and its proof-of-work difficulty
-/// (`challengeBits` 0 or absent: no challenge).
+/// (`challengeBits` 0 or absent: no challenge), and its automatic switch-on
+/// (`autoAbovePerSecond`). The admin's decision replaces an automatic switch-on.
 #[utoipa::path(put, path = "/v1/admin/shows/{showId}/waiting-room", tag = "admin",
-    request_body = WaitingRoomRequest,
+    request_body = WaitingRoomUpdate,
     params(("showId" = Uuid, Path, description = "Show id")),
     security(("bearer" = [])),
     responses(
@@ -225,7 +261,7 @@ pub async fn set_waiting_room(
     State(state): State<AppState>,
     _admin: Admin,
     path: PathIds,
-    ApiJson(body): ApiJson<WaitingRoomRequest>,
+    ApiJson(body): ApiJson<WaitingRoomUpdate>,
 ) -> Result<Json<ShowBody>, ApiError> {
     let show = ShowId(path.uuid("showId")?);
     let settings = RoomSettings {
@@ -241,6 +277,11 @@ pub async fn set_waiting_room(
         .map_err(catalog_error)?;
     if let Some(room) = state.waiting_room() {
         room.forget_show(show);
+        if let Some(setting) = body.auto_setting() {
+            room.set_auto(show, setting, now_ms())
+                .await
+                .map_err(queue_error)?;
+        }
     }
     Ok(Json(updated.view(Utc::now()).into()))
 }
@@ -255,7 +296,10 @@ pub async fn require_admission(
 ) -> Result<(), ApiError> {
     let token = headers.get(ADMISSION_TOKEN).and_then(|v| v.to_str().ok());
     let room = room(state)?;
-    match room.check_admission(show, user, token, now_ms()).await {
+    let now = now_ms();
+    // Every hold attempt is a demand signal for automatic switch-on.
+    room.note_demand(show, now);
+    match room.check_admission(show, user, token, now).await {
         Ok(()) => Ok(()),
         Err(AdmissionError::Refused(refusal)) => {
             metrics::counter!("boxoffice_queue_admission_refused_total").increment(1);
@@ -417,6 +461,30 @@ mod tests {
     fn join_tags_come_from_the_command_id() {
         let id = schemas::CommandId(Uuid::from_u128(0x0102_0304_0000_0000_0000_0000_0000_0000));
         assert_eq!(join_tag(id), 0x0102_0304);
+    }
+
+    #[test]
+    fn an_admin_switch_off_stops_automatic_switch_on_unless_a_threshold_is_given() {
+        let update = |enabled, auto_above_per_second| WaitingRoomUpdate {
+            enabled,
+            admit_per_minute: 60,
+            challenge_bits: None,
+            auto_above_per_second,
+        };
+        assert_eq!(update(true, None).auto_setting(), None);
+        assert_eq!(update(false, None).auto_setting(), Some(AutoSetting::Never));
+        assert_eq!(
+            update(false, Some(0)).auto_setting(),
+            Some(AutoSetting::Never)
+        );
+        assert_eq!(
+            update(false, Some(40)).auto_setting(),
+            Some(AutoSetting::Above(40))
+        );
+        assert_eq!(
+            update(true, Some(40)).auto_setting(),
+            Some(AutoSetting::Above(40))
+        );
     }
 
     #[test]
