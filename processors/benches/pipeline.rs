@@ -10,8 +10,14 @@
 //! - latency: publish -> reply at half the measured hold throughput (open loop), p50/p99.
 //!
 //! `BENCH_BATCH_SIZE_MAX` overrides the processor's `batch_size_max` from streams.yaml.
+//!
+//! Diagnostics (not part of the BENCH line): the loop's own stage timings (decide, persist, reply,
+//! tail wait, publish, ack; through the `metrics` facade) per phase, the stage calls over 20 ms
+//! in the latency phase with their time, and CPU seconds used per process (`BENCH_PIDS`, e.g.
+//! `nats=1,cassandra=2`, set by `scripts/bench.d/pipeline`).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
@@ -36,6 +42,154 @@ const SEATS: u32 = 50_000;
 const RAW_MESSAGES: usize = 20_000;
 const THROUGHPUT_HOLDS: u32 = 20_000;
 const IN_FLIGHT: usize = 512;
+
+/// Every value the loop records through the `metrics` facade, by histogram name, with when.
+#[derive(Default)]
+struct Stages {
+    values: Mutex<BTreeMap<String, Vec<(Instant, f64)>>>,
+}
+
+struct StageHistogram {
+    name: String,
+    stages: &'static Stages,
+}
+
+impl metrics::HistogramFn for StageHistogram {
+    fn record(&self, value: f64) {
+        let mut values = self.stages.values.lock().unwrap();
+        values
+            .entry(self.name.clone())
+            .or_default()
+            .push((Instant::now(), value));
+    }
+}
+
+struct StageRecorder(&'static Stages);
+
+impl metrics::Recorder for StageRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::noop()
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        let name = key
+            .name()
+            .trim_start_matches("boxoffice_pipeline_")
+            .trim_end_matches("_seconds")
+            .to_string();
+        metrics::Histogram::from_arc(Arc::new(StageHistogram {
+            name,
+            stages: self.0,
+        }))
+    }
+}
+
+impl Stages {
+    /// Print each stage's count, p50, p99 and max (ms; batch size as is) since `since`, and the
+    /// calls over 20 ms with their offset from `since` when `slow` is set; then forget them.
+    fn report(&self, phase: &str, since: Instant, slow: bool) {
+        let mut values = self.values.lock().unwrap();
+        for (name, recorded) in values.iter() {
+            let scale = if name == "batch_size" { 1.0 } else { 1000.0 };
+            let mut v: Vec<f64> = recorded.iter().map(|(_, x)| x * scale).collect();
+            if v.is_empty() {
+                continue;
+            }
+            v.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "stage {phase} {name}: n={} p50={:.1} p99={:.1} max={:.1}",
+                v.len(),
+                percentile(&v, 0.5),
+                percentile(&v, 0.99),
+                v[v.len() - 1]
+            );
+            if slow && scale > 1.0 {
+                let spikes: Vec<String> = recorded
+                    .iter()
+                    .filter(|(_, x)| x * scale > 20.0)
+                    .map(|(at, x)| {
+                        let at = at.saturating_duration_since(since).as_millis();
+                        format!("{at}ms:{:.0}", x * scale)
+                    })
+                    .take(20)
+                    .collect();
+                if !spikes.is_empty() {
+                    println!(
+                        "stage {phase} {name} over 20 ms (at:ms): {}",
+                        spikes.join(" ")
+                    );
+                }
+            }
+        }
+        values.clear();
+    }
+}
+
+/// CPU seconds (user + system) used so far by this process and by the `BENCH_PIDS` processes.
+fn cpu_seconds() -> Vec<(String, f64)> {
+    let mut pids = vec![("bench".to_string(), "self".to_string())];
+    if let Ok(list) = std::env::var("BENCH_PIDS") {
+        for pair in list.split(',') {
+            if let Some((name, pid)) = pair.split_once('=') {
+                pids.push((name.to_string(), pid.to_string()));
+            }
+        }
+    }
+    pids.into_iter()
+        .filter_map(|(name, pid)| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the command name (which may contain spaces): utime is the 12th.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 =
+                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some((name, ticks / 100.0))
+        })
+        .collect()
+}
+
+fn print_cpu(phase: &str, before: &[(String, f64)], wall: Duration) {
+    let after = cpu_seconds();
+    let used: Vec<String> = after
+        .iter()
+        .zip(before)
+        .map(|((name, a), (_, b))| format!("{name} {:.2}", a - b))
+        .collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    println!(
+        "cpu {phase}: {} CPU-s in {:.2} s wall (load average {load})",
+        used.join(", "),
+        wall.as_secs_f64()
+    );
+}
 
 fn env(name: &str) -> Result<String, Failure> {
     std::env::var(name)
@@ -307,7 +461,12 @@ async fn main() -> Result<(), Failure> {
     let show = ShowId(Uuid::new_v4());
     let payload = schemas::encode(&hold(show, 0))?;
 
+    let stages: &'static Stages = Box::leak(Box::default());
+    metrics::set_global_recorder(StageRecorder(stages))
+        .map_err(|_| "a metrics recorder is already set")?;
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
     let raw = raw_publish_rate(&js, &tag, &payload).await?;
+    print_cpu("raw", &cpu, wall.elapsed());
     println!(
         "raw JetStream async publish: {raw:.0} msg/s ({} B payload)",
         payload.len()
@@ -335,11 +494,18 @@ async fn main() -> Result<(), Failure> {
     if !matches!(created.outcome, Outcome::Accepted(_)) {
         return Err(format!("show not created: {:?}", created.outcome).into());
     }
+    stages.values.lock().unwrap().clear();
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
     let holds_per_s = pipeline_rate(&bus, show).await?;
+    print_cpu("pipeline", &cpu, wall.elapsed());
+    stages.report("pipeline", wall, false);
     println!(
         "pipeline holds: {holds_per_s:.0} holds/s ({IN_FLIGHT} in flight, 1 show of {SEATS} seats)"
     );
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
     let lat = latencies(&bus, show, THROUGHPUT_HOLDS, holds_per_s / 2.0).await?;
+    print_cpu("latency", &cpu, wall.elapsed());
+    stages.report("latency", wall, true);
     let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
     println!(
         "latency at {:.0} holds/s: p50 {p50:.1} ms, p99 {p99:.1} ms ({} holds)",

@@ -13,6 +13,12 @@ pub const DECIDE_SECONDS: &str = "boxoffice_pipeline_decide_seconds";
 pub const PERSIST_SECONDS: &str = "boxoffice_pipeline_persist_seconds";
 /// Seconds to publish a batch's events.
 pub const PUBLISH_SECONDS: &str = "boxoffice_pipeline_publish_seconds";
+/// Seconds to send a batch's replies (after its conditional batch committed).
+pub const REPLY_SECONDS: &str = "boxoffice_pipeline_reply_seconds";
+/// Seconds the loop waited for the previous batch's events to be out before acknowledging it.
+pub const TAIL_WAIT_SECONDS: &str = "boxoffice_pipeline_tail_wait_seconds";
+/// Seconds to acknowledge a batch (cumulatively) once its events are out.
+pub const ACK_SECONDS: &str = "boxoffice_pipeline_ack_seconds";
 /// Commands waiting in the partition behind the last delivered one.
 pub const LAG: &str = "boxoffice_pipeline_lag";
 /// Commands by result (`accepted`, `rejected`, `recalled`, `redelivered`, `malformed`).
@@ -36,6 +42,19 @@ pub(crate) fn persist_time(partition: &PartitionId, d: Duration) {
 pub(crate) fn publish_time(partition: &PartitionId, d: Duration) {
     metrics::histogram!(PUBLISH_SECONDS, "partition" => partition.0.clone())
         .record(d.as_secs_f64());
+}
+
+pub(crate) fn reply_time(partition: &PartitionId, d: Duration) {
+    metrics::histogram!(REPLY_SECONDS, "partition" => partition.0.clone()).record(d.as_secs_f64());
+}
+
+pub(crate) fn tail_wait_time(partition: &PartitionId, d: Duration) {
+    metrics::histogram!(TAIL_WAIT_SECONDS, "partition" => partition.0.clone())
+        .record(d.as_secs_f64());
+}
+
+pub(crate) fn ack_time(partition: &PartitionId, d: Duration) {
+    metrics::histogram!(ACK_SECONDS, "partition" => partition.0.clone()).record(d.as_secs_f64());
 }
 
 pub(crate) fn lag(partition: &PartitionId, pending: u64) {

@@ -316,17 +316,23 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             events.show_events.extend(plan.events.show_events);
         }
         // Everything is durable now: answer at once (the ack still waits for the events).
+        let started = Instant::now();
         for (to, reply) in &replies {
             if let Err(e) = self.log.reply(to, reply).await {
                 debug!(error = %e, "reply not delivered");
             }
         }
+        m::reply_time(&partition, started.elapsed());
         // The previous batch's events must be out before this batch's start (log order).
+        let started = Instant::now();
         let previous = tail.take();
         let previous_seq = self.await_publish(previous).await?;
+        m::tail_wait_time(&partition, started.elapsed());
         *tail = Some(self.start_publish(events, last_seq));
         if let Some(seq) = previous_seq {
+            let started = Instant::now();
             self.ack(seq).await?;
+            m::ack_time(&partition, started.elapsed());
         }
         self.evict();
         Ok(())
