@@ -159,6 +159,19 @@ impl OutcomeMemory {
         }
     }
 
+    /// (hash, sequence number) of every record, for the index to rebuild from.
+    fn listed(
+        queue: &Chunked<Remembered>,
+        first_seq: u32,
+    ) -> impl Iterator<Item = (u64, u32)> + '_ {
+        (0u32..).zip(queue.iter()).map(move |(position, record)| {
+            (
+                hash_uuid(&record.command_id.0),
+                first_seq.wrapping_add(position),
+            )
+        })
+    }
+
     fn find(&self, command_id: CommandId) -> Option<u32> {
         self.by_id.find(hash_uuid(&command_id.0), |seq| {
             self.record(seq).command_id == command_id
@@ -223,7 +236,10 @@ impl OutcomeMemory {
             at: PackedMs::new(at),
             outcome,
         });
-        self.by_id.insert(hash_uuid(&command_id.0), seq);
+        let (queue, first_seq) = (&self.queue, self.first_seq);
+        self.by_id.insert(hash_uuid(&command_id.0), seq, || {
+            Self::listed(queue, first_seq)
+        });
         seq
     }
 
@@ -247,15 +263,19 @@ impl OutcomeMemory {
                 | Compact::Cancelled(_) => {}
             }
             let first = self.first_seq;
+            let (queue, first_seq) = (&self.queue, self.first_seq);
+            let hash_of =
+                |seq: u32| hash_uuid(&queue[seq.wrapping_sub(first_seq) as usize].command_id.0);
             self.by_id
-                .remove(hash_uuid(&command_id.0), |seq| seq == first);
+                .remove(hash_uuid(&command_id.0), |seq| seq == first, hash_of);
             self.queue.pop_front();
             self.first_seq = self.first_seq.wrapping_add(1);
             forgotten(command_id);
             pruned = true;
         }
         if pruned {
-            self.by_id.shrink();
+            let (queue, first_seq) = (&self.queue, self.first_seq);
+            self.by_id.shrink(|| Self::listed(queue, first_seq));
         }
     }
 

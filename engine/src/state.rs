@@ -726,7 +726,12 @@ impl ShowState {
     /// Index the hold already pushed into `slot` (its id must not be indexed yet).
     pub(crate) fn index_hold(&mut self, slot: u32) {
         let hash = hash_uuid(&self.holds[slot as usize].id.0);
-        self.hold_slots.insert(hash, slot);
+        let holds = &self.holds;
+        self.hold_slots.insert(hash, slot, || {
+            (0..)
+                .zip(holds.iter())
+                .map(|(slot, hold)| (hash_uuid(&hold.id.0), slot))
+        });
     }
 
     /// Slot of a booking by id.
@@ -740,7 +745,12 @@ impl ShowState {
     /// Index the booking already pushed into `slot` (its id must not be indexed yet).
     pub(crate) fn index_booking(&mut self, slot: u32) {
         let hash = hash_uuid(&self.bookings[slot as usize].id.0);
-        self.booking_slots.insert(hash, slot);
+        let bookings = &self.bookings;
+        self.booking_slots.insert(hash, slot, || {
+            (0..)
+                .zip(bookings.iter())
+                .map(|(slot, booking)| (hash_uuid(&booking.id.0), slot))
+        });
     }
 
     fn ticket_view(&self, booking_slot: u32, seat: u32) -> TicketView {

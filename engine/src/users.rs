@@ -52,7 +52,12 @@ impl UserTable {
             id,
             tally: UserTally::default(),
         });
-        self.by_id.insert(hash_uuid(&id.0), user);
+        let entries = &self.entries;
+        self.by_id.insert(hash_uuid(&id.0), user, || {
+            (0..)
+                .zip(entries.iter())
+                .map(|(user, entry)| (hash_uuid(&entry.id.0), user))
+        });
         user
     }
 
