@@ -1,11 +1,11 @@
 //! Black-box HTTP tests of holds, releases, confirms and bookings: every success and error code
 //! the contract lists for them, idempotency keys, ownership, and seat blocks.
 
-mod api_support;
+mod support;
 
-use api_support::Api;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use support::api::Api;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,32 +251,14 @@ async fn idempotency_keys_replay_the_first_response_or_refuse_reuse() {
     assert_eq!(replay.body["paymentId"], booked.body["paymentId"]);
     assert_eq!(api.get("/v1/bookings", Some(&token)).await.body["total"], 1);
 
-    let released = api
-        .call(
-            Method::DELETE,
-            &format!(
-                "/v1/bookings/holds/{}",
-                theirs.body["holdId"].as_str().unwrap()
-            ),
-            Some(&other),
-            Some("r-1"),
-            None,
-        )
-        .await;
-    assert_eq!(released.status, StatusCode::NO_CONTENT);
-    let released_again = api
-        .call(
-            Method::DELETE,
-            &format!(
-                "/v1/bookings/holds/{}",
-                theirs.body["holdId"].as_str().unwrap()
-            ),
-            Some(&other),
-            Some("r-1"),
-            None,
-        )
-        .await;
-    assert_eq!(released_again.status, StatusCode::NO_CONTENT);
+    // Releasing twice with one key answers the same.
+    let path = format!(
+        "/v1/bookings/holds/{}",
+        theirs.body["holdId"].as_str().unwrap()
+    );
+    let release = || api.call(Method::DELETE, &path, Some(&other), Some("r-1"), None);
+    assert_eq!(release().await.status, StatusCode::NO_CONTENT);
+    assert_eq!(release().await.status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,11 @@
 //! Black-box HTTP tests of the contract's conventions: problem+json errors, 404/405, auth, bad
 //! input (never 5xx, nothing changed), body limit, paging, rate limits, operations endpoints.
 
-mod api_support;
+mod support;
 
-use api_support::Api;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use support::api::Api;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +51,7 @@ async fn guest_tokens_authenticate_and_bad_tokens_are_401() {
     let forged =
         ingress::auth::TokenKeys::new(b"some-other-secret-xyz").sign(&ingress::auth::Claims {
             sub: Uuid::new_v4().to_string(),
-            exp: api_support::chrono_now() + 600,
+            exp: support::api::chrono_now() + 600,
             roles: vec!["admin".into()],
         });
     api.get("/v1/bookings", Some(&forged))

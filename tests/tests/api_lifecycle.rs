@@ -1,12 +1,12 @@
 //! Dev mode over time: a restart keeps holds, bookings and catalog; a short hold TTL returns the
 //! seats to AVAILABLE and confirm then answers 410.
 
-mod api_support;
+mod support;
 
 use std::time::Duration;
 
-use api_support::Api;
 use reqwest::StatusCode;
+use support::api::Api;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_holds_bookings_and_catalog() {

@@ -3,15 +3,15 @@
 //! expiry and rejoin, the opening shuffle, sold-out notices (polled and pushed), and a restart
 //! in the middle of a queue.
 
-mod api_support;
+mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use api_support::{Api, SECRET, TestShow};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::api::{Api, SECRET, TestShow};
 use uuid::Uuid;
 
 /// Switch `show`'s waiting room on with `admit_per_minute` (and a proof of work of `bits`).
@@ -33,7 +33,7 @@ async fn enable(api: &Api, show: &TestShow, admit_per_minute: u32, bits: Option<
     answer.body
 }
 
-async fn join(api: &Api, token: &str, show: &TestShow, key: Option<&str>) -> api_support::Answer {
+async fn join(api: &Api, token: &str, show: &TestShow, key: Option<&str>) -> support::api::Answer {
     api.call(
         Method::POST,
         &format!("/v1/shows/{}/queue", show.show_id),
@@ -81,7 +81,7 @@ async fn hold_with(
     show: &TestShow,
     seats: &[&str],
     admission: Option<&str>,
-) -> api_support::Answer {
+) -> support::api::Answer {
     let mut request = api
         .http
         .post(format!("{}/v1/bookings/hold", api.base))
@@ -94,7 +94,7 @@ async fn hold_with(
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
-    api_support::Answer {
+    support::api::Answer {
         status,
         headers,
         body: serde_json::from_str(&text).unwrap_or(Value::Null),
@@ -254,7 +254,7 @@ async fn buyers_are_numbered_in_join_order_admitted_in_that_order_and_hold_only_
 async fn api_support_user(api: &Api, token: &str) -> String {
     let keys = ingress::auth::TokenKeys::new(SECRET.as_bytes());
     let _ = api;
-    keys.verify(token, api_support::chrono_now())
+    keys.verify(token, support::api::chrono_now())
         .unwrap()
         .user
         .0
@@ -406,7 +406,7 @@ async fn an_unused_admission_expires_and_the_buyer_rejoins_at_the_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_joiners_are_shuffled_at_the_opening_and_later_ones_follow() {
     let api = Api::start().await;
-    let opens_s = api_support::chrono_now() + 4;
+    let opens_s = support::api::chrono_now() + 4;
     let show = api
         .create_show(1, 1, 10, Some(ingress::time::rfc3339_s(opens_s)))
         .await;
@@ -431,7 +431,7 @@ async fn early_joiners_are_shuffled_at_the_opening_and_later_ones_follow() {
     }
     let sale = api.hold(&early[0], &show, &[&show.seats[0]], None).await;
     sale.expect_problem(403, "admission-required");
-    let until_open = (opens_s - api_support::chrono_now()).max(0) as u64;
+    let until_open = (opens_s - support::api::chrono_now()).max(0) as u64;
     tokio::time::sleep(Duration::from_secs(until_open) + Duration::from_millis(1_500)).await;
     let (late, _) = api.guest().await;
     let late_entry = join(&api, &late, &show, None).await;
@@ -615,7 +615,7 @@ async fn per_user_rate_limits_cover_joining_holding_and_confirming() {
     let show = api.create_show(1, 1, 10, None).await;
     let plain = api.create_show(1, 1, 10, None).await;
     enable(&api, &show, 600, None).await;
-    let fifth = |answers: Vec<api_support::Answer>| {
+    let fifth = |answers: Vec<support::api::Answer>| {
         assert!(
             answers[..4]
                 .iter()

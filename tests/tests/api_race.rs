@@ -2,13 +2,13 @@
 //! show. No seat may appear in two successful holds, and afterwards the seat map and
 //! `availableSeats` must agree with the holds.
 
-mod api_support;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use api_support::Api;
 use reqwest::StatusCode;
+use support::api::Api;
 
 const CLIENTS: usize = 200;
 
@@ -26,27 +26,14 @@ async fn concurrent_overlapping_holds_never_share_a_seat() {
         let wanted: Vec<String> = (0..3)
             .map(|k| show.seats[(i * 7 + k * 5) % show.seats.len()].clone())
             .collect();
-        let http = api.http.clone();
-        let url = format!("{}/v1/bookings/hold", api.base);
-        let show_id = show.show_id.clone();
-        tasks.push(tokio::spawn(async move {
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&serde_json::json!({"showId": show_id, "seatIds": wanted}))
-                .send()
-                .await
-                .expect("sent");
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.expect("json body");
-            (status, body, wanted)
-        }));
+        tasks.push((api.spawn_hold(token, &show, wanted.clone()), wanted));
     }
     let mut held: HashMap<String, String> = HashMap::new();
     let mut winners = 0;
-    for task in tasks {
-        let (status, body, wanted) = task.await.unwrap();
-        match status {
+    for (task, wanted) in tasks {
+        let answer = task.await.unwrap();
+        let body = answer.body;
+        match answer.status {
             StatusCode::CREATED => {
                 winners += 1;
                 let hold_id = body["holdId"].as_str().unwrap().to_owned();

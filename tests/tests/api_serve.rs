@@ -3,58 +3,32 @@
 //! HTTP service. Needs `scripts/services up` (see `boxoffice_tests`); every test uses its own
 //! streams, subjects and keyspace.
 
-mod api_support;
-mod pipeline_support;
+mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use api_support::{Api, TestShow};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use support::api::{Api, TestShow};
+use support::serve::{Backend, stop_api};
 
-/// A serve-mode stack: the API, its processor and the payments sandbox.
+/// A serve-mode stack: the API over its back end (processor, payments sandbox).
 struct Stack {
     api: Api,
-    processor: pipeline_support::Processor,
-    payments: tokio::task::JoinHandle<()>,
+    backend: Backend,
 }
 
 async fn stack(test: &str, tweak: impl FnOnce(&mut ingress::config::ApiConfig)) -> Option<Stack> {
-    let services = pipeline_support::services(test)?;
-    let topology = pipeline_support::topology(test);
-    pipeline_support::provision_all(&services, &topology).await;
-    let processor = pipeline_support::Processor::start(&services, &topology, &format!("{test}-p"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let payments_url = format!("http://{}", listener.local_addr().unwrap());
-    let payments = tokio::spawn(async move {
-        let provider = payments::SandboxProvider::in_memory();
-        payments::sandbox_server::serve(listener, provider, std::future::pending())
-            .await
-            .expect("payments sandbox");
-    });
-    let api = Api::start_serve(
-        &services.nats_url,
-        &services.cql_nodes,
-        topology,
-        payments_url,
-        tweak,
-    )
-    .await;
-    Some(Stack {
-        api,
-        processor,
-        payments,
-    })
+    let backend = Backend::start(test).await?;
+    let api = backend.api(backend.topology.clone(), tweak).await;
+    Some(Stack { api, backend })
 }
 
 impl Stack {
     async fn stop(mut self) {
-        if let Some(server) = self.api.server.take() {
-            server.stop().await.expect("serve stops");
-        }
-        self.processor.stop().await;
-        self.payments.abort();
+        stop_api(&mut self.api).await;
+        self.backend.stop().await;
     }
 }
 
@@ -69,24 +43,11 @@ async fn serve_mode_holds_confirms_and_guards_like_dev_mode() {
     let (token, _) = api.guest().await;
     let (stranger, _) = api.guest().await;
 
-    let hold = api
-        .hold(
-            &token,
-            &show,
-            &[&show.seats[0], &show.seats[1]],
-            Some("h-1"),
-        )
-        .await;
+    let pair = [show.seats[0].as_str(), show.seats[1].as_str()];
+    let hold = api.hold(&token, &show, &pair, Some("h-1")).await;
     assert_eq!(hold.status, StatusCode::CREATED, "{hold:?}");
     let hold_id = hold.body["holdId"].as_str().unwrap().to_owned();
-    let replay = api
-        .hold(
-            &token,
-            &show,
-            &[&show.seats[0], &show.seats[1]],
-            Some("h-1"),
-        )
-        .await;
+    let replay = api.hold(&token, &show, &pair, Some("h-1")).await;
     assert_eq!(replay.status, StatusCode::CREATED, "{replay:?}");
     assert_eq!(replay.body["holdId"], hold_id.as_str());
     api.hold(&token, &show, &[&show.seats[2]], Some("h-1"))
@@ -163,25 +124,13 @@ async fn serve_mode_race_and_hold_expiry() {
         let wanted: Vec<String> = (0..2)
             .map(|k| show.seats[(i * 7 + k * 3) % show.seats.len()].clone())
             .collect();
-        let http = api.http.clone();
-        let url = format!("{}/v1/bookings/hold", api.base);
-        let show_id = show.show_id.clone();
-        tasks.push(tokio::spawn(async move {
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"showId": show_id, "seatIds": wanted}))
-                .send()
-                .await
-                .expect("sent");
-            let status = response.status();
-            (status, response.json::<serde_json::Value>().await.unwrap())
-        }));
+        tasks.push(api.spawn_hold(token, &show, wanted));
     }
     let mut held: HashMap<String, String> = HashMap::new();
     for task in tasks {
-        let (status, body) = task.await.unwrap();
-        match status {
+        let answer = task.await.unwrap();
+        let body = answer.body;
+        match answer.status {
             StatusCode::CREATED => {
                 for seat in body["seats"].as_array().unwrap() {
                     let seat = seat.as_str().unwrap().to_owned();

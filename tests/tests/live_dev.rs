@@ -3,30 +3,17 @@
 //! slow viewers closed with 4001 while fast ones keep up, many viewers converging to the seat
 //! map, followers dropped with their last viewer, and 1001 on shutdown.
 
-mod api_support;
-mod live_support;
+mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use api_support::{Api, TestShow};
-use live_support::{Closed, Viewer, live_url};
 use reqwest::{Method, StatusCode};
+use support::api::Api;
+use support::live::{Closed, Viewer, live_url};
 use tokio_tungstenite::tungstenite;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-async fn hold_id(api: &Api, token: &str, show: &TestShow, seats: &[&str]) -> String {
-    let hold = api.hold(token, show, seats, None).await;
-    assert_eq!(hold.status, StatusCode::CREATED, "{hold:?}");
-    hold.body["holdId"].as_str().unwrap().to_owned()
-}
-
-async fn version_of(api: &Api, show: &TestShow) -> u64 {
-    api.seat_map(&show.event_id, &show.show_id).await["version"]
-        .as_u64()
-        .unwrap()
-}
 
 /// `name`'s value in the Prometheus text of `/metrics` (0 when absent).
 async fn metric(api: &Api, name: &str) -> f64 {
@@ -42,8 +29,9 @@ async fn the_snapshot_lists_every_seat_with_its_status_at_the_seat_map_version()
     let api = Api::start().await;
     let show = api.create_show(2, 2, 5, None).await;
     let (token, _) = api.guest().await;
-    hold_id(&api, &token, &show, &[&show.seats[0], &show.seats[1]]).await;
-    let booked = hold_id(&api, &token, &show, &[&show.seats[7]]).await;
+    api.held(&token, &show, &[&show.seats[0], &show.seats[1]])
+        .await;
+    let booked = api.held(&token, &show, &[&show.seats[7]]).await;
     let confirmed = api.confirm(&token, &booked, "pm_card_visa", None).await;
     assert_eq!(confirmed.status, StatusCode::CREATED, "{confirmed:?}");
 
@@ -53,7 +41,7 @@ async fn the_snapshot_lists_every_seat_with_its_status_at_the_seat_map_version()
     assert_eq!(viewer.seats[&show.seats[0]], "HELD");
     assert_eq!(viewer.seats[&show.seats[7]], "BOOKED");
     assert_eq!(viewer.seats[&show.seats[2]], "AVAILABLE");
-    assert_eq!(viewer.version, version_of(&api, &show).await);
+    assert_eq!(viewer.version, api.version_of(&show).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +52,9 @@ async fn a_hold_then_a_confirm_reach_the_viewer_within_a_second_in_one_version_c
     let start_version = viewer.version;
     let (token, _) = api.guest().await;
 
-    let hold = hold_id(&api, &token, &show, &[&show.seats[3], &show.seats[4]]).await;
+    let hold = api
+        .held(&token, &show, &[&show.seats[3], &show.seats[4]])
+        .await;
     let held_in = viewer
         .until_seat(&show.seats[4], "HELD", 5 * SECOND)
         .await
@@ -85,13 +75,13 @@ async fn a_hold_then_a_confirm_reach_the_viewer_within_a_second_in_one_version_c
     );
     assert!(
         viewer
-            .until_version(version_of(&api, &show).await, 5 * SECOND)
+            .until_version(api.version_of(&show).await, 5 * SECOND)
             .await
     );
     assert_eq!(viewer.seats, api.seat_statuses(&show).await);
 
     // A release frees the seats for everyone watching.
-    let other = hold_id(&api, &token, &show, &[&show.seats[9]]).await;
+    let other = api.held(&token, &show, &[&show.seats[9]]).await;
     viewer
         .until_seat(&show.seats[9], "HELD", 5 * SECOND)
         .await
@@ -187,7 +177,7 @@ async fn a_slow_viewer_is_closed_with_4001_while_a_fast_viewer_keeps_up() {
             "the slow viewer was never detected"
         );
         for _ in 0..5 {
-            hold_id(&api, &token, &show, &[&show.seats[held]]).await;
+            api.held(&token, &show, &[&show.seats[held]]).await;
             held += 1;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -205,7 +195,7 @@ async fn a_slow_viewer_is_closed_with_4001_while_a_fast_viewer_keeps_up() {
     let mut fast = fast.await.unwrap();
     assert!(fast.updates > 0, "the fast viewer saw updates");
     assert!(
-        fast.until_version(version_of(&api, &show).await, 10 * SECOND)
+        fast.until_version(api.version_of(&show).await, 10 * SECOND)
             .await
     );
     let truth = api.seat_statuses(&show).await;
@@ -307,7 +297,7 @@ async fn many_viewers_follow_concurrent_buyers_and_converge_to_the_seat_map() {
         buyer.await.unwrap();
     }
 
-    let version = version_of(&api, &show).await;
+    let version = api.version_of(&show).await;
     target_tx.send(Some(version)).unwrap();
     let truth = api.seat_statuses(&show).await;
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -356,7 +346,7 @@ async fn the_show_is_followed_once_while_it_has_viewers_and_dropped_after_the_la
 
     // The remaining viewer still gets updates.
     let (token, _) = api.guest().await;
-    hold_id(&api, &token, &show, &[&show.seats[1]]).await;
+    api.held(&token, &show, &[&show.seats[1]]).await;
     a.until_seat(&show.seats[1], "HELD", 5 * SECOND)
         .await
         .unwrap();

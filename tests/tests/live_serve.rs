@@ -3,16 +3,15 @@
 //! on `seats.<showId>` -> each ingress's one subscription per show -> WebSocket viewers. Needs
 //! `scripts/services up`; every test has its own streams, subjects and keyspace.
 
-mod api_support;
-mod live_support;
-mod pipeline_support;
+mod support;
 
 use std::time::Duration;
 
-use api_support::{Api, TestShow};
-use live_support::{Viewer, live_url};
 use processors::topology::Topology;
 use reqwest::StatusCode;
+use support::api::Api;
+use support::live::{Viewer, live_url};
+use support::serve::{Backend, stop_api};
 use tokio_tungstenite::tungstenite;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -21,65 +20,25 @@ const SECOND: Duration = Duration::from_secs(1);
 /// unless a topology says otherwise).
 struct Stack {
     apis: Vec<Api>,
-    processor: pipeline_support::Processor,
-    payments: tokio::task::JoinHandle<()>,
+    backend: Backend,
 }
 
 async fn stack(test: &str, ingresses: impl Fn(&Topology) -> Vec<Topology>) -> Option<Stack> {
-    let services = pipeline_support::services(test)?;
-    let topology = pipeline_support::topology(test);
-    pipeline_support::provision_all(&services, &topology).await;
-    let processor = pipeline_support::Processor::start(&services, &topology, &format!("{test}-p"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let payments_url = format!("http://{}", listener.local_addr().unwrap());
-    let payments = tokio::spawn(async move {
-        let provider = payments::SandboxProvider::in_memory();
-        payments::sandbox_server::serve(listener, provider, std::future::pending())
-            .await
-            .expect("payments sandbox");
-    });
+    let backend = Backend::start(test).await?;
     let mut apis = Vec::new();
-    for own in ingresses(&topology) {
-        apis.push(
-            Api::start_serve(
-                &services.nats_url,
-                &services.cql_nodes,
-                own,
-                payments_url.clone(),
-                |_| {},
-            )
-            .await,
-        );
+    for own in ingresses(&backend.topology) {
+        apis.push(backend.api(own, |_| {}).await);
     }
-    Some(Stack {
-        apis,
-        processor,
-        payments,
-    })
+    Some(Stack { apis, backend })
 }
 
 impl Stack {
     async fn stop(mut self) {
         for api in &mut self.apis {
-            if let Some(server) = api.server.take() {
-                server.stop().await.expect("serve stops");
-            }
+            stop_api(api).await;
         }
-        self.processor.stop().await;
-        self.payments.abort();
+        self.backend.stop().await;
     }
-}
-
-async fn hold_id(api: &Api, token: &str, show: &TestShow, seats: &[&str]) -> String {
-    let hold = api.hold(token, show, seats, None).await;
-    assert_eq!(hold.status, StatusCode::CREATED, "{hold:?}");
-    hold.body["holdId"].as_str().unwrap().to_owned()
-}
-
-async fn version_of(api: &Api, show: &TestShow) -> u64 {
-    api.seat_map(&show.event_id, &show.show_id).await["version"]
-        .as_u64()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +49,7 @@ async fn viewers_on_two_ingress_processes_see_holds_and_confirms_within_a_second
     let (a, b) = (&stack.apis[0], &stack.apis[1]);
     let show = a.create_show(2, 2, 5, None).await;
     let (token, _) = a.guest().await;
-    hold_id(a, &token, &show, &[&show.seats[0]]).await;
+    a.held(&token, &show, &[&show.seats[0]]).await;
 
     let mut on_a = Viewer::connect(&a.base, &show.show_id).await;
     let mut on_b = Viewer::connect(&b.base, &show.show_id).await;
@@ -103,7 +62,9 @@ async fn viewers_on_two_ingress_processes_see_holds_and_confirms_within_a_second
         assert_eq!((live.viewers(), live.shows_followed()), (1, 1));
     }
 
-    let hold = hold_id(a, &token, &show, &[&show.seats[5], &show.seats[6]]).await;
+    let hold = a
+        .held(&token, &show, &[&show.seats[5], &show.seats[6]])
+        .await;
     for viewer in [&mut on_a, &mut on_b] {
         let took = viewer
             .until_seat(&show.seats[6], "HELD", 5 * SECOND)
@@ -120,7 +81,7 @@ async fn viewers_on_two_ingress_processes_see_holds_and_confirms_within_a_second
             .expect("BOOKED arrives");
         assert!(took <= SECOND, "BOOKED took {took:?} after the answer");
     }
-    let version = version_of(a, &show).await;
+    let version = a.version_of(&show).await;
     let truth = a.seat_statuses(&show).await;
     for viewer in [&mut on_a, &mut on_b] {
         assert!(viewer.until_version(version, 5 * SECOND).await);
@@ -154,12 +115,14 @@ async fn a_feed_that_loses_every_delta_still_converges_from_the_source_of_truth(
     let mut viewer = Viewer::connect(&deaf.base, &show.show_id).await;
     let start = viewer.version;
     let (token, _) = a.guest().await;
-    let hold = hold_id(a, &token, &show, &[&show.seats[1], &show.seats[2]]).await;
+    let hold = a
+        .held(&token, &show, &[&show.seats[1], &show.seats[2]])
+        .await;
     let booked = a.confirm(&token, &hold, "pm_card_visa", None).await;
     assert_eq!(booked.status, StatusCode::CREATED, "{booked:?}");
-    hold_id(a, &token, &show, &[&show.seats[3]]).await;
+    a.held(&token, &show, &[&show.seats[3]]).await;
 
-    let version = version_of(a, &show).await;
+    let version = a.version_of(&show).await;
     assert!(
         viewer.until_version(version, 15 * SECOND).await,
         "the audit catches up"

@@ -3,7 +3,7 @@
 //! nothing acknowledged lost, no seat held twice), redelivery after a crash between persist and
 //! ack (applies once), a stale owner fenced by the conditional batch, and restart recovery.
 
-mod pipeline_support;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use engine::ShowState;
-use pipeline_support::*;
 use processors::bus::{BusError, CommandBus, LocalBus};
 use processors::dev::MemLogHub;
 use processors::events::EventHub;
@@ -20,7 +19,8 @@ use processors::partition::{LoopError, LoopSettings, Ownership, PartitionLoop};
 use processors::serve::{CqlStore, JetStreamLog, NatsEventSink, prepare_consumer};
 use processors::store::ShowStore;
 use processors::topology::{PartitionId, Topology};
-use schemas::{CommandEnvelope, Event, HoldId, Outcome, Reply, SeatId, ShowId, UnixMs};
+use schemas::{CommandEnvelope, Event, HoldId, Outcome, Reply, SeatId, ShowId};
+use support::pipeline::*;
 use tokio::sync::watch;
 
 const CHILD_ENV: &str = "BOXOFFICE_PIPELINE_CHILD";
@@ -118,41 +118,17 @@ async fn assert_stored_equals_replay(
     topology: &Topology,
     show: ShowId,
 ) -> ShowState {
-    use async_nats::jetstream::{self, consumer::pull};
-    use futures::StreamExt;
-    let client = processors::serve::connect(&services.nats_url)
-        .await
-        .unwrap();
-    let js = jetstream::new(client);
-    let stream = js.get_stream(&topology.commands.stream).await.unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            // No acks: a pull consumer would stop at its ack-pending limit (1000).
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer
-        .fetch()
-        .max_messages(100_000)
-        .expires(Duration::from_secs(3))
-        .messages()
-        .await
-        .unwrap();
+    let commands = stream_commands(services, topology).await;
     let store = CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
         .await
         .unwrap();
     let stored = store.load(show).await.unwrap().unwrap();
     let mut replayed = ShowState::new(show);
-    while let Some(Ok(message)) = messages.next().await {
-        let info = message.info().unwrap();
+    for (seq, at, envelope) in commands {
         // Commands after the stored position were not applied yet (the processor was stopped).
-        if info.stream_sequence > stored.fence.applied_seq {
+        if seq > stored.fence.applied_seq {
             break;
         }
-        let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
-        let envelope: CommandEnvelope = schemas::decode(&message.payload).unwrap();
         if envelope.show_id == show {
             replayed.decide(&envelope, at);
         }

@@ -2,18 +2,17 @@
 //! (hold, confirm, release, expire, cancel), stored state equal to the engine replayed over the
 //! stream, contiguous seat versions, and idempotent publishes.
 
-mod pipeline_support;
+mod support;
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull};
 use engine::ShowState;
 use futures::StreamExt;
-use pipeline_support::*;
 use processors::bus::CommandBus;
 use processors::serve::CqlStore;
 use processors::store::{ShowReader, ShowStore, StateReader};
-use schemas::{CommandEnvelope, Event, Outcome, Rejection, SeatDelta, SeatStatus, UnixMs};
+use schemas::{Event, Outcome, Rejection, SeatDelta, SeatStatus};
+use support::pipeline::*;
 
 fn accepted(outcome: &Outcome) -> &[Event] {
     match outcome {
@@ -33,45 +32,6 @@ async fn pipeline_provision_twice_changes_nothing_the_second_time() {
     assert!(first.contains("created table"), "{first}");
     let second = provision_all(&services, &topology).await;
     assert!(second.contains("no changes"), "{second}");
-}
-
-/// Every command of a show in the command stream, in stream order, with its stream time.
-async fn stream_commands(
-    services: &Services,
-    topology: &processors::topology::Topology,
-) -> Vec<(u64, UnixMs, CommandEnvelope)> {
-    let client = processors::serve::connect(&services.nats_url)
-        .await
-        .unwrap();
-    let js = jetstream::new(client);
-    let stream = js.get_stream(&topology.commands.stream).await.unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            // No acks: a pull consumer would stop at its ack-pending limit (1000).
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            deliver_policy: jetstream::consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer
-        .fetch()
-        .max_messages(10_000)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    while let Some(Ok(message)) = messages.next().await {
-        let info = message.info().unwrap();
-        let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
-        out.push((
-            info.stream_sequence,
-            at,
-            schemas::decode(&message.payload).unwrap(),
-        ));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,7 @@
 //! opening happens once, and a restarted process replays the stream and continues. Needs
 //! `scripts/services up` (see `boxoffice_tests`); every test uses its own stream and subjects.
 
-mod api_support;
-mod pipeline_support;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,6 +17,8 @@ use queue::{Directory, QueueError, RoomConfig, RoomShow, Status, WaitingRoom};
 use reqwest::{Method, StatusCode};
 use schemas::{ShowId, UnixMs, UserId};
 use serde_json::{Value, json};
+use support::pipeline::Processor;
+use support::serve::{Backend, stop_api};
 use uuid::Uuid;
 
 const SECRET: &[u8] = b"queue-serve-secret-0123456789";
@@ -189,57 +190,19 @@ async fn two_processes_share_one_queue_open_it_once_and_never_admit_twice() {
 
 /// A serve-mode stack with two ingress processes over one topology.
 struct Stack {
-    a: api_support::Api,
-    b: api_support::Api,
-    processor: pipeline_support::Processor,
-    payments: tokio::task::JoinHandle<()>,
+    a: support::api::Api,
+    b: support::api::Api,
+    backend: Backend,
 }
 
-async fn stack(
-    test: &str,
-) -> Option<(
-    Stack,
-    pipeline_support::Services,
-    processors::topology::Topology,
-    String,
-)> {
-    let services = pipeline_support::services(test)?;
-    let topology = pipeline_support::topology(test);
-    pipeline_support::provision_all(&services, &topology).await;
-    let processor = pipeline_support::Processor::start(&services, &topology, &format!("{test}-p"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let payments_url = format!("http://{}", listener.local_addr().unwrap());
-    let payments = tokio::spawn(async move {
-        let provider = payments::SandboxProvider::in_memory();
-        payments::sandbox_server::serve(listener, provider, std::future::pending())
-            .await
-            .expect("payments sandbox");
-    });
-    let start = |topology| {
-        api_support::Api::start_serve(
-            &services.nats_url,
-            &services.cql_nodes,
-            topology,
-            payments_url.clone(),
-            |_| {},
-        )
-    };
-    let a = start(topology.clone()).await;
-    let b = start(topology.clone()).await;
-    Some((
-        Stack {
-            a,
-            b,
-            processor,
-            payments,
-        },
-        services,
-        topology,
-        payments_url,
-    ))
+async fn stack(test: &str) -> Option<Stack> {
+    let backend = Backend::start(test).await?;
+    let a = backend.api(backend.topology.clone(), |_| {}).await;
+    let b = backend.api(backend.topology.clone(), |_| {}).await;
+    Some(Stack { a, b, backend })
 }
 
-async fn queue_call(api: &api_support::Api, method: Method, path: &str, token: &str) -> Value {
+async fn queue_call(api: &support::api::Api, method: Method, path: &str, token: &str) -> Value {
     let answer = api.call(method, path, Some(token), None, None).await;
     assert!(answer.status.is_success(), "{answer:?}");
     answer.body
@@ -248,7 +211,7 @@ async fn queue_call(api: &api_support::Api, method: Method, path: &str, token: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_serve_mode_buyers_join_and_hold_across_two_ingresses_and_a_restart_continues() {
     let test = "queue_serve_two_ingress";
-    let Some((mut stack, services, topology, payments_url)) = stack(test).await else {
+    let Some(mut stack) = stack(test).await else {
         return;
     };
     let (a, b) = (&stack.a, &stack.b);
@@ -334,20 +297,17 @@ async fn in_serve_mode_buyers_join_and_hold_across_two_ingresses_and_a_restart_c
         }
         all
     };
-    if let Some(server) = stack.a.server.take() {
-        server.stop().await.expect("serve stops");
-    }
-    stack.processor.stop().await;
-    stack.processor =
-        pipeline_support::Processor::start(&services, &topology, &format!("{test}-p2"));
-    stack.a = api_support::Api::start_serve(
-        &services.nats_url,
-        &services.cql_nodes,
-        topology.clone(),
-        payments_url.clone(),
-        |_| {},
-    )
-    .await;
+    stop_api(&mut stack.a).await;
+    stack.backend.processor.stop().await;
+    stack.backend.processor = Processor::start(
+        &stack.backend.services,
+        &stack.backend.topology,
+        &format!("{test}-p2"),
+    );
+    stack.a = stack
+        .backend
+        .api(stack.backend.topology.clone(), |_| {})
+        .await;
     let a = &stack.a;
     for (token, was) in buyers.iter().zip(&before) {
         let now = queue_call(a, Method::GET, &me, token).await;
@@ -378,17 +338,8 @@ async fn in_serve_mode_buyers_join_and_hold_across_two_ingresses_and_a_restart_c
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let Stack {
-        a,
-        b,
-        processor,
-        payments,
-    } = stack;
-    for mut api in [a, b] {
-        if let Some(server) = api.server.take() {
-            server.stop().await.expect("serve stops");
-        }
+    for api in [&mut stack.a, &mut stack.b] {
+        stop_api(api).await;
     }
-    processor.stop().await;
-    payments.abort();
+    stack.backend.stop().await;
 }

@@ -4,16 +4,15 @@
 //! with the same Idempotency-Key gets the first 200, another user's booking 404, and the bookings
 //! that can no longer be cancelled (checked in, show started).
 
-mod api_support;
-mod tickets_support;
+mod support;
 
 use std::time::Duration;
 
-use api_support::Api;
 use payments::{AuthorizationId, AuthorizationStatus, PaymentProvider};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tickets_support::*;
+use support::api::Api;
+use support::tickets::*;
 use uuid::Uuid;
 
 /// Book two seats (2,000 minor units) of a show starting `hours` from now and cancel it.

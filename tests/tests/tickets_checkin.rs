@@ -3,22 +3,21 @@
 //! checks every byte exhaustively); two gates scanning one ticket at the same moment admit it
 //! exactly once; a check-in racing a cancellation of the same booking never lets both succeed.
 
-mod api_support;
-mod tickets_support;
+mod support;
 
 use std::sync::Arc;
 
-use api_support::Api;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tickets_support::*;
+use support::api::Api;
+use support::tickets::*;
 use tokio::sync::Barrier;
 
 /// A booking of one seat by a fresh guest, with its issued ticket's code.
 async fn one_ticket(
     api: &Api,
     seat: &str,
-    show: &api_support::TestShow,
+    show: &support::api::TestShow,
 ) -> (String, String, String) {
     let (token, _) = api.guest().await;
     let booking = booked(api, &token, show, &[seat]).await;

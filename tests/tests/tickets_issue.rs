@@ -2,15 +2,14 @@
 //! (one per seat, contract fields), the QR PNG decodes back to the ticket's code, the SVG and PDF
 //! are served to the owner only, and key rotation keeps old tickets admissible.
 
-mod api_support;
-mod tickets_support;
+mod support;
 
 use std::time::Duration;
 
-use api_support::Api;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tickets_support::*;
+use support::api::Api;
+use support::tickets::*;
 
 fn field<'a>(ticket: &'a Value, name: &str) -> &'a str {
     ticket[name]

@@ -10,17 +10,16 @@
 //! `BOXOFFICE_PAYMENTS_FAULT_*`): a lost answer after the authorization took effect, or latency
 //! before each call so the capture is still pending when the process dies.
 
-mod api_support;
-mod tickets_support;
+mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use api_support::{Api, TestShow, api_config};
 use payments::{Authorization, AuthorizationId, AuthorizationStatus};
 use reqwest::StatusCode;
-use tickets_support::*;
+use support::api::{Api, TestShow, api_config};
+use support::tickets::*;
 use uuid::Uuid;
 
 /// Not a test: the entry point of a `boxoffice dev` child process (run by the crash tests with
@@ -73,12 +72,6 @@ fn assert_settled(authorizations: &HashMap<AuthorizationId, Authorization>, book
     }
 }
 
-async fn hold_of(api: &Api, token: &str, show: &TestShow, seat: &str) -> String {
-    let hold = api.hold(token, show, &[seat], None).await;
-    assert_eq!(hold.status, StatusCode::CREATED, "{hold:?}");
-    hold.body["holdId"].as_str().unwrap().to_owned()
-}
-
 /// The payment id of the booking a hold became, if it did.
 async fn booking_payment(api: &Api, token: &str, hold: &str) -> Option<String> {
     let view = api
@@ -113,7 +106,7 @@ async fn a_declined_card_keeps_the_hold_and_a_slow_card_succeeds() {
     let mut api = start(settings(), |_| {}).await;
     let show = create_show(&api, 1, 4).await;
     let (token, _) = api.guest().await;
-    let hold = hold_of(&api, &token, &show, &show.seats[0]).await;
+    let hold = api.held(&token, &show, &[&show.seats[0]]).await;
     api.confirm(&token, &hold, "pm_card_declined", None)
         .await
         .expect_problem(402, "payment-declined");
@@ -149,7 +142,7 @@ async fn a_hold_expiring_during_a_slow_payment_is_voided_answered_410_and_its_se
     let mut api = start(settings(), |c| c.hold_ttl_s = 1).await;
     let show = create_show(&api, 1, 4).await;
     let (token, _) = api.guest().await;
-    let hold = hold_of(&api, &token, &show, &show.seats[1]).await;
+    let hold = api.held(&token, &show, &[&show.seats[1]]).await;
     api.confirm(&token, &hold, "pm_card_slow", None)
         .await
         .expect_problem(410, "hold-expired");
@@ -178,7 +171,7 @@ async fn injected_provider_errors_are_ridden_out_with_the_same_key() {
     let mut declined_by_outage = 0;
     for seat in show.seats.iter().take(10) {
         let (token, _) = api.guest().await;
-        let hold = hold_of(&api, &token, &show, seat).await;
+        let hold = api.held(&token, &show, &[seat]).await;
         // A client retrying an outage (503) with its key gets the one outcome.
         let mut answer = api
             .confirm(&token, &hold, "pm_card_visa", Some("pay-1"))
@@ -219,6 +212,49 @@ fn child_env(extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     env
 }
 
+/// A buyer's confirm in flight on a child server the test is about to kill.
+struct InFlight {
+    child: DevChild,
+    api: Api,
+    show: TestShow,
+    token: String,
+    hold: String,
+    /// The confirm request, answered or failed when the child dies.
+    confirm: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+}
+
+/// A child server over `dir` with `env`, a show of four seats, and a guest who holds seat `seat`
+/// and confirms it with `pm_card_visa` (`key`: its Idempotency-Key) in the background.
+async fn confirm_on_child(
+    dir: &Path,
+    env: &[(&'static str, String)],
+    seat: usize,
+    key: Option<&str>,
+) -> InFlight {
+    let child = DevChild::spawn(CHILD, dir, env).await;
+    let api = child.api(api_config());
+    let show = create_show(&api, 1, 4).await;
+    let (token, _) = api.guest().await;
+    let hold = api.held(&token, &show, &[&show.seats[seat]]).await;
+    let mut request = api
+        .http
+        .post(format!("{}/v1/bookings/confirm", api.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"holdId": hold, "paymentMethodId": "pm_card_visa"}));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let confirm = tokio::spawn(request.send());
+    InFlight {
+        child,
+        api,
+        show,
+        token,
+        hold,
+        confirm,
+    }
+}
+
 /// Crash after authorize, before the booking is logged: after the restart the hold lapses and
 /// the reconciler voids the authorization. No money is taken for no booking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,26 +266,14 @@ async fn a_crash_after_authorize_ends_voided_with_the_seats_free() {
         ("BOXOFFICE_PAYMENTS_FAULT_TIMEOUT_RATE", "1"),
         ("BOXOFFICE_PAYMENTS_FAULT_TIMEOUT_MS", "60000"),
     ]);
-    let first = DevChild::spawn(CHILD, dir.path(), &lossy).await;
-    let api = first.api(api_config());
-    let show = create_show(&api, 1, 4).await;
-    let (token, _) = api.guest().await;
-    let hold = hold_of(&api, &token, &show, &show.seats[0]).await;
-    let confirm = {
-        let (http, base, token, hold) = (
-            api.http.clone(),
-            api.base.clone(),
-            token.clone(),
-            hold.clone(),
-        );
-        tokio::spawn(async move {
-            http.post(format!("{base}/v1/bookings/confirm"))
-                .bearer_auth(token)
-                .json(&serde_json::json!({"holdId": hold, "paymentMethodId": "pm_card_visa"}))
-                .send()
-                .await
-        })
-    };
+    let InFlight {
+        child: first,
+        show,
+        token,
+        hold,
+        confirm,
+        ..
+    } = confirm_on_child(dir.path(), &lossy, 0, None).await;
     // Long enough for the confirm to reach the provider on a busy machine; the provider then
     // holds its answer for a minute.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -284,24 +308,13 @@ async fn a_retry_after_a_crash_reuses_the_authorization_and_captures_it() {
         ("BOXOFFICE_PAYMENTS_FAULT_TIMEOUT_RATE", "1"),
         ("BOXOFFICE_PAYMENTS_FAULT_TIMEOUT_MS", "60000"),
     ]);
-    let first = DevChild::spawn(CHILD, dir.path(), &lossy).await;
-    let api = first.api(api_config());
-    let show = create_show(&api, 1, 4).await;
-    let (token, _) = api.guest().await;
-    let hold = hold_of(&api, &token, &show, &show.seats[2]).await;
-    let confirm = {
-        let api_base = api.base.clone();
-        let (token, hold) = (token.clone(), hold.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{api_base}/v1/bookings/confirm"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", "buy-once")
-                .json(&serde_json::json!({"holdId": hold, "paymentMethodId": "pm_card_visa"}))
-                .send()
-                .await
-        })
-    };
+    let InFlight {
+        child: first,
+        token,
+        hold,
+        confirm,
+        ..
+    } = confirm_on_child(dir.path(), &lossy, 2, Some("buy-once")).await;
     // Long enough for the confirm to reach the provider on a busy machine; the provider then
     // holds its answer for a minute.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -344,26 +357,14 @@ async fn a_crash_between_booking_and_capture_ends_captured() {
         ("BOXOFFICE_HOLD_TTL", "60"),
         ("BOXOFFICE_PAYMENTS_FAULT_LATENCY_MS", "2000"),
     ]);
-    let first = DevChild::spawn(CHILD, dir.path(), &slow).await;
-    let api = first.api(api_config());
-    let show = create_show(&api, 1, 4).await;
-    let (token, _) = api.guest().await;
-    let hold = hold_of(&api, &token, &show, &show.seats[3]).await;
-    let confirm = {
-        let (http, base, token, hold) = (
-            api.http.clone(),
-            api.base.clone(),
-            token.clone(),
-            hold.clone(),
-        );
-        tokio::spawn(async move {
-            http.post(format!("{base}/v1/bookings/confirm"))
-                .bearer_auth(token)
-                .json(&serde_json::json!({"holdId": hold, "paymentMethodId": "pm_card_visa"}))
-                .send()
-                .await
-        })
-    };
+    let InFlight {
+        child: first,
+        api,
+        token,
+        hold,
+        confirm,
+        ..
+    } = confirm_on_child(dir.path(), &slow, 3, None).await;
     let committed = Instant::now();
     wait_until("the booking to commit", Duration::from_secs(10), || async {
         let view = api

@@ -4,37 +4,28 @@
 //! facts durably and reconciling payments. Needs `scripts/services up`; every test uses its own
 //! streams, subjects and keyspace.
 
-mod api_support;
-mod pipeline_support;
-mod tickets_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use api_support::{Api, SECRET};
 use fulfilment::serve::{TicketsService, start_tickets};
 use fulfilment::{FulfilmentConfig, TicketsArgs};
-use payments::{
-    AuthorizationId, AuthorizationStatus, AuthorizeRequest, PaymentProvider, SandboxProvider,
-};
+use payments::{AuthorizationId, AuthorizationStatus, AuthorizeRequest, PaymentProvider};
 use processors::bus::CommandBus;
-use processors::topology::Topology;
 use reqwest::StatusCode;
 use schemas::{BookingId, Command, HoldId, SeatId, ShowId, UserId};
-use tickets_support::*;
+use support::api::{Api, SECRET};
+use support::serve::{Backend, stop_api};
+use support::tickets::*;
 use uuid::Uuid;
 
 struct Stack {
     api: Api,
-    processor: pipeline_support::Processor,
-    payments: SandboxProvider,
-    payments_url: String,
-    payments_task: tokio::task::JoinHandle<()>,
-    services: pipeline_support::Services,
-    topology: Topology,
+    backend: Backend,
     tickets: Option<TicketsService>,
 }
 
-fn tickets_args(stack_services: &pipeline_support::Services, payments_url: &str) -> TicketsArgs {
+fn tickets_args(stack_services: &support::pipeline::Services, payments_url: &str) -> TicketsArgs {
     TicketsArgs {
         nats_url: stack_services.nats_url.clone(),
         cql_nodes: stack_services.cql_nodes.clone(),
@@ -50,40 +41,17 @@ fn tickets_args(stack_services: &pipeline_support::Services, payments_url: &str)
 }
 
 async fn stack(test: &str) -> Option<Stack> {
-    let services = pipeline_support::services(test)?;
-    let topology = pipeline_support::topology(test);
-    pipeline_support::provision_all(&services, &topology).await;
-    let processor = pipeline_support::Processor::start(&services, &topology, &format!("{test}-p"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let payments_url = format!("http://{}", listener.local_addr().unwrap());
-    let payments = SandboxProvider::in_memory();
-    let payments_task = {
-        let provider = payments.clone();
-        tokio::spawn(async move {
-            payments::sandbox_server::serve(listener, provider, std::future::pending())
-                .await
-                .expect("payments sandbox");
-        })
-    };
-    let api = Api::start_serve(
-        &services.nats_url,
-        &services.cql_nodes,
-        topology.clone(),
-        payments_url.clone(),
-        |_| {},
+    let backend = Backend::start(test).await?;
+    let api = backend.api(backend.topology.clone(), |_| {}).await;
+    let tickets = start_tickets(
+        tickets_args(&backend.services, &backend.payments_url),
+        backend.topology.clone(),
     )
-    .await;
-    let tickets = start_tickets(tickets_args(&services, &payments_url), topology.clone())
-        .await
-        .expect("boxoffice tickets starts");
+    .await
+    .expect("boxoffice tickets starts");
     Some(Stack {
         api,
-        processor,
-        payments,
-        payments_url,
-        payments_task,
-        services,
-        topology,
+        backend,
         tickets: Some(tickets),
     })
 }
@@ -93,11 +61,8 @@ impl Stack {
         if let Some(tickets) = self.tickets.take() {
             tickets.stop().await;
         }
-        if let Some(server) = self.api.server.take() {
-            server.stop().await.expect("serve stops");
-        }
-        self.processor.stop().await;
-        self.payments_task.abort();
+        stop_api(&mut self.api).await;
+        self.backend.stop().await;
     }
 }
 
@@ -152,7 +117,7 @@ async fn serve_mode_issues_tickets_admits_once_and_refunds_cancellations() {
     assert_eq!(paid.body["tickets"][0]["status"], "CANCELLED");
     let authorization =
         AuthorizationId(Uuid::parse_str(paid.body["paymentId"].as_str().unwrap()).unwrap());
-    let refunded = stack.payments.get(authorization).await.unwrap();
+    let refunded = stack.backend.payments.get(authorization).await.unwrap();
     assert_eq!(
         (refunded.status, refunded.refunded_minor),
         (AuthorizationStatus::Refunded, 1000)
@@ -187,10 +152,10 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
     let show_id = ShowId(Uuid::parse_str(&show.show_id).unwrap());
     let user = UserId(Uuid::parse_str(&user).unwrap());
     let hold = HoldId(Uuid::new_v4());
-    let bus = pipeline_support::bus(&stack.services, &stack.topology).await;
+    let bus = support::pipeline::bus(&stack.backend.services, &stack.backend.topology).await;
     let seat = SeatId(Uuid::parse_str(&show.seats[1]).unwrap());
     let held = bus
-        .submit(pipeline_support::envelope(
+        .submit(support::pipeline::envelope(
             show_id,
             Command::Hold {
                 hold_id: hold,
@@ -208,6 +173,7 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
         .unwrap();
     assert!(matches!(held.outcome, schemas::Outcome::Accepted(_)));
     let authorization = stack
+        .backend
         .payments
         .authorize(
             "ingress-that-died",
@@ -223,7 +189,7 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
         .authorization_id;
     let stranded = BookingId(Uuid::new_v5(&hold.0, b"boxoffice/booking"));
     let committed = bus
-        .submit(pipeline_support::envelope(
+        .submit(support::pipeline::envelope(
             show_id,
             Command::Confirm {
                 hold_id: hold,
@@ -239,8 +205,8 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
     let started = Instant::now();
     stack.tickets = Some(
         start_tickets(
-            tickets_args(&stack.services, &stack.payments_url),
-            stack.topology.clone(),
+            tickets_args(&stack.backend.services, &stack.backend.payments_url),
+            stack.backend.topology.clone(),
         )
         .await
         .expect("boxoffice tickets restarts"),
@@ -251,7 +217,13 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
     eprintln!("resumed and issued in {:?}", started.elapsed());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = stack.payments.get(authorization).await.unwrap().status;
+        let status = stack
+            .backend
+            .payments
+            .get(authorization)
+            .await
+            .unwrap()
+            .status;
         if status == AuthorizationStatus::Captured {
             break;
         }
@@ -261,6 +233,14 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(stack.payments.list_authorized().await.unwrap().is_empty());
+    assert!(
+        stack
+            .backend
+            .payments
+            .list_authorized()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     stack.stop().await;
 }

@@ -1,9 +1,9 @@
 //! The web front end as served by a real `boxoffice dev` over HTTP (web/README.md, "What the
 //! server must serve").
 
-mod api_support;
+mod support;
 
-use api_support::Api;
+use support::api::Api;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_front_end_is_served_with_its_types_caching_and_policy() {

@@ -2,9 +2,6 @@
 //! after-sale settings (ticket keys, reconciler period, payment faults), shows at chosen times,
 //! booking and waiting for tickets over HTTP, QR decoding, the sandbox's journal read after a
 //! server stopped, and `boxoffice dev` in a child process that can be killed with SIGKILL.
-//! Requires `mod api_support;` in the test file.
-
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,13 +9,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use fulfilment::FulfilmentConfig;
 use fulfilment::dev::DevSettings;
-use ingress::config::{ApiConfig, DevConfig};
+use ingress::config::ApiConfig;
 use payments::{FaultArgs, SandboxConfig, SandboxProvider};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api_support::{Answer, Api, TestShow, api_config};
+use super::api::{Answer, Api, TestShow, api_config, dev_server};
 
 /// After-sale settings for tests: a fast reconciler, no faults.
 pub fn settings() -> DevSettings {
@@ -47,52 +44,15 @@ pub fn key_entry(id: &str, seed: u8) -> String {
     format!("{id}:{text}")
 }
 
-async fn start_server(dir: &Path, config: ApiConfig, after_sale: DevSettings) -> Api {
-    let server = ingress::dev::start_with(
-        DevConfig {
-            api: config.clone(),
-            data_dir: dir.to_path_buf(),
-        },
-        after_sale,
-    )
-    .await
-    .expect("dev server starts");
-    Api {
-        base: format!("http://{}", server.addr),
-        server: Some(server),
-        http: reqwest::Client::new(),
-        dir: tempfile::tempdir().unwrap(),
-        config,
-    }
-}
-
 /// A fresh dev server with `after_sale` settings and adjusted API settings; its data dir is
 /// `api.dir`.
 pub async fn start(after_sale: DevSettings, tweak: impl FnOnce(&mut ApiConfig)) -> Api {
-    let mut config = api_config();
-    tweak(&mut config);
-    let dir = tempfile::tempdir().unwrap();
-    let mut api = start_server(dir.path(), config, after_sale).await;
-    api.dir = dir;
-    api
+    Api::start_dev(Some(after_sale), tweak).await
 }
 
 /// Stop `api`'s server and start a new one over the same data dir with other settings.
 pub async fn restart_with(api: &mut Api, after_sale: DevSettings) {
-    if let Some(server) = api.server.take() {
-        server.stop().await.expect("clean stop");
-    }
-    let server = ingress::dev::start_with(
-        DevConfig {
-            api: api.config.clone(),
-            data_dir: api.dir.path().to_path_buf(),
-        },
-        after_sale,
-    )
-    .await
-    .expect("dev server restarts");
-    api.base = format!("http://{}", server.addr);
-    api.server = Some(server);
+    api.restart_dev(Some(after_sale)).await;
 }
 
 /// RFC 3339 of `now + offset`.
@@ -108,55 +68,19 @@ pub async fn create_show_at(
     rows: usize,
     seats_per_row: u32,
 ) -> TestShow {
-    let admin = api.admin();
     let rows: Vec<Value> = (0..rows)
         .map(|r| json!({"row": format!("R{r}"), "seats": seats_per_row}))
         .collect();
-    let venue = api
-        .post(
-            "/v1/admin/venues",
-            Some(&admin),
-            json!({"name": "Gate Hall", "city": "Gateville", "sections": [
-                {"sectionId": "A", "name": "Stalls", "priceCategory": "STANDARD",
-                 "price": 1000, "currency": "USD", "rows": rows}]}),
-        )
-        .await;
-    assert_eq!(venue.status, StatusCode::CREATED, "{venue:?}");
-    let venue_id = venue.body["venueId"].as_str().unwrap().to_owned();
-    let event = api
-        .post(
-            "/v1/admin/events",
-            Some(&admin),
-            json!({"title": "Ticket Night", "description": "Tickets for tests",
-                   "category": "concerts", "city": "Gateville", "venueId": venue_id,
-                   "startDate": "2026-01-01", "endDate": "2035-12-31"}),
-        )
-        .await;
-    assert_eq!(event.status, StatusCode::CREATED, "{event:?}");
-    let event_id = event.body["eventId"].as_str().unwrap().to_owned();
-    let show = api
-        .post(
-            &format!("/v1/admin/events/{event_id}/shows"),
-            Some(&admin),
-            json!({"showTime": show_time}),
-        )
-        .await;
-    assert_eq!(show.status, StatusCode::CREATED, "{show:?}");
-    let show_id = show.body["showId"].as_str().unwrap().to_owned();
-    let map = api.seat_map(&event_id, &show_id).await;
-    let seats = map["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["seats"].as_array().unwrap().iter())
-        .map(|s| s["seatId"].as_str().unwrap().to_owned())
-        .collect();
-    TestShow {
-        event_id,
-        show_id,
-        venue_id,
-        seats,
-    }
+    api.create_show_from(
+        json!({"name": "Gate Hall", "city": "Gateville", "sections": [
+            {"sectionId": "A", "name": "Stalls", "priceCategory": "STANDARD",
+             "price": 1000, "currency": "USD", "rows": rows}]}),
+        json!({"title": "Ticket Night", "description": "Tickets for tests",
+               "category": "concerts", "city": "Gateville",
+               "startDate": "2026-01-01", "endDate": "2035-12-31"}),
+        json!({"showTime": show_time}),
+    )
+    .await
 }
 
 /// A show a week from now.
@@ -172,10 +96,8 @@ pub async fn create_show(api: &Api, rows: usize, seats_per_row: u32) -> TestShow
 
 /// Hold `seats` and confirm with `method`; returns the confirm answer.
 pub async fn book(api: &Api, token: &str, show: &TestShow, seats: &[&str], method: &str) -> Answer {
-    let hold = api.hold(token, show, seats, None).await;
-    assert_eq!(hold.status, StatusCode::CREATED, "{hold:?}");
-    let hold_id = hold.body["holdId"].as_str().unwrap();
-    api.confirm(token, hold_id, method, None).await
+    let hold = api.held(token, show, seats).await;
+    api.confirm(token, &hold, method, None).await
 }
 
 /// Book and expect success; returns the booking id.
@@ -341,13 +263,12 @@ impl DevChild {
 
     /// An API client for the child (the `Api` has no server of its own).
     pub fn api(&self, config: ApiConfig) -> Api {
-        Api {
-            server: None,
-            base: self.base.clone(),
-            http: reqwest::Client::new(),
-            dir: tempfile::tempdir().unwrap(),
+        Api::over(
+            None,
+            self.base.clone(),
+            tempfile::tempdir().unwrap(),
             config,
-        }
+        )
     }
 
     /// SIGKILL, and wait for the process to be gone.
@@ -372,12 +293,7 @@ pub async fn run_child() {
     if let Ok(ttl) = std::env::var("BOXOFFICE_HOLD_TTL") {
         config.hold_ttl_s = ttl.parse().expect("hold ttl");
     }
-    let server = ingress::dev::start(DevConfig {
-        api: config,
-        data_dir: dir.clone(),
-    })
-    .await
-    .expect("child dev server starts");
+    let server = dev_server(&dir, config, None).await;
     let tmp = dir.join("child-addr.tmp");
     std::fs::write(&tmp, format!("{}\n", server.addr)).unwrap();
     std::fs::rename(&tmp, dir.join("child-addr")).unwrap();

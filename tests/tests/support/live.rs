@@ -1,8 +1,6 @@
 //! A live seat-map viewer over a real WebSocket (tokio-tungstenite): reads the SNAPSHOT, applies
 //! every SEAT_UPDATE and checks the version chain as it goes, the way a browser viewer must.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

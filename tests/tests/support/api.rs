@@ -2,10 +2,9 @@
 //! sandbox payments) serving on a free loopback port with its own temporary data dir, and a thin
 //! reqwest client. Everything goes over real HTTP.
 
-#![allow(dead_code)]
-
 use std::path::Path;
 
+use fulfilment::dev::DevSettings;
 use ingress::auth::Claims;
 use ingress::config::{ApiConfig, DevConfig};
 use ingress::dev::{self, DevServer};
@@ -30,6 +29,7 @@ pub fn api_config() -> ApiConfig {
         rate_per_ip: 0,
         request_timeout_ms: 20_000,
         command_timeout_ms: 10_000,
+        live: Default::default(),
     }
 }
 
@@ -80,16 +80,41 @@ impl Answer {
     }
 }
 
-async fn start_in(dir: &Path, config: ApiConfig) -> DevServer {
-    dev::start(DevConfig {
+/// Start `boxoffice dev` over `dir`: after-sale settings from the environment when `after_sale`
+/// is `None` (what the binary does), else exactly those.
+pub async fn dev_server(
+    dir: &Path,
+    config: ApiConfig,
+    after_sale: Option<DevSettings>,
+) -> DevServer {
+    let config = DevConfig {
         api: config,
         data_dir: dir.to_path_buf(),
-    })
-    .await
+    };
+    match after_sale {
+        None => dev::start(config).await,
+        Some(after_sale) => dev::start_with(config, after_sale).await,
+    }
     .expect("dev server starts")
 }
 
 impl Api {
+    /// A client for the server at `base`; `server` is `None` when it runs elsewhere.
+    pub fn over(
+        server: Option<DevServer>,
+        base: String,
+        dir: tempfile::TempDir,
+        config: ApiConfig,
+    ) -> Api {
+        Api {
+            server,
+            base,
+            http: reqwest::Client::new(),
+            dir,
+            config,
+        }
+    }
+
     /// A fresh server with default test settings.
     pub async fn start() -> Api {
         Api::start_with(|_| {}).await
@@ -97,17 +122,26 @@ impl Api {
 
     /// A fresh server with adjusted settings.
     pub async fn start_with(tweak: impl FnOnce(&mut ApiConfig)) -> Api {
+        Api::start_dev(None, tweak).await
+    }
+
+    /// A fresh server over a new data dir (`api.dir`) with adjusted settings and `after_sale`
+    /// settings (`None`: from the environment).
+    pub async fn start_dev(
+        after_sale: Option<DevSettings>,
+        tweak: impl FnOnce(&mut ApiConfig),
+    ) -> Api {
         let mut config = api_config();
         tweak(&mut config);
         let dir = tempfile::tempdir().unwrap();
-        let server = start_in(dir.path(), config.clone()).await;
-        Api {
-            base: format!("http://{}", server.addr),
-            server: Some(server),
-            http: reqwest::Client::new(),
-            dir,
-            config,
-        }
+        let server = dev_server(dir.path(), config.clone(), after_sale).await;
+        Api::serving(server, dir, config)
+    }
+
+    /// A client for `server`, which serves over `dir` with `config`.
+    fn serving(server: DevServer, dir: tempfile::TempDir, config: ApiConfig) -> Api {
+        let base = format!("http://{}", server.addr);
+        Api::over(Some(server), base, dir, config)
     }
 
     /// A `boxoffice serve` instance over real NATS and Cassandra with `topology` (already
@@ -131,23 +165,23 @@ impl Api {
         let server = ingress::serve::start_with(serve, topology)
             .await
             .expect("serve starts");
-        Api {
-            base: format!("http://{}", server.addr),
-            server: Some(server),
-            http: reqwest::Client::new(),
-            dir: tempfile::tempdir().unwrap(),
-            config,
+        Api::serving(server, tempfile::tempdir().unwrap(), config)
+    }
+
+    /// Stop the server and start a new one over the same data dir (the port changes), with
+    /// `after_sale` settings (`None`: from the environment).
+    pub async fn restart_dev(&mut self, after_sale: Option<DevSettings>) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
         }
+        let server = dev_server(self.dir.path(), self.config.clone(), after_sale).await;
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
     }
 
     /// Stop the server and start a new one over the same data dir (the port changes).
     pub async fn restart(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await.expect("clean stop");
-        }
-        let server = start_in(self.dir.path(), self.config.clone()).await;
-        self.base = format!("http://{}", server.addr);
-        self.server = Some(server);
+        self.restart_dev(None).await;
     }
 
     /// Send a request.
@@ -239,7 +273,6 @@ impl Api {
         seats_per_row: u32,
         sale_opens_at: Option<String>,
     ) -> TestShow {
-        let admin = self.admin();
         let sections: Vec<Value> = (0..sections)
             .map(|s| {
                 json!({
@@ -252,45 +285,42 @@ impl Api {
                 })
             })
             .collect();
-        let venue = self
-            .post(
-                "/v1/admin/venues",
-                Some(&admin),
-                json!({"name": "Test Hall", "city": "Testville", "sections": sections}),
-            )
-            .await;
+        let mut show = json!({"showTime": "2030-01-15T19:30:00Z"});
+        if let Some(opens) = sale_opens_at {
+            show["saleOpensAt"] = json!(opens);
+        }
+        self.create_show_from(
+            json!({"name": "Test Hall", "city": "Testville", "sections": sections}),
+            json!({"title": "Test Concert", "description": "A concert for tests",
+                   "category": "concerts", "city": "Testville",
+                   "startDate": "2030-01-01", "endDate": "2030-01-31"}),
+            show,
+        )
+        .await
+    }
+
+    /// Create the venue `venue`, the event `event` there (its `venueId` is filled in) and the
+    /// show `show` of it, as an admin; returns the show's ids and seat ids in layout order.
+    pub async fn create_show_from(&self, venue: Value, mut event: Value, show: Value) -> TestShow {
+        let admin = self.admin();
+        let venue = self.post("/v1/admin/venues", Some(&admin), venue).await;
         assert_eq!(venue.status, StatusCode::CREATED, "{venue:?}");
         let venue_id = venue.body["venueId"].as_str().unwrap().to_owned();
-        let event = self
-            .post(
-                "/v1/admin/events",
-                Some(&admin),
-                json!({"title": "Test Concert", "description": "A concert for tests",
-                       "category": "concerts", "city": "Testville", "venueId": venue_id,
-                       "startDate": "2030-01-01", "endDate": "2030-01-31"}),
-            )
-            .await;
+        event["venueId"] = json!(venue_id);
+        let event = self.post("/v1/admin/events", Some(&admin), event).await;
         assert_eq!(event.status, StatusCode::CREATED, "{event:?}");
         let event_id = event.body["eventId"].as_str().unwrap().to_owned();
-        let mut body = json!({"showTime": "2030-01-15T19:30:00Z"});
-        if let Some(opens) = sale_opens_at {
-            body["saleOpensAt"] = json!(opens);
-        }
         let show = self
             .post(
                 &format!("/v1/admin/events/{event_id}/shows"),
                 Some(&admin),
-                body,
+                show,
             )
             .await;
         assert_eq!(show.status, StatusCode::CREATED, "{show:?}");
         let show_id = show.body["showId"].as_str().unwrap().to_owned();
         let map = self.seat_map(&event_id, &show_id).await;
-        let seats = map["sections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["seats"].as_array().unwrap().iter())
+        let seats = seats_of(&map)
             .map(|s| s["seatId"].as_str().unwrap().to_owned())
             .collect();
         TestShow {
@@ -319,11 +349,7 @@ impl Api {
         show: &TestShow,
     ) -> std::collections::HashMap<String, String> {
         let map = self.seat_map(&show.event_id, &show.show_id).await;
-        map["sections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["seats"].as_array().unwrap().iter())
+        seats_of(&map)
             .map(|s| {
                 (
                     s["seatId"].as_str().unwrap().to_owned(),
@@ -367,6 +393,36 @@ impl Api {
         .await
     }
 
+    /// Send a hold of `seats` of `show` for `token` on a task of its own (so that many race);
+    /// the task ends with the answer.
+    pub fn spawn_hold(
+        &self,
+        token: String,
+        show: &TestShow,
+        seats: Vec<String>,
+    ) -> tokio::task::JoinHandle<Answer> {
+        let request = self
+            .http
+            .post(format!("{}/v1/bookings/hold", self.base))
+            .bearer_auth(token)
+            .json(&json!({"showId": show.show_id, "seatIds": seats}));
+        tokio::spawn(async move { answer(request.send().await.expect("request sent")).await })
+    }
+
+    /// Hold `seats` of `show` for `token`, expecting `201`; the hold id.
+    pub async fn held(&self, token: &str, show: &TestShow, seats: &[&str]) -> String {
+        let hold = self.hold(token, show, seats, None).await;
+        assert_eq!(hold.status, StatusCode::CREATED, "{hold:?}");
+        hold.body["holdId"].as_str().unwrap().to_owned()
+    }
+
+    /// The seat map version of `show`.
+    pub async fn version_of(&self, show: &TestShow) -> u64 {
+        self.seat_map(&show.event_id, &show.show_id).await["version"]
+            .as_u64()
+            .unwrap()
+    }
+
     /// Confirm `hold` with `method`.
     pub async fn confirm(
         &self,
@@ -406,6 +462,15 @@ pub struct TestShow {
     pub venue_id: String,
     /// Seat ids in layout order.
     pub seats: Vec<String>,
+}
+
+/// Every seat of a seat map, in layout order.
+pub fn seats_of(map: &Value) -> impl Iterator<Item = &Value> {
+    map["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["seats"].as_array().unwrap().iter())
 }
 
 /// Unix seconds now.

@@ -1,18 +1,18 @@
-//! Shared helpers of the pipeline suites (`pipeline_*.rs`): a unique topology per test (streams,
-//! subjects, lease bucket, keyspace), provisioning, an in-process processor, and command builders.
-
-#![allow(dead_code)]
+//! Shared helpers of the serve-mode suites (`pipeline_*.rs`, `*_serve.rs`): a unique topology per
+//! test (streams, subjects, lease bucket, keyspace), provisioning, an in-process processor, and
+//! command envelopes with random ids (built from `processors::fixtures`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use processors::fixtures;
+// Re-exported for the suites; a suite that uses neither would otherwise warn.
+#[allow(unused_imports)]
+pub use processors::fixtures::{seat, user};
 use processors::provision::{ProvisionTarget, provision};
 use processors::serve::{ProcessorConfig, run_processor};
 use processors::topology::Topology;
-use schemas::{
-    BookingId, Command, CommandEnvelope, CommandId, Fingerprint, HoldId, HoldLimits, RowLayout,
-    SeatId, SeatLayout, SectionLayout, ShowId, ShowLayout, UnixMs, UserId,
-};
+use schemas::{BookingId, Command, CommandEnvelope, CommandId, HoldId, ShowId, UnixMs, UserId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -108,65 +108,67 @@ pub async fn bus(services: &Services, topology: &Topology) -> processors::bus::N
         .expect("bus")
 }
 
+/// Every command in `topology`'s command stream, in stream order: (stream sequence, stream time,
+/// envelope). Read with an ack-less consumer of its own, so it disturbs no processor.
+pub async fn stream_commands(
+    services: &Services,
+    topology: &Topology,
+) -> Vec<(u64, UnixMs, CommandEnvelope)> {
+    use async_nats::jetstream::{self, consumer::pull};
+    use futures::StreamExt;
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let stream = js.get_stream(&topology.commands.stream).await.unwrap();
+    let consumer = stream
+        .create_consumer(pull::Config {
+            // No acks: a pull consumer would stop at its ack-pending limit (1000).
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(100_000)
+        .expires(Duration::from_secs(3))
+        .messages()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(Ok(message)) = messages.next().await {
+        let info = message.info().unwrap();
+        let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
+        out.push((
+            info.stream_sequence,
+            at,
+            schemas::decode(&message.payload).unwrap(),
+        ));
+    }
+    out
+}
+
 pub fn new_show() -> ShowId {
     ShowId(Uuid::new_v4())
 }
 
-pub fn user(n: u128) -> UserId {
-    UserId(Uuid::from_u128(0x7000 + n))
-}
-
-pub fn seat(show: ShowId, i: u32) -> SeatId {
-    SeatId::derive(show, i)
-}
-
+/// `command` for `show` with a fresh random command id.
 pub fn envelope(show: ShowId, command: Command) -> CommandEnvelope {
-    let command_id = CommandId(Uuid::new_v4());
-    CommandEnvelope {
-        schema: schemas::SCHEMA_VERSION,
-        command_id,
-        fingerprint: Fingerprint(*command_id.0.as_bytes()),
-        show_id: show,
-        issued_at: UnixMs(0),
-        command,
-    }
+    fixtures::envelope_with(show, CommandId(Uuid::new_v4()), command)
 }
 
+/// Create `show` with `seats` seats (one section, one row), a month from now, on sale at once.
 pub fn create(show: ShowId, seats: u32) -> CommandEnvelope {
-    let layout = ShowLayout {
-        currency: "EUR".into(),
-        sections: vec![SectionLayout {
-            section_id: "A".into(),
-            name: "Stalls".into(),
-            price_category: "standard".into(),
-            price_minor: 1500,
-            rows: vec![RowLayout {
-                row: "1".into(),
-                seats: (0..seats)
-                    .map(|i| SeatLayout {
-                        seat_id: seat(show, i),
-                        number: i + 1,
-                        x: i as i32,
-                        y: 0,
-                    })
-                    .collect(),
-            }],
-        }],
-    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     let show_time = UnixMs(now.as_millis() as i64 + 30 * 24 * 3600 * 1000);
-    envelope(
-        show,
-        Command::CreateShow {
-            layout,
-            show_time,
-            sale_opens_at: None,
-        },
-    )
+    envelope(show, fixtures::create_command(show, seats, show_time))
 }
 
+/// `who` holds the seats numbered `seats` as `hold_id`; only the per-hold limit (10) can bite.
 pub fn hold(
     show: ShowId,
     hold_id: HoldId,
@@ -174,19 +176,10 @@ pub fn hold(
     seats: &[u32],
     ttl_ms: u64,
 ) -> CommandEnvelope {
+    let limits = fixtures::limits(10_000);
     envelope(
         show,
-        Command::Hold {
-            hold_id,
-            user: who,
-            seats: seats.iter().map(|i| seat(show, *i)).collect(),
-            ttl_ms,
-            limits: HoldLimits {
-                max_seats_per_hold: 10,
-                max_tickets_per_user: 10_000,
-                max_holds_per_user: 10_000,
-            },
-        },
+        fixtures::hold_command(show, hold_id, who, seats, ttl_ms, limits),
     )
 }
 
