@@ -12,6 +12,7 @@
 //!
 //! Usage: `tickets_load <base-url> <auth-secret> <clients> <bookings> <seats-per-booking>`
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +31,12 @@ async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> 
         }
         Err(e) => (0, json!({"error": e.to_string()})),
     }
+}
+
+/// The JSON body of `request`'s answer, whatever its status.
+async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
 }
 
 fn sign(secret: &str, roles: &[&str]) -> String {
@@ -102,14 +109,7 @@ async fn buy(
     show: &str,
     seats: &[String],
 ) -> Result<(Duration, String, String), String> {
-    let guest: Value = http
-        .post(format!("{base}/v1/auth/guest"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let guest = json_of(http.post(format!("{base}/v1/auth/guest"))).await?;
     let token = guest["token"].as_str().ok_or("no token")?.to_owned();
     let (status, hold) = post(
         http,
@@ -168,15 +168,11 @@ async fn codes_of(
     booking: &str,
     expected: usize,
 ) -> Result<Vec<String>, String> {
-    let read: Value = http
-        .get(format!("{base}/v1/bookings/{booking}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let read = json_of(
+        http.get(format!("{base}/v1/bookings/{booking}"))
+            .bearer_auth(token),
+    )
+    .await?;
     let tickets = read["tickets"].as_array().cloned().unwrap_or_default();
     if tickets.len() != expected {
         return Err(format!(
@@ -196,7 +192,52 @@ fn quantile(sorted: &[Duration], q: f64) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-/// Every code scanned once by `clients` concurrent gates; returns scan latencies and the time.
+/// Runs `job(worker, index)` for every index in `0..count` on `workers` concurrent tasks, each
+/// taking the next index until none is left. Returns every `Ok`, in no particular order; an `Err`
+/// bumps `errors`, and the first five are printed after `what`.
+async fn pool<T, F, Fut>(
+    workers: usize,
+    count: usize,
+    errors: &Arc<AtomicUsize>,
+    what: &'static str,
+    job: F,
+) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<T, String>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for worker in 0..workers {
+        let (job, next, errors) = (job.clone(), next.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count {
+                    return done;
+                }
+                match job(worker, index).await {
+                    Ok(result) => done.push(result),
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("{what}: {e}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("worker task"));
+    }
+    all
+}
+
+/// Every code scanned once by `clients` concurrent gates (gate `G<n>`, a staff token each);
+/// returns scan latencies, the time, and how many scans were refused.
 async fn scan_all(
     http: &reqwest::Client,
     base: &str,
@@ -204,47 +245,30 @@ async fn scan_all(
     clients: usize,
     codes: Vec<String>,
 ) -> (Vec<Duration>, Duration, usize) {
-    let codes = Arc::new(codes);
-    let next = Arc::new(AtomicUsize::new(0));
+    let staff: Arc<Vec<String>> =
+        Arc::new((0..clients).map(|_| sign(secret, &["staff"])).collect());
+    let (count, codes) = (codes.len(), Arc::new(codes));
     let refused = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for gate in 0..clients {
-        let (http, base, codes, next, refused) = (
-            http.clone(),
-            base.to_owned(),
-            codes.clone(),
-            next.clone(),
-            refused.clone(),
-        );
-        let staff = sign(secret, &["staff"]);
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(code) = codes.get(i) else {
-                    return latencies;
-                };
-                let at = Instant::now();
-                let (status, body) = post(
-                    &http,
-                    format!("{base}/v1/checkin"),
-                    &staff,
-                    json!({"code": code, "gate": format!("G{gate}")}),
-                )
-                .await;
-                if status == 200 {
-                    latencies.push(at.elapsed());
-                } else if refused.fetch_add(1, Ordering::Relaxed) < 5 {
-                    eprintln!("scan refused {status}: {body}");
-                }
+    let (http, base) = (http.clone(), base.to_owned());
+    let latencies = pool(clients, count, &refused, "scan refused", move |gate, i| {
+        let (http, base, codes, staff) = (http.clone(), base.clone(), codes.clone(), staff.clone());
+        async move {
+            let at = Instant::now();
+            let (status, body) = post(
+                &http,
+                format!("{base}/v1/checkin"),
+                &staff[gate],
+                json!({"code": codes[i], "gate": format!("G{gate}")}),
+            )
+            .await;
+            match status {
+                200 => Ok(at.elapsed()),
+                _ => Err(format!("{status}: {body}")),
             }
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("gate task"));
-    }
+        }
+    })
+    .await;
     (
         latencies,
         started.elapsed(),
@@ -268,72 +292,39 @@ async fn main() {
     let admin = sign(secret, &["admin"]);
     let (show, seats) = setup(&http, base, &admin, bookings * per_booking).await;
     let seats = Arc::new(seats);
-    let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
+    let buyers = {
         let (http, base, show) = (http.clone(), base.clone(), show.clone());
-        let (seats, next, errors) = (seats.clone(), next.clone(), errors.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= bookings {
-                    return done;
-                }
+        move |_, i: usize| {
+            let (http, base, show, seats) =
+                (http.clone(), base.clone(), show.clone(), seats.clone());
+            async move {
                 let mine = &seats[i * per_booking..(i + 1) * per_booking];
-                match buy(&http, &base, &show, mine).await {
-                    Ok(result) => done.push(result),
-                    Err(e) => {
-                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("booking failed: {e}");
-                        }
-                    }
-                }
+                buy(&http, &base, &show, mine).await
             }
-        }));
-    }
-    let mut waits = Vec::new();
-    let mut booked = Vec::new();
-    for task in tasks {
-        for (wait, token, booking) in task.await.expect("buyer task") {
-            waits.push(wait);
-            booked.push((token, booking));
         }
-    }
+    };
+    let done = pool(clients, bookings, &errors, "booking failed", buyers).await;
     let elapsed = started.elapsed().as_secs_f64();
+    let (mut waits, booked): (Vec<Duration>, Vec<(String, String)>) = done
+        .into_iter()
+        .map(|(wait, token, booking)| (wait, (token, booking)))
+        .unzip();
     waits.sort();
-    let booked = Arc::new(booked);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut readers = Vec::new();
-    for _ in 0..clients {
-        let (http, base, booked, next, errors) = (
-            http.clone(),
-            base.clone(),
-            booked.clone(),
-            next.clone(),
-            errors.clone(),
-        );
-        readers.push(tokio::spawn(async move {
-            let mut codes = Vec::new();
-            while let Some((token, booking)) = booked.get(next.fetch_add(1, Ordering::Relaxed)) {
-                match codes_of(&http, &base, token, booking, per_booking).await {
-                    Ok(mut found) => codes.append(&mut found),
-                    Err(e) => {
-                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("booking read failed: {e}");
-                        }
-                    }
-                }
+    let (count, booked) = (booked.len(), Arc::new(booked));
+    let readers = {
+        let (http, base) = (http.clone(), base.clone());
+        move |_, i: usize| {
+            let (http, base, booked) = (http.clone(), base.clone(), booked.clone());
+            async move {
+                let (token, booking) = &booked[i];
+                codes_of(&http, &base, token, booking, per_booking).await
             }
-            codes
-        }));
-    }
-    let mut codes = Vec::new();
-    for reader in readers {
-        codes.append(&mut reader.await.expect("reader task"));
-    }
+        }
+    };
+    let read = pool(clients, count, &errors, "booking read failed", readers).await;
+    let codes: Vec<String> = read.into_iter().flatten().collect();
     let tickets = waits.len() * per_booking;
     let (mut scans, scan_time, refused) = scan_all(&http, base, secret, clients, codes).await;
     scans.sort();
