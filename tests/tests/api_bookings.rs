@@ -63,27 +63,12 @@ async fn hold_get_release_and_seat_map_agree() {
     // All or none: seat 3 stayed available.
     assert_eq!(api.seat_statuses(&show).await[&show.seats[3]], "AVAILABLE");
 
-    let released = api
-        .call(
-            Method::DELETE,
-            &format!("/v1/bookings/holds/{hold_id}"),
-            Some(&token),
-            None,
-            None,
-        )
-        .await;
+    let path = format!("/v1/bookings/holds/{hold_id}");
+    let release = || api.call(Method::DELETE, &path, Some(&token), None, None);
+    let released = release().await;
     assert_eq!(released.status, StatusCode::NO_CONTENT, "{released:?}");
     assert_eq!(api.seat_statuses(&show).await[seats[0]], "AVAILABLE");
-    let again = api
-        .call(
-            Method::DELETE,
-            &format!("/v1/bookings/holds/{hold_id}"),
-            Some(&token),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    assert_eq!(release().await.status, StatusCode::NO_CONTENT);
     let got = api
         .get(&format!("/v1/bookings/holds/{hold_id}"), Some(&token))
         .await;

@@ -66,15 +66,7 @@ async fn concurrent_overlapping_holds_never_share_a_seat() {
     }
     assert!(winners > 0);
 
-    let statuses = api.seat_statuses(&show).await;
-    for (seat, status) in &statuses {
-        let expected = if held.contains_key(seat) {
-            "HELD"
-        } else {
-            "AVAILABLE"
-        };
-        assert_eq!(status, expected, "seat {seat}");
-    }
+    let statuses = api.assert_held_exactly(&show, &held).await;
     let available = statuses.values().filter(|s| *s == "AVAILABLE").count() as u64;
     // availableSeats follows the seat stream within a second.
     let mut reported = 0;

@@ -145,15 +145,7 @@ async fn serve_mode_race_and_hold_expiry() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    let statuses = api.seat_statuses(&show).await;
-    for (seat, status) in &statuses {
-        let expected = if held.contains_key(seat) {
-            "HELD"
-        } else {
-            "AVAILABLE"
-        };
-        assert_eq!(status, expected);
-    }
+    api.assert_held_exactly(&show, &held).await;
     wait_available(api, &show, (show.seats.len() - held.len()) as u64).await;
     // Every hold lapses after 2 s; seats are AVAILABLE again within 2 s more.
     tokio::time::sleep(Duration::from_millis(4500)).await;

@@ -255,6 +255,29 @@ async fn confirm_on_child(
     }
 }
 
+/// SIGKILL `child` while `confirm` waits on it; the confirm's result (an error when it died with
+/// the child).
+async fn kill_during(
+    child: DevChild,
+    confirm: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) -> reqwest::Result<reqwest::Response> {
+    child.kill();
+    confirm.await.unwrap()
+}
+
+/// SIGKILL the restarted `child` and read the journal over `dir`: exactly one authorization (one
+/// buyer, one key), settled for `bookings` (captured when it paid for one, voided otherwise).
+async fn kill_and_check_one_authorization(child: DevChild, dir: &Path, bookings: &[String]) {
+    child.kill();
+    let authorizations = journal(dir).await;
+    assert_eq!(
+        authorizations.len(),
+        1,
+        "one authorization for one key: {authorizations:?}"
+    );
+    assert_settled(&authorizations, bookings);
+}
+
 /// Crash after authorize, before the booking is logged: after the restart the hold lapses and
 /// the reconciler voids the authorization. No money is taken for no booking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,9 +300,8 @@ async fn a_crash_after_authorize_ends_voided_with_the_seats_free() {
     // Long enough for the confirm to reach the provider on a busy machine; the provider then
     // holds its answer for a minute.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    first.kill();
     assert!(
-        confirm.await.unwrap().is_err(),
+        kill_during(first, confirm).await.is_err(),
         "the confirm died with the process"
     );
 
@@ -292,10 +314,7 @@ async fn a_crash_after_authorize_ends_voided_with_the_seats_free() {
     // Reconciler runs every second; give it three.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(booking_payment(&api, &token, &hold).await, None);
-    second.kill();
-    let authorizations = journal(dir.path()).await;
-    assert_eq!(authorizations.len(), 1, "{authorizations:?}");
-    assert_settled(&authorizations, &[]);
+    kill_and_check_one_authorization(second, dir.path(), &[]).await;
 }
 
 /// Crash after authorize, then the buyer retries with the same Idempotency-Key after the
@@ -318,8 +337,7 @@ async fn a_retry_after_a_crash_reuses_the_authorization_and_captures_it() {
     // Long enough for the confirm to reach the provider on a busy machine; the provider then
     // holds its answer for a minute.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    first.kill();
-    let _ = confirm.await;
+    let _ = kill_during(first, confirm).await;
 
     let second = DevChild::spawn(
         CHILD,
@@ -336,14 +354,7 @@ async fn a_retry_after_a_crash_reuses_the_authorization_and_captures_it() {
     let (tickets, _) =
         wait_tickets(&api, &token, retry.body["bookingId"].as_str().unwrap(), 1).await;
     assert_eq!(tickets[0]["status"], "VALID");
-    second.kill();
-    let authorizations = journal(dir.path()).await;
-    assert_eq!(
-        authorizations.len(),
-        1,
-        "one authorization for one key: {authorizations:?}"
-    );
-    assert_settled(&authorizations, &[paid_by]);
+    kill_and_check_one_authorization(second, dir.path(), &[paid_by]).await;
 }
 
 /// Crash after the booking is committed, before the capture: after the restart the reconciler
@@ -377,9 +388,8 @@ async fn a_crash_between_booking_and_capture_ends_captured() {
         committed.elapsed() < Duration::from_millis(3_900),
         "killed too late to be before the capture"
     );
-    first.kill();
     assert!(
-        confirm.await.unwrap().is_err(),
+        kill_during(first, confirm).await.is_err(),
         "the confirm died with the process"
     );
 
@@ -400,8 +410,5 @@ async fn a_crash_between_booking_and_capture_ends_captured() {
         .to_owned();
     wait_tickets(&api, &token, &booking, 1).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    second.kill();
-    let authorizations = journal(dir.path()).await;
-    assert_eq!(authorizations.len(), 1, "{authorizations:?}");
-    assert_settled(&authorizations, &[paid_by]);
+    kill_and_check_one_authorization(second, dir.path(), &[paid_by]).await;
 }

@@ -2,6 +2,7 @@
 //! sandbox payments) serving on a free loopback port with its own temporary data dir, and a thin
 //! reqwest client. Everything goes over real HTTP.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use fulfilment::dev::DevSettings;
@@ -344,10 +345,7 @@ impl Api {
     }
 
     /// Seat statuses by id from the seat map.
-    pub async fn seat_statuses(
-        &self,
-        show: &TestShow,
-    ) -> std::collections::HashMap<String, String> {
+    pub async fn seat_statuses(&self, show: &TestShow) -> HashMap<String, String> {
         let map = self.seat_map(&show.event_id, &show.show_id).await;
         seats_of(&map)
             .map(|s| {
@@ -357,6 +355,25 @@ impl Api {
                 )
             })
             .collect()
+    }
+
+    /// Asserts that exactly the seats in `held` (seat id -> hold id) are HELD and every other
+    /// seat is AVAILABLE; returns the statuses.
+    pub async fn assert_held_exactly(
+        &self,
+        show: &TestShow,
+        held: &HashMap<String, String>,
+    ) -> HashMap<String, String> {
+        let statuses = self.seat_statuses(show).await;
+        for (seat, status) in &statuses {
+            let expected = if held.contains_key(seat) {
+                "HELD"
+            } else {
+                "AVAILABLE"
+            };
+            assert_eq!(status, expected, "seat {seat}");
+        }
+        statuses
     }
 
     /// `availableSeats` of a show as the event detail reports it.
