@@ -38,6 +38,15 @@ impl Directory for FixedShow {
     async fn available_seats(&self, _show: ShowId) -> Result<u32, QueueError> {
         Ok(1_000)
     }
+
+    async fn switch_on(&self, _show: ShowId, admit_per_minute: u32) -> Result<(), QueueError> {
+        let mut state = self.state.lock().unwrap();
+        state.enabled = true;
+        if state.admit_per_minute == 0 {
+            state.admit_per_minute = admit_per_minute;
+        }
+        Ok(())
+    }
 }
 
 async fn open_room(
@@ -82,18 +91,80 @@ async fn converge(a: &WaitingRoom, b: &WaitingRoom, show: ShowId, users: &[UserI
     panic!("the two processes never agreed");
 }
 
+/// The waiting-room stream of a topology unique to `test`, created by `boxoffice provision`
+/// from streams.yaml's `waiting_room` section.
+async fn provisioned_stream(test: &str) -> StreamSpec {
+    let topology = support::pipeline::topology(test);
+    let target = processors::provision::ProvisionTarget {
+        nats_url: boxoffice_tests::nats_url(test),
+        cql_nodes: None,
+    };
+    let report = processors::provision::provision(&topology, &target)
+        .await
+        .expect("provision");
+    assert!(
+        report.changes.contains(&format!(
+            "created stream {}",
+            topology.waiting_room_stream()
+        )),
+        "{report}"
+    );
+    let again = processors::provision::provision(&topology, &target)
+        .await
+        .expect("provision again");
+    assert!(
+        again.changes.is_empty(),
+        "a second run changes nothing: {again}"
+    );
+    ingress::waitroom::stream_spec(&topology)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_provisioning_the_waiting_room_refuses_to_start_and_says_why() {
+    let test = "queue_serve_unprovisioned";
+    let Some(client) = connect_nats(test).await else {
+        return;
+    };
+    let name = unique_name("wr_missing");
+    let spec = StreamSpec {
+        stream: name.to_uppercase(),
+        subject_prefix: name,
+    };
+    let directory = Arc::new(FixedShow {
+        show: ShowId(Uuid::new_v4()),
+        state: Mutex::new(RoomShow {
+            enabled: true,
+            admit_per_minute: 600,
+            challenge_bits: None,
+            sale_opens_at: None,
+            show_time: UnixMs(OPENS_AT + 86_400_000),
+        }),
+    });
+    let error = WaitingRoom::open_jetstream(
+        client.clone(),
+        spec.clone(),
+        directory,
+        SECRET,
+        RoomConfig::new(60_000),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect_err("an unprovisioned stream is refused");
+    assert!(matches!(error, QueueError::Misconfigured(_)), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains(&spec.stream) && text.contains("boxoffice provision"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_queue_open_it_once_and_never_admit_twice() {
     let test = "two_processes_share_one_queue";
     let Some(client) = connect_nats(test).await else {
         return;
     };
-    let name = unique_name("wr");
-    let spec = StreamSpec {
-        stream: name.to_uppercase(),
-        subject_prefix: name.clone(),
-        replicas: 1,
-    };
+    let spec = provisioned_stream(test).await;
     let show = ShowId(Uuid::new_v4());
     let directory = Arc::new(FixedShow {
         show,
@@ -338,6 +409,76 @@ async fn in_serve_mode_buyers_join_and_hold_across_two_ingresses_and_a_restart_c
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    for api in [&mut stack.a, &mut stack.b] {
+        stop_api(api).await;
+    }
+    stack.backend.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demand_counted_across_two_ingresses_switches_the_room_on_for_both() {
+    let test = "queue_serve_auto_switch";
+    let Some(mut stack) = stack(test).await else {
+        return;
+    };
+    let (a, b) = (&stack.a, &stack.b);
+    let show = a.create_show(1, 1, 10, None).await;
+    // 3 a second over the default 5 s window: 15 attempts. Each ingress alone sees only about
+    // 2 a second below, so only the shared count can reach it.
+    let armed = a
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/shows/{}/waiting-room", show.show_id),
+            Some(&a.admin()),
+            None,
+            Some(json!({"enabled": false, "admitPerMinute": 0, "autoAbovePerSecond": 3})),
+        )
+        .await;
+    assert_eq!(armed.status, StatusCode::OK, "{armed:?}");
+    let (early, _) = a.guest().await;
+    let held = a.hold(&early, &show, &[&show.seats[0]], None).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{held:?}");
+
+    let (rusher, _) = a.guest().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut attempts = 0u32;
+    let switched_via = loop {
+        let via = if attempts.is_multiple_of(2) { a } else { b };
+        let answer = via.hold(&rusher, &show, &[&show.seats[0]], None).await;
+        attempts += 1;
+        if answer.status == StatusCode::FORBIDDEN {
+            answer.expect_problem(403, "admission-required");
+            break attempts % 2;
+        }
+        answer.expect_problem(409, "seats-unavailable");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never switched on after {attempts} attempts"
+        );
+        // About 4 a second in all, 2 through each ingress.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(attempts >= 14, "switched on after only {attempts} attempts");
+
+    // The other ingress refuses too, as soon as it has folded the switch-on.
+    let other = if switched_via == 1 { b } else { a };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = other.hold(&rusher, &show, &[&show.seats[3]], None).await;
+        if answer.status == StatusCode::FORBIDDEN {
+            answer.expect_problem(403, "admission-required");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other ingress never switched: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The early buyer keeps the seat and buys it through either ingress.
+    let hold_id = held.body["holdId"].as_str().unwrap();
+    let booked = b.confirm(&early, hold_id, "pm_card_visa", None).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{booked:?}");
     for api in [&mut stack.a, &mut stack.b] {
         stop_api(api).await;
     }
