@@ -376,8 +376,9 @@ impl Api {
         statuses
     }
 
-    /// `availableSeats` of a show as the event detail reports it.
-    pub async fn available_seats(&self, show: &TestShow) -> u64 {
+    /// The show's entry in its event's detail (`GET /v1/events/{id}`: `availableSeats`,
+    /// `status`, ...).
+    pub async fn show_entry(&self, show: &TestShow) -> Value {
         let event = self
             .get(&format!("/v1/events/{}", show.event_id), None)
             .await;
@@ -387,7 +388,13 @@ impl Api {
             .unwrap()
             .iter()
             .find(|s| s["showId"] == show.show_id.as_str())
-            .unwrap()["availableSeats"]
+            .cloned()
+            .expect("the show is listed")
+    }
+
+    /// `availableSeats` of a show as the event detail reports it.
+    pub async fn available_seats(&self, show: &TestShow) -> u64 {
+        self.show_entry(show).await["availableSeats"]
             .as_u64()
             .unwrap()
     }
