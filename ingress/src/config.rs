@@ -68,6 +68,11 @@ pub struct ApiConfig {
         default_value_t = 5_000
     )]
     pub command_timeout_ms: u64,
+
+    /// Live seat maps (`GET /v1/shows/{showId}/seats/live`): coalescing window, per-viewer send
+    /// queue, keepalive.
+    #[command(flatten)]
+    pub live: crate::live::LiveConfig,
 }
 
 /// A setting that cannot work.
@@ -137,7 +142,7 @@ impl ApiConfig {
                 "must be above 0 and below the request timeout",
             ));
         }
-        Ok(())
+        self.live.validate()
     }
 
     /// Hold time to live.

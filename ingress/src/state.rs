@@ -81,7 +81,7 @@ impl AppState {
                 live: LiveSeats::new(
                     backends.seat_feed.clone(),
                     backends.reader.clone(),
-                    Default::default(),
+                    config.live.tuning(),
                 ),
                 backends,
                 seat_changes: Mutex::new(HashMap::new()),
