@@ -68,7 +68,7 @@ fn seat_index(uuid: &[u8]) -> Option<u32> {
 }
 
 /// A frame's header.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Snapshot { version: u64 },
     Update { from: u64, version: u64 },
@@ -82,6 +82,65 @@ fn parse(text: &[u8], seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
         seats.clear();
         parse_json(std::str::from_utf8(text).ok()?, seats)
     })
+}
+
+/// A parsed update and its bytes.
+struct Parsed {
+    kind: Kind,
+    seats: Vec<(u32, u8)>,
+    bytes: Vec<u8>,
+}
+
+/// Updates already parsed, by version. The server sends every viewer the same bytes, so an update
+/// is parsed once and each other viewer compares its own bytes with the parsed one's (a memcmp)
+/// instead of parsing 150 seats again: 10,000 viewers parsing every frame cost the client about a
+/// third of a core, in the same box as the server it measures. A viewer whose bytes differ parses
+/// its own.
+#[derive(Default)]
+struct FrameCache {
+    updates: Mutex<HashMap<u64, Arc<Parsed>>>,
+}
+
+/// Versions kept in the cache: a frame reaches every viewer within well under this many frames.
+const CACHED_VERSIONS: u64 = 128;
+
+impl FrameCache {
+    fn parse(&self, text: &[u8]) -> Option<Arc<Parsed>> {
+        let key = update_version(text);
+        if let Some(version) = key
+            && let Some(hit) = self.updates.lock().unwrap().get(&version).cloned()
+            && hit.bytes == text
+        {
+            return Some(hit);
+        }
+        let mut seats = Vec::new();
+        let kind = parse(text, &mut seats)?;
+        let parsed = Arc::new(Parsed {
+            kind,
+            seats,
+            bytes: text.to_vec(),
+        });
+        if let Some(version) = key {
+            let mut updates = self.updates.lock().unwrap();
+            updates.insert(version, parsed.clone());
+            if updates.len() as u64 > 2 * CACHED_VERSIONS {
+                updates.retain(|v, _| v + CACHED_VERSIONS >= version);
+            }
+        }
+        Some(parsed)
+    }
+}
+
+/// An update's `version`, read from the server's exact layout (`None` for anything else).
+fn update_version(b: &[u8]) -> Option<u64> {
+    const UPDATE: &[u8] = b"{\"type\":\"SEAT_UPDATE\",\"fromVersion\":";
+    if !b.starts_with(UPDATE) {
+        return None;
+    }
+    let mut at = UPDATE.len();
+    number(b, &mut at)?;
+    expect(b, &mut at, b",\"version\":")?;
+    number(b, &mut at)
 }
 
 fn parse_fast(b: &[u8], seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
@@ -129,6 +188,19 @@ fn parse_fast(b: &[u8], seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
         Kind::Update { .. } => expect(b, &mut at, b",\"timestamp\":\"")?,
     }
     Some(kind)
+}
+
+/// An update's `timestamp` (the stream time of its newest change) in Unix ms.
+fn frame_timestamp_ms(b: &[u8]) -> Option<i64> {
+    const KEY: &[u8] = b"\"timestamp\":\"";
+    let start = b.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let len = b.get(start..)?.iter().position(|c| *c == b'"')?;
+    let text = std::str::from_utf8(&b[start..start + len]).ok()?;
+    Some(
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()?
+            .timestamp_millis(),
+    )
 }
 
 fn expect(b: &[u8], at: &mut usize, literal: &[u8]) -> Option<()> {
@@ -308,6 +380,9 @@ struct Outcome {
     slow_closes: u64,
     /// (seat, status, arrival) of every change seen, for sampled viewers.
     arrivals: Vec<(u32, u8, Instant)>,
+    /// (version, arrival, the frame's `timestamp` in Unix ms) of every update, for sampled
+    /// viewers.
+    frames: Vec<(u64, Instant, i64)>,
 }
 
 #[derive(Default)]
@@ -325,7 +400,9 @@ struct ViewerShared {
 struct RawViewer {
     stream: tokio::net::TcpStream,
     buffer: BytesMut,
-    message: Vec<u8>,
+    /// The last complete text message: an unfragmented one is the received bytes themselves
+    /// (no copy), fragments are joined.
+    message: BytesMut,
 }
 
 /// A message from the server.
@@ -372,7 +449,7 @@ impl RawViewer {
         Ok(RawViewer {
             stream,
             buffer,
-            message: Vec::new(),
+            message: BytesMut::new(),
         })
     }
 
@@ -380,9 +457,13 @@ impl RawViewer {
     async fn next(&mut self) -> std::io::Result<Option<Incoming>> {
         loop {
             while let Some((first, header, len)) = self.frame_bounds()? {
-                let frame = self.buffer.split_to(header + len);
-                let payload = &frame[header..];
+                let mut frame = self.buffer.split_to(header + len);
                 let (fin, opcode) = (first & 0x80 != 0, first & 0x0F);
+                if opcode == 0x1 && fin {
+                    self.message = frame.split_off(header);
+                    return Ok(Some(Incoming::Text));
+                }
+                let payload = &frame[header..];
                 match opcode {
                     0x1 | 0x0 => {
                         if opcode == 0x1 {
@@ -453,8 +534,8 @@ async fn viewer(
     shared: Arc<ViewerShared>,
     snapshots: Arc<AtomicUsize>,
     connects: Arc<Semaphore>,
+    cache: Arc<FrameCache>,
 ) {
-    let mut parsed = Vec::new();
     let mut first = true;
     'connection: loop {
         let permit = connects.acquire().await.expect("semaphore");
@@ -485,17 +566,17 @@ async fn viewer(
             }
             let arrived = Instant::now();
             let text = &ws.message;
-            let kind = parse(text, &mut parsed).unwrap_or_else(|| {
+            let parsed = cache.parse(text).unwrap_or_else(|| {
                 panic!(
                     "unparseable frame: {}",
                     String::from_utf8_lossy(&text[..text.len().min(200)])
                 )
             });
             let mut out = shared.outcome.lock().unwrap();
-            match kind {
+            match parsed.kind {
                 Kind::Snapshot { version } => {
                     out.statuses.fill(AVAILABLE);
-                    for (index, status) in &parsed {
+                    for (index, status) in &parsed.seats {
                         out.statuses[*index as usize] = *status;
                     }
                     out.version = version;
@@ -510,11 +591,14 @@ async fn viewer(
                         out.gaps += 1;
                         continue 'connection;
                     }
-                    for (index, status) in &parsed {
+                    for (index, status) in &parsed.seats {
                         out.statuses[*index as usize] = *status;
                         if sample {
                             out.arrivals.push((*index, *status, arrived));
                         }
+                    }
+                    if sample && let Some(at) = frame_timestamp_ms(text) {
+                        out.frames.push((version, arrived, at));
                     }
                     out.version = version;
                     shared.updates.fetch_add(1, Ordering::Relaxed);
@@ -725,6 +809,57 @@ fn latencies(changes: &[Change], samples: &[&Outcome]) -> (Vec<f64>, Vec<f64>, u
     (from_answer, from_request, unseen)
 }
 
+/// Where the time goes, in ms, each list sorted: the change's HTTP round trip (request to
+/// answer: the command logged, decided, persisted, answered), a frame's age on arrival (from the
+/// stream time of its newest change, in wall-clock time) and how much later than the first
+/// sampled viewer each sampled viewer got a frame (the fan-out's spread).
+struct Breakdown {
+    answer: Vec<f64>,
+    frame_age: Vec<f64>,
+    spread: Vec<f64>,
+}
+
+fn breakdown(changes: &[Change], samples: &[&Outcome], clock: (Instant, i64)) -> Breakdown {
+    let wall_ms = |at: Instant| clock.1 as f64 + at.duration_since(clock.0).as_secs_f64() * 1e3;
+    let mut answer: Vec<f64> = changes
+        .iter()
+        .map(|c| c.answered.duration_since(c.sent).as_secs_f64() * 1e3)
+        .collect();
+    let mut first: HashMap<u64, Instant> = HashMap::new();
+    let mut frame_age = Vec::new();
+    for viewer in samples {
+        for (version, arrived, at) in &viewer.frames {
+            frame_age.push(wall_ms(*arrived) - *at as f64);
+            let earliest = first.entry(*version).or_insert(*arrived);
+            *earliest = (*earliest).min(*arrived);
+        }
+    }
+    let mut spread: Vec<f64> = samples
+        .iter()
+        .flat_map(|v| v.frames.iter())
+        .map(|(version, arrived, _)| arrived.duration_since(first[version]).as_secs_f64() * 1e3)
+        .collect();
+    for list in [&mut answer, &mut frame_age, &mut spread] {
+        list.sort_by(f64::total_cmp);
+    }
+    Breakdown {
+        answer,
+        frame_age,
+        spread,
+    }
+}
+
+/// CPU seconds of the processes named in `WS_LOAD_PIDS` (`name:pid,...`, e.g. the processor,
+/// NATS and Cassandra), so the report shows who shared the cores.
+fn other_cpu_seconds() -> Vec<(String, f64)> {
+    std::env::var("WS_LOAD_PIDS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|entry| entry.split_once(':'))
+        .map(|(name, pid)| (name.to_owned(), cpu_seconds(pid)))
+        .collect()
+}
+
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted
         .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
@@ -734,6 +869,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    let clock = (Instant::now(), chrono::Utc::now().timestamp_millis());
     let args: Vec<String> = std::env::args().collect();
     let [_, base, secret, viewers, rate, seconds, pid] = args.as_slice() else {
         eprintln!(
@@ -759,6 +895,7 @@ async fn main() {
     // Connect: one viewer first (the show's follower, its snapshot), then the rest.
     let snapshots = Arc::new(AtomicUsize::new(0));
     let connects = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT_MAX));
+    let cache = Arc::new(FrameCache::default());
     let sample_every = (viewers / LATENCY_SAMPLE_VIEWERS).max(1);
     let shared: Vec<Arc<ViewerShared>> = (0..viewers)
         .map(|_| {
@@ -779,6 +916,7 @@ async fn main() {
             shared[i].clone(),
             snapshots.clone(),
             connects.clone(),
+            cache.clone(),
         ))
     };
     let mut tasks = vec![spawn_viewer(0)];
@@ -845,6 +983,7 @@ async fn main() {
     let updates_before = sum(|v| &v.updates);
     let bytes_before = sum(|v| &v.bytes);
     let (server_cpu_before, own_cpu_before) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
+    let others_before = other_cpu_seconds();
     let started = Instant::now();
     let target_holds = seats / SEATS_PER_OP / 4;
     let ops = write_changes(writer.clone(), rate, seconds, target_holds).await;
@@ -855,6 +994,13 @@ async fn main() {
     let rss_peak = rss_bytes(pid);
     let server_cpu = cpu_seconds(&pid.to_string()) - server_cpu_before;
     let own_cpu = cpu_seconds("self") - own_cpu_before;
+    let others: String = other_cpu_seconds()
+        .iter()
+        .zip(&others_before)
+        .map(|((name, after), (_, before))| {
+            format!(" cpu_{name}_pct={:.0}", (after - before) / elapsed * 100.0)
+        })
+        .collect();
 
     // Settle, then every viewer must reach the seat map's version with the same seats.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -889,6 +1035,7 @@ async fn main() {
     let (mut from_answer, mut from_request, unseen) = latencies(&changes, &samples);
     from_answer.sort_by(f64::total_cmp);
     from_request.sort_by(f64::total_cmp);
+    let parts = breakdown(&changes, &samples, clock);
     let booked = truth_by_index.iter().filter(|s| **s == BOOKED).count();
     println!(
         "viewers={viewers} seats={seats} connect_s={connect_s:.1} ops={ops} changes={} \
@@ -897,6 +1044,8 @@ async fn main() {
          unseen={unseen} rss_one_viewer_mb={} rss_all_viewers_mb={} rss_under_load_mb={} \
          bytes_per_conn={bytes_per_conn} gaps={gaps} slow_closes={slow} reconnects={reconnects} \
          server_cpu_pct={:.0} client_cpu_pct={:.0} server_cpu_us_per_frame={:.1} \
+         answer_p50_ms={:.1} answer_p99_ms={:.1} frame_age_p50_ms={:.1} frame_age_p99_ms={:.1} \
+         spread_p50_ms={:.1} spread_p99_ms={:.1}{others} \
          booked={booked} version={version} converged={converged}/{viewers}",
         changes.len(),
         changes.len() as f64 / elapsed,
@@ -914,12 +1063,42 @@ async fn main() {
         server_cpu / elapsed * 100.0,
         own_cpu / elapsed * 100.0,
         server_cpu * 1e6 / (updates.max(1)) as f64,
+        quantile(&parts.answer, 0.50),
+        quantile(&parts.answer, 0.99),
+        quantile(&parts.frame_age, 0.50),
+        quantile(&parts.frame_age, 0.99),
+        quantile(&parts.spread, 0.50),
+        quantile(&parts.spread, 0.99),
     );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frame_cache_reuses_a_parse_only_for_identical_bytes() {
+        let seat = "0a1b2c3d-0000-8000-8000-00000000002a";
+        let frame = |status: &str| {
+            format!(
+                "{{\"type\":\"SEAT_UPDATE\",\"fromVersion\":4,\"version\":5,\"seats\":[{{\"seatId\":\"{seat}\",\"status\":\"{status}\"}}],\"timestamp\":\"2030-01-01T00:00:00.250Z\"}}"
+            )
+        };
+        let cache = FrameCache::default();
+        let held = cache.parse(frame("HELD").as_bytes()).unwrap();
+        let again = cache.parse(frame("HELD").as_bytes()).unwrap();
+        assert!(Arc::ptr_eq(&held, &again), "same bytes: parsed once");
+        let other = cache.parse(frame("BOOKED").as_bytes()).unwrap();
+        assert_eq!(
+            other.seats,
+            vec![(42, BOOKED)],
+            "same version, other bytes: own parse"
+        );
+        assert_eq!(
+            frame_timestamp_ms(frame("HELD").as_bytes()),
+            Some(1_893_456_000_250)
+        );
+    }
 
     #[test]
     fn the_fast_parser_reads_the_server_frames_and_agrees_with_json() {

@@ -103,6 +103,12 @@ impl ShowChannel {
         Some(Attachment { snapshot, frames })
     }
 
+    /// Frames in the ring that some attached viewer has not taken yet (0: the fan-out of every
+    /// frame so far is done).
+    pub fn queued(&self) -> usize {
+        self.shared.lock().expect("live show lock").frames.len()
+    }
+
     /// Viewers attached to the ring right now.
     pub fn viewers(&self) -> usize {
         self.shared
@@ -375,6 +381,8 @@ async fn follow(
     let mut last_flush = Instant::now() - tuning.window(0);
     let mut deadline = coalescer.has_pending().then(Instant::now);
     let mut last_heard = Instant::now();
+    // When the oldest change not yet published reached this process.
+    let mut oldest_pending: Option<Instant> = None;
     let mut audit = tokio::time::interval(tuning.audit());
     audit.reset();
     loop {
@@ -384,6 +392,8 @@ async fn follow(
                 match item {
                     None => return Err(FollowError::FeedEnded),
                     Some(FeedItem::Delta(delta)) => {
+                        record_feed_lag(&delta);
+                        oldest_pending.get_or_insert_with(Instant::now);
                         if coalescer.offer(&delta) == Offer::Gap {
                             metrics::counter!("boxoffice_live_resyncs_total", "why" => "gap").increment(1);
                             resync(coalescer, &read_show(reader, show).await?);
@@ -399,6 +409,13 @@ async fn follow(
             () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 deadline = None;
                 last_flush = Instant::now();
+                if let Some(since) = oldest_pending.take() {
+                    let waited = since.elapsed();
+                    metrics::histogram!("boxoffice_live_coalesce_wait_seconds")
+                        .record(waited.as_secs_f64());
+                    tracing::debug!(version = coalescer.version(), waited_ms = waited.as_millis() as u64,
+                        queued = channel.queued(), "live seat update published");
+                }
                 flush(channel, coalescer);
             }
             _ = audit.tick() => {
@@ -417,6 +434,14 @@ async fn follow(
             deadline = Some((last_flush + window).max(Instant::now()));
         }
     }
+}
+
+/// How long after its stream time (when the command was logged) a delta reached this process:
+/// the pipeline's share of a viewer's latency (decide, persist, publish, delivery).
+fn record_feed_lag(delta: &SeatDelta) {
+    let lag_ms = crate::time::now_ms().0.saturating_sub(delta.at.0).max(0);
+    metrics::histogram!("boxoffice_live_feed_lag_seconds").record(lag_ms as f64 / 1e3);
+    tracing::debug!(version = delta.version, lag_ms, "live seat delta received");
 }
 
 fn flush(channel: &ShowChannel, coalescer: &mut Coalescer) {
