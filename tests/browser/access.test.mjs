@@ -3,15 +3,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { server, createShow, launch, watchConsole, screenshot, routeGaps } from './lib/harness.mjs';
+import { server, createShow, launch, watchConsole, screenshot } from './lib/harness.mjs';
 
 let browser;
 let fixture;
-let gaps;
 
 before(async () => {
   fixture = await createShow({ rows: 6, seatsPerRow: 20 });
-  gaps = await routeGaps(fixture.show.showId);
   browser = await launch();
 });
 
@@ -43,7 +41,7 @@ test('the show page works with the keyboard alone, with visible focus and named 
   const { url } = server();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  const consoleLog = watchConsole(page, gaps.allow);
+  const consoleLog = watchConsole(page);
   await page.goto(`${url}/#/events/${fixture.event.eventId}/shows/${fixture.show.showId}`);
   await page.locator('.seatmap-svg circle.seat').first().waitFor();
   assert.deepEqual(await unnamedControls(page), []);
@@ -82,7 +80,7 @@ test('a phone-sized screen shows every page without sideways scrolling', async (
   const { url } = server();
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
-  const consoleLog = watchConsole(page, gaps.allow);
+  const consoleLog = watchConsole(page);
   for (const hash of ['#/', `#/events/${fixture.event.eventId}`, `#/events/${fixture.event.eventId}/shows/${fixture.show.showId}`, '#/bookings']) {
     await page.goto(`${url}/${hash}`);
     await page.locator('h1').waitFor();

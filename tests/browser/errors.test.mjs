@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { server, createShow, launch, watchConsole, guest, holdSeats, routeGaps } from './lib/harness.mjs';
+import { server, createShow, launch, watchConsole, guest, holdSeats } from './lib/harness.mjs';
 
 let browser;
 
@@ -20,9 +20,8 @@ async function openShow(fixture, setup) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   // A declined payment or a conflict is an HTTP error response, which Chromium logs to the
-  // console by itself; only such network lines for the expected endpoint are tolerated here.
-  const gaps = await routeGaps(fixture.show.showId);
-  const consoleLog = watchConsole(page, [/Failed to load resource: the server responded with a status of (402|409|422)/, ...gaps.allow]);
+  // console by itself; only such network lines for the expected statuses are tolerated here.
+  const consoleLog = watchConsole(page, [/Failed to load resource: the server responded with a status of (402|409|422)/]);
   if (setup) await setup(page);
   await page.goto(`${url}/#/events/${fixture.event.eventId}/shows/${fixture.show.showId}`);
   await page.locator('.seatmap-svg circle.seat').first().waitFor();

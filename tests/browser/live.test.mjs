@@ -5,15 +5,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { server, createShow, launch, watchConsole, probeWebSocket, screenshot } from './lib/harness.mjs';
 
-// Decided at test time: the test is pending only while the server has no live route at all.
-const fixture = await createShow();
-const liveStatus = await probeWebSocket(`/v1/shows/${fixture.show.showId}/seats/live`);
-const pending = liveStatus === 404
-  ? 'PENDING (server): GET /v1/shows/{showId}/seats/live answers 404, the live route does not exist yet'
-  : false;
 let browser;
+let fixture;
 
 before(async () => {
+  fixture = await createShow();
   browser = await launch();
 });
 
@@ -46,9 +42,9 @@ function timeUntilClass(page, seatId, cls, timeoutMs) {
 }
 
 test('a hold in one browser turns the seat HELD in another within 1 s',
-  { skip: pending },
   async (t) => {
-    assert.equal(liveStatus, 101, 'the live route upgrades to WebSocket');
+    const liveStatus = await probeWebSocket(`/v1/shows/${fixture.show.showId}/seats/live`);
+    assert.equal(liveStatus, 101, `GET /v1/shows/{showId}/seats/live upgrades to a WebSocket (answered ${liveStatus})`);
     const a = await openShow();
     const b = await openShow();
     await b.page.locator('.live-status[data-mode="live"]').waitFor({ timeout: 5000 });

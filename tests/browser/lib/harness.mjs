@@ -1,9 +1,12 @@
 // Shared pieces of the browser tests: the server under test (from the environment the `run`
 // script sets), admin fixtures through the public API, Chromium, console-error capture, probes.
 
+import { spawn } from 'node:child_process';
 import { createHmac, randomUUID, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -34,9 +37,9 @@ export function token(secret, roles = []) {
   return `${header}.${claims}.${sig}`;
 }
 
-/** Calls the API; resolves to { status, body, headers }. */
-export async function call(method, urlPath, { bearer, body, headers = {} } = {}) {
-  const { url } = server();
+/** Calls the API (of `on`, default the server under test); resolves to { status, body, headers }. */
+export async function call(method, urlPath, { bearer, body, headers = {}, on = server() } = {}) {
+  const { url } = on;
   const res = await fetch(`${url}${urlPath}`, {
     method,
     headers: {
@@ -69,13 +72,16 @@ const ymd = (d) => d.toISOString().slice(0, 10);
 
 /**
  * Creates a venue (two sections), an event and one show through the admin API.
- * Options: title, showInMs (default 3 days ahead), saleOpensInMs, rows, seatsPerRow, waitingRoom.
+ * Options: title, showInMs (default 3 days ahead), saleOpensInMs, rows, seatsPerRow, waitingRoom,
+ * on (the server, default the one under test; e.g. one from startDevServer).
  */
-export async function createShow({ title, showInMs = 3 * 86400_000, saleOpensInMs, rows = 4, seatsPerRow = 12, waitingRoom } = {}) {
-  const { secret } = server();
-  const admin = token(secret, ['admin']);
+export async function createShow({
+  title, showInMs = 3 * 86400_000, saleOpensInMs, rows = 4, seatsPerRow = 12, waitingRoom, on = server(),
+} = {}) {
+  const admin = token(on.secret, ['admin']);
   const rowList = (n, prefix) => Array.from({ length: n }, (_, i) => ({ row: `${prefix}${i + 1}`, seats: seatsPerRow }));
   const venue = await must('POST', '/v1/admin/venues', {
+    on,
     bearer: admin,
     body: {
       name: `Test Hall ${uniqueWord('v')}`,
@@ -88,6 +94,7 @@ export async function createShow({ title, showInMs = 3 * 86400_000, saleOpensInM
   }, [201]);
   const now = new Date();
   const event = await must('POST', '/v1/admin/events', {
+    on,
     bearer: admin,
     body: {
       title: title || `Moonlight Recital ${uniqueWord()}`,
@@ -100,6 +107,7 @@ export async function createShow({ title, showInMs = 3 * 86400_000, saleOpensInM
     },
   }, [201]);
   const show = await must('POST', `/v1/admin/events/${event.eventId}/shows`, {
+    on,
     bearer: admin,
     body: {
       showTime: new Date(now.getTime() + showInMs).toISOString(),
@@ -169,25 +177,63 @@ export function probeWebSocket(urlPath) {
   });
 }
 
+/** A free loopback TCP port (the OS picks it; a race with another process is unlikely). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
 /**
- * Routes that another issue has not built yet, found by asking the server: the WebSockets the
- * page opens on a show (seat map live, queue live). While a route answers 404, the browser's own
- * console lines about that failed handshake are expected; `allow` matches exactly those and
- * `notes` says what is pending. Once the routes exist, nothing is allowed.
+ * Starts one more `boxoffice dev` of the binary under test (BOXOFFICE_BIN, which tests/browser/run
+ * exports), with its own port, data dir and secret and the extra environment `env` (deployment
+ * settings such as BOXOFFICE_HOLD_TTL). Its log goes to test-artifacts/server-<name>.log.
+ * Resolves once /readyz answers to { url, secret, stop() }; fails clearly otherwise.
  */
-export async function routeGaps(showId) {
-  const allow = [];
-  const notes = [];
-  if ((await probeWebSocket(`/v1/shows/${showId}/seats/live`)) === 404) {
-    allow.push(/WebSocket connection to .*\/seats\/live.* failed/);
-    notes.push('PENDING (server): GET /v1/shows/{id}/seats/live answers 404; the page polled the seat map instead');
+export async function startDevServer({ name, env = {} }) {
+  const bin = process.env.BOXOFFICE_BIN;
+  if (!bin) throw new Error('BOXOFFICE_BIN must name the boxoffice binary to start another dev server: run the tests through tests/browser/run');
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `boxoffice-browser-${name}-`));
+  const secret = randomBytes(32).toString('hex');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const logFile = path.join(ARTIFACTS, `server-${name}.log`);
+  const log = openSync(logFile, 'w');
+  const child = spawn(bin, ['dev'], {
+    env: {
+      ...process.env, BOXOFFICE_HTTP_ADDR: `127.0.0.1:${port}`, BOXOFFICE_DATA_DIR: dataDir, BOXOFFICE_AUTH_SECRET: secret, ...env,
+    },
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  let exited = null;
+  const exit = new Promise((resolve) => child.on('exit', (code, signal) => { exited = { code, signal }; resolve(); }));
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(killer);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error(`${bin} dev (${name}) exited during start-up (${JSON.stringify(exited)}); see ${logFile}`);
+    }
+    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ready) return { url, secret, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${bin} dev (${name}) was not ready within 120 s; see ${logFile}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
-  const { token: guestToken } = await must('POST', '/v1/auth/guest', {}, [201]);
-  if ((await probeWebSocket(`/v1/shows/${showId}/queue/live?token=${guestToken}`)) === 404) {
-    allow.push(/WebSocket connection to .*\/queue\/live.* failed/);
-    notes.push('PENDING (server): GET /v1/shows/{id}/queue/live answers 404; the page polled .../queue/me instead');
-  }
-  return { allow, notes };
 }
 
 /** Starts the system Chromium headless, as the project's services notes require. */
