@@ -209,11 +209,34 @@ impl ApiError {
         }
     }
 
+    /// How long a client should wait before trying again (the `Retry-After` header). Every
+    /// variant is named so a new 429/503 cannot silently answer without one.
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Unavailable { .. } => Some(RETRY_UNAVAILABLE),
-            _ => None,
+            Self::InvalidRequest { .. }
+            | Self::Unauthenticated(_)
+            | Self::PaymentDeclined
+            | Self::Forbidden(_)
+            | Self::SaleNotOpen { .. }
+            | Self::AdmissionRequired(_)
+            | Self::ChallengeRequired { .. }
+            | Self::SaleClosed
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::SeatsUnavailable { .. }
+            | Self::HoldAlreadyConfirmed
+            | Self::AlreadyExists
+            | Self::BookingNotCancellable
+            | Self::AlreadyCheckedIn { .. }
+            | Self::TicketCancelled
+            | Self::InvalidTicket
+            | Self::HoldExpired
+            | Self::PayloadTooLarge { .. }
+            | Self::IdempotencyKeyReused
+            | Self::TicketLimitExceeded { .. }
+            | Self::HoldLimitExceeded { .. } => None,
         }
     }
 
@@ -372,6 +395,46 @@ mod tests {
             ApiError::unavailable("x").status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
+    }
+
+    #[test]
+    fn every_429_and_503_carries_retry_after_and_nothing_else_does() {
+        let all = [
+            ApiError::invalid("f", "d"),
+            ApiError::Unauthenticated("x"),
+            ApiError::PaymentDeclined,
+            ApiError::Forbidden("x"),
+            ApiError::SaleNotOpen {
+                opens_at: "t".into(),
+            },
+            ApiError::AdmissionRequired("x"),
+            ApiError::ChallengeRequired {
+                challenge: "c".into(),
+                bits: 8,
+            },
+            ApiError::SaleClosed,
+            ApiError::NotFound,
+            ApiError::SeatsUnavailable { seat_ids: vec![] },
+            ApiError::HoldExpired,
+            ApiError::TicketLimitExceeded { limit: 6 },
+            ApiError::RateLimited {
+                retry_after: Duration::from_millis(10),
+            },
+            ApiError::unavailable("x"),
+        ];
+        for error in all {
+            let status = error.status();
+            let retries = matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            );
+            let response = error.clone().into_response();
+            assert_eq!(
+                response.headers().contains_key(header::RETRY_AFTER),
+                retries,
+                "{error:?}"
+            );
+        }
     }
 
     #[test]
