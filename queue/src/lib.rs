@@ -8,6 +8,9 @@
 //! - [`demand`] (pure): automatic switch-on: [`demand::DemandMeter`] counts hold attempts per
 //!   show per second (summed over every ingress), [`demand::AutoPolicy`] and the show's
 //!   [`demand::AutoSetting`] give the threshold; the admitter appends `AutoSwitchedOn` once.
+//! - [`challenge`]: the [`challenge::JoinChallenge`] seam for joining shows that ask for one
+//!   (`challengeBits`), with the contract's proof of work ([`challenge::ProofOfWork`]) as the
+//!   built-in default.
 //! - [`token`]: keys derived from the auth secret: admission tokens (HMAC over show, user,
 //!   expiry), proof-of-work challenges (HMAC, no storage) and the opening seed.
 //! - [`folds`]: every show's queue in this process, change signals for live pushes, the applied
@@ -41,12 +44,13 @@
 //!
 //! ## A request flows
 //! join: ingress -> [`room::WaitingRoom::join`] -> settings (catalog, cached 1 s) -> live entry?
-//! answer it -> proof of work -> open the queue if the sale opened -> append `Joined` -> read the
+//! answer it -> the show's challenge (proof of work by default) -> open the queue if the sale opened -> append `Joined` -> read the
 //! entry back from the fold. Admission: every second [`room::WaitingRoom::round`] plans a batch
 //! per show and appends `Admitted`; buyers see `ADMITTED` with a token on their next read or
 //! live push; the hold route checks the token ([`room::WaitingRoom::check_admission`]) and then
 //! appends `Used`.
 
+pub mod challenge;
 pub mod demand;
 pub mod embedded;
 pub mod error;
@@ -57,11 +61,12 @@ pub mod log;
 pub mod room;
 pub mod token;
 
+pub use challenge::{Challenge, ChallengeRefusal, JoinChallenge, ProofOfWork};
 pub use demand::{AutoPolicy, AutoSetting, DemandMeter};
 pub use error::QueueError;
 pub use fold::{Pace, QueueEvent, ShowQueue, Standing};
 pub use room::{
     Admission, AdmissionError, Directory, JoinError, Joined, QueueEntry, RoomConfig, RoomShow,
-    Status, WaitingRoom,
+    Status, UseRecord, WaitingRoom,
 };
 pub use token::{RoomKeys, TokenRefusal};

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use schemas::{ShowId, UnixMs, UserId};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
+use crate::challenge::{ChallengeRefusal, JoinChallenge, ProofOfWork};
 use crate::demand::{AutoPolicy, AutoSetting, DemandMeter};
 use crate::embedded::EmbeddedLog;
 use crate::error::QueueError;
@@ -18,7 +19,7 @@ use crate::fold::{Pace, QueueEvent, Standing};
 use crate::folds::{Folds, ShowSlot};
 use crate::jetstream::{DemandShare, JetStreamLog, StreamSpec, demand_subject};
 use crate::log::{Appended, Expect, QueueLog};
-use crate::token::{self, RoomKeys, TokenRefusal};
+use crate::token::{RoomKeys, TokenRefusal};
 
 /// What the waiting room needs to know about a show (the ingress reads it from the catalog).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +79,14 @@ pub struct RoomConfig {
     pub settings_ttl: Duration,
     /// Automatic switch-on above a demand.
     pub auto: AutoPolicy,
+    /// Most admission-use records ([`WaitingRoom::record_use`]) being written at once; more
+    /// are dropped (and counted) rather than queued.
+    pub uses_in_flight_max: usize,
 }
+
+/// Default of [`RoomConfig::uses_in_flight_max`]: enough for a log answering in 10 ms to
+/// record 25,000 holds a second.
+pub const USES_IN_FLIGHT_MAX: usize = 256;
 
 impl RoomConfig {
     /// Admissions valid `window_ms`; rounds and settings refresh every second.
@@ -88,6 +96,7 @@ impl RoomConfig {
             tick: Duration::from_secs(1),
             settings_ttl: Duration::from_secs(1),
             auto: AutoPolicy::OFF,
+            uses_in_flight_max: USES_IN_FLIGHT_MAX,
         }
     }
 }
@@ -166,13 +175,16 @@ pub enum JoinError {
     /// The show has started.
     #[error("the show has started")]
     SaleClosed,
-    /// The show asks for a proof of work and none (or a wrong one) came with the request.
+    /// The show asks for a challenge to be answered (by default a proof of work) and no
+    /// answer, or a wrong one, came with the request.
     #[error("solve the challenge to join")]
     ChallengeRequired {
         /// The challenge string.
         challenge: String,
-        /// Leading zero bits asked for.
+        /// The difficulty asked for (leading zero bits for the proof of work).
         bits: u8,
+        /// What was wrong with the answer.
+        refusal: ChallengeRefusal,
     },
     /// The log or directory failed.
     #[error(transparent)]
@@ -188,6 +200,17 @@ pub enum AdmissionError {
     /// Settings could not be read.
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// What [`WaitingRoom::record_use`] did with an admission's use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UseRecord {
+    /// Nothing to record: no unused admission of the user for the show.
+    NotAdmitted,
+    /// Being written in the background.
+    Started,
+    /// Dropped: [`RoomConfig::uses_in_flight_max`] records were being written already.
+    Dropped,
 }
 
 /// What one admission round did.
@@ -247,6 +270,10 @@ struct Inner {
     demand: Arc<Mutex<DemandMeter>>,
     /// Where this process's counts go each round.
     share: Option<DemandShare>,
+    /// What joining a show that asks for a challenge takes ([`ProofOfWork`] unless replaced).
+    challenge: RwLock<Arc<dyn JoinChallenge>>,
+    /// Permits for admission-use records written in the background.
+    uses_in_flight: Arc<Semaphore>,
 }
 
 impl WaitingRoom {
@@ -272,12 +299,15 @@ impl WaitingRoom {
         demand: Arc<Mutex<DemandMeter>>,
         share: Option<DemandShare>,
     ) -> WaitingRoom {
+        let keys = RoomKeys::new(secret);
         WaitingRoom {
             inner: Arc::new(Inner {
                 folds,
                 log,
                 directory,
-                keys: RoomKeys::new(secret),
+                challenge: RwLock::new(Arc::new(ProofOfWork::new(keys.clone()))),
+                uses_in_flight: Arc::new(Semaphore::new(config.uses_in_flight_max)),
+                keys,
                 local: Mutex::new(DemandMeter::new(config.auto.window_s)),
                 config,
                 settings: Mutex::new(HashMap::new()),
@@ -354,6 +384,57 @@ impl WaitingRoom {
     /// The service settings.
     pub fn config(&self) -> &RoomConfig {
         &self.inner.config
+    }
+
+    /// Replace the challenge joins of shows with `challengeBits` must answer (the built-in
+    /// [`ProofOfWork`] by default), for this room and its clones. Every process sharing a log
+    /// should use the same one, or a buyer challenged by one ingress fails at another.
+    pub fn set_challenge(&self, challenge: Arc<dyn JoinChallenge>) {
+        *self
+            .inner
+            .challenge
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = challenge;
+    }
+
+    /// The challenge joins must answer now.
+    fn join_challenge(&self) -> Arc<dyn JoinChallenge> {
+        self.inner
+            .challenge
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether `user` may join `show` given its challenge setting and their `solution`.
+    fn check_challenge(
+        &self,
+        show: ShowId,
+        user: UserId,
+        info: &RoomShow,
+        solution: Option<&str>,
+    ) -> Result<(), JoinError> {
+        let Some(bits) = info.challenge_bits.filter(|b| *b > 0) else {
+            return Ok(());
+        };
+        let kind = self.join_challenge();
+        let issued = kind.issue(show, user, bits);
+        let verdict = solution.map_or(Err(ChallengeRefusal::Missing), |answer| {
+            kind.verify(&issued, answer)
+        });
+        verdict.map_err(|refusal| {
+            metrics::counter!(
+                "boxoffice_queue_challenge_refused_total",
+                "challenge" => kind.name(),
+                "reason" => refusal.as_str()
+            )
+            .increment(1);
+            JoinError::ChallengeRequired {
+                challenge: issued.challenge,
+                bits: issued.bits,
+                refusal,
+            }
+        })
     }
 
     /// The show's settings and seats, reused for [`RoomConfig::settings_ttl`].
@@ -489,12 +570,7 @@ impl WaitingRoom {
                 created: entry_tag == tag,
             });
         }
-        if let Some(bits) = info.challenge_bits.filter(|b| *b > 0) {
-            let challenge = self.inner.keys.challenge(show, user, bits);
-            if !solution.is_some_and(|nonce| token::solves(&challenge, nonce, bits)) {
-                return Err(JoinError::ChallengeRequired { challenge, bits });
-            }
-        }
+        self.check_challenge(show, user, &info, solution)?;
         // Open first when due, so nobody joining after the opening lands among the shuffled.
         self.open_if_due(show, &slot, &info, now).await?;
         let event = QueueEvent::Joined { user, tag, at: now };
@@ -668,6 +744,34 @@ impl WaitingRoom {
         if let Err(e) = self.inner.log.append(show, event, Expect::Any).await {
             tracing::warn!(error = %e, %show, "could not record an admission's use");
         }
+    }
+
+    /// [`WaitingRoom::note_used`] in the background, for callers that must not wait for it (a
+    /// hold that has already succeeded). At most [`RoomConfig::uses_in_flight_max`] records are
+    /// written at once; beyond that the record is dropped and counted
+    /// (`boxoffice_queue_use_records_dropped_total`) instead of queued or awaited: a lost record
+    /// only keeps the admission counted as outstanding until its window ends (pacing admits a
+    /// little more cautiously), while waiting or queueing without bound would turn a slow log
+    /// into slow holds or unbounded memory during exactly the rush the room exists for.
+    pub fn record_use(&self, show: ShowId, user: UserId, seats: u32, now: UnixMs) -> UseRecord {
+        let admitted = self
+            .inner
+            .folds
+            .slot(show)
+            .is_some_and(|slot| slot.read(|q| q.unused_admission(user, now)));
+        if !admitted {
+            return UseRecord::NotAdmitted;
+        }
+        let Ok(permit) = self.inner.uses_in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("boxoffice_queue_use_records_dropped_total").increment(1);
+            return UseRecord::Dropped;
+        };
+        let room = self.clone();
+        tokio::spawn(async move {
+            room.note_used(show, user, seats, now).await;
+            drop(permit);
+        });
+        UseRecord::Started
     }
 
     /// A receiver that wakes when anything `show`'s buyers see may have changed.

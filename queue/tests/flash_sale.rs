@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures::future::join_all;
 use queue::room::RoomConfig;
-use queue::{Directory, QueueError, RoomShow, Status, WaitingRoom};
+use queue::{
+    Challenge, ChallengeRefusal, Directory, JoinChallenge, QueueError, RoomShow, Status, UseRecord,
+    WaitingRoom,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use schemas::{ShowId, UnixMs, UserId};
@@ -446,15 +449,27 @@ async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
     let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
     let now = UnixMs(OPENS_AT + 5);
     let challenge = match room.join(show, user(1), 7, None, now).await {
-        Err(queue::JoinError::ChallengeRequired { challenge, bits }) => {
+        Err(queue::JoinError::ChallengeRequired {
+            challenge,
+            bits,
+            refusal,
+        }) => {
             assert_eq!(bits, 10);
+            assert_eq!(refusal, ChallengeRefusal::Missing);
             challenge
         }
         other => panic!("expected a challenge, got {other:?}"),
     };
+    let wrong = (0..)
+        .map(|n: u32| format!("wrong-{n}"))
+        .find(|nonce| !queue::token::solves(&challenge, nonce, 10))
+        .unwrap();
     assert!(matches!(
-        room.join(show, user(1), 7, Some("wrong"), now).await,
-        Err(queue::JoinError::ChallengeRequired { .. })
+        room.join(show, user(1), 7, Some(&wrong), now).await,
+        Err(queue::JoinError::ChallengeRequired {
+            refusal: ChallengeRefusal::Unsolved,
+            ..
+        })
     ));
     let nonce = queue::token::solve(&challenge, 10);
     let joined = room
@@ -466,4 +481,132 @@ async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
     let again = room.join(show, user(1), 8, None, now).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.entry, joined.entry);
+}
+
+/// Another challenge than the built-in proof of work: multiply two numbers derived from show,
+/// user and difficulty. Real verification, so a wrong product (or a proof-of-work nonce) fails.
+struct Product;
+
+impl Product {
+    fn factors(challenge: &str) -> Option<(u64, u64)> {
+        let (a, b) = challenge.strip_prefix("multiply:")?.split_once('x')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    }
+}
+
+impl JoinChallenge for Product {
+    fn name(&self) -> &'static str {
+        "product"
+    }
+
+    fn issue(&self, show: ShowId, user: UserId, bits: u8) -> Challenge {
+        let a = (show.0.as_u128() % 1_000) as u64 + u64::from(bits);
+        let b = (user.0.as_u128() % 1_000) as u64 + 7;
+        Challenge {
+            challenge: format!("multiply:{a}x{b}"),
+            bits,
+        }
+    }
+
+    fn verify(&self, challenge: &Challenge, answer: &str) -> Result<(), ChallengeRefusal> {
+        let (a, b) = Product::factors(&challenge.challenge).ok_or(ChallengeRefusal::Malformed)?;
+        let answer: u64 = answer.parse().map_err(|_| ChallengeRefusal::Malformed)?;
+        if answer == a * b {
+            Ok(())
+        } else {
+            Err(ChallengeRefusal::Unsolved)
+        }
+    }
+}
+
+#[tokio::test]
+async fn another_join_challenge_plugs_in_in_place_of_the_proof_of_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = ShowId(Uuid::from_u128(0x5150_0000_0000_0000_0000_0000_0000_0123));
+    let directory = SimDirectory::new(show, 10, 60);
+    directory.state.lock().unwrap().challenge_bits = Some(4);
+    let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
+    room.set_challenge(Arc::new(Product));
+    let now = UnixMs(OPENS_AT + 5);
+    let buyer = user(1);
+    let (challenge, bits) = match room.join(show, buyer, 7, None, now).await {
+        Err(queue::JoinError::ChallengeRequired {
+            challenge,
+            bits,
+            refusal: ChallengeRefusal::Missing,
+        }) => (challenge, bits),
+        other => panic!("expected the product challenge, got {other:?}"),
+    };
+    assert_eq!(
+        Challenge {
+            challenge: challenge.clone(),
+            bits
+        },
+        Product.issue(show, buyer, 4),
+        "the plugged challenge was issued"
+    );
+    let (a, b) = Product::factors(&challenge).unwrap();
+    // The built-in's answer is no answer here (a small nonce, checked not to be the product),
+    // nor is a wrong product or something that is not a number.
+    let pow = queue::token::solve(&room.keys().challenge(show, buyer, 4), 4);
+    assert_ne!(pow.parse::<u64>().ok(), Some(a * b));
+    for (answer, refusal) in [
+        (pow.as_str(), ChallengeRefusal::Unsolved),
+        ("12", ChallengeRefusal::Unsolved),
+        ("twelve", ChallengeRefusal::Malformed),
+    ] {
+        match room.join(show, buyer, 7, Some(answer), now).await {
+            Err(queue::JoinError::ChallengeRequired { refusal: r, .. }) => {
+                assert_eq!(r, refusal, "{answer}");
+            }
+            other => panic!("{answer:?} should not join: {other:?}"),
+        }
+    }
+    let joined = room
+        .join(show, buyer, 7, Some(&(a * b).to_string()), now)
+        .await
+        .unwrap();
+    assert!(joined.created);
+    assert_eq!(joined.entry.status, Status::Waiting);
+}
+
+#[tokio::test]
+async fn admission_uses_are_recorded_in_the_background_and_dropped_beyond_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = ShowId(Uuid::new_v4());
+    let directory = SimDirectory::new(show, 100, 6_000);
+    let config = RoomConfig {
+        uses_in_flight_max: 1,
+        ..config()
+    };
+    let room = WaitingRoom::open_embedded(&dir.path().join("wr.redb"), directory, SECRET, config)
+        .await
+        .unwrap();
+    let now = OPENS_AT + 5;
+    join_chunk(&room, show, &[user(1), user(2)], now).await;
+    room.round(UnixMs(now + 1_000)).await;
+    let now = UnixMs(now + 1_000);
+    for u in [user(1), user(2)] {
+        let entry = room.entry(show, u, now).await.unwrap().unwrap();
+        assert_eq!(entry.status, Status::Admitted);
+    }
+    // Nobody to record for a buyer who was never admitted.
+    assert_eq!(
+        room.record_use(show, user(3), 2, now),
+        UseRecord::NotAdmitted
+    );
+    // One record in flight at a time: the second, started before the first could run, is
+    // dropped rather than queued or awaited.
+    assert_eq!(room.record_use(show, user(1), 2, now), UseRecord::Started);
+    assert_eq!(room.record_use(show, user(2), 2, now), UseRecord::Dropped);
+    // The first is written: its admission stops counting as unused, and a permit is free again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while room.record_use(show, user(1), 2, now) != UseRecord::NotAdmitted {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the use was never recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(room.record_use(show, user(2), 2, now), UseRecord::Started);
 }

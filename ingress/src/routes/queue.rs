@@ -12,7 +12,8 @@ use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use queue::{
-    AdmissionError, AutoSetting, JoinError, QueueEntry, QueueError, TokenRefusal, WaitingRoom,
+    AdmissionError, AutoSetting, JoinError, QueueEntry, QueueError, TokenRefusal, UseRecord,
+    WaitingRoom,
 };
 use schemas::{ShowId, UserId};
 use serde::{Deserialize, Serialize};
@@ -106,9 +107,13 @@ fn join_error(error: JoinError) -> ApiError {
     match error {
         JoinError::UnknownShow | JoinError::NoWaitingRoom => ApiError::NotFound,
         JoinError::SaleClosed => ApiError::SaleClosed,
-        JoinError::ChallengeRequired { challenge, bits } => {
-            ApiError::ChallengeRequired { challenge, bits }
-        }
+        // Every refusal (no answer, a malformed or a wrong one) answers the same 428 with the
+        // challenge to solve; the queue counts them by reason.
+        JoinError::ChallengeRequired {
+            challenge,
+            bits,
+            refusal: _,
+        } => ApiError::ChallengeRequired { challenge, bits },
         JoinError::Queue(e) => queue_error(e),
     }
 }
@@ -320,13 +325,18 @@ fn refusal_text(refusal: TokenRefusal) -> &'static str {
 }
 
 /// After a hold: tell the waiting room the caller's admission turned into `seats` held seats.
+/// Off the request path and bounded ([`WaitingRoom::record_use`]): the hold has succeeded, and
+/// a record dropped when too many are in flight only makes pacing more cautious, whereas
+/// waiting here would make a slow log slow every hold.
 pub fn note_hold(state: &AppState, show: ShowId, user: UserId, seats: usize) {
     if let Some(room) = state.waiting_room() {
-        let room = room.clone();
-        // Off the request path: pacing only becomes more cautious if this is late or lost.
-        tokio::spawn(async move {
-            room.note_used(show, user, seats as u32, now_ms()).await;
-        });
+        let seats = u32::try_from(seats).unwrap_or(u32::MAX);
+        match room.record_use(show, user, seats, now_ms()) {
+            UseRecord::NotAdmitted | UseRecord::Started => {}
+            UseRecord::Dropped => {
+                tracing::debug!(%show, "admission use not recorded: too many records in flight");
+            }
+        }
     }
 }
 
