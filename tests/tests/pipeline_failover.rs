@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use engine::ShowState;
 use processors::bus::{BusError, CommandBus, LocalBus};
 use processors::dev::MemLogHub;
 use processors::events::EventHub;
@@ -19,7 +18,7 @@ use processors::partition::{LoopError, LoopSettings, Ownership, PartitionLoop};
 use processors::serve::{CqlStore, JetStreamLog, NatsEventSink, prepare_consumer};
 use processors::store::ShowStore;
 use processors::topology::{PartitionId, Topology};
-use schemas::{CommandEnvelope, Event, HoldId, Outcome, Reply, SeatId, ShowId};
+use schemas::{CommandEnvelope, Event, HoldId, Outcome, Rejection, Reply, SeatId};
 use support::pipeline::*;
 use tokio::sync::watch;
 
@@ -110,38 +109,6 @@ async fn submit_until_decided(bus: &impl CommandBus, envelope: &CommandEnvelope)
         }
     }
     panic!("no decision after 20 attempts")
-}
-
-/// The stored show must equal the engine applied once, in stream order, to the stream.
-async fn assert_stored_equals_replay(
-    services: &Services,
-    topology: &Topology,
-    show: ShowId,
-) -> ShowState {
-    let commands = stream_commands(services, topology).await;
-    let store = CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
-        .await
-        .unwrap();
-    let stored = store.load(show).await.unwrap().unwrap();
-    let mut replayed = ShowState::new(show);
-    for (seq, at, envelope) in commands {
-        // Commands after the stored position were not applied yet (the processor was stopped).
-        if seq > stored.fence.applied_seq {
-            break;
-        }
-        if envelope.show_id == show {
-            replayed.decide(&envelope, at);
-        }
-    }
-    let restored = processors::rows::restore(show, &stored).unwrap();
-    let (a, b) = (restored.snapshot(), replayed.snapshot());
-    let only_stored: Vec<_> = a.iter().filter(|r| !b.contains(r)).collect();
-    let only_replayed: Vec<_> = b.iter().filter(|r| !a.contains(r)).collect();
-    assert!(
-        only_stored.is_empty() && only_replayed.is_empty(),
-        "stored state differs from the engine applied once to the stream:\n only stored: {only_stored:?}\n only replayed: {only_replayed:?}"
-    );
-    restored
 }
 
 /// Each accepted hold's seats, checking no seat is in two accepted holds.
@@ -255,8 +222,43 @@ async fn pipeline_kill_9_of_the_active_processor_fails_over_without_loss_or_doub
     }
 }
 
+/// Publish `envelope` straight to the command stream with `reply_to` as its reply subject and
+/// return the first answer on `answers` (a subscription to every `reply_to` this test uses).
+async fn publish_and_await_answer(
+    js: &async_nats::jetstream::Context,
+    topology: &Topology,
+    answers: &mut async_nats::Subscriber,
+    envelope: &CommandEnvelope,
+    reply_to: &str,
+) -> Reply {
+    use futures::StreamExt;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", envelope.command_id.to_string().as_str());
+    headers.insert(processors::serve::REPLY_TO_HEADER, reply_to);
+    js.publish_with_headers(
+        topology.command_subject(envelope.show_id),
+        headers,
+        schemas::encode(envelope).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(10), answers.next())
+        .await
+        .expect("an answer within 10 s")
+        .expect("subscription open");
+    assert_eq!(
+        message.subject.as_str(),
+        reply_to,
+        "answers arrive in order"
+    );
+    schemas::decode(&message.payload).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_two_processors_only_one_applies_and_a_restart_recovers() {
+    use futures::StreamExt;
     let Some(services) = services("pipeline_two") else {
         return;
     };
@@ -267,36 +269,72 @@ async fn pipeline_two_processors_only_one_applies_and_a_restart_recovers() {
     assert_eq!(wait_for_owner(&services, &topology).await, "proc-a");
     let b = Processor::start(&services, &topology, "proc-b");
     let bus = bus(&services, &topology).await;
+    let store = CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
+        .await
+        .unwrap();
     let show = new_show();
     submit_until_decided(&bus, &create(show, 100)).await;
-    let mut replies = Vec::new();
+    let epoch_a = store.read_fence(show).await.unwrap().unwrap().0.owner_epoch;
+
+    // While proc-a holds the lease, every command is answered once and stored by proc-a's
+    // epoch: a standby that decided a command would answer it too, one that persisted would
+    // leave its own (newer) epoch in the fence.
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let inbox = client.new_inbox();
+    let mut answers = client.subscribe(format!("{inbox}.*")).await.unwrap();
+    let mut sent = Vec::new();
     for i in 0..40u32 {
         let hold_id = new_hold();
+        let envelope = hold(show, hold_id, user(1), &[i], 3_600_000);
+        let reply_to = format!("{inbox}.{i}");
         let reply =
-            submit_until_decided(&bus, &hold(show, hold_id, user(1), &[i], 3_600_000)).await;
-        replies.push((hold_id, reply));
+            publish_and_await_answer(&js, &topology, &mut answers, &envelope, &reply_to).await;
+        assert_eq!(reply.command_id, envelope.command_id);
+        let (fence, version) = store.read_fence(show).await.unwrap().unwrap();
+        assert_eq!(fence.owner_epoch, epoch_a, "only proc-a wrote");
+        assert_eq!(version, reply.version, "stored through this hold");
+        sent.push((hold_id, envelope, reply));
     }
     assert_eq!(
         lease_owner(&services, &topology).await.as_deref(),
         Some("proc-a")
     );
+    let late = tokio::time::timeout(Duration::from_secs(1), answers.next()).await;
+    assert!(late.is_err(), "a command was answered twice: {late:?}");
+
     // Graceful stop of the active one: the standby takes over; the state carries on.
     a.stop().await;
     assert_eq!(wait_for_owner(&services, &topology).await, "proc-b");
     for i in 40..60u32 {
         let hold_id = new_hold();
-        let reply =
-            submit_until_decided(&bus, &hold(show, hold_id, user(2), &[i], 3_600_000)).await;
-        replies.push((hold_id, reply));
+        let envelope = hold(show, hold_id, user(2), &[i], 3_600_000);
+        let reply = submit_until_decided(&bus, &envelope).await;
+        sent.push((hold_id, envelope, reply));
     }
+    let epoch_b = store.read_fence(show).await.unwrap().unwrap().0.owner_epoch;
+    assert!(epoch_b > epoch_a, "proc-b writes with a newer epoch");
     b.stop().await;
     // A fresh processor recovers from the store; a retry of an old command answers from memory.
     let c = Processor::start(&services, &topology, "proc-c");
-    let (first_hold, first_reply) = replies[0].clone();
-    let again = submit_until_decided(&bus, &hold(show, first_hold, user(1), &[0], 3_600_000)).await;
-    // A new command id for the same hold id is a different request; the original's retry is not.
-    assert!(matches!(again.outcome, Outcome::Rejected(_)) || again.outcome == first_reply.outcome);
+    let (first_hold, first_envelope, first_reply) = sent[0].clone();
+    let again = submit_until_decided(&bus, &first_envelope).await;
+    assert_eq!(again.command_id, first_reply.command_id);
+    assert_eq!(
+        again.outcome, first_reply.outcome,
+        "the retry gets the first decision"
+    );
+    // The engine remembers outcomes, not the version each one left: a recalled reply carries
+    // the show's current version.
+    let (_, current) = store.read_fence(show).await.unwrap().unwrap();
+    assert_eq!(again.version, current);
+    // A new command naming the same hold id is a different request: an id reuse.
+    let reuse = submit_until_decided(&bus, &hold(show, first_hold, user(1), &[0], 3_600_000)).await;
+    assert_eq!(reuse.outcome, Outcome::Rejected(Rejection::CommandIdReused));
     c.stop().await;
+    let replies: Vec<(HoldId, Reply)> = sent.into_iter().map(|(h, _, r)| (h, r)).collect();
     let holds = accepted_holds(&replies);
     assert_eq!(holds.len(), 60, "every hold applied exactly once");
     assert_stored_equals_replay(&services, &topology, show).await;

@@ -150,6 +150,39 @@ pub async fn stream_commands(
     out
 }
 
+/// The stored show must equal the engine applied once, in stream order, to the stream.
+pub async fn assert_stored_equals_replay(
+    services: &Services,
+    topology: &Topology,
+    show: ShowId,
+) -> engine::ShowState {
+    use processors::store::ShowStore;
+    let commands = stream_commands(services, topology).await;
+    let store = processors::serve::CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
+        .await
+        .unwrap();
+    let stored = store.load(show).await.unwrap().unwrap();
+    let mut replayed = engine::ShowState::new(show);
+    for (seq, at, envelope) in commands {
+        // Commands after the stored position were not applied yet (the processor was stopped).
+        if seq > stored.fence.applied_seq {
+            break;
+        }
+        if envelope.show_id == show {
+            replayed.decide(&envelope, at);
+        }
+    }
+    let restored = processors::rows::restore(show, &stored).unwrap();
+    let (a, b) = (restored.snapshot(), replayed.snapshot());
+    let only_stored: Vec<_> = a.iter().filter(|r| !b.contains(r)).collect();
+    let only_replayed: Vec<_> = b.iter().filter(|r| !a.contains(r)).collect();
+    assert!(
+        only_stored.is_empty() && only_replayed.is_empty(),
+        "stored state differs from the engine applied once to the stream:\n only stored: {only_stored:?}\n only replayed: {only_replayed:?}"
+    );
+    restored
+}
+
 pub fn new_show() -> ShowId {
     ShowId(Uuid::new_v4())
 }
