@@ -1,11 +1,16 @@
 //! Command-line entry points behind `boxoffice processor` and `boxoffice provision` (the binary
 //! only parses and calls these).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::metrics::{Exporter, LAG_POLL_INTERVAL, MetricsError, serve_exporter, watch_lag};
 use crate::provision::{ProvisionError, ProvisionReport, ProvisionTarget, provision};
 use crate::serve::{ProcessorConfig, ProcessorError, run_processor};
 use crate::topology::{PartitionId, Topology, TopologyError};
@@ -35,6 +40,34 @@ pub struct ProcessorArgs {
     /// Most shows each partition keeps decoded in memory.
     #[arg(long, env = "BOXOFFICE_SHOWS_CACHED_MAX", default_value_t = 1024)]
     pub shows_cached_max: usize,
+    /// Serve Prometheus metrics at `http://<addr>/metrics`: `ip:port` (port 0 picks a free one,
+    /// logged), or `off`. Give each processor on a host its own.
+    #[arg(long, env = "BOXOFFICE_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: MetricsAddr,
+}
+
+/// Where `boxoffice processor` serves `/metrics` unless told otherwise: loopback only, so
+/// nothing is exposed beyond the host by default.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+
+/// Where a processor serves its metrics: an address, or nowhere (`off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsAddr(pub Option<SocketAddr>);
+
+impl FromStr for MetricsAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<MetricsAddr, String> {
+        match text.trim() {
+            "off" => Ok(MetricsAddr(None)),
+            addr => addr
+                .parse()
+                .map(|addr| MetricsAddr(Some(addr)))
+                .map_err(|e| {
+                    format!("{addr:?}: {e} (expected ip:port, e.g. 127.0.0.1:9464, or off)")
+                }),
+        }
+    }
 }
 
 /// `boxoffice provision`: create or update streams, the lease bucket and the CQL schema.
@@ -76,6 +109,9 @@ pub enum CliError {
     /// The processor failed.
     #[error(transparent)]
     Processor(#[from] ProcessorError),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// Signal handling could not be installed.
     #[error("signals: {0}")]
     Signals(std::io::Error),
@@ -101,6 +137,74 @@ pub async fn provision_command(args: ProvisionArgs) -> Result<ProvisionReport, C
     Ok(provision(&topology, &target).await?)
 }
 
+/// Serve mode's processor with its telemetry: the partition loops ([`run_processor`]) and, when
+/// metrics are on, the `/metrics` endpoint and the consumer-lag watcher beside them.
+#[derive(Debug)]
+pub struct ProcessorProcess {
+    config: ProcessorConfig,
+    stop: watch::Receiver<bool>,
+    exporter: Option<Exporter>,
+    lag: Option<JoinHandle<()>>,
+}
+
+impl ProcessorProcess {
+    /// Bind the metrics endpoint (when `metrics` is an address) and start watching the lag of
+    /// `config`'s partitions; [`ProcessorProcess::run`] then runs the loops until `stop`.
+    pub async fn start(
+        config: ProcessorConfig,
+        metrics: MetricsAddr,
+        stop: watch::Receiver<bool>,
+    ) -> Result<ProcessorProcess, CliError> {
+        let mut process = ProcessorProcess {
+            config,
+            stop,
+            exporter: None,
+            lag: None,
+        };
+        let Some(addr) = metrics.0 else {
+            return Ok(process);
+        };
+        let exporter = serve_exporter(addr).await?;
+        info!("metrics at http://{}/metrics", exporter.local_addr());
+        process.exporter = Some(exporter);
+        let client = crate::serve::connect(&process.config.nats_url)
+            .await
+            .map_err(ProcessorError::from)?;
+        let topology = Arc::new(process.config.topology.clone());
+        let partitions = if process.config.partitions.is_empty() {
+            topology.partitions()
+        } else {
+            process.config.partitions.clone()
+        };
+        process.lag = Some(tokio::spawn(watch_lag(
+            client,
+            topology,
+            partitions,
+            LAG_POLL_INTERVAL,
+        )));
+        Ok(process)
+    }
+
+    /// The metrics endpoint's address, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.exporter.as_ref().map(Exporter::local_addr)
+    }
+
+    /// Run the partition loops until `stop` turns true (each finishes its batch in hand and
+    /// releases its lease); the metrics endpoint stops with them.
+    pub async fn run(self) -> Result<(), CliError> {
+        Ok(run_processor(self.config.clone(), self.stop.clone()).await?)
+    }
+}
+
+impl Drop for ProcessorProcess {
+    fn drop(&mut self) {
+        if let Some(lag) = &self.lag {
+            lag.abort();
+        }
+    }
+}
+
 /// Run `boxoffice processor` until SIGTERM or Ctrl-C, then finish the batches in hand and release
 /// the leases.
 pub async fn processor_command(args: ProcessorArgs) -> Result<(), CliError> {
@@ -117,6 +221,7 @@ pub async fn processor_command(args: ProcessorArgs) -> Result<(), CliError> {
         shows_cached_max: args.shows_cached_max,
     };
     let (stop, stop_rx) = watch::channel(false);
+    let process = ProcessorProcess::start(config, args.metrics_addr, stop_rx).await?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(CliError::Signals)?;
     tokio::spawn(async move {
@@ -126,5 +231,40 @@ pub async fn processor_command(args: ProcessorArgs) -> Result<(), CliError> {
         }
         let _ = stop.send(true);
     });
-    Ok(run_processor(config, stop_rx).await?)
+    process.run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: ProcessorArgs,
+    }
+
+    fn metrics_addr(argv: &[&str]) -> Result<MetricsAddr, clap::Error> {
+        let argv = std::iter::once("processor").chain(argv.iter().copied());
+        Command::try_parse_from(argv).map(|c| c.args.metrics_addr)
+    }
+
+    #[test]
+    fn metrics_are_served_on_loopback_unless_turned_off() {
+        let default = metrics_addr(&[]).unwrap();
+        assert_eq!(
+            default,
+            MetricsAddr(Some("127.0.0.1:9464".parse().unwrap()))
+        );
+        let chosen = metrics_addr(&["--metrics-addr", "0.0.0.0:9500"]).unwrap();
+        assert_eq!(chosen, MetricsAddr(Some("0.0.0.0:9500".parse().unwrap())));
+        assert_eq!(
+            metrics_addr(&["--metrics-addr", "off"]).unwrap(),
+            MetricsAddr(None)
+        );
+        let wrong = metrics_addr(&["--metrics-addr", "localhost"]).unwrap_err();
+        assert!(wrong.to_string().contains("expected ip:port"), "{wrong}");
+    }
 }
