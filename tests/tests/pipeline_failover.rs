@@ -1,7 +1,9 @@
-//! Failover of the pipeline against real NATS and Cassandra: two processors (only one applies),
-//! `kill -9` of the active processor in the middle of a stream of commands (bounded takeover,
-//! nothing acknowledged lost, no seat held twice), redelivery after a crash between persist and
-//! ack (applies once), a stale owner fenced by the conditional batch, and restart recovery.
+//! Failover of the pipeline against real NATS and Cassandra: two processors (only one applies:
+//! every command answered once and stored by the active epoch; the standby's own `/metrics` show
+//! nothing decided or persisted while the other holds the lease), `kill -9` of the active
+//! processor in the middle of a stream of commands (bounded takeover, nothing acknowledged lost,
+//! no seat held twice), redelivery after a crash between persist and ack (applies once), a stale
+//! owner fenced by the conditional batch, and restart recovery.
 
 mod support;
 
@@ -23,6 +25,8 @@ use support::pipeline::*;
 use tokio::sync::watch;
 
 const CHILD_ENV: &str = "BOXOFFICE_PIPELINE_CHILD";
+/// Where a child processor serves its `/metrics` (unset: nowhere).
+const CHILD_METRICS_ENV: &str = "BOXOFFICE_PIPELINE_CHILD_METRICS";
 
 /// Not a test: the entry point of a processor child process (run by the failover test with
 /// `--ignored --exact`), so it can be killed with SIGKILL.
@@ -32,6 +36,15 @@ async fn pipeline_child_processor() {
     let name = std::env::var(CHILD_ENV).expect("run by pipeline_failover only");
     let services = services("pipeline_child_processor").expect("services");
     let owner = format!("child-{}", std::process::id());
+    // Its own process, so its own metrics recorder: the parent scrapes what this one did.
+    let _exporter = match std::env::var(CHILD_METRICS_ENV) {
+        Ok(addr) => Some(
+            processors::metrics::serve_exporter(addr.parse().expect("metrics address"))
+                .await
+                .expect("metrics exporter"),
+        ),
+        Err(_) => None,
+    };
     let processor = Processor::start(&services, &one_partition(&name), &owner);
     // Run until killed.
     tokio::time::sleep(Duration::from_secs(600)).await;
@@ -55,6 +68,10 @@ impl Drop for Child {
 }
 
 fn spawn_child(name: &str) -> Child {
+    spawn_child_with(name, &[])
+}
+
+fn spawn_child_with(name: &str, env: &[(&str, String)]) -> Child {
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
@@ -63,6 +80,7 @@ fn spawn_child(name: &str) -> Child {
             "--nocapture",
         ])
         .env(CHILD_ENV, name)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -337,6 +355,91 @@ async fn pipeline_two_processors_only_one_applies_and_a_restart_recovers() {
     let replies: Vec<(HoldId, Reply)> = sent.into_iter().map(|(h, _, r)| (h, r)).collect();
     let holds = accepted_holds(&replies);
     assert_eq!(holds.len(), 60, "every hold applied exactly once");
+    assert_stored_equals_replay(&services, &topology, show).await;
+}
+
+/// A loopback address with a port free right now.
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The sum of every sample of `metric` (all label sets) a child serves at `addr`; 0 when it
+/// recorded none. Waits for the endpoint to come up.
+async fn scrape_sum(addr: std::net::SocketAddr, metric: &str) -> f64 {
+    let url = format!("http://{addr}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        match reqwest::get(&url).await {
+            Ok(r) if r.status().is_success() => break r.text().await.unwrap(),
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("no metrics at {url}: {other:?}"),
+        }
+    };
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// [`scrape_sum`] of `metric` at two children.
+async fn scrape_both(addrs: [std::net::SocketAddr; 2], metric: &str) -> (f64, f64) {
+    (
+        scrape_sum(addrs[0], metric).await,
+        scrape_sum(addrs[1], metric).await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_a_standby_decides_and_persists_nothing_while_the_active_one_holds_the_lease() {
+    use processors::metrics::{BATCH_SIZE, COMMANDS, PERSIST_SECONDS};
+    let Some(services) = services("pipeline_standby") else {
+        return;
+    };
+    let name = boxoffice_tests::unique_name("standby");
+    let topology = one_partition(&name);
+    provision_all(&services, &topology).await;
+    let (active_metrics, standby_metrics) = (free_addr(), free_addr());
+    let active = spawn_child_with(&name, &[(CHILD_METRICS_ENV, active_metrics.to_string())]);
+    let active_owner = format!("child-{}", active.0.id());
+    assert_eq!(wait_for_owner(&services, &topology).await, active_owner);
+    let standby = spawn_child_with(&name, &[(CHILD_METRICS_ENV, standby_metrics.to_string())]);
+    // The standby is up (serving metrics) before any command is sent.
+    assert_eq!(scrape_sum(standby_metrics, COMMANDS).await, 0.0);
+    let bus = bus(&services, &topology).await;
+    let show = new_show();
+    submit_until_decided(&bus, &create(show, 100)).await;
+    for i in 0..30u32 {
+        let reply =
+            submit_until_decided(&bus, &hold(show, new_hold(), user(1), &[i], 3_600_000)).await;
+        assert!(matches!(reply.outcome, Outcome::Accepted(_)), "{reply:?}");
+    }
+    assert_eq!(
+        lease_owner(&services, &topology).await,
+        Some(active_owner.clone())
+    );
+    let both = [active_metrics, standby_metrics];
+    assert_eq!(
+        scrape_both(both, COMMANDS).await,
+        (31.0, 0.0),
+        "commands decided"
+    );
+    let (active_batches, standby_batches) = scrape_both(both, &format!("{BATCH_SIZE}_count")).await;
+    assert!(active_batches >= 1.0 && standby_batches == 0.0);
+    let (active_persists, standby_persists) =
+        scrape_both(both, &format!("{PERSIST_SECONDS}_count")).await;
+    assert!(active_persists >= 1.0 && standby_persists == 0.0);
+
+    // The same counters move in the standby once it is the active one.
+    drop(active);
+    for i in 30..40u32 {
+        submit_until_decided(&bus, &hold(show, new_hold(), user(2), &[i], 3_600_000)).await;
+    }
+    assert_ne!(wait_for_owner(&services, &topology).await, active_owner);
+    assert!(scrape_sum(standby_metrics, COMMANDS).await >= 10.0);
+    drop(standby);
     assert_stored_equals_replay(&services, &topology, show).await;
 }
 
