@@ -14,7 +14,11 @@ pub struct Reply {
     pub command_id: CommandId,
     /// Its show.
     pub show_id: ShowId,
-    /// Show version after the command (unchanged by a rejection).
+    /// Show version once the command was decided (unchanged by a rejection). A command answered
+    /// again from the engine's memory (a retry with the same command id) carries the show's
+    /// version at the time of the retry, not the one right after its first decision: the memory
+    /// keeps outcomes, not versions, and a retry only needs a version at least as new as its
+    /// own effects.
     pub version: u64,
     /// Accepted with events, or rejected.
     pub outcome: Outcome,
