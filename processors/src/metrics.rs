@@ -95,7 +95,7 @@ pub const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Bucket bounds (commands) of [`BATCH_SIZE`]; the default `batch_size_max` is 64.
+/// Bucket bounds (commands) of [`BATCH_SIZE`]; the shipped `batch_size_max` is 256.
 pub const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
 const SECONDS_HISTOGRAMS: [&str; 6] = [
