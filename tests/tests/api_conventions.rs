@@ -303,6 +303,14 @@ async fn operations_endpoints_answer() {
         "{}",
         metrics.text
     );
+    // The embedded pipeline's loop histograms carry their own bounds (batch sizes are counts).
+    assert!(
+        metrics
+            .text
+            .contains("boxoffice_pipeline_batch_size_bucket{partition=\"0\",le=\"512\"}"),
+        "{}",
+        metrics.text
+    );
     let doc = api.get("/openapi.json", None).await;
     assert_eq!(doc.status, StatusCode::OK);
     assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
