@@ -293,14 +293,12 @@ async fn pipeline_hot_show_gets_its_own_partition_and_processor_end_to_end() {
         matches!(answer, Err(BusError::Timeout)),
         "the hot show answered without its processor: {answer:?}"
     );
-    let started = Instant::now();
-    let reply =
-        submit_until_decided(&bus, &hold(normal, new_hold(), user(2), &[50], 3_600_000)).await;
+    // Answered on the first try, inside the publisher's 2 s decision timeout.
+    let reply = bus
+        .submit(hold(normal, new_hold(), user(2), &[50], 3_600_000))
+        .await
+        .expect("the normal show answers while the hot partition is down");
     assert!(held_seats(&reply).is_some(), "{reply:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "the normal show answered at once"
-    );
     assert_eq!(
         owner_epoch(&store, hot).await,
         hot_epoch,
