@@ -109,7 +109,11 @@ pub struct LiveConfig {
 
 const DEFAULT_WINDOW_MIN_MS: u64 = 50;
 const DEFAULT_WINDOW_MAX_MS: u64 = 250;
-const DEFAULT_WINDOW_PER_VIEWER_US: u64 = 15;
+/// 80 ms at 10,000 viewers. When the fan-out of one frame takes longer than the window, viewers
+/// catch up with one write for the frames they missed, so a shorter window costs little CPU
+/// then and cuts the wait: 15 us (150 ms) gave p99 956-1,670 ms in serve mode on the busy 2-core
+/// box, 8 us 449-986 ms in the same runs (docs/BENCHMARKS.md, ws).
+const DEFAULT_WINDOW_PER_VIEWER_US: u64 = 8;
 const DEFAULT_QUEUE_FRAMES: usize = 32;
 const DEFAULT_WRITE_STALL_MS: u64 = 10_000;
 const DEFAULT_PING_EVERY_MS: u64 = 20_000;
@@ -595,8 +599,8 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(tuning.window(0), ms(50));
         assert_eq!(tuning.window(2_000), ms(50));
-        assert_eq!(tuning.window(5_000), ms(75));
-        assert_eq!(tuning.window(10_000), ms(150));
+        assert_eq!(tuning.window(8_000), ms(64));
+        assert_eq!(tuning.window(10_000), ms(80));
         assert_eq!(tuning.window(1_000_000), ms(250));
     }
 }
