@@ -34,10 +34,14 @@ const SEATS: u64 = 600;
 /// Admission pace: a burst of 200 (10 s worth) and then 20 a second, so admission is still
 /// running while the late buyers join.
 const ADMIT_PER_MINUTE: u32 = 1_200;
-/// Seconds from creating the show to its opening: the early joins must all be in by then.
-const OPENS_IN_S: i64 = 30;
-/// The whole test, server start to last check, in a debug build.
-const BUDGET: Duration = Duration::from_secs(120);
+/// Buyers who join a warm-up show first, to time joins on this machine right now (the opening
+/// is set from that: the early joins must all be in before it, and waiting longer wastes time).
+const CALIBRATION: usize = 1_500;
+/// Headroom on the calibrated time of the early joins.
+const OPENING_HEADROOM: f64 = 1.3;
+/// The whole test, server start to last check, in a debug build: about 80 s on this 2-core box
+/// when it is quiet, 110-125 s while colleagues' builds and benchmarks share it.
+const BUDGET: Duration = Duration::from_secs(150);
 
 /// One join as the client saw it: when it was sent and answered, and the answer.
 struct Joined {
@@ -132,8 +136,25 @@ fn inversions(joins: &[Joined]) -> usize {
     inverted
 }
 
-async fn open_waiting_room(api: &Api) -> (TestShow, i64) {
-    let opens_s = support::api::chrono_now() + OPENS_IN_S;
+/// Joins per second into a waiting room before its opening, measured on a warm-up show.
+async fn join_rate(api: &Api) -> f64 {
+    let (show, _) = open_waiting_room(api, 3600).await;
+    let tokens = buyers(api, CALIBRATION);
+    let t = Instant::now();
+    over_pool(
+        api,
+        Method::POST,
+        &format!("/v1/shows/{}/queue", show.show_id),
+        &tokens,
+    )
+    .await;
+    CALIBRATION as f64 / t.elapsed().as_secs_f64()
+}
+
+/// A show of [`SEATS`] seats whose sale opens in `opens_in_s`, waiting room on; and the opening
+/// in Unix seconds.
+async fn open_waiting_room(api: &Api, opens_in_s: i64) -> (TestShow, i64) {
+    let opens_s = support::api::chrono_now() + opens_in_s;
     let show = api
         .create_show(1, 20, 30, Some(ingress::time::rfc3339_s(opens_s)))
         .await;
@@ -161,27 +182,37 @@ async fn one_hundred_thousand_buyers_join_over_http_and_are_numbered_fairly() {
         .pool_max_idle_per_host(CONNECTIONS)
         .build()
         .unwrap();
-    let (show, opens_s) = open_waiting_room(&api).await;
-    let join_path = format!("/v1/shows/{}/queue", show.show_id);
-    let me_path = format!("{join_path}/me");
     let early = buyers(&api, EARLY);
     let late = buyers(&api, LATE);
+    let rate = join_rate(&api).await;
+    let opens_in_s = (EARLY as f64 / rate * OPENING_HEADROOM).ceil() as i64 + 2;
+    let (show, opens_s) = open_waiting_room(&api, opens_in_s).await;
+    let join_path = format!("/v1/shows/{}/queue", show.show_id);
+    let me_path = format!("{join_path}/me");
 
     let t = Instant::now();
     let early_joins = over_pool(&api, Method::POST, &join_path, &early).await;
     let early_s = t.elapsed().as_secs_f64();
     assert!(
         support::api::chrono_now() < opens_s,
-        "the early joins took {early_s:.1} s and ran past the opening; raise OPENS_IN_S"
+        "the early joins took {early_s:.1} s and ran past the opening ({opens_in_s} s for \
+         {rate:.0} joins/s measured); raise OPENING_HEADROOM"
     );
     for joined in &early_joins {
         assert_eq!(joined.entry["status"], "WAITING", "{}", joined.entry);
         assert!(joined.entry["queueNumber"].is_null(), "{}", joined.entry);
     }
 
-    // The opening round numbers the early joiners; a late join that gets a number shows it ran.
+    // The late buyers join once the opening round has numbered the early ones.
     let until_open = (opens_s - support::api::chrono_now()).max(0) as u64;
-    tokio::time::sleep(Duration::from_secs(until_open) + Duration::from_millis(1_500)).await;
+    tokio::time::sleep(Duration::from_secs(until_open)).await;
+    while api.get(&me_path, Some(&early[0])).await.body["queueNumber"].is_null() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            started.elapsed() < BUDGET,
+            "the opening never numbered the queue"
+        );
+    }
 
     let t = Instant::now();
     let late_joins = over_pool(&api, Method::POST, &join_path, &late).await;
@@ -247,7 +278,7 @@ async fn one_hundred_thousand_buyers_join_over_http_and_are_numbered_fairly() {
 
     let total = started.elapsed();
     println!(
-        "flash over HTTP: early joins {EARLY} in {early_s:.1} s ({:.0}/s), late joins {LATE} in \
+        "flash over HTTP: calibrated {rate:.0} joins/s, opening after {opens_in_s} s; early joins {EARLY} in {early_s:.1} s ({:.0}/s), late joins {LATE} in \
          {late_s:.1} s ({:.0}/s), {EARLY} position reads in {read_s:.1} s, admitted {} \
          (max sampled {max_admitted} over {samples} samples, {SEATS} seats), total {:.1} s",
         EARLY as f64 / early_s,
