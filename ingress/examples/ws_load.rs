@@ -6,7 +6,10 @@
 //!   that beats the answer counts as 0), and from the request being sent as an upper bound;
 //! - frames delivered per second over all viewers;
 //! - the server's memory per connection (RSS of `<server-pid>` with one viewer vs. all viewers);
-//! - whether every viewer's final seats equal the seat map (viewers closed with 4001 reconnect).
+//! - whether every viewer's final seats equal the seat map (viewers closed with 4001 reconnect);
+//! - where the time goes: the changes' HTTP round trip, each frame's age on arrival from the
+//!   stream time of its newest change, the fan-out's spread over the sampled viewers, and the CPU
+//!   of the processes named in `WS_LOAD_PIDS` (`name:pid,...`).
 //!
 //! Prints one line of `key=value` pairs.
 //!

@@ -383,3 +383,33 @@ async fn shutdown_closes_viewers_with_going_away() {
     }
     stopping.await.unwrap().expect("clean stop");
 }
+
+/// The live settings of `boxoffice dev`/`serve` (`--live-*`, `BOXOFFICE_LIVE_*`) reach the
+/// viewers: with a 100 ms ping interval a viewer is pinged three times well within a second and
+/// a half, where the default (20 s) would send none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ping_interval_setting_reaches_viewers() {
+    use futures::StreamExt;
+    let api = Api::start_with(|config| config.live.ping_interval_ms = 100).await;
+    let show = api.create_show(1, 1, 4, None).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(live_url(&api.base, &show.show_id))
+        .await
+        .expect("upgrade");
+    let started = tokio::time::Instant::now();
+    let mut pings = 0;
+    while pings < 3 {
+        let message = tokio::time::timeout(2 * SECOND, ws.next())
+            .await
+            .expect("a ping within two seconds")
+            .expect("connection open")
+            .expect("a valid frame");
+        if let tungstenite::Message::Ping(_) = message {
+            pings += 1;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "three pings took {:?}",
+        started.elapsed()
+    );
+}
