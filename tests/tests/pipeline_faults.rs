@@ -296,40 +296,19 @@ async fn stream_msg_ids(
     services: &Services,
     topology: &Topology,
 ) -> Vec<(String, CommandEnvelope)> {
-    use async_nats::jetstream::{self, consumer::pull};
-    use futures::StreamExt;
-    let client = processors::serve::connect(&services.nats_url)
+    stream_messages(services, topology)
         .await
-        .unwrap();
-    let stream = jetstream::new(client)
-        .get_stream(&topology.commands.stream)
-        .await
-        .unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
+        .into_iter()
+        .map(|message| {
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            (id, schemas::decode(&message.payload).unwrap())
         })
-        .await
-        .unwrap();
-    let mut messages = consumer
-        .fetch()
-        .max_messages(10_000)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    while let Some(Ok(message)) = messages.next().await {
-        let id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        out.push((id, schemas::decode(&message.payload).unwrap()));
-    }
-    out
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

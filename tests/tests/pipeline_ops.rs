@@ -172,35 +172,14 @@ async fn stream_subjects(
     services: &Services,
     topology: &Topology,
 ) -> Vec<(String, CommandEnvelope)> {
-    use async_nats::jetstream::{self, consumer::pull};
-    let client = processors::serve::connect(&services.nats_url)
+    stream_messages(services, topology)
         .await
-        .unwrap();
-    let stream = jetstream::new(client)
-        .get_stream(&topology.commands.stream)
-        .await
-        .unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            deliver_policy: jetstream::consumer::DeliverPolicy::All,
-            ..Default::default()
+        .into_iter()
+        .map(|message| {
+            let envelope = schemas::decode(&message.payload).unwrap();
+            (message.subject.to_string(), envelope)
         })
-        .await
-        .unwrap();
-    let mut messages = consumer
-        .fetch()
-        .max_messages(100_000)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    while let Some(Ok(message)) = messages.next().await {
-        let envelope = schemas::decode(&message.payload).unwrap();
-        out.push((message.subject.to_string(), envelope));
-    }
-    out
+        .collect()
 }
 
 /// The stream sequence partition 0's consumer has acknowledged through.

@@ -108,12 +108,12 @@ pub async fn bus(services: &Services, topology: &Topology) -> processors::bus::N
         .expect("bus")
 }
 
-/// Every command in `topology`'s command stream, in stream order: (stream sequence, stream time,
-/// envelope). Read with an ack-less consumer of its own, so it disturbs no processor.
-pub async fn stream_commands(
+/// Every message of `topology`'s command stream, in stream order. Read with an ack-less consumer
+/// of its own, so it disturbs no processor.
+pub async fn stream_messages(
     services: &Services,
     topology: &Topology,
-) -> Vec<(u64, UnixMs, CommandEnvelope)> {
+) -> Vec<async_nats::jetstream::Message> {
     use async_nats::jetstream::{self, consumer::pull};
     use futures::StreamExt;
     let client = processors::serve::connect(&services.nats_url)
@@ -139,15 +139,30 @@ pub async fn stream_commands(
         .unwrap();
     let mut out = Vec::new();
     while let Some(Ok(message)) = messages.next().await {
-        let info = message.info().unwrap();
-        let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
-        out.push((
-            info.stream_sequence,
-            at,
-            schemas::decode(&message.payload).unwrap(),
-        ));
+        out.push(message);
     }
     out
+}
+
+/// Every command in `topology`'s command stream, in stream order: (stream sequence, stream time,
+/// envelope).
+pub async fn stream_commands(
+    services: &Services,
+    topology: &Topology,
+) -> Vec<(u64, UnixMs, CommandEnvelope)> {
+    stream_messages(services, topology)
+        .await
+        .into_iter()
+        .map(|message| {
+            let info = message.info().unwrap();
+            let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
+            (
+                info.stream_sequence,
+                at,
+                schemas::decode(&message.payload).unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// The stored show must equal the engine applied once, in stream order, to the stream.
