@@ -10,7 +10,10 @@
 //!   truth, write each frame once into the show's bounded ring ([`show::ShowChannel`]).
 //! - [`frame`]: the JSON of the two frames.
 //! - [`wire`]: WebSocket framing: frames encoded once (header included) and shared by every
-//!   viewer; the small parser for what viewers send.
+//!   viewer, in a plain and a compressed form ([`wire::Message`]); the small parser for what
+//!   viewers send.
+//! - [`deflate`]: permessage-deflate (RFC 7692): the offer a viewer makes on upgrade, and
+//!   compressing a message once, with a fresh context, for every viewer that took it.
 //! - [`viewer`]: one task per connection: snapshot, frames, pings, 4001 for the too slow.
 //! - [`upgrade`]: the WebSocket handshake.
 //!
@@ -19,6 +22,7 @@
 //! has read the show -> attach (snapshot + ring position, atomically) -> [`viewer::serve`] ->
 //! leave (the last viewer of a show stops its follower and drops the subscription).
 
+pub mod deflate;
 pub mod feed;
 pub mod frame;
 pub mod show;
@@ -389,8 +393,9 @@ impl LiveSeats {
         let _ = tokio::time::timeout(grace, viewers.wait_for(|n| *n == 0)).await;
     }
 
-    /// Take over an upgraded connection as a viewer of the ticket's show.
-    pub async fn serve_connection<S>(&self, io: S, ticket: Ticket)
+    /// Take over an upgraded connection as a viewer of the ticket's show; `deflate` when the
+    /// handshake agreed on permessage-deflate.
+    pub async fn serve_connection<S>(&self, io: S, ticket: Ticket, deflate: bool)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -417,7 +422,7 @@ impl LiveSeats {
             .await;
             return;
         };
-        let ending = viewer::serve(io, start, tuning).await;
+        let ending = viewer::serve(io, start, tuning, deflate).await;
         metrics::counter!("boxoffice_live_connections_ended_total", "why" => ending.label())
             .increment(1);
         drop(ticket);
@@ -480,6 +485,7 @@ pub async fn seats_live(
         ensure_show(&state, show).await?;
     }
     let accept = upgrade::accept_key(request.headers())?;
+    let deflate = deflate::negotiate(request.headers());
     let on_upgrade = upgrade::take_upgrade(&mut request)?;
     let ticket = live.join(show);
     tokio::spawn(async move {
@@ -490,9 +496,17 @@ pub async fn seats_live(
                 return;
             }
         };
-        live.serve_connection(TokioIo::new(upgraded), ticket).await;
+        live.serve_connection(TokioIo::new(upgraded), ticket, deflate.is_some())
+            .await;
     });
-    Ok(upgrade::switching_protocols(accept))
+    let mut response = upgrade::switching_protocols(accept);
+    if let Some(agreed) = deflate {
+        response.headers_mut().insert(
+            axum::http::header::SEC_WEBSOCKET_EXTENSIONS,
+            agreed.response(),
+        );
+    }
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -573,10 +587,11 @@ mod tests {
         let (server, mut peer) = tokio::io::duplex(1 << 16);
         let (_frames, receiver) = tokio::sync::broadcast::channel(4);
         let start = show::Attachment {
-            snapshot: wire::text(b"{}"),
+            snapshot: wire::Message::text(bytes::Bytes::from_static(b"{}")),
             frames: receiver,
         };
-        let served = tokio::spawn(async move { viewer::serve(server, start, &tuning).await });
+        let served =
+            tokio::spawn(async move { viewer::serve(server, start, &tuning, false).await });
         let started = tokio::time::Instant::now();
         let mut frame = [0u8; 4];
         peer.read_exact(&mut frame).await.unwrap();

@@ -16,7 +16,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use processors::store::{ShowReader, ShowSnapshot};
 use schemas::{SeatDelta, SeatId, SeatStatus, ShowId, UnixMs};
@@ -25,7 +24,8 @@ use tokio::time::{Instant, sleep_until};
 
 use super::LiveTuning;
 use super::feed::{FeedError, FeedItem, SeatFeed};
-use super::{frame, wire};
+use super::frame;
+use super::wire::Message;
 
 /// What a viewer attaches to: the show's current frame-level state and its ring of frames.
 pub struct ShowChannel {
@@ -37,7 +37,7 @@ pub struct ShowChannel {
 struct Shared {
     /// The seats as of the last frame published; `None` until the first read of the show.
     view: Option<View>,
-    frames: broadcast::Sender<Bytes>,
+    frames: broadcast::Sender<Message>,
     /// Shut down: no viewer attaches any more.
     closed: bool,
 }
@@ -45,16 +45,16 @@ struct Shared {
 struct View {
     version: u64,
     statuses: Arc<Vec<SeatStatus>>,
-    /// The SNAPSHOT frame of this version, written by the first viewer that needs it.
-    snapshot: Arc<OnceCell<Bytes>>,
+    /// The SNAPSHOT message of this version, written by the first viewer that needs it.
+    snapshot: Arc<OnceCell<Message>>,
 }
 
 /// A viewer's start: the snapshot frame and the ring positioned right after it.
 pub struct Attachment {
-    /// The SNAPSHOT frame (wire bytes).
-    pub snapshot: Bytes,
-    /// Every later frame (wire bytes), in order.
-    pub frames: broadcast::Receiver<Bytes>,
+    /// The SNAPSHOT message.
+    pub snapshot: Message,
+    /// Every later message, in order.
+    pub frames: broadcast::Receiver<Message>,
 }
 
 impl ShowChannel {
@@ -96,7 +96,7 @@ impl ShowChannel {
         let snapshot = cell
             .get_or_init(|| async {
                 metrics::counter!("boxoffice_live_snapshots_written_total").increment(1);
-                wire::text(&frame::snapshot(version, seats_of(self.show, &statuses)))
+                Message::text(frame::snapshot(version, seats_of(self.show, &statuses)))
             })
             .await
             .clone();
@@ -138,7 +138,7 @@ impl ShowChannel {
         self.ready.send_replace(true);
     }
 
-    fn publish(&self, update: &Update, bytes: Bytes) {
+    fn publish(&self, update: &Update, message: Message) {
         let mut shared = self.shared.lock().expect("live show lock");
         if let Some(view) = shared.view.as_mut() {
             let statuses = Arc::make_mut(&mut view.statuses);
@@ -150,7 +150,7 @@ impl ShowChannel {
         }
         // No receiver just means no viewer is attached at this instant. Counted here rather than
         // per viewer: a shared counter touched 10,000 times per frame costs more than the frame.
-        if let Ok(viewers) = shared.frames.send(bytes) {
+        if let Ok(viewers) = shared.frames.send(message) {
             metrics::counter!("boxoffice_live_frames_fanned_out_total").increment(viewers as u64);
         }
     }
@@ -460,12 +460,13 @@ fn flush(channel: &ShowChannel, coalescer: &mut Coalescer) {
         at,
     );
     metrics::counter!("boxoffice_live_updates_published_total").increment(1);
-    channel.publish(&update, wire::text(&payload));
+    channel.publish(&update, Message::text(payload));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::wire;
     use SeatStatus::{Available as A, Booked as B, Held as H};
     use schemas::SeatChange;
 
@@ -591,18 +592,19 @@ mod tests {
         channel.install(&c);
         let mut early = channel.attach(Duration::from_secs(1)).await.unwrap();
         let snap: serde_json::Value =
-            serde_json::from_slice(wire::payload_of(&early.snapshot)).unwrap();
+            serde_json::from_slice(wire::payload_of(&early.snapshot.frame(false))).unwrap();
         assert_eq!(snap["version"], 5);
         assert_eq!(snap["seats"].as_array().unwrap().len(), 6);
         c.offer(&delta(5, 6, &[(2, H)]));
         flush(&channel, &mut c);
         let late = channel.attach(Duration::from_secs(1)).await.unwrap();
         let snap: serde_json::Value =
-            serde_json::from_slice(wire::payload_of(&late.snapshot)).unwrap();
+            serde_json::from_slice(wire::payload_of(&late.snapshot.frame(false))).unwrap();
         assert_eq!(snap["version"], 6);
         assert_eq!(snap["seats"][2]["status"], "HELD");
         let update = early.frames.recv().await.unwrap();
-        let update: serde_json::Value = serde_json::from_slice(wire::payload_of(&update)).unwrap();
+        let update: serde_json::Value =
+            serde_json::from_slice(wire::payload_of(&update.frame(false))).unwrap();
         assert_eq!(update["fromVersion"], 5);
         assert_eq!(update["version"], 6);
         assert!(late.frames.is_empty());

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::LiveTuning;
 use super::show::Attachment;
-use super::wire::{self, Inbound, Received, close_code};
+use super::wire::{self, Inbound, Message, Received, close_code};
 
 /// How often a stuck write looks at how far the viewer has fallen behind.
 const LAG_CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -63,19 +63,27 @@ impl Ending {
 struct Link<S> {
     io: S,
     inbound: Inbound,
+    /// The viewer negotiated permessage-deflate: it takes the compressed form of messages.
+    deflate: bool,
     /// A frame cut short by giving up on a stuck write, and how much of it went out: it must be
     /// finished before a close frame may follow.
     unfinished: Option<(Bytes, usize)>,
 }
 
-/// Serve one viewer until the connection ends; returns why.
-pub async fn serve<S>(io: S, start: Attachment, tuning: &LiveTuning) -> Ending
+/// Serve one viewer until the connection ends; returns why. `deflate`: the viewer negotiated
+/// permessage-deflate.
+pub async fn serve<S>(io: S, start: Attachment, tuning: &LiveTuning, deflate: bool) -> Ending
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut link = Link {
         io,
-        inbound: Inbound::new(tuning.read_buffer_bytes, tuning.inbound_message_bytes_max),
+        inbound: Inbound::new(
+            tuning.read_buffer_bytes,
+            tuning.inbound_message_bytes_max,
+            deflate,
+        ),
+        deflate,
         unfinished: None,
     };
     let ending = link.stream_frames(start, tuning).await;
@@ -111,6 +119,7 @@ where
             snapshot,
             mut frames,
         } = start;
+        let snapshot = snapshot.frame(self.deflate);
         if let Err(ending) = self.write(snapshot, 0, &frames, tuning).await {
             return ending;
         }
@@ -139,8 +148,8 @@ where
             }
             tokio::select! {
                 frame = frames.recv() => match frame {
-                    Ok(bytes) => {
-                        if let Err(ending) = self.write_pending(bytes, &mut frames, tuning).await {
+                    Ok(message) => {
+                        if let Err(ending) = self.write_pending(message, &mut frames, tuning).await {
                             return ending;
                         }
                     }
@@ -171,14 +180,14 @@ where
     /// behind.
     async fn write_pending(
         &mut self,
-        first: Bytes,
-        frames: &mut broadcast::Receiver<Bytes>,
+        first: Message,
+        frames: &mut broadcast::Receiver<Message>,
         tuning: &LiveTuning,
     ) -> Result<(), Ending> {
-        let mut batch = vec![first];
+        let mut batch = vec![first.frame(self.deflate)];
         while batch.len() < FRAMES_PER_WRITE_MAX {
             match frames.try_recv() {
-                Ok(bytes) => batch.push(bytes),
+                Ok(message) => batch.push(message.frame(self.deflate)),
                 Err(TryRecvError::Lagged(_)) => return Err(Ending::TooSlow),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
@@ -209,7 +218,7 @@ where
         &mut self,
         bytes: Bytes,
         written: usize,
-        frames: &broadcast::Receiver<Bytes>,
+        frames: &broadcast::Receiver<Message>,
         tuning: &LiveTuning,
     ) -> Result<(), Ending> {
         // Almost always the socket takes the whole frame at once: try that before arming a timer.
@@ -317,17 +326,21 @@ mod tests {
         snapshot: &[u8],
     ) -> (
         DuplexStream,
-        broadcast::Sender<Bytes>,
+        broadcast::Sender<Message>,
         tokio::task::JoinHandle<Ending>,
     ) {
         let (server, peer) = tokio::io::duplex(capacity);
         let (frames, receiver) = broadcast::channel(4);
         let start = Attachment {
-            snapshot: wire::text(snapshot),
+            snapshot: text(snapshot),
             frames: receiver,
         };
-        let served = tokio::spawn(async move { serve(server, start, &tuning()).await });
+        let served = tokio::spawn(async move { serve(server, start, &tuning(), false).await });
         (peer, frames, served)
+    }
+
+    fn text(payload: &[u8]) -> Message {
+        Message::text(Bytes::copy_from_slice(payload))
     }
 
     /// Read one server frame: (opcode, payload).
@@ -360,8 +373,8 @@ mod tests {
             read_frame(&mut peer).await,
             (0x1, b"{\"type\":\"SNAPSHOT\"}".to_vec())
         );
-        frames.send(wire::text(b"one")).unwrap();
-        frames.send(wire::text(b"two")).unwrap();
+        frames.send(text(b"one")).unwrap();
+        frames.send(text(b"two")).unwrap();
         assert_eq!(read_frame(&mut peer).await, (0x1, b"one".to_vec()));
         assert_eq!(read_frame(&mut peer).await, (0x1, b"two".to_vec()));
         peer.write_all(&masked(0x88, &1000u16.to_be_bytes()))
@@ -380,7 +393,7 @@ mod tests {
         assert_eq!(read_frame(&mut peer).await, (0x1, b"{}".to_vec()));
         let payloads: Vec<Vec<u8>> = (0..3u8).map(|i| vec![b'a' + i; 100]).collect();
         for payload in &payloads {
-            frames.send(wire::text(payload)).unwrap();
+            frames.send(text(payload)).unwrap();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         for payload in payloads {
@@ -438,9 +451,7 @@ mod tests {
         let (mut peer, frames, served) = start(64, &snapshot);
         tokio::time::sleep(Duration::from_millis(50)).await;
         for i in 0..6 {
-            frames
-                .send(wire::text(format!("frame {i}").as_bytes()))
-                .unwrap();
+            frames.send(text(format!("frame {i}").as_bytes())).unwrap();
         }
         // Reading now: the snapshot is finished first, then the close says why.
         assert_eq!(read_frame(&mut peer).await, (0x1, snapshot));

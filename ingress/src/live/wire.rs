@@ -3,10 +3,17 @@
 //! viewer. Each frame is encoded once, header included, and every viewer writes those shared
 //! bytes straight to its socket: no per-connection write buffer, one write per frame.
 //!
+//! A [`Message`] carries both forms of a text frame: plain, and compressed for viewers that
+//! negotiated permessage-deflate ([`super::deflate`]); each form is built on first use, once.
+//!
 //! Viewers send nothing but control frames (pong, ping, close); [`Inbound`] parses what arrives
 //! with a small buffer, answers the protocol's questions and refuses what the protocol forbids.
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::{Buf, Bytes, BytesMut};
+
+use super::deflate;
 
 /// Opcodes (RFC 6455 section 5.2).
 const CONTINUATION: u8 = 0x0;
@@ -15,6 +22,10 @@ const BINARY: u8 = 0x2;
 const CLOSE: u8 = 0x8;
 const PING: u8 = 0x9;
 const PONG: u8 = 0xA;
+
+/// FIN and RSV1 (RFC 7692: "Per-Message Compressed") of a message's first frame.
+const FIN: u8 = 0x80;
+const RSV1: u8 = 0x40;
 
 /// Longest payload of a control frame.
 const CONTROL_PAYLOAD_MAX: usize = 125;
@@ -35,8 +46,8 @@ pub mod close_code {
     pub const TOO_SLOW: u16 = 4001;
 }
 
-fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
-    out.push(0x80 | opcode);
+fn header(first: u8, len: usize, out: &mut Vec<u8>) {
+    out.push(first);
     if len <= 125 {
         out.push(len as u8);
     } else if let Ok(len) = u16::try_from(len) {
@@ -51,9 +62,62 @@ fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
 /// A complete, final, unmasked text frame carrying `payload`.
 pub fn text(payload: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(10 + payload.len());
-    header(TEXT, payload.len(), &mut out);
+    header(FIN | TEXT, payload.len(), &mut out);
     out.extend_from_slice(payload);
     Bytes::from(out)
+}
+
+/// A complete, final, unmasked text frame carrying `payload` compressed (RSV1 set), or plain
+/// when compressing failed (a permessage-deflate peer takes either).
+pub fn text_deflated(payload: &[u8]) -> Bytes {
+    let Some(compressed) = deflate::compress(payload) else {
+        return text(payload);
+    };
+    let mut out = Vec::with_capacity(10 + compressed.len());
+    header(FIN | RSV1 | TEXT, compressed.len(), &mut out);
+    out.extend_from_slice(&compressed);
+    Bytes::from(out)
+}
+
+/// A text message shared by every viewer of a show: the payload and its two wire forms, each
+/// built by the first viewer that needs it (a show without deflate viewers never compresses, one
+/// with only deflate viewers never frames the plain bytes). Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct Message(Arc<Forms>);
+
+#[derive(Debug)]
+struct Forms {
+    payload: Bytes,
+    plain: OnceLock<Bytes>,
+    deflated: OnceLock<Bytes>,
+}
+
+impl Message {
+    /// A text message carrying `payload` (UTF-8 JSON).
+    pub fn text(payload: Bytes) -> Message {
+        Message(Arc::new(Forms {
+            payload,
+            plain: OnceLock::new(),
+            deflated: OnceLock::new(),
+        }))
+    }
+
+    /// The whole frame as a viewer that negotiated permessage-deflate (`deflate`) or not takes
+    /// it.
+    pub fn frame(&self, deflate: bool) -> Bytes {
+        let forms = &*self.0;
+        if deflate {
+            forms
+                .deflated
+                .get_or_init(|| {
+                    metrics::counter!("boxoffice_live_frames_compressed_total").increment(1);
+                    text_deflated(&forms.payload)
+                })
+                .clone()
+        } else {
+            forms.plain.get_or_init(|| text(&forms.payload)).clone()
+        }
+    }
 }
 
 /// A ping with an empty payload.
@@ -65,7 +129,7 @@ pub fn ping() -> Bytes {
 pub fn pong(payload: &[u8]) -> Bytes {
     let payload = &payload[..payload.len().min(CONTROL_PAYLOAD_MAX)];
     let mut out = Vec::with_capacity(2 + payload.len());
-    header(PONG, payload.len(), &mut out);
+    header(FIN | PONG, payload.len(), &mut out);
     out.extend_from_slice(payload);
     Bytes::from(out)
 }
@@ -77,7 +141,7 @@ pub fn close(code: u16, reason: &str) -> Bytes {
         reason = &reason[..reason.len() - 1];
     }
     let mut out = Vec::with_capacity(4 + reason.len());
-    header(CLOSE, 2 + reason.len(), &mut out);
+    header(FIN | CLOSE, 2 + reason.len(), &mut out);
     out.extend_from_slice(&code.to_be_bytes());
     out.extend_from_slice(reason);
     Bytes::from(out)
@@ -121,14 +185,30 @@ impl Violation {
 pub struct Inbound {
     buffer: BytesMut,
     frame_payload_max: usize,
+    /// permessage-deflate was negotiated: RSV1 may mark a data message as compressed.
+    deflate: bool,
 }
 
 impl Inbound {
-    /// A parser with an `initial_bytes` buffer refusing frames over `frame_payload_max`.
-    pub fn new(initial_bytes: usize, frame_payload_max: usize) -> Inbound {
+    /// A parser with an `initial_bytes` buffer refusing frames over `frame_payload_max`;
+    /// `deflate` when the connection negotiated permessage-deflate.
+    pub fn new(initial_bytes: usize, frame_payload_max: usize, deflate: bool) -> Inbound {
         Inbound {
             buffer: BytesMut::with_capacity(initial_bytes),
             frame_payload_max,
+            deflate,
+        }
+    }
+
+    /// Whether the reserved bits of a frame's first byte are allowed: none, or RSV1 on the first
+    /// frame of a data message once permessage-deflate was negotiated (RFC 7692 section 6.1;
+    /// never on a control frame or a continuation). A compressed message's content is not
+    /// inflated: viewers' data messages mean nothing but "alive".
+    fn reserved_bits_allowed(&self, first: u8) -> bool {
+        match first & 0x70 {
+            0 => true,
+            RSV1 => self.deflate && matches!(first & 0x0F, TEXT | BINARY),
+            _ => false,
         }
     }
 
@@ -149,8 +229,8 @@ impl Inbound {
         let (first, second) = (b[0], b[1]);
         let fin = first & 0x80 != 0;
         let opcode = first & 0x0F;
-        if first & 0x70 != 0 || second & 0x80 == 0 {
-            // Reserved bits without an extension, or a frame the client did not mask.
+        if !self.reserved_bits_allowed(first) || second & 0x80 == 0 {
+            // Reserved bits no extension gave a meaning, or a frame the client did not mask.
             return Err(Violation::Protocol);
         }
         let (len, mut at) = match second & 0x7F {
@@ -193,7 +273,8 @@ impl Inbound {
     }
 }
 
-/// The payload of a server frame built by [`text`] (tests read frames back with it).
+/// The payload of a server frame built by [`text`] or [`text_deflated`] (tests read frames back
+/// with it).
 #[cfg(test)]
 pub(crate) fn payload_of(frame: &[u8]) -> &[u8] {
     match frame[1] {
@@ -223,7 +304,11 @@ mod tests {
     }
 
     fn parse_all(bytes: &[u8]) -> Vec<Result<Option<Received>, Violation>> {
-        let mut inbound = Inbound::new(16, 1024);
+        parse_with(bytes, false)
+    }
+
+    fn parse_with(bytes: &[u8], deflate: bool) -> Vec<Result<Option<Received>, Violation>> {
+        let mut inbound = Inbound::new(16, 1024, deflate);
         inbound.buffer().extend_from_slice(bytes);
         let mut out = Vec::new();
         loop {
@@ -277,7 +362,7 @@ mod tests {
     #[test]
     fn frames_arriving_in_pieces_wait_for_their_last_byte() {
         let frame = client_frame(0x81, &[b'a'; 200]);
-        let mut inbound = Inbound::new(8, 1024);
+        let mut inbound = Inbound::new(8, 1024, false);
         for (i, byte) in frame.iter().enumerate() {
             assert_eq!(inbound.next_frame(), Ok(None), "incomplete after {i} bytes");
             inbound.buffer().extend_from_slice(&[*byte]);
@@ -301,5 +386,63 @@ mod tests {
         let half_close = client_frame(0x88, &[3]);
         assert_eq!(parse_all(&half_close), vec![Err(Violation::Protocol)]);
         assert_eq!(Violation::TooBig.close_code(), 1009);
+    }
+
+    #[test]
+    fn compressed_frames_set_rsv1_and_drop_the_sync_tail() {
+        let payload = br#"{"type":"SEAT_UPDATE","seats":[{"status":"HELD"},{"status":"HELD"}]}"#;
+        let frame = text_deflated(payload);
+        assert_eq!(frame[0], 0xC1, "FIN, RSV1, text");
+        let compressed = payload_of(&frame);
+        assert_eq!(usize::from(frame[1]), compressed.len());
+        assert!(compressed.len() < payload.len());
+        assert!(!compressed.ends_with(&[0, 0, 0xFF, 0xFF]));
+        let mut input = compressed.to_vec();
+        input.extend_from_slice(&[0, 0, 0xFF, 0xFF]);
+        let mut inflated = Vec::with_capacity(1024);
+        flate2::Decompress::new(false)
+            .decompress_vec(&input, &mut inflated, flate2::FlushDecompress::Sync)
+            .unwrap();
+        assert_eq!(inflated, payload);
+    }
+
+    #[test]
+    fn a_message_builds_each_form_once_and_shares_it() {
+        let message = Message::text(Bytes::from_static(b"{\"type\":\"SNAPSHOT\"}"));
+        let plain = message.frame(false);
+        assert_eq!(plain, text(b"{\"type\":\"SNAPSHOT\"}"));
+        let deflated = message.frame(true);
+        assert_eq!(deflated[0], 0xC1);
+        let copy = message.clone();
+        assert_eq!(
+            copy.frame(true).as_ptr(),
+            deflated.as_ptr(),
+            "the same bytes"
+        );
+        assert_eq!(copy.frame(false).as_ptr(), plain.as_ptr());
+    }
+
+    #[test]
+    fn rsv1_is_accepted_only_on_data_messages_of_a_deflate_connection() {
+        let compressed_text = client_frame(0xC1, b"\x02\x00");
+        assert_eq!(parse_all(&compressed_text), vec![Err(Violation::Protocol)]);
+        assert_eq!(
+            parse_with(&compressed_text, true),
+            vec![Ok(Some(Received::Alive)), Ok(None)]
+        );
+        let compressed_binary = client_frame(0xC2, b"\x02\x00");
+        assert_eq!(
+            parse_with(&compressed_binary, true)[0],
+            Ok(Some(Received::Alive))
+        );
+        for forbidden in [0xC9, 0xCA, 0xC8, 0x40, 0xA1, 0x91] {
+            // Compressed ping, pong, close, continuation; RSV2; RSV3.
+            let frame = client_frame(forbidden, b"x");
+            assert_eq!(
+                parse_with(&frame, true),
+                vec![Err(Violation::Protocol)],
+                "{forbidden:#x}"
+            );
+        }
     }
 }
