@@ -11,6 +11,11 @@
 //!   stream time of its newest change, the fan-out's spread over the sampled viewers, and the CPU
 //!   of the processes named in `WS_LOAD_PIDS` (`name:pid,...`).
 //!
+//! Viewers offer permessage-deflate (RFC 7692) as browsers do; `WS_LOAD_DEFLATE=0` turns the
+//! offer off to compare. A compressed message is inflated once per distinct message (a fresh
+//! inflater: the server agrees to no context takeover), the other viewers byte-compare their
+//! compressed copy with it, so no connection keeps an inflate context.
+//!
 //! Prints one line of `key=value` pairs.
 //!
 //! Usage: `ws_load <base-url> <auth-secret> <viewers> <changes-per-s> <seconds> <server-pid>`
@@ -87,11 +92,49 @@ fn parse(text: &[u8], seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
     })
 }
 
-/// A parsed update and its bytes.
+/// A parsed message and its bytes as received (compressed ones compressed).
 struct Parsed {
     kind: Kind,
     seats: Vec<(u32, u8)>,
     bytes: Vec<u8>,
+    /// Length of the JSON text.
+    json_len: usize,
+    /// An update's `timestamp` in Unix ms.
+    at_ms: Option<i64>,
+}
+
+impl Parsed {
+    fn of(text: &[u8], bytes: Vec<u8>) -> Option<Parsed> {
+        let mut seats = Vec::new();
+        let kind = parse(text, &mut seats)?;
+        Some(Parsed {
+            kind,
+            seats,
+            bytes,
+            json_len: text.len(),
+            at_ms: frame_timestamp_ms(text),
+        })
+    }
+}
+
+/// A permessage-deflate message's JSON: the removed `00 00 ff ff` appended, raw-inflated with a
+/// fresh context (RFC 7692 section 7.2.2).
+fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {
+    let mut input = Vec::with_capacity(compressed.len() + 4);
+    input.extend_from_slice(compressed);
+    input.extend_from_slice(&[0, 0, 0xFF, 0xFF]);
+    let mut inflater = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(compressed.len() * 4 + 64);
+    loop {
+        let consumed = inflater.total_in() as usize;
+        inflater
+            .decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
+            .ok()?;
+        if inflater.total_in() as usize == input.len() && out.len() < out.capacity() {
+            return Some(out);
+        }
+        out.reserve(out.capacity());
+    }
 }
 
 /// Updates already parsed, by version. The server sends every viewer the same bytes, so an update
@@ -102,6 +145,24 @@ struct Parsed {
 #[derive(Default)]
 struct FrameCache {
     updates: Mutex<HashMap<u64, Arc<Parsed>>>,
+    /// Compressed messages (snapshots too) by [`compressed_key`], oldest first for eviction.
+    compressed: Mutex<CompressedCache>,
+    /// The last snapshot's size as received and as JSON.
+    snapshot_bytes: Mutex<(usize, usize)>,
+}
+
+/// Parsed compressed messages by key, and the keys oldest first.
+type CompressedCache = (HashMap<u64, Arc<Parsed>>, VecDeque<u64>);
+
+/// A compressed message's cache key: its length and last 16 bytes (an update's end encodes its
+/// millisecond timestamp, so two messages of the show rarely share it; a clash only costs a
+/// parse, as the bytes are compared on every hit).
+fn compressed_key(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.len().hash(&mut hasher);
+    bytes[bytes.len().saturating_sub(16)..].hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Versions kept in the cache: a frame reaches every viewer within well under this many frames.
@@ -116,19 +177,34 @@ impl FrameCache {
         {
             return Some(hit);
         }
-        let mut seats = Vec::new();
-        let kind = parse(text, &mut seats)?;
-        let parsed = Arc::new(Parsed {
-            kind,
-            seats,
-            bytes: text.to_vec(),
-        });
+        let parsed = Arc::new(Parsed::of(text, text.to_vec())?);
         if let Some(version) = key {
             let mut updates = self.updates.lock().unwrap();
             updates.insert(version, parsed.clone());
             if updates.len() as u64 > 2 * CACHED_VERSIONS {
                 updates.retain(|v, _| v + CACHED_VERSIONS >= version);
             }
+        }
+        Some(parsed)
+    }
+
+    /// A compressed message: inflated and parsed once, byte-compared for every other viewer.
+    fn parse_compressed(&self, compressed: &[u8]) -> Option<Arc<Parsed>> {
+        let key = compressed_key(compressed);
+        if let Some(hit) = self.compressed.lock().unwrap().0.get(&key).cloned()
+            && hit.bytes == compressed
+        {
+            return Some(hit);
+        }
+        let parsed = Arc::new(Parsed::of(&inflate(compressed)?, compressed.to_vec())?);
+        let mut cache = self.compressed.lock().unwrap();
+        let (by_key, order) = &mut *cache;
+        if by_key.insert(key, parsed.clone()).is_none() {
+            order.push_back(key);
+        }
+        while order.len() as u64 > 2 * CACHED_VERSIONS {
+            let oldest = order.pop_front().expect("non-empty");
+            by_key.remove(&oldest);
         }
         Some(parsed)
     }
@@ -393,20 +469,29 @@ struct ViewerShared {
     version: AtomicU64,
     updates: AtomicU64,
     bytes: AtomicU64,
+    json_bytes: AtomicU64,
     outcome: Mutex<Outcome>,
 }
 
 /// A lean WebSocket client for 10,000 viewers in one process sharing the machine with the
 /// server: reads into a growing buffer (no zero-filling), takes frames as byte slices, answers
 /// pings, and validates the server's framing (final unmasked text frames, continuations
-/// reassembled). The tests use tokio-tungstenite and browsers; this keeps the measuring cheap.
+/// reassembled, RSV1 only on a message's first frame once permessage-deflate was agreed). The
+/// tests use tokio-tungstenite and browsers; this keeps the measuring cheap.
 struct RawViewer {
     stream: tokio::net::TcpStream,
     buffer: BytesMut,
     /// The last complete text message: an unfragmented one is the received bytes themselves
     /// (no copy), fragments are joined.
     message: BytesMut,
+    /// The server agreed to permessage-deflate.
+    deflate: bool,
+    /// The last message came compressed (RSV1 on its first frame).
+    compressed: bool,
 }
+
+/// The offer a viewer makes (Chromium's).
+const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
 
 /// A message from the server.
 enum Incoming {
@@ -417,16 +502,21 @@ enum Incoming {
 }
 
 impl RawViewer {
-    async fn connect(addr: &str, path: &str) -> std::io::Result<RawViewer> {
+    async fn connect(addr: &str, path: &str, offer_deflate: bool) -> std::io::Result<RawViewer> {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let key = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
             rand::random::<[u8; 16]>(),
         );
+        let extensions = if offer_deflate {
+            format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
+        } else {
+            String::new()
+        };
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n"
         );
         stream.write_all(request.as_bytes()).await?;
         let mut buffer = BytesMut::with_capacity(8 * 1024);
@@ -448,11 +538,29 @@ impl RawViewer {
         {
             return Err(std::io::Error::other(format!("refused: {head}")));
         }
+        let agreed = head
+            .lines()
+            .find_map(|l| l.strip_prefix("sec-websocket-extensions:"))
+            .map(str::trim);
+        let deflate =
+            match agreed {
+                None => false,
+                Some(
+                    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+                ) if offer_deflate => true,
+                Some(other) => {
+                    return Err(std::io::Error::other(format!(
+                        "unexpected extensions: {other}"
+                    )));
+                }
+            };
         let _ = buffer.split_to(end);
         Ok(RawViewer {
             stream,
             buffer,
             message: BytesMut::new(),
+            deflate,
+            compressed: false,
         })
     }
 
@@ -462,6 +570,9 @@ impl RawViewer {
             while let Some((first, header, len)) = self.frame_bounds()? {
                 let mut frame = self.buffer.split_to(header + len);
                 let (fin, opcode) = (first & 0x80 != 0, first & 0x0F);
+                if opcode == 0x1 {
+                    self.compressed = first & 0x40 != 0;
+                }
                 if opcode == 0x1 && fin {
                     self.message = frame.split_off(header);
                     return Ok(Some(Incoming::Text));
@@ -499,9 +610,10 @@ impl RawViewer {
         if b.len() < 2 {
             return Ok(None);
         }
-        if b[1] & 0x80 != 0 || b[0] & 0x70 != 0 {
+        let compressed_text = self.deflate && b[0] & 0x4F == 0x41;
+        if b[1] & 0x80 != 0 || (b[0] & 0x70 != 0 && !compressed_text) {
             return Err(std::io::Error::other(
-                "server frames are unmasked, without extensions",
+                "server frames are unmasked, RSV1 only on a compressed message's first frame",
             ));
         }
         let (header, len) = match b[1] & 0x7F {
@@ -529,10 +641,16 @@ impl RawViewer {
     }
 }
 
-/// Follow the show until aborted, reconnecting after a close (4001 included) or a gap.
-async fn viewer(
+/// Where viewers connect and whether they offer permessage-deflate.
+struct Target {
     addr: String,
     path: String,
+    offer_deflate: bool,
+}
+
+/// Follow the show until aborted, reconnecting after a close (4001 included) or a gap.
+async fn viewer(
+    target: Arc<Target>,
     sample: bool,
     shared: Arc<ViewerShared>,
     snapshots: Arc<AtomicUsize>,
@@ -542,7 +660,7 @@ async fn viewer(
     let mut first = true;
     'connection: loop {
         let permit = connects.acquire().await.expect("semaphore");
-        let connected = RawViewer::connect(&addr, &path).await;
+        let connected = RawViewer::connect(&target.addr, &target.path, target.offer_deflate).await;
         drop(permit);
         let mut ws = match connected {
             Ok(ws) => ws,
@@ -569,7 +687,12 @@ async fn viewer(
             }
             let arrived = Instant::now();
             let text = &ws.message;
-            let parsed = cache.parse(text).unwrap_or_else(|| {
+            let parsed = if ws.compressed {
+                cache.parse_compressed(text)
+            } else {
+                cache.parse(text)
+            };
+            let parsed = parsed.unwrap_or_else(|| {
                 panic!(
                     "unparseable frame: {}",
                     String::from_utf8_lossy(&text[..text.len().min(200)])
@@ -578,6 +701,7 @@ async fn viewer(
             let mut out = shared.outcome.lock().unwrap();
             match parsed.kind {
                 Kind::Snapshot { version } => {
+                    *cache.snapshot_bytes.lock().unwrap() = (text.len(), parsed.json_len);
                     out.statuses.fill(AVAILABLE);
                     for (index, status) in &parsed.seats {
                         out.statuses[*index as usize] = *status;
@@ -600,12 +724,15 @@ async fn viewer(
                             out.arrivals.push((*index, *status, arrived));
                         }
                     }
-                    if sample && let Some(at) = frame_timestamp_ms(text) {
+                    if sample && let Some(at) = parsed.at_ms {
                         out.frames.push((version, arrived, at));
                     }
                     out.version = version;
                     shared.updates.fetch_add(1, Ordering::Relaxed);
                     shared.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+                    shared
+                        .json_bytes
+                        .fetch_add(parsed.json_len as u64, Ordering::Relaxed);
                 }
             }
             shared.version.store(out.version, Ordering::Release);
@@ -884,6 +1011,7 @@ async fn main() {
     let rate: f64 = rate.parse().expect("changes per second");
     let seconds: f64 = seconds.parse().expect("seconds");
     let pid: u32 = pid.parse().expect("server pid");
+    let offer_deflate = std::env::var("WS_LOAD_DEFLATE").map_or(true, |v| v != "0");
     let admin = TokenKeys::new(secret.as_bytes()).sign(&Claims {
         sub: uuid::Uuid::new_v4().to_string(),
         exp: chrono::Utc::now().timestamp() + 3600,
@@ -911,10 +1039,14 @@ async fn main() {
             })
         })
         .collect();
+    let target = Arc::new(Target {
+        addr: addr.clone(),
+        path: path.clone(),
+        offer_deflate,
+    });
     let spawn_viewer = |i: usize| {
         tokio::spawn(viewer(
-            addr.clone(),
-            path.clone(),
+            target.clone(),
             i.is_multiple_of(sample_every),
             shared[i].clone(),
             snapshots.clone(),
@@ -985,6 +1117,7 @@ async fn main() {
     };
     let updates_before = sum(|v| &v.updates);
     let bytes_before = sum(|v| &v.bytes);
+    let json_bytes_before = sum(|v| &v.json_bytes);
     let (server_cpu_before, own_cpu_before) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
     let others_before = other_cpu_seconds();
     let started = Instant::now();
@@ -993,7 +1126,9 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let updates = sum(|v| &v.updates) - updates_before;
     let bytes = sum(|v| &v.bytes) - bytes_before;
+    let json_bytes = sum(|v| &v.json_bytes) - json_bytes_before;
     let changes = writer.log.lock().unwrap().clone();
+    let snapshot_bytes = *cache.snapshot_bytes.lock().unwrap();
     let rss_peak = rss_bytes(pid);
     let server_cpu = cpu_seconds(&pid.to_string()) - server_cpu_before;
     let own_cpu = cpu_seconds("self") - own_cpu_before;
@@ -1042,7 +1177,9 @@ async fn main() {
     let booked = truth_by_index.iter().filter(|s| **s == BOOKED).count();
     println!(
         "viewers={viewers} seats={seats} connect_s={connect_s:.1} ops={ops} changes={} \
-         changes_per_s={:.0} errors={} frames_per_s={:.0} mb_per_s={:.1} \
+         changes_per_s={:.0} errors={} frames_per_s={:.0} mb_per_s={:.1} deflate={} \
+         frame_bytes_avg={} json_bytes_avg={} json_mb_per_s={:.1} snapshot_bytes={} \
+         snapshot_json_bytes={} \
          p50_ms={:.1} p99_ms={:.1} max_ms={:.1} p99_from_request_ms={:.1} latency_samples={} \
          unseen={unseen} rss_one_viewer_mb={} rss_all_viewers_mb={} rss_under_load_mb={} \
          bytes_per_conn={bytes_per_conn} gaps={gaps} slow_closes={slow} reconnects={reconnects} \
@@ -1055,6 +1192,12 @@ async fn main() {
         writer.errors.load(Ordering::Relaxed),
         updates as f64 / elapsed,
         bytes as f64 / elapsed / 1e6,
+        if offer_deflate { "on" } else { "off" },
+        bytes / updates.max(1),
+        json_bytes / updates.max(1),
+        json_bytes as f64 / elapsed / 1e6,
+        snapshot_bytes.0,
+        snapshot_bytes.1,
         quantile(&from_answer, 0.50),
         quantile(&from_answer, 0.99),
         from_answer.last().copied().unwrap_or(0.0),
@@ -1100,6 +1243,51 @@ mod tests {
         assert_eq!(
             frame_timestamp_ms(frame("HELD").as_bytes()),
             Some(1_893_456_000_250)
+        );
+    }
+
+    /// `text` as the server sends it under permessage-deflate.
+    fn deflated(text: &[u8]) -> Vec<u8> {
+        let mut compressor = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut out = Vec::with_capacity(text.len() + 64);
+        compressor
+            .compress_vec(text, &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
+        assert!(out.ends_with(&[0, 0, 0xFF, 0xFF]));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    #[test]
+    fn compressed_messages_are_inflated_once_and_compared_byte_for_byte() {
+        let seat = "0a1b2c3d-0000-8000-8000-00000000002a";
+        let frame = |status: &str, ms: u32| {
+            format!(
+                "{{\"type\":\"SEAT_UPDATE\",\"fromVersion\":4,\"version\":5,\"seats\":[{{\"seatId\":\"{seat}\",\"status\":\"{status}\"}}],\"timestamp\":\"2030-01-01T00:00:00.{ms:03}Z\"}}"
+            )
+        };
+        let cache = FrameCache::default();
+        let held = deflated(frame("HELD", 250).as_bytes());
+        let first = cache.parse_compressed(&held).unwrap();
+        assert_eq!(first.seats, vec![(42, HELD)]);
+        assert_eq!(first.at_ms, Some(1_893_456_000_250));
+        assert_eq!(first.json_len, frame("HELD", 250).len());
+        let again = cache.parse_compressed(&held.clone()).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "same bytes: inflated once");
+        let booked = cache
+            .parse_compressed(&deflated(frame("BOOKED", 251).as_bytes()))
+            .unwrap();
+        assert_eq!(booked.seats, vec![(42, BOOKED)]);
+        let snapshot = format!(
+            "{{\"type\":\"SNAPSHOT\",\"version\":3,\"seats\":[{{\"seatId\":\"{seat}\",\"status\":\"HELD\"}}]}}"
+        );
+        let parsed = cache
+            .parse_compressed(&deflated(snapshot.as_bytes()))
+            .unwrap();
+        assert_eq!(parsed.kind, Kind::Snapshot { version: 3 });
+        assert!(
+            cache.parse_compressed(b"\xff\xff\xff").is_none(),
+            "not deflate"
         );
     }
 
