@@ -17,14 +17,35 @@ after(async () => {
   await browser?.close();
 });
 
+/** The live socket's handshake and the text frames it received (as the page got them, inflated),
+ * read through the DevTools protocol. */
+async function watchLiveSocket(page) {
+  const socket = { offer: null, agreed: null, messages: [] };
+  const header = (headers, name) =>
+    Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1] ?? null;
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketWillSendHandshakeRequest', (e) => {
+    socket.offer = header(e.request.headers, 'sec-websocket-extensions');
+  });
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    socket.agreed = header(e.response.headers, 'sec-websocket-extensions');
+  });
+  cdp.on('Network.webSocketFrameReceived', (e) => {
+    if (e.response.opcode === 1) socket.messages.push(JSON.parse(e.response.payloadData));
+  });
+  return socket;
+}
+
 async function openShow(viewport = { width: 1280, height: 900 }) {
   const { url } = server();
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const consoleLog = watchConsole(page);
+  const socket = await watchLiveSocket(page);
   await page.goto(`${url}/#/events/${fixture.event.eventId}/shows/${fixture.show.showId}`);
   await page.locator('.seatmap-svg circle.seat').first().waitFor();
-  return { context, page, consoleLog };
+  return { context, page, consoleLog, socket };
 }
 
 /** Milliseconds until the seat has `cls` on `page`, measured inside the page. */
@@ -71,6 +92,16 @@ test('a hold in one browser turns the seat HELD in another within 1 s',
     const freed = timeUntilClass(b.page, seatId, 'st-available', 5000);
     await a.page.getByRole('button', { name: 'Release seats' }).click();
     await freed;
+
+    // Chromium offers permessage-deflate; the server takes it, and the frames (compressed on the
+    // wire) still decode to the protocol's JSON, with the hold among the updates.
+    assert.match(b.socket.offer ?? '', /permessage-deflate/, 'Chromium offers permessage-deflate');
+    assert.equal(b.socket.agreed,
+      'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+      'the server agrees to permessage-deflate');
+    assert.equal(b.socket.messages[0]?.type, 'SNAPSHOT', 'the first frame decodes to the snapshot');
+    assert.ok(b.socket.messages.some((m) => m.type === 'SEAT_UPDATE'
+      && m.seats.some((s) => s.seatId === seatId && s.status === 'HELD')), 'an update carries the hold');
 
     assert.deepEqual(a.consoleLog.errors, [], 'no console errors in A');
     assert.deepEqual(b.consoleLog.errors, [], 'no console errors in B');
