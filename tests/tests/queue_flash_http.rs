@@ -32,6 +32,11 @@ const BUYERS: usize = 100_000;
 const OPENS_IN_S: i64 = 20;
 /// Each side of the opening has at least this many joiners, or the run proves little.
 const SIDE_MIN: usize = 5_000;
+/// Buyers from this index on are not sent before the opening, so a fast machine still leaves
+/// half the buyers for after it (a slow one reaches the opening earlier and is not held back).
+const EARLY_MAX: usize = 50_000;
+/// How long after the opening second the held-back buyers start: the opening round runs first.
+const OPENING_SETTLE: Duration = Duration::from_millis(1_500);
 /// Concurrent requests in flight (the connection pool's size).
 const CONNECTIONS: usize = 48;
 /// Seats on sale: 1 section x 20 rows x 30 seats.
@@ -52,7 +57,14 @@ struct Joined {
 
 /// Send one request per token (`path` and `method` fixed) over `CONNECTIONS` workers that each
 /// take the next token as soon as their previous request is answered; answers in token order.
-async fn over_pool(api: &Api, method: Method, path: &str, tokens: &[String]) -> Vec<Joined> {
+/// With `gate = Some((from, at))`, tokens from index `from` on are not sent before `at`.
+async fn over_pool(
+    api: &Api,
+    method: Method,
+    path: &str,
+    tokens: &[String],
+    gate: Option<(usize, Instant)>,
+) -> Vec<Joined> {
     let next = Arc::new(AtomicUsize::new(0));
     let tokens: Arc<Vec<String>> = Arc::new(tokens.to_vec());
     let url = format!("{}{path}", api.base);
@@ -71,6 +83,11 @@ async fn over_pool(api: &Api, method: Method, path: &str, tokens: &[String]) -> 
                 let Some(token) = tokens.get(i) else {
                     return done;
                 };
+                if let Some((from, at)) = gate
+                    && i >= from
+                {
+                    tokio::time::sleep_until(at.into()).await;
+                }
                 let sent = Instant::now();
                 let response = http
                     .request(method.clone(), &url)
@@ -189,7 +206,17 @@ async fn one_hundred_thousand_buyers_join_over_http_and_are_numbered_fairly() {
     let me_path = format!("{join_path}/me");
 
     let t = Instant::now();
-    let joins = over_pool(&api, Method::POST, &join_path, &tokens).await;
+    let opening = Instant::now()
+        + Duration::from_secs((opens_s - support::api::chrono_now()).max(0) as u64 + 1)
+        + OPENING_SETTLE;
+    let joins = over_pool(
+        &api,
+        Method::POST,
+        &join_path,
+        &tokens,
+        Some((EARLY_MAX, opening)),
+    )
+    .await;
     let joins_s = t.elapsed().as_secs_f64();
     // The first answer carrying a number shows the opening has happened: joins sent after it are
     // late. Joins sent before it may fall on either side (a join in flight at the opening can be
@@ -238,7 +265,7 @@ async fn one_hundred_thousand_buyers_join_over_http_and_are_numbered_fairly() {
 
     let pre_tokens: Vec<String> = pre.iter().map(|&i| tokens[i].clone()).collect();
     let t = Instant::now();
-    let pre_entries = over_pool(&api, Method::GET, &me_path, &pre_tokens).await;
+    let pre_entries = over_pool(&api, Method::GET, &me_path, &pre_tokens, None).await;
     let read_s = t.elapsed().as_secs_f64();
     let pre_numbers: Vec<u64> = pre_entries.iter().map(|j| number(&j.entry)).collect();
     let late_numbers: Vec<u64> = late_joins.iter().map(|j| number(&j.entry)).collect();
