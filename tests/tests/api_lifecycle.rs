@@ -44,7 +44,7 @@ async fn a_restart_keeps_holds_bookings_and_catalog() {
     let statuses = api.seat_statuses(&show).await;
     assert_eq!(statuses[&show.seats[0]], "HELD");
     assert_eq!(statuses[&show.seats[1]], "BOOKED");
-    assert_eq!(api.available_seats(&show).await, 8);
+    assert_eq!(api.available_seats_settled(&show, 8).await, 8);
     // The restarted pipeline goes on deciding.
     let (rival, _) = api.guest().await;
     api.hold(&rival, &show, &[&show.seats[0]], None)
@@ -64,7 +64,7 @@ async fn expired_holds_free_their_seats_and_cannot_be_confirmed() {
         .await;
     assert_eq!(hold.status, StatusCode::CREATED);
     let hold_id = hold.body["holdId"].as_str().unwrap().to_owned();
-    assert_eq!(api.available_seats(&show).await, 3);
+    assert_eq!(api.available_seats_settled(&show, 3).await, 3);
     // Expiry at 1 s plus the contract's 2 s to free the seats.
     tokio::time::sleep(Duration::from_millis(3200)).await;
     let statuses = api.seat_statuses(&show).await;
@@ -77,7 +77,7 @@ async fn expired_holds_free_their_seats_and_cannot_be_confirmed() {
     api.confirm(&token, &hold_id, "pm_card_visa", None)
         .await
         .expect_problem(410, "hold-expired");
-    assert_eq!(api.available_seats(&show).await, 5);
+    assert_eq!(api.available_seats_settled(&show, 5).await, 5);
     let (other, _) = api.guest().await;
     assert_eq!(
         api.hold(&other, &show, &[&show.seats[0]], None)

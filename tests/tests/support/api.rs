@@ -399,6 +399,19 @@ impl Api {
             .unwrap()
     }
 
+    /// `availableSeats` once it reads `expected`, or the last value read when the contract's
+    /// 1 s for listings to reflect a seat change (plus scheduling slack) has passed.
+    pub async fn available_seats_settled(&self, show: &TestShow, expected: u64) -> u64 {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1_500);
+        loop {
+            let seen = self.available_seats(show).await;
+            if seen == expected || tokio::time::Instant::now() >= deadline {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Hold `seats` of `show` for `token`.
     pub async fn hold(
         &self,
