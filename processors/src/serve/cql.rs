@@ -136,6 +136,28 @@ pub async fn detect_backend(session: &Session) -> Result<Backend, StoreError> {
 }
 
 impl CqlStore {
+    /// The first row `statement` answers for `values`, if any (every single-row read goes
+    /// through here, so read failures are classified in one place).
+    async fn first_row<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl scylla::serialize::row::SerializeRow,
+    ) -> Result<Option<R>, StoreError>
+    where
+        R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
+    {
+        let result = self
+            .session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(read_error)?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        rows.maybe_first_row::<R>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))
+    }
+
     /// Prepare every statement against `keyspace` (which must exist; see provisioning).
     pub async fn new(session: Session, keyspace: &str) -> Result<CqlStore, StoreError> {
         let ks = keyspace;
@@ -388,32 +410,16 @@ impl ShowStore for CqlStore {
     }
 
     async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.statements.read_fence, (show.0,))
-            .await
-            .map_err(read_error)?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let row = rows
-            .maybe_first_row::<(Option<i64>, Option<i64>, Option<i64>)>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = self
+            .first_row(&self.statements.read_fence, (show.0,))
+            .await?;
         Ok(row.and_then(|(seq, epoch, version)| fence_from(seq, epoch, version)))
     }
 
     async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.statements.read_applied_seq, (show.0,))
-            .await
-            .map_err(read_error)?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let row = rows
-            .maybe_first_row::<(Option<i64>,)>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row: Option<(Option<i64>,)> = self
+            .first_row(&self.statements.read_applied_seq, (show.0,))
+            .await?;
         Ok(row.and_then(|(seq,)| seq).map(|seq| seq as u64))
     }
 
@@ -423,17 +429,9 @@ impl ShowStore for CqlStore {
         kind: i8,
         id: Uuid,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.statements.read_row, (show.0, kind, id))
-            .await
-            .map_err(read_error)?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let row = rows
-            .maybe_first_row::<(Option<Vec<u8>>,)>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row: Option<(Option<Vec<u8>>,)> = self
+            .first_row(&self.statements.read_row, (show.0, kind, id))
+            .await?;
         // A row without a body is only the static fence columns' carrier: no such row.
         Ok(row.and_then(|(body,)| body))
     }
@@ -556,17 +554,9 @@ impl ShowStore for CqlStore {
     }
 
     async fn lookup(&self, id: Uuid, kind: LookupKind) -> Result<Option<ShowId>, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.statements.get_lookup, (id, kind.code()))
-            .await
-            .map_err(read_error)?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let row = rows
-            .maybe_first_row::<(Uuid,)>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let row: Option<(Uuid,)> = self
+            .first_row(&self.statements.get_lookup, (id, kind.code()))
+            .await?;
         Ok(row.map(|(show,)| ShowId(show)))
     }
 
