@@ -172,6 +172,12 @@ pub struct DevConfig {
     /// restart with the same directory resumes with everything intact.
     #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = ".data/dev")]
     pub data_dir: PathBuf,
+
+    /// Benchmarks only (REF-MEM in `scripts/bench flash-sale`): keep the pipeline's seat store
+    /// in memory, so the run measures the HTTP front and the engine without a durable store.
+    /// Holds and bookings are lost when the process exits. Hidden from `--help`.
+    #[arg(long, env = "BOXOFFICE_BENCH_REF_MEM", hide = true)]
+    pub bench_ref_mem: bool,
 }
 
 impl DevConfig {

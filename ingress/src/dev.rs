@@ -215,6 +215,12 @@ pub async fn start_with(
 
     let mut pipeline_config = PipelineConfig::new(data_dir.clone());
     pipeline_config.reply_timeout = config.api.command_timeout();
+    pipeline_config.in_memory = config.bench_ref_mem;
+    if config.bench_ref_mem {
+        tracing::warn!(
+            "REF-MEM: the seat store is in memory; holds and bookings end with the process"
+        );
+    }
     let pipeline = DevPipeline::start(pipeline_config)
         .await
         .map_err(|e| backend("pipeline")(e.to_string()))?;

@@ -34,6 +34,7 @@ fn config(dir: &std::path::Path) -> DevConfig {
             live: Default::default(),
         },
         data_dir: dir.to_path_buf(),
+        bench_ref_mem: false,
     }
 }
 

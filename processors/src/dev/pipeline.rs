@@ -32,6 +32,9 @@ pub struct DevConfig {
     pub reply_timeout: Duration,
     /// Most commands per loop iteration.
     pub batch_size_max: usize,
+    /// Keep the store in memory instead of the data dir (the flash-sale benchmark's REF-MEM:
+    /// nothing survives the process).
+    pub in_memory: bool,
 }
 
 impl DevConfig {
@@ -42,6 +45,7 @@ impl DevConfig {
             partitions: 2,
             reply_timeout: Duration::from_secs(5),
             batch_size_max: 64,
+            in_memory: false,
         }
     }
 }
@@ -89,7 +93,11 @@ impl DevPipeline {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let store = Arc::new(EmbeddedStore::open(&config.data_dir.join(PIPELINE_FILE))?);
+        let store = Arc::new(if config.in_memory {
+            EmbeddedStore::in_memory()?
+        } else {
+            EmbeddedStore::open(&config.data_dir.join(PIPELINE_FILE))?
+        });
         let after = store.max_applied_seq()?;
         let (hub, logs) = MemLogHub::new(config.partitions, after);
         let events = EventHub::default();
@@ -193,6 +201,37 @@ mod tests {
             Outcome::Accepted(events) => events,
             Outcome::Rejected(r) => panic!("rejected: {r:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_pipeline_decides_alike_and_writes_nothing_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = show(1);
+        let mut config = DevConfig::new(dir.path().to_path_buf());
+        config.in_memory = true;
+        let pipeline = DevPipeline::start(config).await.unwrap();
+        let bus = pipeline.bus();
+        accepted(&bus.submit(create(s, 20)).await.unwrap().outcome);
+        accepted(
+            &bus.submit(hold(s, 10, user(1), &[0, 1], 600_000))
+                .await
+                .unwrap()
+                .outcome,
+        );
+        let clash = bus
+            .submit(hold(s, 11, user(2), &[1], 600_000))
+            .await
+            .unwrap();
+        assert!(matches!(
+            clash.outcome,
+            Outcome::Rejected(Rejection::SeatsUnavailable { .. })
+        ));
+        pipeline.shutdown().await.unwrap();
+        assert!(!dir.path().join(PIPELINE_FILE).exists());
+        // A restart starts empty: the show is gone with the process.
+        let again = start(dir.path()).await;
+        assert!(again.reader().show(s).await.unwrap().is_none());
+        again.shutdown().await.unwrap();
     }
 
     #[tokio::test]

@@ -49,7 +49,20 @@ fn fatal(e: impl std::fmt::Display) -> StoreError {
 impl EmbeddedStore {
     /// Open (or create) the store file at `path`.
     pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
-        let db = Database::create(path).map_err(fatal)?;
+        EmbeddedStore::with_tables(Database::create(path).map_err(fatal)?)
+    }
+
+    /// A store that lives in memory only: nothing survives the process. For the flash-sale
+    /// benchmark's REF-MEM system, the ceiling the pipeline is measured against (the engine
+    /// and the HTTP front with no durable store); never for serving real sales.
+    pub fn in_memory() -> Result<EmbeddedStore, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(fatal)?;
+        EmbeddedStore::with_tables(db)
+    }
+
+    fn with_tables(db: Database) -> Result<EmbeddedStore, StoreError> {
         let txn = db.begin_write().map_err(fatal)?;
         {
             txn.open_table(ROWS).map_err(fatal)?;

@@ -91,6 +91,7 @@ pub async fn dev_server(
     let config = DevConfig {
         api: config,
         data_dir: dir.to_path_buf(),
+        bench_ref_mem: false,
     };
     match after_sale {
         None => dev::start(config).await,
