@@ -1,7 +1,15 @@
 //! HTTP load generator for `scripts/bench http`: against a running boxoffice API it creates a
 //! venue, event and show through the admin API, then runs concurrent buyers that each take a guest
 //! token, hold one seat and confirm it with `pm_card_visa`. Prints one line:
-//! `ops=<n> errors=<n> holds_per_s=<n> p50_ms=<n> p99_ms=<n>` where one op is hold + confirm.
+//! `ops=<n> errors=<n> holds_per_s=<n> p50_ms=<n> p99_ms=<n> ok_p50_ms=<n> ok_p99_ms=<n>` where
+//! one op is hold + confirm, `ops` and `holds_per_s` count the ops that succeeded and `errors`
+//! the ones that failed.
+//!
+//! Latency is hold + confirm (the guest token before it is not timed). `p50_ms`/`p99_ms` are over
+//! EVERY op: a failed op counts as the run's worst latency (the slowest op, failed ones timed
+//! until they failed), so failures can only push the quantiles up; a server that answers `503`
+//! fast cannot look faster than one that answers. Before this change failed ops were left out.
+//! `ok_p50_ms`/`ok_p99_ms` are over the successful ops only (the old definition), to compare.
 //!
 //! Usage: `http_load <base-url> <auth-secret> <clients> <ops>`
 
@@ -69,12 +77,7 @@ async fn setup(
     (show_id, seats)
 }
 
-async fn buy(
-    http: &reqwest::Client,
-    base: &str,
-    show: &str,
-    seat: &str,
-) -> Result<Duration, String> {
+async fn guest(http: &reqwest::Client, base: &str) -> Result<String, String> {
     let guest: Value = http
         .post(format!("{base}/v1/auth/guest"))
         .send()
@@ -83,12 +86,20 @@ async fn buy(
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let token = guest["token"].as_str().ok_or("no token")?.to_owned();
-    let started = Instant::now();
+    Ok(guest["token"].as_str().ok_or("no token")?.to_owned())
+}
+
+async fn hold_and_confirm(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    show: &str,
+    seat: &str,
+) -> Result<(), String> {
     let (status, hold) = post(
         http,
         format!("{base}/v1/bookings/hold"),
-        &token,
+        token,
         json!({"showId": show, "seatIds": [seat]}),
     )
     .await;
@@ -98,14 +109,52 @@ async fn buy(
     let (status, booking) = post(
         http,
         format!("{base}/v1/bookings/confirm"),
-        &token,
+        token,
         json!({"holdId": hold["holdId"], "paymentMethodId": "pm_card_visa"}),
     )
     .await;
     if status != 201 {
         return Err(format!("confirm {status}: {booking}"));
     }
-    Ok(started.elapsed())
+    Ok(())
+}
+
+/// One op: its latency (hold + confirm; for a failure, the time until it failed, from the guest
+/// request when that failed) and the error if it failed.
+async fn buy(
+    http: &reqwest::Client,
+    base: &str,
+    show: &str,
+    seat: &str,
+) -> (Duration, Option<String>) {
+    let begun = Instant::now();
+    let token = match guest(http, base).await {
+        Ok(token) => token,
+        Err(e) => return (begun.elapsed(), Some(e)),
+    };
+    let started = Instant::now();
+    let result = hold_and_confirm(http, base, &token, show, seat).await;
+    (started.elapsed(), result.err())
+}
+
+/// Latencies of every op, sorted, failed ones (flagged `true`) counted as the worst latency of
+/// the run: at least as slow as any op that succeeded and as the failure's own time.
+fn with_failures_as_worst(mut ops: Vec<(Duration, bool)>) -> Vec<Duration> {
+    let worst = ops.iter().map(|(d, _)| *d).max().unwrap_or_default();
+    for (latency, failed) in &mut ops {
+        if *failed {
+            *latency = worst;
+        }
+    }
+    let mut all: Vec<Duration> = ops.into_iter().map(|(d, _)| d).collect();
+    all.sort();
+    all
+}
+
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 #[tokio::main]
@@ -139,14 +188,13 @@ async fn main() {
                 if i >= ops {
                     return latencies;
                 }
-                match buy(&http, &base, &show, &seats[i]).await {
-                    Ok(latency) => latencies.push(latency),
-                    Err(e) => {
-                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("op failed: {e}");
-                        }
-                    }
+                let (latency, error) = buy(&http, &base, &show, &seats[i]).await;
+                if let Some(e) = &error
+                    && errors.fetch_add(1, Ordering::Relaxed) < 5
+                {
+                    eprintln!("op failed: {e}");
                 }
+                latencies.push((latency, error.is_some()));
             }
         }));
     }
@@ -155,18 +203,21 @@ async fn main() {
         latencies.extend(task.await.expect("client task"));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let quantile = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let mut ok: Vec<Duration> = latencies
+        .iter()
+        .filter(|(_, failed)| !failed)
+        .map(|(d, _)| *d)
+        .collect();
+    ok.sort();
+    let all = with_failures_as_worst(latencies);
     println!(
-        "ops={} errors={} holds_per_s={:.1} p50_ms={:.1} p99_ms={:.1}",
-        latencies.len(),
+        "ops={} errors={} holds_per_s={:.1} p50_ms={:.1} p99_ms={:.1} ok_p50_ms={:.1} ok_p99_ms={:.1}",
+        ok.len(),
         errors.load(Ordering::Relaxed),
-        latencies.len() as f64 / elapsed,
-        quantile(0.50),
-        quantile(0.99)
+        ok.len() as f64 / elapsed,
+        quantile_ms(&all, 0.50),
+        quantile_ms(&all, 0.99),
+        quantile_ms(&ok, 0.50),
+        quantile_ms(&ok, 0.99)
     );
 }

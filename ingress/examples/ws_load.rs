@@ -5,7 +5,13 @@
 //!   and publishing) to the frame carrying it arriving, on a sample of viewers (p50/p99; a frame
 //!   that beats the answer counts as 0), and from the request being sent as an upper bound;
 //! - frames delivered per second over all viewers;
-//! - the server's memory per connection (RSS of `<server-pid>` with one viewer vs. all viewers);
+//! - the server's memory per connection while updates flow (`bytes_per_conn`): the peak RSS of
+//!   `<server-pid>` during the change phase (sampled every [`RSS_SAMPLE_EVERY`]) minus its RSS
+//!   with one viewer before any change, per further viewer. The baseline carries no load, so
+//!   whatever the server grows by under load (write queues, catch-up batches, and in dev mode the
+//!   embedded pipeline) is charged to the connections: an upper bound. Until this change it was
+//!   taken with all viewers connected before any update flowed; that figure is still printed as
+//!   `bytes_per_conn_idle`, a diagnostic;
 //! - whether every viewer's final seats equal the seat map (viewers closed with 4001 reconnect);
 //! - where the time goes: the changes' HTTP round trip, each frame's age on arrival from the
 //!   stream time of its newest change, the fan-out's spread over the sampled viewers, and the CPU
@@ -439,6 +445,9 @@ fn cpu_seconds(pid: &str) -> f64 {
 /// `sysconf(_SC_CLK_TCK)` on Linux.
 const CLOCK_TICKS_PER_S: f64 = 100.0;
 
+/// How often the server's RSS is sampled during the change phase.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -446,6 +455,21 @@ fn rss_bytes(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Run `work` and return its output with the peak RSS of `pid` seen while it ran (sampled every
+/// [`RSS_SAMPLE_EVERY`], and once more at the end): memory is measured with updates flowing, when
+/// connections hold queued frames and catch-up writes, not only while idle.
+async fn peak_rss_during<T>(pid: u32, work: impl Future<Output = T>) -> (T, u64) {
+    let mut peak = rss_bytes(pid);
+    let mut tick = tokio::time::interval(RSS_SAMPLE_EVERY);
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return (out, peak.max(rss_bytes(pid))),
+            _ = tick.tick() => peak = peak.max(rss_bytes(pid)),
+        }
+    }
 }
 
 /// One viewer's state: its seats and counters, read by `main` at the end. Each viewer has its
@@ -1074,9 +1098,10 @@ async fn main() {
     let connect_s = connecting.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_all = rss_bytes(pid);
-    let bytes_per_conn = rss_all.saturating_sub(rss_one) / (viewers.max(2) - 1) as u64;
+    let per_conn = |rss: u64| rss.saturating_sub(rss_one) / (viewers.max(2) - 1) as u64;
+    let bytes_per_conn_idle = per_conn(rss_all);
     eprintln!(
-        "{viewers} viewers connected in {connect_s:.1} s; server RSS {} MiB with one viewer, {} MiB with all ({bytes_per_conn} B per connection)",
+        "{viewers} viewers connected in {connect_s:.1} s; server RSS {} MiB with one viewer, {} MiB with all ({bytes_per_conn_idle} B per connection before any update)",
         rss_one >> 20,
         rss_all >> 20
     );
@@ -1122,14 +1147,18 @@ async fn main() {
     let others_before = other_cpu_seconds();
     let started = Instant::now();
     let target_holds = seats / SEATS_PER_OP / 4;
-    let ops = write_changes(writer.clone(), rate, seconds, target_holds).await;
+    let (ops, rss_peak) = peak_rss_during(
+        pid,
+        write_changes(writer.clone(), rate, seconds, target_holds),
+    )
+    .await;
+    let bytes_per_conn = per_conn(rss_peak);
     let elapsed = started.elapsed().as_secs_f64();
     let updates = sum(|v| &v.updates) - updates_before;
     let bytes = sum(|v| &v.bytes) - bytes_before;
     let json_bytes = sum(|v| &v.json_bytes) - json_bytes_before;
     let changes = writer.log.lock().unwrap().clone();
     let snapshot_bytes = *cache.snapshot_bytes.lock().unwrap();
-    let rss_peak = rss_bytes(pid);
     let server_cpu = cpu_seconds(&pid.to_string()) - server_cpu_before;
     let own_cpu = cpu_seconds("self") - own_cpu_before;
     let others: String = other_cpu_seconds()
@@ -1181,8 +1210,8 @@ async fn main() {
          frame_bytes_avg={} json_bytes_avg={} json_mb_per_s={:.1} snapshot_bytes={} \
          snapshot_json_bytes={} \
          p50_ms={:.1} p99_ms={:.1} max_ms={:.1} p99_from_request_ms={:.1} latency_samples={} \
-         unseen={unseen} rss_one_viewer_mb={} rss_all_viewers_mb={} rss_under_load_mb={} \
-         bytes_per_conn={bytes_per_conn} gaps={gaps} slow_closes={slow} reconnects={reconnects} \
+         unseen={unseen} rss_one_viewer_mb={} rss_all_viewers_mb={} rss_peak_mb={} \
+         bytes_per_conn={bytes_per_conn} bytes_per_conn_idle={bytes_per_conn_idle} gaps={gaps} slow_closes={slow} reconnects={reconnects} \
          server_cpu_pct={:.0} client_cpu_pct={:.0} server_cpu_us_per_frame={:.1} \
          answer_p50_ms={:.1} answer_p99_ms={:.1} frame_age_p50_ms={:.1} frame_age_p99_ms={:.1} \
          spread_p50_ms={:.1} spread_p99_ms={:.1}{others} \
