@@ -91,8 +91,10 @@ fn descendants(root: u32, all: &HashMap<u32, (u64, u32)>) -> Vec<u32> {
 }
 
 /// Clock ticks of every watched process at one moment, per name and pid.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Snapshot {
+    /// When it was taken.
+    pub at: std::time::Instant,
     ticks: BTreeMap<String, HashMap<u32, u64>>,
 }
 
@@ -123,7 +125,10 @@ impl Snapshot {
                 .collect();
             ticks.insert(w.name.clone(), per_pid);
         }
-        Snapshot { ticks }
+        Snapshot {
+            at: std::time::Instant::now(),
+            ticks,
+        }
     }
 
     /// CPU seconds each watched name used between `self` (earlier) and `later`. A process that

@@ -42,16 +42,44 @@ impl Watch {
         Snapshot::take(&self.watched)
     }
 
+    /// Wait (at most `max`) until the system's processes are nearly idle: under 10% of a core
+    /// over half a second. Setting up a show leaves work behind (PostgreSQL's autovacuum after
+    /// 150,000 inserted rows, Cassandra's flushes and compactions) that no hold caused; a window
+    /// opened before it ends would charge it to the holds.
+    async fn settle(&self, max: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < max {
+            let before = self.snapshot();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let used = before.seconds_until(&self.snapshot(), self.ticks_per_s);
+            let busy: f64 = used
+                .iter()
+                .filter(|(name, _)| name.as_str() != "loadgen")
+                .map(|(_, s)| s)
+                .sum();
+            if busy < 0.05 {
+                return;
+            }
+        }
+        eprintln!("the system did not settle within {max:?}; measuring anyway");
+    }
+
     fn report(&self, before: &Snapshot, after: &Snapshot, ops: u64) -> CpuReport {
-        CpuReport::new(before.seconds_until(after, self.ticks_per_s), ops)
+        let window_s = after.at.duration_since(before.at).as_secs_f64();
+        CpuReport::new(before.seconds_until(after, self.ticks_per_s), ops, window_s)
     }
 }
+
+/// The longest wait for the system to go quiet after setting up a show.
+const SETTLE_MAX: Duration = Duration::from_secs(30);
 
 /// CPU of each watched process over a window, in seconds and in microseconds per operation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuReport {
     /// Operations the per-operation figures divide by.
     pub ops: u64,
+    /// Wall-clock length of the window, seconds.
+    pub window_s: f64,
     /// CPU seconds per process.
     pub seconds: BTreeMap<String, f64>,
     /// CPU microseconds per operation per process.
@@ -61,7 +89,7 @@ pub struct CpuReport {
 }
 
 impl CpuReport {
-    fn new(seconds: BTreeMap<String, f64>, ops: u64) -> CpuReport {
+    fn new(seconds: BTreeMap<String, f64>, ops: u64, window_s: f64) -> CpuReport {
         let per_op = |s: f64| s * 1e6 / ops.max(1) as f64;
         let us_per_op: BTreeMap<String, f64> = seconds
             .iter()
@@ -74,6 +102,7 @@ impl CpuReport {
             .sum();
         CpuReport {
             ops,
+            window_s,
             seconds,
             us_per_op,
             system_us_per_op,
@@ -236,22 +265,26 @@ pub async fn w_hold(
     let mut saturation = None;
     let mut rate = ladder.start_rate;
     for index in 0..ladder.steps_max {
+        let setup = Instant::now();
         let show = target
             .create_shows(1, ladder.seats, ladder.row_len)
             .await?
             .remove(0);
         let seats = Arc::new(warm_up(target, &show).await?);
+        watch.settle(SETTLE_MAX).await;
+        let setup_s = setup.elapsed().as_secs_f64();
         let step = hold_step(target, ladder, watch, system, rate, show.show_id, seats).await;
         let passed = step_passes(&step.summary, steps.last().map(|s| &s.summary));
         eprintln!(
-            "{system} W-HOLD {rate:.0}/s: decided {:.0}/s (accepted {:.0}, rejected {:.0}), p99 {:.1} ms, errors {}, {:.0} us CPU/hold{}",
+            "{system} W-HOLD {rate:.0}/s: decided {:.0}/s (accepted {:.0}, rejected {:.0}), p99 {:.1} ms, errors {}, {:.0} us CPU/hold{} [setup {setup_s:.1} s, step {:.1} s]",
             step.summary.decided_per_s,
             step.summary.accepted_per_s,
             step.summary.rejected_per_s,
             step.summary.latency.p99_ms,
             step.summary.errors,
             step.cpu.system_us_per_op,
-            if passed { "" } else { " (saturated)" }
+            if passed { "" } else { " (saturated)" },
+            setup.elapsed().as_secs_f64() - setup_s
         );
         steps.push(HoldStep { passed, ..step });
         if !passed {
@@ -457,12 +490,14 @@ pub async fn w_buyers(
     watch: &Watch,
     system: &str,
 ) -> Result<BuyersRun, TargetError> {
+    let began = Instant::now();
     let shows = target
         .create_shows(buyers.shows, buyers.seats_per_show, buyers.row_len)
         .await?;
     for show in &shows {
         warm_up(target, show).await?;
     }
+    watch.settle(SETTLE_MAX).await;
     let sale = Arc::new(Sale {
         target: target.clone(),
         shows,
@@ -507,9 +542,10 @@ pub async fn w_buyers(
         readback,
     };
     eprintln!(
-        "{system} {} {:.0}/s: holds p99 {:.1} ms (errors {}), confirms {} (errors {}), goodput {:.0} seats/s, oversold {}, lost {}, {:.0} us CPU/hold",
+        "{system} {} {:.0}/s [{:.0} s]: holds p99 {:.1} ms (errors {}), confirms {} (errors {}), goodput {:.0} seats/s, oversold {}, lost {}, {:.0} us CPU/hold",
         buyers.name,
         buyers.rate,
+        began.elapsed().as_secs_f64(),
         run.holds.latency.p99_ms,
         run.holds.errors,
         run.confirms.accepted,
@@ -613,7 +649,7 @@ mod tests {
             ("cassandra".to_owned(), 1.0),
             ("loadgen".to_owned(), 2.0),
         ]);
-        let cpu = CpuReport::new(seconds, 10_000);
+        let cpu = CpuReport::new(seconds, 10_000, 1.0);
         assert_eq!(cpu.us_per_op["serve"], 50.0);
         assert_eq!(cpu.system_us_per_op, 150.0);
     }

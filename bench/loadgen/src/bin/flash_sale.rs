@@ -70,7 +70,7 @@ struct RunArgs {
 #[derive(Args, Debug)]
 struct Knobs {
     /// W-HOLD: first offered rate.
-    #[arg(long, env = "FLASH_START_RATE", default_value_t = 500.0)]
+    #[arg(long, env = "FLASH_START_RATE", default_value_t = 1000.0)]
     start_rate: f64,
     /// W-HOLD: rate factor between steps.
     #[arg(long, env = "FLASH_FACTOR", default_value_t = 1.5)]
@@ -85,7 +85,7 @@ struct Knobs {
     #[arg(long, env = "FLASH_HOLD_SEATS", default_value_t = 150_000)]
     hold_seats: u32,
     /// W-HOT: seconds of arrivals.
-    #[arg(long, env = "FLASH_HOT_S", default_value_t = 20.0)]
+    #[arg(long, env = "FLASH_HOT_S", default_value_t = 15.0)]
     hot_s: f64,
     /// W-HOT: seats of the hot show.
     #[arg(long, env = "FLASH_HOT_SEATS", default_value_t = 50_000)]
