@@ -174,9 +174,12 @@ pub fn now_s() -> i64 {
 
 /// The bearer token of a request, if it sent an `Authorization: Bearer` header.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?;
-    let value = value.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    bearer_value(parts.headers.get(axum::http::header::AUTHORIZATION)?)
+}
+
+/// The token of an `Authorization`-style value `Bearer <token>` (scheme case-insensitive).
+pub fn bearer_value(value: &axum::http::HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())

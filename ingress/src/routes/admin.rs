@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Admin;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, PathIds};
 use crate::idempotency;
 use crate::pipeline::{self, envelope, submit};
@@ -85,8 +85,6 @@ impl From<VenueRequest> for NewVenue {
         }
     }
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 /// Create a venue.
 #[utoipa::path(post, path = "/v1/admin/venues", tag = "admin", request_body = VenueRequest,

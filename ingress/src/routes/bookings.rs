@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency::{self, Claim};
 use crate::pipeline::{self, booking_id, envelope, store_error, submit};
@@ -30,8 +30,6 @@ use crate::routes::tickets::{TicketBody, booking_tickets};
 use crate::routes::views::PageBody;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
-
-const PROBLEM: &str = "application/problem+json";
 
 /// One seat of a booking.
 #[derive(Debug, Serialize, ToSchema)]

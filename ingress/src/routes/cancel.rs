@@ -17,15 +17,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{IdempotencyKey, PathIds, parse_json};
 use crate::idempotency;
 use crate::pipeline::{self, envelope, store_error, submit};
 use crate::routes::holds::claim;
 use crate::state::AppState;
 use crate::time::now_ms;
-
-const PROBLEM: &str = "application/problem+json";
 
 /// Longest cancellation reason, in characters.
 pub const REASON_CHARS_MAX: usize = 500;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey};
 use crate::idempotency;
 use crate::pipeline::{self, envelope, submit};
@@ -23,8 +23,6 @@ use crate::routes::shows::catalog_error;
 use crate::routes::tickets::{TicketBody, ticket_body};
 use crate::state::AppState;
 use crate::time::rfc3339_ms;
-
-const PROBLEM: &str = "application/problem+json";
 
 /// Longest gate label, in characters.
 pub const GATE_CHARS_MAX: usize = 64;

@@ -24,8 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller, now_s};
-use crate::error::{ApiError, Problem};
+use crate::auth::{Admin, Caller, bearer_value, now_s};
+use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency;
 use crate::live::upgrade;
@@ -40,8 +40,6 @@ pub const ADMISSION_TOKEN: &str = "admission-token";
 
 /// Header carrying the proof-of-work nonce on a join.
 pub const CHALLENGE_SOLUTION: &str = "challenge-solution";
-
-const PROBLEM: &str = "application/problem+json";
 
 /// A buyer's place in a show's waiting room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -413,13 +411,6 @@ pub async fn live(
         metrics::gauge!("boxoffice_queue_live_watchers").decrement(1.0);
     });
     Ok(upgrade::switching_protocols(accept))
-}
-
-fn bearer_value(value: &axum::http::HeaderValue) -> Option<&str> {
-    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
 }
 
 /// Push the entry whenever what it shows changes, until the watcher leaves or we shut down.

@@ -17,11 +17,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::PathIds;
 use crate::state::AppState;
-
-const PROBLEM: &str = "application/problem+json";
 
 /// One admission ticket.
 #[derive(Debug, Clone, Serialize, ToSchema)]
