@@ -14,10 +14,10 @@
 use std::sync::Arc;
 
 use catalog::Catalog;
-use engine::{BookingStatus, BookingView, RowKind, TicketStatus};
+use engine::{BookingStatus, BookingView, TicketStatus};
 use payments::{AuthorizationId, PaymentProvider};
 use processors::store::ShowStore;
-use schemas::{BookingId, ShowId, UnixMs};
+use schemas::{ShowId, UnixMs};
 use uuid::Uuid;
 
 use crate::issue::BookingToIssue;
@@ -93,27 +93,14 @@ impl<S: ShowStore> Sweeper<S> {
     }
 
     async fn sweep_show(&self, show: ShowId, report: &mut SweepReport) -> Result<(), String> {
-        let Some(stored) = self.shows.load(show).await.map_err(|e| e.to_string())? else {
-            return Ok(());
-        };
-        let booking_ids: Vec<BookingId> = stored
-            .rows
-            .iter()
-            .filter(|row| row.kind == RowKind::Booking.code() && row.body.is_some())
-            .map(|row| BookingId(row.id))
-            .collect();
-        if booking_ids.is_empty() {
-            return Ok(());
-        }
-        let state = processors::rows::restore(show, &stored).map_err(|e| e.to_string())?;
-        for id in booking_ids {
-            let Some(view) = state.booking(id) else {
-                continue;
-            };
+        let bookings = processors::reader::show_bookings(&*self.shows, show)
+            .await
+            .map_err(|e| e.to_string())?;
+        for view in bookings {
             report.bookings += 1;
             if let Err(e) = self.sweep_booking(show, &view, report).await {
                 report.errors += 1;
-                tracing::warn!(booking = %id, error = %e, "sweep of a booking failed");
+                tracing::warn!(booking = %view.booking_id, error = %e, "sweep of a booking failed");
             }
         }
         Ok(())

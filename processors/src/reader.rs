@@ -230,3 +230,26 @@ impl<S: ShowStore> ShowReader for StateReader<S> {
         Ok(UserBookingsPage { items, total })
     }
 }
+
+/// Every booking of `show` as the store holds it now, for readers outside the pipeline (the
+/// ticket sweeper): how bookings are laid out in stored rows stays this crate's business, so the
+/// layout can change without them.
+pub async fn show_bookings<S: ShowStore + ?Sized>(
+    store: &S,
+    show: ShowId,
+) -> Result<Vec<BookingView>, StoreError> {
+    let Some(stored) = store.load(show).await? else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<BookingId> = stored
+        .rows
+        .iter()
+        .filter(|row| row.kind == RowKind::Booking.code() && row.body.is_some())
+        .map(|row| BookingId(row.id))
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let state = rows::restore(show, &stored)?;
+    Ok(ids.into_iter().filter_map(|id| state.booking(id)).collect())
+}
