@@ -1,4 +1,5 @@
-//! The HTTP front of boxoffice (axum), implementing the public contract in `shared/api.md`.
+//! The HTTP front of boxoffice (axum), implementing the public contract in `docs/API.md`
+//! (machine-readable: the served `/openapi.json`, checked in as `docs/openapi.json`).
 //!
 //! # Layout
 //! - [`config`]: clap-derived settings per mode ([`config::DevConfig`], [`config::ServeConfig`]).

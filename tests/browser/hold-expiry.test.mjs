@@ -4,7 +4,7 @@
 // the seat is free again.
 //
 // Holds last 10 minutes by default, so this file starts its own `boxoffice dev` of the same
-// binary with the deployment setting BOXOFFICE_HOLD_TTL (seconds, api.md) set short.
+// binary with the deployment setting BOXOFFICE_HOLD_TTL (seconds, docs/API.md) set short.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

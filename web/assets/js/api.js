@@ -1,4 +1,4 @@
-// The HTTP client for the boxoffice v1 contract (shared/api.md).
+// The HTTP client for the boxoffice v1 contract (docs/API.md).
 //
 // Every call goes through `request`: it adds the guest bearer token (signing in
 // automatically and renewing on expiry or 401), turns problem+json answers into
