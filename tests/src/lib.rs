@@ -3,7 +3,7 @@
 //! # Layout
 //! `src/` holds helpers (service settings, unique names, connections); `tests/` holds one file per
 //! suite (`smoke_nats.rs`, `smoke_cql.rs`, ...) and `tests/support/`, the servers, clients and
-//! builders the suites share (a suite says `mod support;`); `examples/` holds load generators.
+//! builders the suites share (a suite says `mod support;`). The load generators live in `bench/loadgen`.
 //!
 //! The real services come from `scripts/services up`; their settings reach the tests through
 //! exactly two environment variables, printed by `scripts/services env`:

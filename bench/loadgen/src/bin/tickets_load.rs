@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ingress::auth::{Claims, TokenKeys};
+use loadgen::target::{Kind, Target};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 /// How often a buyer looks for its tickets.
 const POLL_EVERY: Duration = Duration::from_millis(10);
@@ -47,58 +49,17 @@ fn sign(secret: &str, roles: &[&str]) -> String {
     })
 }
 
-async fn setup(
-    http: &reqwest::Client,
-    base: &str,
-    admin: &str,
-    seats: usize,
-) -> (String, Vec<String>) {
-    let rows = seats.div_ceil(50);
-    let (status, venue) = post(http, format!("{base}/v1/admin/venues"), admin, json!({
-        "name": "Ticket Bench Arena", "city": "Benchville",
-        "sections": [{"sectionId": "A", "name": "Floor", "priceCategory": "STANDARD", "price": 2500,
-            "currency": "USD",
-            "rows": (0..rows).map(|r| json!({"row": format!("R{r}"), "seats": 50})).collect::<Vec<_>>()}]
-    })).await;
-    assert_eq!(status, 201, "venue: {venue}");
-    let (status, event) = post(
-        http,
-        format!("{base}/v1/admin/events"),
-        admin,
-        json!({
-            "title": "Ticket Bench Night", "description": "Load", "category": "concerts",
-            "city": "Benchville", "venueId": venue["venueId"], "startDate": "2030-01-01",
-            "endDate": "2030-01-02"
-        }),
-    )
-    .await;
-    assert_eq!(status, 201, "event: {event}");
-    let event_id = event["eventId"].as_str().unwrap().to_owned();
-    let (status, show) = post(
-        http,
-        format!("{base}/v1/admin/events/{event_id}/shows"),
-        admin,
-        json!({"showTime": "2030-01-01T20:00:00Z"}),
-    )
-    .await;
-    assert_eq!(status, 201, "show: {show}");
-    let show_id = show["showId"].as_str().unwrap().to_owned();
-    let map: Value = http
-        .get(format!("{base}/v1/events/{event_id}/shows/{show_id}/seats"))
-        .send()
+/// One show of `seats` seats in rows of 50, through the admin API: its id and its seat ids.
+async fn setup(base: &str, secret: &str, seats: usize) -> (String, Vec<String>) {
+    let target = Target::new(Kind::Boxoffice, base, secret, 8);
+    let seats = u32::try_from(seats).expect("seats fit in u32");
+    let show = target
+        .create_shows(1, seats, 50)
         .await
-        .expect("seat map")
-        .json()
-        .await
-        .expect("seat map json");
-    let seats = map["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["seats"].as_array().unwrap().iter())
-        .map(|s| s["seatId"].as_str().unwrap().to_owned())
-        .collect();
-    (show_id, seats)
+        .expect("show set up")
+        .remove(0);
+    let ids = show.seats().iter().map(Uuid::to_string).collect();
+    (show.show_id.to_string(), ids)
 }
 
 /// One buyer: hold + confirm, then wait for the tickets. Returns the wait, the buyer's token and
@@ -289,8 +250,7 @@ async fn main() {
     let bookings: usize = bookings.parse().expect("bookings");
     let per_booking: usize = per_booking.parse().expect("seats per booking");
     let http = reqwest::Client::new();
-    let admin = sign(secret, &["admin"]);
-    let (show, seats) = setup(&http, base, &admin, bookings * per_booking).await;
+    let (show, seats) = setup(base, secret, bookings * per_booking).await;
     let seats = Arc::new(seats);
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ingress::auth::{Claims, TokenKeys};
+use loadgen::target::{Kind, Target};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
     match http.post(url).bearer_auth(token).json(&body).send().await {
@@ -30,51 +31,17 @@ async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> 
     }
 }
 
-async fn setup(
-    http: &reqwest::Client,
-    base: &str,
-    admin: &str,
-    seats: usize,
-) -> (String, Vec<String>) {
-    let rows = seats.div_ceil(50);
-    let (status, venue) = post(http, format!("{base}/v1/admin/venues"), admin, json!({
-        "name": "Bench Arena", "city": "Benchville",
-        "sections": [{"sectionId": "A", "name": "Floor", "priceCategory": "STANDARD", "price": 2500,
-            "currency": "USD",
-            "rows": (0..rows).map(|r| json!({"row": format!("R{r}"), "seats": 50})).collect::<Vec<_>>()}]
-    })).await;
-    assert_eq!(status, 201, "venue: {venue}");
-    let (status, event) = post(http, format!("{base}/v1/admin/events"), admin, json!({
-        "title": "Bench Night", "description": "Load", "category": "concerts", "city": "Benchville",
-        "venueId": venue["venueId"], "startDate": "2030-01-01", "endDate": "2030-01-02"
-    })).await;
-    assert_eq!(status, 201, "event: {event}");
-    let event_id = event["eventId"].as_str().unwrap().to_owned();
-    let (status, show) = post(
-        http,
-        format!("{base}/v1/admin/events/{event_id}/shows"),
-        admin,
-        json!({"showTime": "2030-01-01T20:00:00Z"}),
-    )
-    .await;
-    assert_eq!(status, 201, "show: {show}");
-    let show_id = show["showId"].as_str().unwrap().to_owned();
-    let map: Value = http
-        .get(format!("{base}/v1/events/{event_id}/shows/{show_id}/seats"))
-        .send()
+/// One show of `seats` seats in rows of 50, through the admin API: its id and its seat ids.
+async fn setup(base: &str, secret: &str, seats: usize) -> (String, Vec<String>) {
+    let target = Target::new(Kind::Boxoffice, base, secret, 8);
+    let seats = u32::try_from(seats).expect("seats fit in u32");
+    let show = target
+        .create_shows(1, seats, 50)
         .await
-        .expect("seat map")
-        .json()
-        .await
-        .expect("seat map json");
-    let seats = map["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["seats"].as_array().unwrap().iter())
-        .map(|s| s["seatId"].as_str().unwrap().to_owned())
-        .collect();
-    (show_id, seats)
+        .expect("show set up")
+        .remove(0);
+    let ids = show.seats().iter().map(Uuid::to_string).collect();
+    (show.show_id.to_string(), ids)
 }
 
 async fn guest(http: &reqwest::Client, base: &str) -> Result<String, String> {
@@ -166,13 +133,8 @@ async fn main() {
     };
     let clients: usize = clients.parse().expect("clients");
     let ops: usize = ops.parse().expect("ops");
-    let admin = TokenKeys::new(secret.as_bytes()).sign(&Claims {
-        sub: uuid::Uuid::new_v4().to_string(),
-        exp: chrono::Utc::now().timestamp() + 3600,
-        roles: vec!["admin".into()],
-    });
     let http = reqwest::Client::new();
-    let (show, seats) = setup(&http, base, &admin, ops).await;
+    let (show, seats) = setup(base, secret, ops).await;
     let seats = Arc::new(seats);
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ingress::auth::{Claims, TokenKeys};
+use loadgen::target::{Kind as ApiKind, Target as Api};
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -346,44 +346,14 @@ struct Show {
     seat_ids: Vec<String>,
 }
 
-async fn setup(http: &reqwest::Client, base: &str, admin: &str) -> Show {
-    let rows: Vec<Value> = (0..ROWS)
-        .map(|r| json!({"row": format!("R{r}"), "seats": SEATS_PER_ROW}))
-        .collect();
-    let (status, venue) = post(
-        http,
-        format!("{base}/v1/admin/venues"),
-        admin,
-        json!({
-            "name": "Live Bench Theatre", "city": "Benchville",
-            "sections": [{"sectionId": "A", "name": "Stalls", "priceCategory": "STANDARD",
-                "price": 2500, "currency": "USD", "rows": rows}]
-        }),
-    )
-    .await;
-    assert_eq!(status, 201, "venue: {venue}");
-    let (status, event) = post(
-        http,
-        format!("{base}/v1/admin/events"),
-        admin,
-        json!({
-            "title": "Live Bench Night", "description": "Many viewers", "category": "theater",
-            "city": "Benchville", "venueId": venue["venueId"], "startDate": "2030-01-01",
-            "endDate": "2030-01-02"
-        }),
-    )
-    .await;
-    assert_eq!(status, 201, "event: {event}");
-    let event_id = event["eventId"].as_str().unwrap().to_owned();
-    let (status, show) = post(
-        http,
-        format!("{base}/v1/admin/events/{event_id}/shows"),
-        admin,
-        json!({"showTime": "2030-01-01T20:00:00Z"}),
-    )
-    .await;
-    assert_eq!(status, 201, "show: {show}");
-    let show_id = show["showId"].as_str().unwrap().to_owned();
+async fn setup(http: &reqwest::Client, base: &str, secret: &str) -> Show {
+    let api = Api::new(ApiKind::Boxoffice, base, secret, 8);
+    let created = api
+        .create_shows(1, (ROWS * SEATS_PER_ROW) as u32, SEATS_PER_ROW as u32)
+        .await
+        .expect("show set up")
+        .remove(0);
+    let (event_id, show_id) = (created.event_id, created.show_id.to_string());
     let (_, map) = seat_map(http, base, &event_id, &show_id).await;
     let mut seat_ids = vec![String::new(); map.len()];
     for (id, index, _) in map {
@@ -1036,13 +1006,8 @@ async fn main() {
     let seconds: f64 = seconds.parse().expect("seconds");
     let pid: u32 = pid.parse().expect("server pid");
     let offer_deflate = std::env::var("WS_LOAD_DEFLATE").map_or(true, |v| v != "0");
-    let admin = TokenKeys::new(secret.as_bytes()).sign(&Claims {
-        sub: uuid::Uuid::new_v4().to_string(),
-        exp: chrono::Utc::now().timestamp() + 3600,
-        roles: vec!["admin".into()],
-    });
     let http = reqwest::Client::new();
-    let show = Arc::new(setup(&http, base, &admin).await);
+    let show = Arc::new(setup(&http, base, secret).await);
     let seats = show.seat_ids.len();
     let addr = base.trim_start_matches("http://").to_owned();
     let path = format!("/v1/shows/{}/seats/live", show.show_id);
