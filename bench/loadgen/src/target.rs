@@ -153,13 +153,13 @@ impl Target {
         })
     }
 
-    async fn admin_post(&self, path: &str, body: Value) -> Result<Value, TargetError> {
-        let what = format!("POST {path}");
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.admin)
-            .json(&body)
+    /// Send `request` and read its answer as JSON, which must come with `expected`.
+    async fn answer<T: serde::de::DeserializeOwned>(
+        what: String,
+        request: reqwest::RequestBuilder,
+        expected: u16,
+    ) -> Result<T, TargetError> {
+        let response = request
             .send()
             .await
             .map_err(|source| TargetError::Transport {
@@ -168,18 +168,27 @@ impl Target {
             })?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        if status != 201 {
+        if status != expected {
             return Err(TargetError::Refused {
                 what,
                 status,
                 body: short(&text),
             });
         }
-        serde_json::from_str(&text).map_err(|_| TargetError::Refused {
+        serde_json::from_str(&text).map_err(|e| TargetError::Refused {
             what,
             status,
-            body: short(&text),
+            body: format!("{e}: {}", short(&text)),
         })
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) -> Result<Value, TargetError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin)
+            .json(&body);
+        Target::answer(format!("POST {path}"), request, 201).await
     }
 
     /// Create `count` shows of `seats` seats each, in rows of `row_len`, and read their maps.
@@ -274,33 +283,11 @@ impl Target {
     }
 
     async fn seat_map(&self, event_id: &str, show: Uuid) -> Result<MapBody, TargetError> {
-        let what = format!("GET seat map of {show}");
-        let response = self
-            .http
-            .get(format!(
-                "{}/v1/events/{event_id}/shows/{show}/seats",
-                self.base
-            ))
-            .send()
-            .await
-            .map_err(|source| TargetError::Transport {
-                what: what.clone(),
-                source,
-            })?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        if status != 200 {
-            return Err(TargetError::Refused {
-                what,
-                status,
-                body: short(&text),
-            });
-        }
-        serde_json::from_str(&text).map_err(|e| TargetError::Refused {
-            what,
-            status,
-            body: e.to_string(),
-        })
+        let request = self.http.get(format!(
+            "{}/v1/events/{event_id}/shows/{show}/seats",
+            self.base
+        ));
+        Target::answer(format!("GET seat map of {show}"), request, 200).await
     }
 
     async fn seat_rows(&self, event_id: &str, show: Uuid) -> Result<Vec<Vec<Uuid>>, TargetError> {
@@ -381,6 +368,33 @@ impl Target {
             410 => Outcome::Rejected,
             _ => Outcome::Error,
         }
+    }
+}
+
+/// One boxoffice show of `seats` seats in rows of 50, set up through the admin API with tokens
+/// signed by `secret`: its id and its seat ids in layout order. Panics when the set-up fails (for
+/// tools whose whole run depends on it).
+pub async fn boxoffice_show(base: &str, secret: &str, seats: usize) -> (String, Vec<String>) {
+    let target = Target::new(Kind::Boxoffice, base, secret, 8);
+    let seats = u32::try_from(seats).expect("seats fit in u32");
+    let show = target
+        .create_shows(1, seats, 50)
+        .await
+        .expect("show set up")
+        .remove(0);
+    let ids = show.seats().iter().map(Uuid::to_string).collect();
+    (show.show_id.to_string(), ids)
+}
+
+/// `POST` `body` as JSON with `token` and read the answer as JSON, whatever its status (status 0
+/// and the error text when no answer came): for tools that judge answers themselves.
+pub async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    match http.post(url).bearer_auth(token).json(&body).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(e) => (0, json!({"error": e.to_string()})),
     }
 }
 

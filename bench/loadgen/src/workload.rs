@@ -99,7 +99,8 @@ impl CpuReport {
             .iter()
             .filter(|(n, _)| n.as_str() != "loadgen")
             .map(|(_, us)| us)
-            .sum();
+            // A fold from +0: an empty f64 sum is -0, which prints as "-0".
+            .fold(0.0, |total, us| total + us);
         CpuReport {
             ops,
             window_s,

@@ -272,35 +272,9 @@ fn parse_id(name: &str, text: &str) -> Result<Uuid, Rejection> {
 
 // --- holds -----------------------------------------------------------------------------------
 
-/// Body of `POST /v1/bookings/hold`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HoldRequest {
-    /// The show.
-    pub show_id: Uuid,
-    /// 1..=10 distinct seats; all or none are held.
-    pub seat_ids: Vec<Uuid>,
-}
-
-/// Answer of `POST /v1/bookings/hold`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HoldBody {
-    /// The new hold.
-    pub hold_id: Uuid,
-    /// The show.
-    pub show_id: Uuid,
-    /// Held seats, in request order.
-    pub seats: Vec<Uuid>,
-    /// `ACTIVE`.
-    pub status: &'static str,
-    /// When it lapses (RFC 3339, UTC).
-    pub expires_at: String,
-    /// Price of the seats, minor units.
-    pub total_amount: i64,
-    /// ISO 4217 code.
-    pub currency: String,
-}
+// The hold request and answer are boxoffice's own types, so both systems speak the same contract
+// (the optional `userId` of a request is ignored here: the caller is always the token's user).
+pub use ingress::routes::holds::{HoldBody, HoldRequest};
 
 /// 1..=10 seats, no seat twice.
 fn check_seat_list(seats: &[Uuid]) -> Result<(), Rejection> {

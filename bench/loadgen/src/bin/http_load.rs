@@ -17,32 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use loadgen::target::{Kind, Target};
+use loadgen::target::{boxoffice_show, post};
 use serde_json::{Value, json};
-use uuid::Uuid;
-
-async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    match http.post(url).bearer_auth(token).json(&body).send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(e) => (0, json!({"error": e.to_string()})),
-    }
-}
-
-/// One show of `seats` seats in rows of 50, through the admin API: its id and its seat ids.
-async fn setup(base: &str, secret: &str, seats: usize) -> (String, Vec<String>) {
-    let target = Target::new(Kind::Boxoffice, base, secret, 8);
-    let seats = u32::try_from(seats).expect("seats fit in u32");
-    let show = target
-        .create_shows(1, seats, 50)
-        .await
-        .expect("show set up")
-        .remove(0);
-    let ids = show.seats().iter().map(Uuid::to_string).collect();
-    (show.show_id.to_string(), ids)
-}
 
 async fn guest(http: &reqwest::Client, base: &str) -> Result<String, String> {
     let guest: Value = http
@@ -134,7 +110,7 @@ async fn main() {
     let clients: usize = clients.parse().expect("clients");
     let ops: usize = ops.parse().expect("ops");
     let http = reqwest::Client::new();
-    let (show, seats) = setup(base, secret, ops).await;
+    let (show, seats) = boxoffice_show(base, secret, ops).await;
     let seats = Arc::new(seats);
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));

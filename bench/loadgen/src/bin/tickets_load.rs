@@ -18,22 +18,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ingress::auth::{Claims, TokenKeys};
-use loadgen::target::{Kind, Target};
+use loadgen::target::{boxoffice_show, post};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// How often a buyer looks for its tickets.
 const POLL_EVERY: Duration = Duration::from_millis(10);
-
-async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    match http.post(url).bearer_auth(token).json(&body).send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(e) => (0, json!({"error": e.to_string()})),
-    }
-}
 
 /// The JSON body of `request`'s answer, whatever its status.
 async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> {
@@ -47,19 +36,6 @@ fn sign(secret: &str, roles: &[&str]) -> String {
         exp: chrono::Utc::now().timestamp() + 3600,
         roles: roles.iter().map(|r| r.to_string()).collect(),
     })
-}
-
-/// One show of `seats` seats in rows of 50, through the admin API: its id and its seat ids.
-async fn setup(base: &str, secret: &str, seats: usize) -> (String, Vec<String>) {
-    let target = Target::new(Kind::Boxoffice, base, secret, 8);
-    let seats = u32::try_from(seats).expect("seats fit in u32");
-    let show = target
-        .create_shows(1, seats, 50)
-        .await
-        .expect("show set up")
-        .remove(0);
-    let ids = show.seats().iter().map(Uuid::to_string).collect();
-    (show.show_id.to_string(), ids)
 }
 
 /// One buyer: hold + confirm, then wait for the tickets. Returns the wait, the buyer's token and
@@ -250,7 +226,7 @@ async fn main() {
     let bookings: usize = bookings.parse().expect("bookings");
     let per_booking: usize = per_booking.parse().expect("seats per booking");
     let http = reqwest::Client::new();
-    let (show, seats) = setup(base, secret, bookings * per_booking).await;
+    let (show, seats) = boxoffice_show(base, secret, bookings * per_booking).await;
     let seats = Arc::new(seats);
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

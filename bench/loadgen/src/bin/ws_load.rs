@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use loadgen::target::post;
 use loadgen::target::{Kind as ApiKind, Target as Api};
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
@@ -326,16 +327,6 @@ fn parse_json(text: &str, seats: &mut Vec<(u32, u8)>) -> Option<Kind> {
             version: frame["version"].as_u64()?,
         }),
         _ => None,
-    }
-}
-
-async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    match http.post(url).bearer_auth(token).json(&body).send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(e) => (0, json!({"error": e.to_string()})),
     }
 }
 
