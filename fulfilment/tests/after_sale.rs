@@ -17,7 +17,7 @@ use payments::{
     SandboxConfig, SandboxProvider,
 };
 use processors::bus::CommandBus;
-use processors::dev::{DevConfig, DevPipeline};
+use processors::dev::{DevPipeline, PipelineConfig};
 use processors::store::ShowReader;
 use schemas::{
     BookingId, Command, CommandEnvelope, CommandId, Event, Fingerprint, HoldId, HoldLimits,
@@ -63,7 +63,7 @@ async fn submit(pipeline: &DevPipeline, show: ShowId, command: Command) -> Vec<E
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = DevPipeline::start(DevConfig::new(dir.path().join("pipeline")))
+    let pipeline = DevPipeline::start(PipelineConfig::new(dir.path().join("pipeline")))
         .await
         .unwrap();
     let catalog = Arc::new(

@@ -9,5 +9,5 @@ mod store;
 
 pub use bus::LocalBus;
 pub use log::{MEM_LOG_QUEUE_CAPACITY, MemLog, MemLogHub};
-pub use pipeline::{DevConfig, DevError, DevPipeline, PIPELINE_FILE};
+pub use pipeline::{DevError, DevPipeline, PIPELINE_FILE, PipelineConfig};
 pub use store::EmbeddedStore;

@@ -23,7 +23,7 @@ const DEV_EPOCH: u64 = 1;
 
 /// Settings of the embedded pipeline.
 #[derive(Clone, Debug)]
-pub struct DevConfig {
+pub struct PipelineConfig {
     /// Directory holding the store file (created if missing).
     pub data_dir: PathBuf,
     /// Number of partition loops.
@@ -37,10 +37,10 @@ pub struct DevConfig {
     pub in_memory: bool,
 }
 
-impl DevConfig {
+impl PipelineConfig {
     /// Defaults with the store under `data_dir`.
-    pub fn new(data_dir: PathBuf) -> DevConfig {
-        DevConfig {
+    pub fn new(data_dir: PathBuf) -> PipelineConfig {
+        PipelineConfig {
             data_dir,
             partitions: 2,
             reply_timeout: Duration::from_secs(5),
@@ -88,7 +88,7 @@ impl std::fmt::Debug for DevPipeline {
 
 impl DevPipeline {
     /// Open the store under the data dir and start one loop per partition.
-    pub async fn start(config: DevConfig) -> Result<DevPipeline, DevError> {
+    pub async fn start(config: PipelineConfig) -> Result<DevPipeline, DevError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| DevError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -191,7 +191,7 @@ mod tests {
     use schemas::{Event, Outcome, Rejection, SeatStatus};
 
     async fn start(dir: &std::path::Path) -> DevPipeline {
-        DevPipeline::start(DevConfig::new(dir.to_path_buf()))
+        DevPipeline::start(PipelineConfig::new(dir.to_path_buf()))
             .await
             .unwrap()
     }
@@ -207,7 +207,7 @@ mod tests {
     async fn an_in_memory_pipeline_decides_alike_and_writes_nothing_to_disk() {
         let dir = tempfile::tempdir().unwrap();
         let s = show(1);
-        let mut config = DevConfig::new(dir.path().to_path_buf());
+        let mut config = PipelineConfig::new(dir.path().to_path_buf());
         config.in_memory = true;
         let pipeline = DevPipeline::start(config).await.unwrap();
         let bus = pipeline.bus();
