@@ -361,6 +361,61 @@ impl IntoResponse for ApiError {
     }
 }
 
+// Each crate's errors become API errors here, so a handler says `?` and the meaning of a failure
+// is decided in one place. Failures of a backing service are logged where they are translated
+// and answer `503` without their detail.
+
+impl From<catalog::CatalogError> for ApiError {
+    fn from(error: catalog::CatalogError) -> ApiError {
+        use catalog::CatalogError;
+        match error {
+            CatalogError::Invalid(invalid) => {
+                ApiError::invalid(invalid.field(), invalid.to_string())
+            }
+            CatalogError::VenueNotFound(_)
+            | CatalogError::EventNotFound(_)
+            | CatalogError::ShowNotFound(_) => ApiError::NotFound,
+            CatalogError::Store(e) => {
+                tracing::warn!(error = %e, "catalog store failed");
+                ApiError::unavailable("the catalog is unavailable")
+            }
+            CatalogError::Search(e) => {
+                tracing::error!(error = %e, "search index failed");
+                ApiError::unavailable("search is unavailable")
+            }
+        }
+    }
+}
+
+impl From<processors::store::StoreError> for ApiError {
+    fn from(error: processors::store::StoreError) -> ApiError {
+        tracing::warn!(error = %error, "seat state read failed");
+        ApiError::unavailable("seat state is unavailable")
+    }
+}
+
+impl From<queue::QueueError> for ApiError {
+    fn from(error: queue::QueueError) -> ApiError {
+        use queue::QueueError;
+        match error {
+            QueueError::Timeout => ApiError::unavailable(
+                "the waiting room did not confirm in time; joining again is safe",
+            ),
+            QueueError::Unavailable(_) | QueueError::Corrupt(_) | QueueError::Misconfigured(_) => {
+                tracing::warn!(error = %error, "waiting room unavailable");
+                ApiError::unavailable("the waiting room is unavailable")
+            }
+        }
+    }
+}
+
+impl From<fulfilment::TicketStoreError> for ApiError {
+    fn from(error: fulfilment::TicketStoreError) -> ApiError {
+        tracing::warn!(error = %error, "ticket store read failed");
+        ApiError::unavailable("tickets are unavailable")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,6 @@
 //! [`CommandBus`](processors::bus::CommandBus), and turning replies and failures into API errors.
 
 use processors::bus::BusError;
-use processors::store::StoreError;
 use schemas::{
     BookingId, Command, CommandEnvelope, CommandId, Fingerprint, HoldId, NotCancellableReason,
     Rejection, Reply, SCHEMA_VERSION, ShowId,
@@ -74,12 +73,6 @@ pub fn bus_error(error: BusError) -> ApiError {
             ApiError::unavailable("the command could not be encoded")
         }
     }
-}
-
-/// A seat-state read failure as an API error.
-pub fn store_error(error: StoreError) -> ApiError {
-    tracing::warn!(error = %error, "seat state read failed");
-    ApiError::unavailable("seat state is unavailable")
 }
 
 /// The general meaning of a rejection. Handlers answer operation-specific cases (a released hold

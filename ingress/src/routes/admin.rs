@@ -15,7 +15,7 @@ use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, PathIds};
 use crate::idempotency;
 use crate::pipeline::{self, envelope, submit};
-use crate::routes::shows::{catalog_error, create_seat_state, ensure_show};
+use crate::routes::shows::{create_seat_state, ensure_show};
 use crate::routes::views::{EventBody, ShowBody, VenueBody};
 use crate::state::AppState;
 
@@ -100,12 +100,7 @@ pub async fn create_venue(
     _admin: Admin,
     ApiJson(body): ApiJson<VenueRequest>,
 ) -> Result<(StatusCode, Json<VenueBody>), ApiError> {
-    let venue = state
-        .backends()
-        .catalog
-        .create_venue(body.into())
-        .await
-        .map_err(catalog_error)?;
+    let venue = state.backends().catalog.create_venue(body.into()).await?;
     Ok((StatusCode::CREATED, Json(venue.into())))
 }
 
@@ -161,11 +156,8 @@ pub async fn create_event(
         poster_url: body.poster_url,
     };
     let catalog = &state.backends().catalog;
-    let event = catalog.create_event(new).await.map_err(catalog_error)?;
-    let detail = catalog
-        .event_detail(event.event_id, Utc::now())
-        .await
-        .map_err(catalog_error)?;
+    let event = catalog.create_event(new).await?;
+    let detail = catalog.event_detail(event.event_id, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(detail.into())))
 }
 
@@ -228,10 +220,7 @@ pub async fn create_show(
         }),
     };
     let catalog = &state.backends().catalog;
-    let created = catalog
-        .create_show(event, new)
-        .await
-        .map_err(catalog_error)?;
+    let created = catalog.create_show(event, new).await?;
     // If this fails the show still exists in the catalog; its seats are created on first use.
     create_seat_state(&state, created.show.show_id).await?;
     Ok((

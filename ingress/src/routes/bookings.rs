@@ -23,9 +23,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency::{self, Claim};
-use crate::pipeline::{self, booking_id, envelope, store_error, submit};
+use crate::pipeline::{self, booking_id, envelope, submit};
 use crate::routes::holds::{claim, owned_hold};
-use crate::routes::shows::catalog_error;
 use crate::routes::tickets::{TicketBody, booking_tickets};
 use crate::routes::views::PageBody;
 use crate::state::AppState;
@@ -129,7 +128,7 @@ async fn seat_map(state: &AppState, show: ShowId) -> Result<Arc<SeatMap>, ApiErr
         .catalog
         .seat_map(show)
         .await
-        .map_err(catalog_error)
+        .map_err(ApiError::from)
 }
 
 /// The caller's booking, or 404 (also for other users' bookings).
@@ -138,12 +137,7 @@ async fn owned_booking(
     caller: &Caller,
     booking: BookingId,
 ) -> Result<BookingBody, ApiError> {
-    let found = state
-        .backends()
-        .reader
-        .booking(booking)
-        .await
-        .map_err(store_error)?;
+    let found = state.backends().reader.booking(booking).await?;
     match found {
         Some((snapshot, view)) if view.user == caller.user => {
             let map = seat_map(state, snapshot.show_id).await?;
@@ -196,8 +190,7 @@ pub async fn list_bookings(
         .backends()
         .reader
         .user_bookings(caller.user, paging.offset(), paging.limit as usize)
-        .await
-        .map_err(store_error)?;
+        .await?;
     let mut maps: HashMap<ShowId, Arc<SeatMap>> = HashMap::new();
     let mut items = Vec::with_capacity(page.items.len());
     for (snapshot, view) in &page.items {

@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{IdempotencyKey, PathIds, parse_json};
 use crate::idempotency;
-use crate::pipeline::{self, envelope, store_error, submit};
+use crate::pipeline::{self, envelope, submit};
 use crate::routes::holds::claim;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -102,12 +102,7 @@ pub async fn cancel_booking(
 ) -> Result<Json<CancelBody>, ApiError> {
     let booking = BookingId(path.uuid("bookingId")?);
     let request = parse_body(&body)?;
-    let found = state
-        .backends()
-        .reader
-        .booking(booking)
-        .await
-        .map_err(store_error)?;
+    let found = state.backends().reader.booking(booking).await?;
     let Some((snapshot, _)) = found.filter(|(_, view)| view.user == caller.user) else {
         return Err(ApiError::NotFound);
     };

@@ -19,7 +19,6 @@ use crate::extract::{ApiJson, IdempotencyKey};
 use crate::idempotency;
 use crate::pipeline::{self, envelope, submit};
 use crate::routes::holds::claim;
-use crate::routes::shows::catalog_error;
 use crate::routes::tickets::{TicketBody, ticket_body};
 use crate::state::AppState;
 use crate::time::rfc3339_ms;
@@ -188,12 +187,7 @@ async fn admitted_ticket(
     claims: &TicketClaims,
     code: String,
 ) -> Result<TicketBody, ApiError> {
-    let map = state
-        .backends()
-        .catalog
-        .seat_map(claims.show_id)
-        .await
-        .map_err(catalog_error)?;
+    let map = state.backends().catalog.seat_map(claims.show_id).await?;
     let place = map.seat(claims.seat_id).map_or_else(
         || (String::new(), String::new(), 0),
         |d| (d.section_id, d.row, d.number),

@@ -18,8 +18,8 @@ use crate::config::MAX_SEATS_PER_HOLD;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds};
 use crate::idempotency::{self, Claim};
-use crate::pipeline::{self, envelope, hold_id, store_error, submit};
-use crate::routes::shows::{catalog_error, ensure_show};
+use crate::pipeline::{self, envelope, hold_id, submit};
+use crate::routes::shows::ensure_show;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
 
@@ -124,12 +124,7 @@ pub async fn hold(
     let show_id = ShowId(body.show_id);
     // The catalog's seat map is immutable and cached in memory: validating against it keeps the
     // source of truth out of the hot path (the partition loop checks again anyway).
-    let map = state
-        .backends()
-        .catalog
-        .seat_map(show_id)
-        .await
-        .map_err(catalog_error)?;
+    let map = state.backends().catalog.seat_map(show_id).await?;
     if body
         .seat_ids
         .iter()
@@ -227,13 +222,7 @@ pub async fn owned_hold(
     caller: &Caller,
     hold: HoldId,
 ) -> Result<(ShowSnapshot, HoldView), ApiError> {
-    match state
-        .backends()
-        .reader
-        .hold(hold)
-        .await
-        .map_err(store_error)?
-    {
+    match state.backends().reader.hold(hold).await? {
         Some((snapshot, view)) if view.user == caller.user => Ok((snapshot, view)),
         Some(_) | None => Err(ApiError::NotFound),
     }

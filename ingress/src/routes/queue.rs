@@ -12,8 +12,7 @@ use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use queue::{
-    AdmissionError, AutoSetting, JoinError, QueueEntry, QueueError, TokenRefusal, UseRecord,
-    WaitingRoom,
+    AdmissionError, AutoSetting, JoinError, QueueEntry, TokenRefusal, UseRecord, WaitingRoom,
 };
 use schemas::{ShowId, UserId};
 use serde::{Deserialize, Serialize};
@@ -30,7 +29,6 @@ use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency;
 use crate::live::upgrade;
 use crate::routes::holds::claim;
-use crate::routes::shows::catalog_error;
 use crate::routes::views::ShowBody;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
@@ -89,18 +87,6 @@ fn room(state: &AppState) -> Result<&WaitingRoom, ApiError> {
         .ok_or_else(|| ApiError::unavailable("the waiting room is not running"))
 }
 
-fn queue_error(error: QueueError) -> ApiError {
-    match error {
-        QueueError::Timeout => {
-            ApiError::unavailable("the waiting room did not confirm in time; joining again is safe")
-        }
-        QueueError::Unavailable(_) | QueueError::Corrupt(_) | QueueError::Misconfigured(_) => {
-            tracing::warn!(error = %error, "waiting room unavailable");
-            ApiError::unavailable("the waiting room is unavailable")
-        }
-    }
-}
-
 fn join_error(error: JoinError) -> ApiError {
     match error {
         JoinError::UnknownShow | JoinError::NoWaitingRoom => ApiError::NotFound,
@@ -112,7 +98,7 @@ fn join_error(error: JoinError) -> ApiError {
             bits,
             refusal: _,
         } => ApiError::ChallengeRequired { challenge, bits },
-        JoinError::Queue(e) => queue_error(e),
+        JoinError::Queue(e) => e.into(),
     }
 }
 
@@ -205,8 +191,7 @@ pub async fn me(
     let show = ShowId(path.uuid("showId")?);
     let entry = room(&state)?
         .entry(show, caller.user, now_ms())
-        .await
-        .map_err(queue_error)?
+        .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(entry.into()))
 }
@@ -276,14 +261,11 @@ pub async fn set_waiting_room(
         .backends()
         .catalog
         .set_waiting_room(show, settings)
-        .await
-        .map_err(catalog_error)?;
+        .await?;
     if let Some(room) = state.waiting_room() {
         room.forget_show(show);
         if let Some(setting) = body.auto_setting() {
-            room.set_auto(show, setting, now_ms())
-                .await
-                .map_err(queue_error)?;
+            room.set_auto(show, setting, now_ms()).await?;
         }
     }
     Ok(Json(updated.view(Utc::now()).into()))
@@ -308,7 +290,7 @@ pub async fn require_admission(
             metrics::counter!("boxoffice_queue_admission_refused_total").increment(1);
             Err(ApiError::AdmissionRequired(refusal_text(refusal)))
         }
-        Err(AdmissionError::Queue(e)) => Err(queue_error(e)),
+        Err(AdmissionError::Queue(e)) => Err(e.into()),
     }
 }
 
@@ -391,7 +373,7 @@ pub async fn live(
         .verify(token, now_s())
         .map_err(|_| ApiError::Unauthenticated("invalid or expired token"))?;
     let room = room(&state)?.clone();
-    if room.show(show).await.map_err(queue_error)?.is_none() {
+    if room.show(show).await?.is_none() {
         return Err(ApiError::NotFound);
     }
     let accept = upgrade::accept_key(request.headers())?;

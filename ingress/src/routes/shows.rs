@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use catalog::{CatalogError, Category, EventQuery, SeatMap};
+use catalog::{Category, EventQuery, SeatMap};
 use chrono::{NaiveDate, Utc};
 use processors::store::ShowSnapshot;
 use schemas::{Command, EventId, Fingerprint, Outcome, Rejection, SeatStatus, ShowId};
@@ -15,35 +15,17 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{PathIds, QueryParams};
-use crate::pipeline::{create_show_command_id, envelope, store_error, submit};
+use crate::pipeline::{create_show_command_id, envelope, submit};
 use crate::routes::views::{EventBody, EventSummaryBody, PageBody};
 use crate::state::AppState;
 use crate::time::rfc3339_ms;
-
-/// A catalog failure as an API error.
-pub fn catalog_error(error: CatalogError) -> ApiError {
-    match error {
-        CatalogError::Invalid(invalid) => ApiError::invalid(invalid.field(), invalid.to_string()),
-        CatalogError::VenueNotFound(_)
-        | CatalogError::EventNotFound(_)
-        | CatalogError::ShowNotFound(_) => ApiError::NotFound,
-        CatalogError::Store(e) => {
-            tracing::warn!(error = %e, "catalog store failed");
-            ApiError::unavailable("the catalog is unavailable")
-        }
-        CatalogError::Search(e) => {
-            tracing::error!(error = %e, "search index failed");
-            ApiError::unavailable("search is unavailable")
-        }
-    }
-}
 
 /// Tell the pipeline to create a show's seat state from its catalog layout (idempotent: the
 /// command id derives from the show).
 pub async fn create_seat_state(state: &AppState, show: ShowId) -> Result<(), ApiError> {
     let catalog = &state.backends().catalog;
-    let stored = catalog.show(show).await.map_err(catalog_error)?;
-    let layout = catalog.show_layout(show).await.map_err(catalog_error)?;
+    let stored = catalog.show(show).await?;
+    let layout = catalog.show_layout(show).await?;
     let command = Command::CreateShow {
         layout,
         show_time: schemas::UnixMs(stored.show_time.timestamp_millis()),
@@ -72,14 +54,13 @@ pub async fn create_seat_state(state: &AppState, show: ShowId) -> Result<(), Api
 /// outage between the two writes) gets them now. Unknown shows are 404.
 pub async fn ensure_show(state: &AppState, show: ShowId) -> Result<ShowSnapshot, ApiError> {
     let reader = &state.backends().reader;
-    if let Some(snapshot) = reader.show(show).await.map_err(store_error)? {
+    if let Some(snapshot) = reader.show(show).await? {
         return Ok(snapshot);
     }
     create_seat_state(state, show).await?;
     reader
         .show(show)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| ApiError::unavailable("the show's seats are not ready yet"))
 }
 
@@ -125,12 +106,7 @@ pub async fn list_events(
         page: paging.page,
         limit: paging.limit,
     };
-    let page = state
-        .backends()
-        .catalog
-        .search(&q)
-        .await
-        .map_err(catalog_error)?;
+    let page = state.backends().catalog.search(&q).await?;
     Ok(Json(PageBody {
         items: page.items.into_iter().map(EventSummaryBody::from).collect(),
         page: page.page,
@@ -156,8 +132,7 @@ pub async fn get_event(
         .backends()
         .catalog
         .event_detail(id, Utc::now())
-        .await
-        .map_err(catalog_error)?;
+        .await?;
     Ok(Json(EventBody::from(detail)))
 }
 
@@ -260,11 +235,11 @@ pub async fn seat_map(
     let event = EventId(path.uuid("eventId")?);
     let show = ShowId(path.uuid("showId")?);
     let catalog = &state.backends().catalog;
-    let stored = catalog.show(show).await.map_err(catalog_error)?;
+    let stored = catalog.show(show).await?;
     if stored.event_id != event {
         return Err(ApiError::NotFound);
     }
-    let map = catalog.seat_map(show).await.map_err(catalog_error)?;
+    let map = catalog.seat_map(show).await?;
     let snapshot = ensure_show(&state, show).await?;
     let last = state.last_seat_change(show);
     Ok(Json(seat_map_body(&map, &snapshot, last)))

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use engine::{BookingView, TicketStatus};
-use fulfilment::{ArtifactKind, TicketStoreError};
+use fulfilment::ArtifactKind;
 use schemas::TicketId;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -93,12 +93,6 @@ pub fn ticket_body(
     }
 }
 
-/// A ticket store failure as an API error.
-pub fn ticket_store_error(error: TicketStoreError) -> ApiError {
-    tracing::warn!(error = %error, "ticket store read failed");
-    ApiError::unavailable("tickets are unavailable")
-}
-
 /// The issued tickets of a booking, in seat order, with statuses from the show's partition.
 pub async fn booking_tickets(
     state: &AppState,
@@ -108,8 +102,7 @@ pub async fn booking_tickets(
         .backends()
         .tickets
         .booking_tickets(view.booking_id)
-        .await
-        .map_err(ticket_store_error)?;
+        .await?;
     Ok(view
         .tickets
         .iter()
@@ -134,12 +127,7 @@ async fn artifact(
     kind: ArtifactKind,
 ) -> Result<Response, ApiError> {
     let ticket = TicketId(path.uuid("ticketId")?);
-    let found = state
-        .backends()
-        .tickets
-        .artifact(ticket, kind)
-        .await
-        .map_err(ticket_store_error)?;
+    let found = state.backends().tickets.artifact(ticket, kind).await?;
     let Some(file) = found.filter(|f| f.owner == caller.user) else {
         return Err(ApiError::NotFound);
     };
