@@ -32,7 +32,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(shows::list_events))
         .routes(routes!(shows::get_event))
         .routes(routes!(shows::seat_map))
-        .routes(routes!(crate::live::seats_live))
+        .routes(routes!(crate::routes::live::seats_live))
         .routes(routes!(admin::create_venue))
         .routes(routes!(admin::create_event))
         .routes(routes!(admin::create_show))

@@ -15,7 +15,6 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -185,17 +184,24 @@ pub fn bearer_value(value: &axum::http::HeaderValue) -> Option<&str> {
         .then_some(token.trim())
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// What the extractors need of the application: the keys tokens are verified with. A trait, so
+/// that authentication does not depend on the application state that holds the keys.
+pub trait HasTokenKeys {
+    /// The keys of this deployment.
+    fn token_keys(&self) -> &TokenKeys;
+}
+
+impl<S: HasTokenKeys + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         // The rate-limit middleware already verified the token; reuse its result.
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
         let token = bearer(parts).ok_or(ApiError::Unauthenticated("missing bearer token"))?;
         state
-            .keys()
+            .token_keys()
             .verify(token, now_s())
             .map_err(|e| ApiError::Unauthenticated(token_error_text(e)))
     }
@@ -215,10 +221,10 @@ fn token_error_text(error: TokenError) -> &'static str {
 #[derive(Clone, Debug)]
 pub struct Admin(pub Caller);
 
-impl FromRequestParts<AppState> for Admin {
+impl<S: HasTokenKeys + Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         if caller.has(Role::Admin) {
             Ok(Admin(caller))

@@ -72,7 +72,7 @@ pub struct ApiConfig {
     /// Live seat maps (`GET /v1/shows/{showId}/seats/live`): coalescing window, per-viewer send
     /// queue, keepalive.
     #[command(flatten)]
-    pub live: crate::live::LiveConfig,
+    pub live: LiveConfig,
 }
 
 /// A setting that cannot work.
@@ -245,6 +245,128 @@ impl ServeConfig {
         }
         if self.nats_url.trim().is_empty() {
             return Err(invalid("BOXOFFICE_NATS_URL", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// The operator's settings of the live fan-out: flags of `boxoffice dev` and `boxoffice serve`,
+/// each also a `BOXOFFICE_LIVE_*` environment variable. The rest of [`LiveTuning`] keeps its
+/// defaults.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct LiveConfig {
+    /// Shortest coalescing window of a show's seat changes, in milliseconds: a show's changes
+    /// within one window go out as one SEAT_UPDATE frame (the first change after a quiet spell
+    /// goes out at once).
+    #[arg(
+        long = "live-window-min-ms",
+        env = "BOXOFFICE_LIVE_WINDOW_MIN_MS",
+        default_value_t = DEFAULT_WINDOW_MIN_MS
+    )]
+    pub window_min_ms: u64,
+
+    /// Longest coalescing window, in milliseconds.
+    #[arg(
+        long = "live-window-max-ms",
+        env = "BOXOFFICE_LIVE_WINDOW_MAX_MS",
+        default_value_t = DEFAULT_WINDOW_MAX_MS
+    )]
+    pub window_max_ms: u64,
+
+    /// How much a show's window grows per viewer in this process, in microseconds (one frame
+    /// written to one viewer costs a few microseconds of CPU, mostly the socket write): a show
+    /// with many viewers sends fewer, larger frames, so its fan-out stays a bounded share of a
+    /// core. 0 keeps every show at the shortest window.
+    #[arg(
+        long = "live-window-per-viewer-us",
+        env = "BOXOFFICE_LIVE_WINDOW_PER_VIEWER_US",
+        default_value_t = DEFAULT_WINDOW_PER_VIEWER_US
+    )]
+    pub window_per_viewer_us: u64,
+
+    /// A viewer's send-queue bound, in frames: a viewer this many frames behind the show is
+    /// closed with 4001 (too slow) and reconnects for a fresh snapshot; others never wait for it.
+    #[arg(
+        long = "live-queue-frames",
+        env = "BOXOFFICE_LIVE_QUEUE_FRAMES",
+        default_value_t = DEFAULT_QUEUE_FRAMES
+    )]
+    pub queue_frames: usize,
+
+    /// A viewer whose socket takes no byte for this long is closed with 4001 even if it is not
+    /// yet a whole queue behind, in milliseconds.
+    #[arg(
+        long = "live-write-stall-ms",
+        env = "BOXOFFICE_LIVE_WRITE_STALL_MS",
+        default_value_t = DEFAULT_WRITE_STALL_MS
+    )]
+    pub write_stall_ms: u64,
+
+    /// Keepalive ping period, in milliseconds; a viewer silent for two periods is dropped.
+    #[arg(
+        long = "live-ping-interval-ms",
+        env = "BOXOFFICE_LIVE_PING_INTERVAL_MS",
+        default_value_t = DEFAULT_PING_EVERY_MS
+    )]
+    pub ping_interval_ms: u64,
+}
+
+pub(crate) const DEFAULT_WINDOW_MIN_MS: u64 = 50;
+pub(crate) const DEFAULT_WINDOW_MAX_MS: u64 = 250;
+/// 80 ms at 10,000 viewers. When the fan-out of one frame takes longer than the window, viewers
+/// catch up with one write for the frames they missed, so a shorter window costs little CPU
+/// then and cuts the wait: 15 us (150 ms) gave p99 956-1,670 ms in serve mode on the busy 2-core
+/// box, 8 us 449-986 ms in the same runs (docs/BENCHMARKS.md, ws).
+pub(crate) const DEFAULT_WINDOW_PER_VIEWER_US: u64 = 8;
+pub(crate) const DEFAULT_QUEUE_FRAMES: usize = 32;
+pub(crate) const DEFAULT_WRITE_STALL_MS: u64 = 10_000;
+pub(crate) const DEFAULT_PING_EVERY_MS: u64 = 20_000;
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            window_min_ms: DEFAULT_WINDOW_MIN_MS,
+            window_max_ms: DEFAULT_WINDOW_MAX_MS,
+            window_per_viewer_us: DEFAULT_WINDOW_PER_VIEWER_US,
+            queue_frames: DEFAULT_QUEUE_FRAMES,
+            write_stall_ms: DEFAULT_WRITE_STALL_MS,
+            ping_interval_ms: DEFAULT_PING_EVERY_MS,
+        }
+    }
+}
+
+impl LiveConfig {
+    /// Check every setting; the first unusable one is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting: &'static str, reason: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.window_min_ms > 10_000 {
+            return invalid("BOXOFFICE_LIVE_WINDOW_MIN_MS", "must be at most 10000");
+        }
+        if self.window_max_ms < self.window_min_ms || self.window_max_ms > 10_000 {
+            return invalid(
+                "BOXOFFICE_LIVE_WINDOW_MAX_MS",
+                "must be at least the shortest window and at most 10000",
+            );
+        }
+        if self.window_per_viewer_us > 1_000_000 {
+            return invalid(
+                "BOXOFFICE_LIVE_WINDOW_PER_VIEWER_US",
+                "must be at most 1000000",
+            );
+        }
+        if !(1..=4096).contains(&self.queue_frames) {
+            return invalid("BOXOFFICE_LIVE_QUEUE_FRAMES", "must be 1..=4096");
+        }
+        if self.write_stall_ms < 100 {
+            return invalid("BOXOFFICE_LIVE_WRITE_STALL_MS", "must be at least 100");
+        }
+        if self.ping_interval_ms < 10 {
+            return invalid("BOXOFFICE_LIVE_PING_INTERVAL_MS", "must be at least 10");
         }
         Ok(())
     }

@@ -12,12 +12,12 @@ use catalog::Catalog;
 use fulfilment::dev::DevSettings;
 use payments::{PaymentProvider, RetryPolicy, Retrying, SandboxConfig, SandboxProvider};
 use processors::dev::{DevPipeline, PipelineConfig};
-use processors::store::ShowReader;
+use processors::reader::ShowReader;
 use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::app;
-use crate::config::{ApiConfig, ConfigError, DevConfig};
+use crate::config::{ApiConfig, DevConfig};
 use crate::idempotency::EmbeddedIndex;
 use crate::server;
 use crate::state::{AppState, Backends, Probe};
@@ -29,29 +29,7 @@ pub const SECRET_FILE: &str = "auth-secret";
 /// How often idle idempotency keys are purged.
 const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Why `boxoffice dev` could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A setting is unusable.
-    #[error("configuration: {0}")]
-    Config(#[from] ConfigError),
-    /// A file or socket operation failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Why it failed.
-        source: std::io::Error,
-    },
-    /// A backing part could not start.
-    #[error("{part} failed to start: {reason}")]
-    Backend {
-        /// Which part.
-        part: &'static str,
-        /// Why.
-        reason: String,
-    },
-}
+pub use crate::server::StartError;
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
     let what = what.into();

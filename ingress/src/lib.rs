@@ -14,10 +14,11 @@
 //! - [`extract`]: JSON body, path id, query and `Idempotency-Key` extractors with field-naming
 //!   `400 invalid-request` errors.
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to problem documents.
+//! - [`contract`]: the contract's spellings of seat and hold statuses (answers and live frames).
 //! - [`routes`]: handlers per contract section; [`live`]: the live seat-map WebSocket fan-out.
 //! - [`waitroom`]: wiring of the waiting room (`queue` crate): catalog directory, dev and serve logs.
 //! - [`state`]: [`state::AppState`], what handlers share.
-//! - [`server`]: serving with graceful shutdown; [`telemetry`]: Prometheus registry, tracing.
+//! - [`server`]: serving with graceful shutdown, start-up errors; [`telemetry`]: Prometheus registry, tracing.
 //! - [`web`]: the web front end (`web/`), embedded at build time, at `/` and `/assets/`.
 //!
 //! A request flows: request id -> trace span -> metrics -> body-size guard -> timeout -> rate
@@ -27,6 +28,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod contract;
 pub mod dev;
 pub mod error;
 pub mod extract;

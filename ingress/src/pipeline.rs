@@ -9,6 +9,7 @@ use schemas::{
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::idempotency::Claim;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
 
@@ -126,4 +127,29 @@ fn not_cancellable(reason: NotCancellableReason) {
         NotCancellableReason::ShowStarted => "show_started",
     };
     metrics::counter!("boxoffice_ingress_not_cancellable_total", "reason" => reason).increment(1);
+}
+
+/// Record an idempotency key; a key used before for another request is `422`.
+pub async fn claim(
+    state: &AppState,
+    key: Option<&str>,
+    command_id: schemas::CommandId,
+    fingerprint: schemas::Fingerprint,
+) -> Result<Claim, ApiError> {
+    if key.is_none() {
+        return Ok(Claim::New);
+    }
+    let claim = state
+        .backends()
+        .idempotency
+        .claim(command_id, fingerprint)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "idempotency index unavailable");
+            ApiError::unavailable("the idempotency index is unavailable")
+        })?;
+    match claim {
+        Claim::Reused => Err(ApiError::IdempotencyKeyReused),
+        Claim::New | Claim::Retry => Ok(claim),
+    }
 }

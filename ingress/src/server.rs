@@ -51,3 +51,27 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested; draining in-flight requests");
 }
+
+/// Why `boxoffice dev` could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is unusable.
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// A file or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A backing part could not start.
+    #[error("{part} failed to start: {reason}")]
+    Backend {
+        /// Which part.
+        part: &'static str,
+        /// Why.
+        reason: String,
+    },
+}

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use metrics_exporter_prometheus::PrometheusHandle;
 use payments::PaymentProvider;
 use processors::bus::CommandBus;
-use processors::store::ShowReader;
+use processors::reader::ShowReader;
 use schemas::{ShowId, UnixMs};
 
 use crate::auth::TokenKeys;
@@ -150,5 +150,11 @@ impl AppState {
     /// Readiness probes of the backing services.
     pub fn probes(&self) -> &[(&'static str, Probe)] {
         &self.inner.probes
+    }
+}
+
+impl crate::auth::HasTokenKeys for AppState {
+    fn token_keys(&self) -> &TokenKeys {
+        self.keys()
     }
 }

@@ -9,8 +9,8 @@ use chrono::Utc;
 use schemas::{SeatDelta, ShowId};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use crate::dev::StartError;
 use crate::routes::shows::ensure_show;
+use crate::server::StartError;
 use crate::state::AppState;
 
 fn failed(part: &'static str) -> impl FnOnce(String) -> StartError {

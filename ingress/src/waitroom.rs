@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use catalog::{Catalog, CatalogError};
-use processors::store::ShowReader;
+use processors::reader::ShowReader;
 use processors::topology::Topology;
 use queue::jetstream::StreamSpec;
 use queue::{AutoPolicy, Directory, QueueError, RoomConfig, RoomShow, WaitingRoom};

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use schemas::{SeatId, SeatStatus, UnixMs};
 
-use crate::routes::shows::seat_status_str;
+use crate::contract::seat_status_str;
 use crate::time::rfc3339_ms;
 
 /// Bytes one `{"seatId":…,"status":…}` entry takes at most (with its comma).

@@ -34,143 +34,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::response::Response;
-use hyper_util::rt::TokioIo;
-use processors::store::ShowReader;
+use processors::reader::ShowReader;
 use schemas::ShowId;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::error::{ApiError, Problem};
-use crate::extract::PathIds;
-use crate::routes::shows::ensure_show;
-use crate::state::AppState;
-
 use feed::SeatFeed;
 use show::ShowChannel;
 
-/// The operator's settings of the live fan-out: flags of `boxoffice dev` and `boxoffice serve`,
-/// each also a `BOXOFFICE_LIVE_*` environment variable. The rest of [`LiveTuning`] keeps its
-/// defaults.
-#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
-pub struct LiveConfig {
-    /// Shortest coalescing window of a show's seat changes, in milliseconds: a show's changes
-    /// within one window go out as one SEAT_UPDATE frame (the first change after a quiet spell
-    /// goes out at once).
-    #[arg(
-        long = "live-window-min-ms",
-        env = "BOXOFFICE_LIVE_WINDOW_MIN_MS",
-        default_value_t = DEFAULT_WINDOW_MIN_MS
-    )]
-    pub window_min_ms: u64,
+pub use crate::config::LiveConfig;
+use crate::config::{
+    DEFAULT_PING_EVERY_MS, DEFAULT_QUEUE_FRAMES, DEFAULT_WINDOW_MAX_MS, DEFAULT_WINDOW_MIN_MS,
+    DEFAULT_WINDOW_PER_VIEWER_US, DEFAULT_WRITE_STALL_MS,
+};
 
-    /// Longest coalescing window, in milliseconds.
-    #[arg(
-        long = "live-window-max-ms",
-        env = "BOXOFFICE_LIVE_WINDOW_MAX_MS",
-        default_value_t = DEFAULT_WINDOW_MAX_MS
-    )]
-    pub window_max_ms: u64,
-
-    /// How much a show's window grows per viewer in this process, in microseconds (one frame
-    /// written to one viewer costs a few microseconds of CPU, mostly the socket write): a show
-    /// with many viewers sends fewer, larger frames, so its fan-out stays a bounded share of a
-    /// core. 0 keeps every show at the shortest window.
-    #[arg(
-        long = "live-window-per-viewer-us",
-        env = "BOXOFFICE_LIVE_WINDOW_PER_VIEWER_US",
-        default_value_t = DEFAULT_WINDOW_PER_VIEWER_US
-    )]
-    pub window_per_viewer_us: u64,
-
-    /// A viewer's send-queue bound, in frames: a viewer this many frames behind the show is
-    /// closed with 4001 (too slow) and reconnects for a fresh snapshot; others never wait for it.
-    #[arg(
-        long = "live-queue-frames",
-        env = "BOXOFFICE_LIVE_QUEUE_FRAMES",
-        default_value_t = DEFAULT_QUEUE_FRAMES
-    )]
-    pub queue_frames: usize,
-
-    /// A viewer whose socket takes no byte for this long is closed with 4001 even if it is not
-    /// yet a whole queue behind, in milliseconds.
-    #[arg(
-        long = "live-write-stall-ms",
-        env = "BOXOFFICE_LIVE_WRITE_STALL_MS",
-        default_value_t = DEFAULT_WRITE_STALL_MS
-    )]
-    pub write_stall_ms: u64,
-
-    /// Keepalive ping period, in milliseconds; a viewer silent for two periods is dropped.
-    #[arg(
-        long = "live-ping-interval-ms",
-        env = "BOXOFFICE_LIVE_PING_INTERVAL_MS",
-        default_value_t = DEFAULT_PING_EVERY_MS
-    )]
-    pub ping_interval_ms: u64,
-}
-
-const DEFAULT_WINDOW_MIN_MS: u64 = 50;
-const DEFAULT_WINDOW_MAX_MS: u64 = 250;
-/// 80 ms at 10,000 viewers. When the fan-out of one frame takes longer than the window, viewers
-/// catch up with one write for the frames they missed, so a shorter window costs little CPU
-/// then and cuts the wait: 15 us (150 ms) gave p99 956-1,670 ms in serve mode on the busy 2-core
-/// box, 8 us 449-986 ms in the same runs (docs/BENCHMARKS.md, ws).
-const DEFAULT_WINDOW_PER_VIEWER_US: u64 = 8;
-const DEFAULT_QUEUE_FRAMES: usize = 32;
-const DEFAULT_WRITE_STALL_MS: u64 = 10_000;
-const DEFAULT_PING_EVERY_MS: u64 = 20_000;
-
-impl Default for LiveConfig {
-    fn default() -> Self {
-        LiveConfig {
-            window_min_ms: DEFAULT_WINDOW_MIN_MS,
-            window_max_ms: DEFAULT_WINDOW_MAX_MS,
-            window_per_viewer_us: DEFAULT_WINDOW_PER_VIEWER_US,
-            queue_frames: DEFAULT_QUEUE_FRAMES,
-            write_stall_ms: DEFAULT_WRITE_STALL_MS,
-            ping_interval_ms: DEFAULT_PING_EVERY_MS,
-        }
-    }
-}
-
+// How the operator's settings become the fan-out's tuning: here, beside [`LiveTuning`], so that
+// the settings (config.rs) need nothing of the fan-out.
 impl LiveConfig {
-    /// Check every setting; the first unusable one is reported.
-    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
-        let invalid = |setting: &'static str, reason: &str| {
-            Err(crate::config::ConfigError::Invalid {
-                setting,
-                reason: reason.to_owned(),
-            })
-        };
-        if self.window_min_ms > 10_000 {
-            return invalid("BOXOFFICE_LIVE_WINDOW_MIN_MS", "must be at most 10000");
-        }
-        if self.window_max_ms < self.window_min_ms || self.window_max_ms > 10_000 {
-            return invalid(
-                "BOXOFFICE_LIVE_WINDOW_MAX_MS",
-                "must be at least the shortest window and at most 10000",
-            );
-        }
-        if self.window_per_viewer_us > 1_000_000 {
-            return invalid(
-                "BOXOFFICE_LIVE_WINDOW_PER_VIEWER_US",
-                "must be at most 1000000",
-            );
-        }
-        if !(1..=4096).contains(&self.queue_frames) {
-            return invalid("BOXOFFICE_LIVE_QUEUE_FRAMES", "must be 1..=4096");
-        }
-        if self.write_stall_ms < 100 {
-            return invalid("BOXOFFICE_LIVE_WRITE_STALL_MS", "must be at least 100");
-        }
-        if self.ping_interval_ms < 10 {
-            return invalid("BOXOFFICE_LIVE_PING_INTERVAL_MS", "must be at least 10");
-        }
-        Ok(())
-    }
-
     /// The fan-out's settings: these, and defaults for the rest.
     pub fn tuning(&self) -> LiveTuning {
         LiveTuning {
@@ -460,53 +340,6 @@ impl Registry {
         metrics::gauge!("boxoffice_live_viewers").decrement(1.0);
         metrics::gauge!("boxoffice_live_shows").set(shows_len as f64);
     }
-}
-
-/// Live seat statuses of a show over WebSocket (no auth). Frames are text JSON: first
-/// `{"type":"SNAPSHOT","version","seats":[{"seatId","status"}]}` listing every seat, then
-/// `{"type":"SEAT_UPDATE","fromVersion","version","seats":[…],"timestamp"}` where `fromVersion`
-/// is the previous frame's `version`. A viewer too slow to keep up is closed with code 4001.
-#[utoipa::path(get, path = "/v1/shows/{showId}/seats/live", tag = "catalog",
-    params(("showId" = uuid::Uuid, Path, description = "Show id")),
-    responses(
-        (status = 101, description = "Switching to WebSocket: SNAPSHOT, then SEAT_UPDATE frames"),
-        (status = 400, description = "invalid-request (bad id, or not a WebSocket handshake)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn seats_live(
-    State(state): State<AppState>,
-    path: PathIds,
-    mut request: Request,
-) -> Result<Response, ApiError> {
-    let show = ShowId(path.uuid("showId")?);
-    let live = state.live().clone();
-    if !live.is_followed(show) {
-        ensure_show(&state, show).await?;
-    }
-    let accept = upgrade::accept_key(request.headers())?;
-    let deflate = deflate::negotiate(request.headers());
-    let on_upgrade = upgrade::take_upgrade(&mut request)?;
-    let ticket = live.join(show);
-    tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => {
-                tracing::debug!(error = %e, "live seats upgrade failed");
-                return;
-            }
-        };
-        live.serve_connection(TokioIo::new(upgraded), ticket, deflate.is_some())
-            .await;
-    });
-    let mut response = upgrade::switching_protocols(accept);
-    if let Some(agreed) = deflate {
-        response.headers_mut().insert(
-            axum::http::header::SEC_WEBSOCKET_EXTENSIONS,
-            agreed.response(),
-        );
-    }
-    Ok(response)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use processors::store::{ShowReader, ShowSnapshot};
+use processors::reader::{ShowReader, ShowSnapshot};
 use schemas::{SeatDelta, SeatId, SeatStatus, ShowId, UnixMs};
 use tokio::sync::{OnceCell, broadcast, watch};
 use tokio::time::{Instant, sleep_until};

@@ -20,8 +20,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{IdempotencyKey, PathIds, parse_json};
 use crate::idempotency;
-use crate::pipeline::{self, envelope, submit};
-use crate::routes::holds::claim;
+use crate::pipeline::{self, claim, envelope, submit};
 use crate::state::AppState;
 use crate::time::now_ms;
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use engine::{HoldStatus, HoldView};
-use processors::store::ShowSnapshot;
+use processors::reader::ShowSnapshot;
 use schemas::{Command, Event, HoldId, HoldLimits, Outcome, Rejection, SeatId, ShowId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::config::MAX_SEATS_PER_HOLD;
+use crate::contract::hold_status_str;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds};
 use crate::idempotency::{self, Claim};
-use crate::pipeline::{self, envelope, hold_id, submit};
+use crate::pipeline::{self, claim, envelope, hold_id, submit};
 use crate::routes::shows::ensure_show;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
@@ -54,16 +55,6 @@ pub struct HoldBody {
     pub total_amount: i64,
     /// ISO 4217 currency.
     pub currency: String,
-}
-
-/// The contract's spelling of a hold status.
-pub fn hold_status_str(status: HoldStatus) -> &'static str {
-    match status {
-        HoldStatus::Active => "ACTIVE",
-        HoldStatus::Confirmed => "CONFIRMED",
-        HoldStatus::Expired => "EXPIRED",
-        HoldStatus::Released => "RELEASED",
-    }
 }
 
 fn hold_body(snapshot: &ShowSnapshot, view: &HoldView) -> HoldBody {
@@ -189,31 +180,6 @@ pub async fn hold(
         currency: map.currency.clone(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// Record an idempotency key; a key used before for another request is `422`.
-pub async fn claim(
-    state: &AppState,
-    key: Option<&str>,
-    command_id: schemas::CommandId,
-    fingerprint: schemas::Fingerprint,
-) -> Result<Claim, ApiError> {
-    if key.is_none() {
-        return Ok(Claim::New);
-    }
-    let claim = state
-        .backends()
-        .idempotency
-        .claim(command_id, fingerprint)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "idempotency index unavailable");
-            ApiError::unavailable("the idempotency index is unavailable")
-        })?;
-    match claim {
-        Claim::Reused => Err(ApiError::IdempotencyKeyReused),
-        Claim::New | Claim::Retry => Ok(claim),
-    }
 }
 
 /// The caller's hold with its show, or 404 (also for other users' holds).

@@ -6,6 +6,7 @@ pub mod bookings;
 pub mod cancel;
 pub mod checkin;
 pub mod holds;
+pub mod live;
 pub mod ops;
 pub mod queue;
 pub mod shows;

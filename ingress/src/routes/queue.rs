@@ -28,7 +28,7 @@ use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency;
 use crate::live::upgrade;
-use crate::routes::holds::claim;
+use crate::pipeline::claim;
 use crate::routes::views::ShowBody;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};

@@ -7,12 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use catalog::{Category, EventQuery, SeatMap};
 use chrono::{NaiveDate, Utc};
-use processors::store::ShowSnapshot;
+use processors::reader::ShowSnapshot;
 use schemas::{Command, EventId, Fingerprint, Outcome, Rejection, SeatStatus, ShowId};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::contract::seat_status_str;
 use crate::error::{ApiError, Problem};
 use crate::extract::{PathIds, QueryParams};
 use crate::pipeline::{create_show_command_id, envelope, submit};
@@ -207,16 +208,6 @@ pub struct SeatBody {
     pub x: i32,
     /// Vertical position.
     pub y: i32,
-}
-
-/// The contract's spelling of a seat status.
-pub fn seat_status_str(status: SeatStatus) -> &'static str {
-    match status {
-        SeatStatus::Available => "AVAILABLE",
-        SeatStatus::Held => "HELD",
-        SeatStatus::Booked => "BOOKED",
-        SeatStatus::Blocked => "BLOCKED",
-    }
 }
 
 /// Seat map of a show (no auth; also for shows behind a waiting room).
