@@ -19,7 +19,7 @@ use engine::{HoldStatus, HoldView};
 use payments::{
     Authorization, AuthorizationId, AuthorizationStatus, PaymentError, PaymentProvider,
 };
-use processors::store::ShowReader;
+use processors::reader::ShowReader;
 use schemas::HoldId;
 use uuid::Uuid;
 

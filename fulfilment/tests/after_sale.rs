@@ -18,7 +18,7 @@ use payments::{
 };
 use processors::bus::CommandBus;
 use processors::dev::{DevPipeline, PipelineConfig};
-use processors::store::ShowReader;
+use processors::reader::ShowReader;
 use schemas::{
     BookingId, Command, CommandEnvelope, CommandId, Event, Fingerprint, HoldId, HoldLimits,
     Outcome, SCHEMA_VERSION, SeatId, ShowEvent, ShowId, UnixMs, UserId,

@@ -1,13 +1,11 @@
 //! The seam the ingress submits commands through: one call, one decision (or a named failure).
 //!
-//! Implementations: [`NatsBus`] (serve mode: JetStream publish with `Nats-Msg-Id`, reply on an
-//! inbox) and [`LocalBus`] (dev mode: the in-process log of the embedded pipeline).
+//! Implementations: [`NatsBus`](crate::serve::NatsBus) (serve mode: JetStream publish with
+//! `Nats-Msg-Id`, reply on an inbox) and [`LocalBus`](crate::dev::LocalBus) (dev mode: the
+//! in-process log of the embedded pipeline).
 
 use async_trait::async_trait;
 use schemas::{CommandEnvelope, Reply};
-
-pub use crate::dev::LocalBus;
-pub use crate::serve::NatsBus;
 
 /// A command could not be decided in time.
 #[derive(Debug, thiserror::Error)]

@@ -4,10 +4,10 @@
 //! # Layout
 //! Seams (traits the rest of the system codes against):
 //! - [`bus`]: [`bus::CommandBus`] — the ingress submits a `CommandEnvelope` and awaits its
-//!   `Reply` (`BusError::Timeout` = outcome unknown). Impls: [`bus::LocalBus`] (dev) and
+//!   `Reply` (`BusError::Timeout` = outcome unknown). Impls: [`dev::LocalBus`] (dev) and
 //!   `serve::NatsBus` (JetStream).
 //! - [`store`]: [`store::ShowStore`] — the source of truth the loop persists through (fenced
-//!   conditional batches, index rows, expiry hints); [`store::ShowReader`] — by-id reads for the
+//!   conditional batches, index rows, expiry hints); [`reader::ShowReader`] — by-id reads for the
 //!   ingress that see every answered write ([`reader::StateReader`] over any `ShowStore`: a
 //!   hold or booking is read as its own row(s), a whole show through a cache validated by its
 //!   applied sequence).

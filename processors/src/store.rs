@@ -13,8 +13,6 @@ use uuid::Uuid;
 
 use crate::topology::PartitionId;
 
-pub use crate::reader::{ShowReader, ShowSnapshot, StateReader, UserBookingsPage};
-
 /// One stored row of a show. `body: None` deletes the row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {

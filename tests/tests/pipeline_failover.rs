@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use processors::bus::{BusError, CommandBus, LocalBus};
+use processors::bus::{BusError, CommandBus};
+use processors::dev::LocalBus;
 use processors::dev::MemLogHub;
 use processors::events::EventHub;
 use processors::log::{CommandLog, LogError, LoggedCommand, ReplyTo};

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use processors::bus::{BusError, CommandBus, NatsBus};
+use processors::bus::{BusError, CommandBus};
+use processors::serve::NatsBus;
 use processors::serve::{CqlStore, ProcessorConfig, run_processor};
 use processors::store::ShowStore;
 use processors::topology::{HotShow, PartitionId, Topology};

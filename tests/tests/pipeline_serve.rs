@@ -9,8 +9,9 @@ use std::time::Duration;
 use engine::ShowState;
 use futures::StreamExt;
 use processors::bus::CommandBus;
+use processors::reader::{ShowReader, StateReader};
 use processors::serve::CqlStore;
-use processors::store::{ShowReader, ShowStore, StateReader};
+use processors::store::ShowStore;
 use schemas::{Event, Outcome, Rejection, SeatDelta, SeatStatus};
 use support::pipeline::*;
 

@@ -186,7 +186,7 @@ mod tests {
     use super::*;
     use crate::bus::CommandBus;
     use crate::fixtures::*;
-    use crate::store::ShowReader;
+    use crate::reader::ShowReader;
     use engine::{BookingStatus, HoldStatus};
     use schemas::{Event, Outcome, Rejection, SeatStatus};
 

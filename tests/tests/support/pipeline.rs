@@ -99,11 +99,11 @@ impl Processor {
     }
 }
 
-pub async fn bus(services: &Services, topology: &Topology) -> processors::bus::NatsBus {
+pub async fn bus(services: &Services, topology: &Topology) -> processors::serve::NatsBus {
     let client = processors::serve::connect(&services.nats_url)
         .await
         .expect("nats");
-    processors::bus::NatsBus::new(client, Arc::new(topology.clone()), Duration::from_secs(10))
+    processors::serve::NatsBus::new(client, Arc::new(topology.clone()), Duration::from_secs(10))
         .await
         .expect("bus")
 }
