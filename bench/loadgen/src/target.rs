@@ -398,6 +398,38 @@ pub async fn post(http: &reqwest::Client, url: String, token: &str, body: Value)
     }
 }
 
+/// Hold `seats` of `show` and confirm the hold with `pm_card_visa`, as the buyer of `token`: the
+/// confirm's answer (a booking) or the step and status that refused.
+pub async fn hold_and_confirm(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    show: &str,
+    seats: &[String],
+) -> Result<Value, String> {
+    let (status, hold) = post(
+        http,
+        format!("{base}/v1/bookings/hold"),
+        token,
+        json!({"showId": show, "seatIds": seats}),
+    )
+    .await;
+    if status != 201 {
+        return Err(format!("hold {status}: {hold}"));
+    }
+    let (status, booking) = post(
+        http,
+        format!("{base}/v1/bookings/confirm"),
+        token,
+        json!({"holdId": hold["holdId"], "paymentMethodId": "pm_card_visa"}),
+    )
+    .await;
+    if status != 201 {
+        return Err(format!("confirm {status}: {booking}"));
+    }
+    Ok(booking)
+}
+
 fn uuid_field(body: &Value, field: &str) -> Result<Uuid, TargetError> {
     body[field]
         .as_str()

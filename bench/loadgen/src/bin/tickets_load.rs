@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ingress::auth::{Claims, TokenKeys};
-use loadgen::target::{boxoffice_show, post};
+use loadgen::target::{boxoffice_show, hold_and_confirm, post};
 use serde_json::{Value, json};
 
 /// How often a buyer looks for its tickets.
@@ -48,26 +48,7 @@ async fn buy(
 ) -> Result<(Duration, String, String), String> {
     let guest = json_of(http.post(format!("{base}/v1/auth/guest"))).await?;
     let token = guest["token"].as_str().ok_or("no token")?.to_owned();
-    let (status, hold) = post(
-        http,
-        format!("{base}/v1/bookings/hold"),
-        &token,
-        json!({"showId": show, "seatIds": seats}),
-    )
-    .await;
-    if status != 201 {
-        return Err(format!("hold {status}: {hold}"));
-    }
-    let (status, booking) = post(
-        http,
-        format!("{base}/v1/bookings/confirm"),
-        &token,
-        json!({"holdId": hold["holdId"], "paymentMethodId": "pm_card_visa"}),
-    )
-    .await;
-    if status != 201 {
-        return Err(format!("confirm {status}: {booking}"));
-    }
+    let booking = hold_and_confirm(http, base, &token, show, seats).await?;
     let confirmed = Instant::now();
     // A ticket's id is derived (engine::ticket_id), so its files can be asked for at once; the
     // last seat's PNG being served means the worker stored the whole booking (one upsert).
