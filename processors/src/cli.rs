@@ -191,9 +191,13 @@ impl ProcessorProcess {
     }
 
     /// Run the partition loops until `stop` turns true (each finishes its batch in hand and
-    /// releases its lease); the metrics endpoint stops with them.
-    pub async fn run(self) -> Result<(), CliError> {
-        Ok(run_processor(self.config.clone(), self.stop.clone()).await?)
+    /// releases its lease); the metrics endpoint closes with them, before this returns.
+    pub async fn run(mut self) -> Result<(), CliError> {
+        let ran = run_processor(self.config.clone(), self.stop.clone()).await;
+        if let Some(exporter) = self.exporter.take() {
+            exporter.stop().await;
+        }
+        Ok(ran?)
     }
 }
 

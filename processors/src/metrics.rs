@@ -19,6 +19,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -200,10 +201,15 @@ fn recorder() -> Result<PrometheusHandle, MetricsError> {
 /// however rarely `/metrics` is scraped.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A running `/metrics` endpoint; stopped when dropped.
+/// How long [`Exporter::stop`] waits for open scrapes to finish before cutting them off.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A running `/metrics` endpoint. [`Exporter::stop`] closes it, kept-alive connections included;
+/// dropping it stops accepting but leaves those connections to the runtime.
 #[derive(Debug)]
 pub struct Exporter {
     local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -211,6 +217,18 @@ impl Exporter {
     /// The bound address (the chosen port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Stop accepting, let scrapes in flight finish and close every connection, so nothing
+    /// answers at the address once this returns. Aborting the accept loop alone is not enough:
+    /// each connection is served by its own task, and a scraper's kept-alive connection would go
+    /// on being answered.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        let task = &mut self.task;
+        if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
+            warn!("metrics endpoint: open connections cut off after {STOP_GRACE:?}");
+        }
     }
 }
 
@@ -237,6 +255,7 @@ pub async fn serve_exporter(addr: SocketAddr) -> Result<Exporter, MetricsError> 
     let app = axum::Router::new()
         .route("/metrics", get(render))
         .with_state(handle.clone());
+    let (shutdown, mut stopping) = watch::channel(false);
     let task = tokio::spawn(async move {
         let upkeep = async {
             let mut every = tokio::time::interval(UPKEEP_INTERVAL);
@@ -246,7 +265,11 @@ pub async fn serve_exporter(addr: SocketAddr) -> Result<Exporter, MetricsError> 
             }
         };
         tokio::select! {
-            served = axum::serve(listener, app).into_future() => {
+            served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                })
+                .into_future() => {
                 if let Err(e) = served {
                     warn!(error = %e, "metrics endpoint stopped");
                 }
@@ -254,7 +277,11 @@ pub async fn serve_exporter(addr: SocketAddr) -> Result<Exporter, MetricsError> 
             () = upkeep => {}
         }
     });
-    Ok(Exporter { local_addr, task })
+    Ok(Exporter {
+        local_addr,
+        shutdown,
+        task,
+    })
 }
 
 /// How often [`watch_lag`] reads the partitions' consumer info.
@@ -333,6 +360,29 @@ mod tests {
         }
         let elsewhere = http_get(exporter.local_addr(), "/").await;
         assert!(elsewhere.starts_with("HTTP/1.1 404"), "{elsewhere}");
+    }
+
+    #[tokio::test]
+    async fn stop_closes_kept_alive_connections_and_the_port() {
+        let exporter = serve_exporter("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = exporter.local_addr();
+        let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+        kept.write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        kept.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+
+        exporter.stop().await;
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), kept.read_to_end(&mut rest))
+            .await
+            .expect("the kept-alive connection is closed by stop")
+            .unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     }
 
     #[tokio::test]
