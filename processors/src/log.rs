@@ -83,6 +83,26 @@ pub trait CommandLog: Send {
     /// Send a decision to a waiting requester. Best effort: the requester may have given up.
     async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError>;
 
+    /// Send a batch's decisions, in order. A log whose requesters share a channel overrides this
+    /// to send each channel one message for the batch instead of one per decision. Best effort
+    /// like [`CommandLog::reply`]: the decisions that failed to go are counted in the `Err`.
+    async fn reply_all(&mut self, replies: &[(ReplyTo, Reply)]) -> Result<(), LogError> {
+        let mut failed = Vec::new();
+        for (to, reply) in replies {
+            if let Err(e) = self.reply(to, reply).await {
+                failed.push(e);
+            }
+        }
+        match failed.pop() {
+            None => Ok(()),
+            Some(last) => Err(LogError::Unavailable(format!(
+                "{} of {} replies not delivered, the last because: {last}",
+                failed.len() + 1,
+                replies.len()
+            ))),
+        }
+    }
+
     /// Append a command to the log of the command's show (the loop schedules `Expire` this way,
     /// so expiry is ordered with every other command and replays identically).
     async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError>;

@@ -317,10 +317,8 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         }
         // Everything is durable now: answer at once (the ack still waits for the events).
         let started = Instant::now();
-        for (to, reply) in &replies {
-            if let Err(e) = self.log.reply(to, reply).await {
-                debug!(error = %e, "reply not delivered");
-            }
+        if let Err(e) = self.log.reply_all(&replies).await {
+            debug!(error = %e, "replies not delivered");
         }
         m::reply_time(&partition, started.elapsed());
         // The previous batch's events must be out before this batch's start (log order).

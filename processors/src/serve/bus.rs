@@ -11,12 +11,14 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use async_trait::async_trait;
 use futures::StreamExt;
-use schemas::{CommandEnvelope, Reply};
+use schemas::{CodecError, CommandEnvelope, Reply};
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::bus::{BusError, CommandBus};
+use crate::log::ReplyTo;
 use crate::partition::wall_now;
 use crate::serve::nats::NatsError;
 use crate::topology::Topology;
@@ -26,6 +28,68 @@ use crate::topology::Topology;
 pub const REPLY_TO_HEADER: &str = "Boxoffice-Reply-To";
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
+
+/// Last subject token of a message that carries several replies for one inbox
+/// ([`reply_messages`]); a single reply goes to `<inbox>.<waiter token>` as before.
+const BATCH_TOKEN: &str = "batch";
+
+/// Several replies for one inbox: `(waiter token, reply)` in decision order.
+#[derive(Debug, Serialize, Deserialize)]
+struct ReplyBatch(Vec<(u64, Reply)>);
+
+/// The messages that carry a batch's `replies`: one per requesting process (inbox), so a batch
+/// of N decisions for K processes costs K messages through the server instead of N. A reply
+/// whose address is not `<inbox>.<token>` goes alone to its address.
+pub fn reply_messages(replies: &[(ReplyTo, Reply)]) -> Result<Vec<(String, Vec<u8>)>, CodecError> {
+    let mut by_inbox: Vec<(&str, ReplyBatch)> = Vec::new();
+    let mut messages = Vec::new();
+    for (to, reply) in replies {
+        let Some((inbox, token)) = inbox_and_token(&to.0) else {
+            messages.push((to.0.clone(), schemas::encode(reply)?));
+            continue;
+        };
+        match by_inbox.iter_mut().find(|(i, _)| *i == inbox) {
+            Some((_, batch)) => batch.0.push((token, reply.clone())),
+            None => by_inbox.push((inbox, ReplyBatch(vec![(token, reply.clone())]))),
+        }
+    }
+    for (inbox, mut batch) in by_inbox {
+        if let [(token, reply)] = batch.0.as_mut_slice() {
+            messages.push((format!("{inbox}.{token}"), schemas::encode(reply)?));
+        } else {
+            messages.push((format!("{inbox}.{BATCH_TOKEN}"), schemas::encode(&batch)?));
+        }
+    }
+    Ok(messages)
+}
+
+fn inbox_and_token(address: &str) -> Option<(&str, u64)> {
+    let (inbox, token) = address.rsplit_once('.')?;
+    Some((inbox, token.parse().ok()?))
+}
+
+/// Hand the replies one message carries to their waiters.
+fn route(waiters: &Waiters, subject: &str, payload: &[u8]) {
+    let deliver =
+        |token: u64, reply: Reply| match waiters.lock().expect("waiters lock").remove(&token) {
+            Some(tx) => {
+                let _ = tx.send(reply);
+            }
+            None => debug!(token, "reply for nobody (timed out)"),
+        };
+    match subject.rsplit('.').next() {
+        Some(BATCH_TOKEN) => match schemas::decode::<ReplyBatch>(payload) {
+            Ok(ReplyBatch(replies)) => replies.into_iter().for_each(|(t, r)| deliver(t, r)),
+            Err(e) => debug!(error = %e, "undecodable reply batch"),
+        },
+        Some(token) => match (token.parse::<u64>(), schemas::decode::<Reply>(payload)) {
+            (Ok(token), Ok(reply)) => deliver(token, reply),
+            (Err(_), _) => debug!(%subject, "reply to no waiter token"),
+            (_, Err(e)) => debug!(error = %e, "undecodable reply"),
+        },
+        None => {}
+    }
+}
 
 /// Submits commands through JetStream. Cloning shares the connection and the reply inbox.
 #[derive(Clone)]
@@ -71,19 +135,7 @@ impl NatsBus {
         let routed = waiters.clone();
         let router = tokio::spawn(async move {
             while let Some(message) = replies.next().await {
-                let token = message
-                    .subject
-                    .rsplit('.')
-                    .next()
-                    .and_then(|t| t.parse::<u64>().ok());
-                let waiter = token.and_then(|t| routed.lock().expect("waiters lock").remove(&t));
-                match (waiter, schemas::decode::<Reply>(&message.payload)) {
-                    (Some(tx), Ok(reply)) => {
-                        let _ = tx.send(reply);
-                    }
-                    (None, _) => debug!(subject = %message.subject, "reply for nobody (timed out)"),
-                    (Some(_), Err(e)) => debug!(error = %e, "undecodable reply"),
-                }
+                route(&routed, &message.subject, &message.payload);
             }
         });
         Ok(NatsBus {
@@ -169,5 +221,71 @@ impl CommandBus for NatsBus {
                 Err(BusError::Timeout)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::{CommandId, Outcome, Rejection, ShowId};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn reply(n: u128) -> Reply {
+        Reply {
+            schema: schemas::SCHEMA_VERSION,
+            command_id: CommandId(Uuid::from_u128(n)),
+            show_id: ShowId(Uuid::from_u128(7)),
+            version: n as u64,
+            outcome: Outcome::Rejected(Rejection::UnknownShow),
+        }
+    }
+
+    fn to(address: &str) -> ReplyTo {
+        ReplyTo(address.into())
+    }
+
+    #[test]
+    fn one_message_per_inbox_and_every_reply_reaches_its_waiter() {
+        let replies = [
+            (to("_INBOX.a.1"), reply(1)),
+            (to("_INBOX.b.9"), reply(2)),
+            (to("_INBOX.a.2"), reply(3)),
+            (to("elsewhere"), reply(4)),
+            (to("_INBOX.a.3"), reply(5)),
+        ];
+        let messages = reply_messages(&replies).unwrap();
+        let subjects: Vec<&str> = messages.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(subjects, ["elsewhere", "_INBOX.a.batch", "_INBOX.b.9"]);
+
+        let waiters: Waiters = Arc::default();
+        let mut receivers = Vec::new();
+        for token in [1, 2, 3, 9] {
+            let (tx, rx) = oneshot::channel();
+            waiters.lock().unwrap().insert(token, tx);
+            receivers.push((token, rx));
+        }
+        for (subject, payload) in &messages {
+            route(&waiters, subject, payload);
+        }
+        let expected = [(1, 1), (2, 3), (3, 5), (9, 2)];
+        for ((token, mut rx), (want_token, want_reply)) in receivers.into_iter().zip(expected) {
+            assert_eq!(token, want_token);
+            assert_eq!(rx.try_recv().unwrap(), reply(want_reply));
+        }
+        assert!(waiters.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reply_for_a_waiter_gone_touches_no_other_waiter() {
+        let messages = reply_messages(&[(to("_INBOX.a.1"), reply(1))]).unwrap();
+        let waiters: Waiters = Arc::default();
+        let (tx, mut rx) = oneshot::channel();
+        waiters.lock().unwrap().insert(2, tx);
+        for (subject, payload) in &messages {
+            route(&waiters, subject, payload);
+        }
+        assert!(rx.try_recv().is_err());
+        assert!(waiters.lock().unwrap().contains_key(&2));
     }
 }

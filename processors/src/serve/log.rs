@@ -14,7 +14,7 @@ use schemas::{CommandEnvelope, Reply, UnixMs};
 use tracing::{info, warn};
 
 use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
-use crate::serve::bus::REPLY_TO_HEADER;
+use crate::serve::bus::{REPLY_TO_HEADER, reply_messages};
 use crate::serve::nats::NatsError;
 use crate::topology::{PartitionId, Topology};
 
@@ -242,6 +242,17 @@ impl CommandLog for JetStreamLog {
             .publish(to.0.clone(), payload.into())
             .await
             .map_err(unavailable)
+    }
+
+    async fn reply_all(&mut self, replies: &[(ReplyTo, Reply)]) -> Result<(), LogError> {
+        let messages = reply_messages(replies).map_err(|e| LogError::Fatal(e.to_string()))?;
+        for (subject, payload) in messages {
+            self.client
+                .publish(subject, payload.into())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
