@@ -1,5 +1,5 @@
 //! Serve mode: `boxoffice tickets` ([`start_tickets`]) is a durable JetStream consumer of the
-//! booking facts (`bookings.<showId>`) feeding the ticket worker lanes, acking each fact only
+//! booking facts (`bookings.<showId>`, one message per show per processor batch) feeding the ticket worker lanes, acking each fact only
 //! once it is handled (a crash redelivers it), plus the payments reconciler. Several processes
 //! may share the consumer. [`serve_desk`] gives `boxoffice serve` its view of the same tickets.
 
@@ -13,7 +13,7 @@ use payments::{ClientConfig, HttpPaymentProvider, PaymentProvider};
 use processors::reader::{ShowReader, StateReader};
 use processors::serve::CqlStore;
 use processors::topology::Topology;
-use schemas::ShowEvent;
+use schemas::ShowFacts;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -25,7 +25,8 @@ use crate::store::{CqlTicketStore, TicketStore};
 use crate::worker::{Job, Lanes, TicketWorker};
 use crate::{StartError, keys};
 
-/// Facts handed out and not yet acknowledged, at most (bounds memory and redelivery work).
+/// Booking-fact messages handed out and not yet acknowledged, at most (bounds memory and
+/// redelivery work; a message holds one processor batch's facts of a show).
 pub const FACTS_IN_FLIGHT_MAX: i64 = 4096;
 
 /// How long JetStream waits for an ack before redelivering a fact.
@@ -189,32 +190,40 @@ async fn consume(mut messages: pull::Stream, lanes: Lanes, mut stopped: watch::R
             }
             None => return,
         };
-        let fact = match schemas::decode::<ShowEvent>(&message.payload) {
-            Ok(fact) => fact,
+        let facts = match ShowFacts::decode_message(&message.payload) {
+            Ok(facts) => facts,
             Err(e) => {
-                tracing::error!(subject = %message.subject, error = %e, "undecodable booking fact; dropped");
+                tracing::error!(subject = %message.subject, error = %e, "undecodable booking facts; dropped");
                 let _ = message.ack_with(AckKind::Term).await;
                 continue;
             }
         };
-        let (done, outcome) = oneshot::channel();
-        if lanes
-            .send(Job {
+        let mut outcomes = Vec::with_capacity(facts.len());
+        for fact in facts {
+            let (done, outcome) = oneshot::channel();
+            outcomes.push(outcome);
+            let job = Job {
                 fact,
                 done: Some(done),
-            })
-            .await
-            .is_err()
-        {
-            return;
+            };
+            if lanes.send(job).await.is_err() {
+                return;
+            }
         }
         tokio::spawn(async move {
-            let kind = match outcome.await {
-                Ok(Ok(())) => AckKind::Ack,
-                Ok(Err(_)) | Err(_) => AckKind::Nak(Some(FACT_RETRY_DELAY)),
+            // One message, one ack: handled when every fact in it is; otherwise all of them come
+            // again (the worker takes a fact twice without a second effect).
+            let handled = futures::future::join_all(outcomes)
+                .await
+                .into_iter()
+                .all(|outcome| matches!(outcome, Ok(Ok(()))));
+            let kind = if handled {
+                AckKind::Ack
+            } else {
+                AckKind::Nak(Some(FACT_RETRY_DELAY))
             };
             if let Err(e) = message.ack_with(kind).await {
-                tracing::warn!(error = %e, "ack of a booking fact failed; it will be redelivered");
+                tracing::warn!(error = %e, "ack of booking facts failed; they will be redelivered");
             }
         });
     }

@@ -96,7 +96,8 @@ pub enum Event {
     },
 }
 
-/// An event with its position in the show's history, as published on the booking stream.
+/// An event with its position in the show's history. The booking stream carries them in
+/// [`ShowFacts`] messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShowEvent {
     /// Schema version.
@@ -109,6 +110,32 @@ pub struct ShowEvent {
     pub at: UnixMs,
     /// The fact.
     pub event: Event,
+}
+
+/// One message of the booking stream: a show's facts of one partition batch, in decision order.
+/// One message per show per batch instead of one per fact: a flash sale's thousands of holds a
+/// second cost the stream, the processor and every consumer a message per batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowFacts {
+    /// Schema version.
+    pub schema: u16,
+    /// Show (every fact's).
+    pub show_id: ShowId,
+    /// The facts.
+    pub facts: Vec<ShowEvent>,
+}
+
+impl ShowFacts {
+    /// Decode a booking-stream message: a [`ShowFacts`], or a single [`ShowEvent`] as stored
+    /// before facts were batched (the stream keeps 30 days).
+    pub fn decode_message(bytes: &[u8]) -> Result<Vec<ShowEvent>, crate::CodecError> {
+        match crate::decode::<ShowFacts>(bytes) {
+            Ok(batch) => Ok(batch.facts),
+            Err(batched) => crate::decode::<ShowEvent>(bytes)
+                .map(|fact| vec![fact])
+                .map_err(|_| batched),
+        }
+    }
 }
 
 /// Status of one seat as viewers see it.

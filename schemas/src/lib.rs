@@ -22,7 +22,7 @@ pub mod reply;
 
 pub use codec::{CodecError, decode, encode};
 pub use command::{Command, CommandEnvelope, Fingerprint, HoldLimits};
-pub use event::{Event, SeatChange, SeatDelta, SeatStatus, ShowEvent};
+pub use event::{Event, SeatChange, SeatDelta, SeatStatus, ShowEvent, ShowFacts};
 pub use ids::{
     BookingId, CommandId, EventId, HoldId, SeatId, ShowId, TicketId, UnixMs, UserId, VenueId,
 };

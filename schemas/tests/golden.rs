@@ -8,8 +8,8 @@ use std::fmt::Debug;
 use schemas::{
     BookingId, Command, CommandEnvelope, CommandId, Event, Fingerprint, HoldId, HoldLimits,
     NotCancellableReason, Outcome, Rejection, Reply, RowLayout, SCHEMA_VERSION, SeatChange,
-    SeatDelta, SeatId, SeatLayout, SeatStatus, SectionLayout, ShowEvent, ShowId, ShowLayout,
-    TicketId, UnixMs, UserId,
+    SeatDelta, SeatId, SeatLayout, SeatStatus, SectionLayout, ShowEvent, ShowFacts, ShowId,
+    ShowLayout, TicketId, UnixMs, UserId,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
@@ -406,6 +406,7 @@ fn every_message_encodes_to_its_pinned_bytes_and_back() {
         at: AT,
     };
     check("seat_delta", &delta, &mut missing);
+    check("show_facts", &show_facts(), &mut missing);
     check(
         "reply/accepted/none",
         &reply(Outcome::Accepted(vec![])),
@@ -418,9 +419,42 @@ fn every_message_encodes_to_its_pinned_bytes_and_back() {
     );
     assert_eq!(
         GOLDEN.len(),
-        9 + 2 * 9 + 27 + 2,
+        9 + 2 * 9 + 27 + 3,
         "every pinned case is still checked"
     );
+}
+
+fn show_facts() -> ShowFacts {
+    let fact = |version, event| ShowEvent {
+        schema: SCHEMA_VERSION,
+        show_id: SHOW,
+        version,
+        at: AT,
+        event,
+    };
+    let mut events = events().into_iter().map(|(_, event)| event);
+    ShowFacts {
+        schema: SCHEMA_VERSION,
+        show_id: SHOW,
+        facts: vec![
+            fact(7, events.next().expect("an event")),
+            fact(8, events.next().expect("two events")),
+        ],
+    }
+}
+
+#[test]
+fn a_booking_stream_message_is_read_in_both_forms() {
+    let batch = show_facts();
+    let bytes = schemas::encode(&batch).unwrap();
+    assert_eq!(ShowFacts::decode_message(&bytes).unwrap(), batch.facts);
+    // A single fact, as the stream stored them before they were batched.
+    let single = schemas::encode(&batch.facts[1]).unwrap();
+    assert_eq!(
+        ShowFacts::decode_message(&single).unwrap(),
+        vec![batch.facts[1].clone()]
+    );
+    assert!(ShowFacts::decode_message(&[0xc1, 0x00]).is_err());
 }
 
 #[test]
@@ -434,6 +468,10 @@ const SEAT0: &str = "8d487514-a60e-8fd4-b681-8ebb00000000";
 
 /// Pinned encodings (hex), by case name.
 const GOLDEN: &[(&str, &str)] = &[
+    (
+        "show_facts",
+        "9301c410000102030405060708090a0b0c0d0e0f929501c410000102030405060708090a0b0c0d0e0f07cf000001a3185c507b81ab53686f774372656174656491029501c410000102030405060708090a0b0c0d0e0f08cf000001a3185c507b81a448656c6495c41011111111111141118111111111111111c4103333333333334333833333333333333391c4108d487514a60e8fd4b6818ebb00000000cf000001a3185c507bcd1194",
+    ),
     (
         "command/create_show",
         "9601c41055555555555545558555555555555555dc0010ccabccabccabccabccabccabccabccabccabccabccabccabccabccabccabccabc410000102030405060708090a0b0c0d0e0fcf000001a3185c507b81aa43726561746553686f779392a34555529195a141a65374616c6c73a77072656d69756dcd11949192a252319294c4108d487514a60e8fd4b6818ebb0000000001000094c4108d487514a60e8fd4b6818ebb00000001020afbcf000001a31d82ac7bcf000001a3185c507b",

@@ -1,13 +1,15 @@
-//! [`NatsEventSink`]: seat deltas to `seats.<showId>`, booking facts to `bookings.<showId>`, each
-//! with a `Nats-Msg-Id` so a republish after a crash is dropped by the stream.
+//! [`NatsEventSink`]: seat deltas to `seats.<showId>`, booking facts to `bookings.<showId>` (one
+//! [`ShowFacts`] message per show per batch), each with a `Nats-Msg-Id` so a republish of the same
+//! batch after a crash is dropped by the stream.
 
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use async_trait::async_trait;
+use schemas::{ShowFacts, ShowId};
 
-use crate::events::{EventBatch, EventError, EventSink};
+use crate::events::{EventBatch, EventError, EventSink, KeyedEvent};
 use crate::topology::Topology;
 
 /// Publishes a loop's events to JetStream and waits for every acknowledgement.
@@ -56,17 +58,82 @@ impl EventSink for NatsEventSink {
             let subject = self.topology.seat_subject(delta.show_id);
             acks.push(self.send(subject, &id, schemas::encode(delta)?).await?);
         }
-        for keyed in &batch.show_events {
-            let subject = self.topology.booking_subject(keyed.event.show_id);
-            acks.push(
-                self.send(subject, &keyed.dedupe_id, schemas::encode(&keyed.event)?)
-                    .await?,
-            );
+        for (show, facts) in facts_by_show(&batch.show_events) {
+            let subject = self.topology.booking_subject(show);
+            let id = dedupe_id(facts);
+            let message = ShowFacts {
+                schema: schemas::SCHEMA_VERSION,
+                show_id: show,
+                facts: facts.iter().map(|keyed| keyed.event.clone()).collect(),
+            };
+            acks.push(self.send(subject, &id, schemas::encode(&message)?).await?);
         }
         let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
         for result in futures::future::join_all(acks).await {
             result.map_err(|e| EventError::Unavailable(e.to_string()))?;
         }
         Ok(())
+    }
+}
+
+/// The batch's facts in runs of one show (the loop emits a show's facts together, in order).
+fn facts_by_show(facts: &[KeyedEvent]) -> impl Iterator<Item = (ShowId, &[KeyedEvent])> {
+    facts
+        .chunk_by(|a, b| a.event.show_id == b.event.show_id)
+        .filter_map(|run| Some((run.first()?.event.show_id, run)))
+}
+
+/// The id the stream deduplicates a facts message by: its first and last facts' ids. A republish
+/// of the same batch (a crash before the ack) is dropped; a replay that cut the batch differently
+/// publishes again, and consumers already take a fact twice (JetStream delivers at least once).
+fn dedupe_id(facts: &[KeyedEvent]) -> String {
+    match facts {
+        [] => String::new(),
+        [only] => only.dedupe_id.clone(),
+        [first, .., last] => format!("{}..{}", first.dedupe_id, last.dedupe_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::{Event, HoldId, ShowEvent, UnixMs};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn keyed(show: u128, seq: u64) -> KeyedEvent {
+        let show_id = ShowId(Uuid::from_u128(show));
+        KeyedEvent {
+            dedupe_id: format!("{show_id}:{seq}:0"),
+            event: ShowEvent {
+                schema: schemas::SCHEMA_VERSION,
+                show_id,
+                version: seq,
+                at: UnixMs(seq as i64),
+                event: Event::Released {
+                    hold_id: HoldId(Uuid::from_u128(seq.into())),
+                    seats: vec![],
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn one_message_per_show_run_named_by_its_first_and_last_fact() {
+        let facts = [keyed(1, 10), keyed(1, 11), keyed(1, 12), keyed(2, 13)];
+        let runs: Vec<(ShowId, Vec<u64>, String)> = facts_by_show(&facts)
+            .map(|(show, run)| {
+                let versions = run.iter().map(|k| k.event.version).collect();
+                (show, versions, dedupe_id(run))
+            })
+            .collect();
+        let (one, two) = (ShowId(Uuid::from_u128(1)), ShowId(Uuid::from_u128(2)));
+        assert_eq!(
+            runs,
+            [
+                (one, vec![10, 11, 12], format!("{one}:10:0..{one}:12:0")),
+                (two, vec![13], format!("{two}:13:0")),
+            ]
+        );
     }
 }
