@@ -1,10 +1,15 @@
 //! [`CqlStore`]: show state in Cassandra / ScyllaDB. One partition per show in `show_state`, its
-//! fence in static columns; every write is ONE conditional (LWT) batch on that partition.
+//! fence in static columns; every write is ONE conditional (LWT) batch on that partition, holding
+//! the batch's hold and booking rows and one change-log row for the rest (see
+//! [`crate::serve::changes`]: why, and how the log is folded).
 //!
 //! Result rows of conditional statements are read untyped (`[applied]` plus whatever columns the
 //! server adds, which differ between Cassandra and ScyllaDB), and LWT statements never use cached
 //! result metadata.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +24,7 @@ use scylla::statement::{Consistency, SerialConsistency};
 use scylla::value::{CqlValue, Row as CqlRow};
 use uuid::Uuid;
 
+use crate::serve::changes::{self, Tail};
 use crate::store::{
     Fence, IndexRows, LookupKind, PersistOutcome, Row, ShowStore, ShowWrite, StoreError,
     StoredShow, UserBookingRef,
@@ -92,7 +98,16 @@ struct Statements {
 pub struct CqlStore {
     session: Session,
     statements: Statements,
+    /// Change-log tails of the shows this process loaded or wrote (see [`changes`]).
+    tails: Mutex<HashMap<ShowId, Tail>>,
+    /// Set by the first write: only a writing store keeps tails (a reader's loads would only
+    /// fill memory with them).
+    writing: AtomicBool,
 }
+
+/// Most shows whose tails are kept; beyond it one is forgotten, and reloaded when it is next
+/// written.
+const TAILS_MAX: usize = 4096;
 
 impl std::fmt::Debug for CqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -250,7 +265,43 @@ impl CqlStore {
         Ok(CqlStore {
             session,
             statements,
+            tails: Mutex::default(),
+            writing: AtomicBool::new(false),
         })
+    }
+
+    fn tails(&self) -> std::sync::MutexGuard<'_, HashMap<ShowId, Tail>> {
+        self.tails
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember_tail(&self, show: ShowId, tail: Tail) {
+        let mut tails = self.tails();
+        if tails.len() >= TAILS_MAX && !tails.contains_key(&show) {
+            let forget = tails.keys().next().copied();
+            forget.map(|other| tails.remove(&other));
+        }
+        tails.insert(show, tail);
+    }
+
+    /// The show's tail if it is current for `write`'s expected fence; reloads the show once when
+    /// this process does not know it (after a restart, an unknown outcome or eviction).
+    async fn tail_for(&self, write: &ShowWrite) -> Result<Option<Tail>, StoreError> {
+        self.writing.store(true, Ordering::Relaxed);
+        let Some(expected) = write.expected else {
+            return Ok(Some(Tail::default()));
+        };
+        let known = |tails: &mut HashMap<ShowId, Tail>| {
+            tails
+                .remove(&write.show_id)
+                .filter(|tail| tail.after == Some(expected))
+        };
+        if let Some(tail) = known(&mut self.tails()) {
+            return Ok(Some(tail));
+        }
+        self.load(write.show_id).await?;
+        Ok(known(&mut self.tails()))
     }
 
     /// Connect to `nodes` and prepare against `keyspace`.
@@ -258,7 +309,52 @@ impl CqlStore {
         CqlStore::new(connect(nodes).await?, keyspace).await
     }
 
-    fn batch_for(&self, write: &ShowWrite) -> (Batch, Vec<Vec<CqlValue>>) {
+    /// Run a conditional batch and read its `[applied]` answer.
+    async fn conditional(
+        &self,
+        batch: Batch,
+        values: Vec<Vec<CqlValue>>,
+    ) -> Result<PersistOutcome, StoreError> {
+        let result = self
+            .session
+            .batch(&batch, values)
+            .await
+            .map_err(write_error)?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let specs = rows.column_specs();
+        let applied_at = specs.get_by_name("[applied]").map(|(i, _)| i);
+        let seq_at = specs.get_by_name("applied_seq").map(|(i, _)| i);
+        let epoch_at = specs.get_by_name("owner_epoch").map(|(i, _)| i);
+        let first: Option<CqlRow> = rows
+            .maybe_first_row::<CqlRow>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let Some(first) = first else {
+            return Err(StoreError::Fatal(
+                "conditional batch returned no [applied] row".into(),
+            ));
+        };
+        let column = |i: Option<usize>| {
+            i.and_then(|i| first.columns.get(i))
+                .and_then(Option::as_ref)
+        };
+        match column(applied_at) {
+            Some(CqlValue::Boolean(true)) => Ok(PersistOutcome::Applied),
+            Some(CqlValue::Boolean(false)) => {
+                let current = big(column(seq_at)).map(|applied_seq| Fence {
+                    applied_seq,
+                    owner_epoch: big(column(epoch_at)).unwrap_or(0),
+                });
+                Ok(PersistOutcome::NotApplied { current })
+            }
+            other => Err(StoreError::Fatal(format!(
+                "unexpected [applied] value {other:?}"
+            ))),
+        }
+    }
+
+    fn batch_for(&self, write: &ShowWrite, rows: &[Row]) -> (Batch, Vec<Vec<CqlValue>>) {
         let mut batch = Batch::new(BatchType::Logged);
         batch.set_serial_consistency(Some(SerialConsistency::Serial));
         let show = CqlValue::Uuid(write.show_id.0);
@@ -268,7 +364,7 @@ impl CqlStore {
             CqlValue::BigInt(write.version as i64),
             show.clone(),
         ];
-        let mut values = Vec::with_capacity(write.rows.len() + 1);
+        let mut values = Vec::with_capacity(rows.len() + 1);
         match write.expected {
             None => {
                 batch.append_statement(self.statements.fence_first.clone());
@@ -282,7 +378,7 @@ impl CqlStore {
                 values.push(v);
             }
         }
-        for row in &write.rows {
+        for row in rows {
             let key = [
                 show.clone(),
                 CqlValue::TinyInt(row.kind),
@@ -367,6 +463,40 @@ fn fence_from(seq: Option<i64>, epoch: Option<i64>, version: Option<i64>) -> Opt
     ))
 }
 
+/// Decode a show's change-log rows, in log order.
+fn decode_logs(mut logs: Vec<(u64, Vec<u8>)>) -> Result<Vec<(u64, Vec<Row>)>, StoreError> {
+    logs.sort_unstable_by_key(|(seq, _)| *seq);
+    logs.into_iter()
+        .map(|(seq, body)| Ok((seq, changes::decode(&body)?)))
+        .collect()
+}
+
+/// The show's rows: its plain rows with its change-log rows applied over them in log order
+/// (plain rows are older than every log row: written before change logs existed, or by a fold
+/// that deleted the log rows it folded).
+fn apply_logs(rows: Vec<Row>, logs: &[(u64, Vec<Row>)]) -> Vec<Row> {
+    if logs.is_empty() {
+        return rows;
+    }
+    let mut live: BTreeMap<(i8, Uuid), Vec<u8>> = rows
+        .into_iter()
+        .filter_map(|row| Some(((row.kind, row.id), row.body?)))
+        .collect();
+    for change in logs.iter().flat_map(|(_, changes)| changes) {
+        match &change.body {
+            Some(body) => live.insert((change.kind, change.id), body.clone()),
+            None => live.remove(&(change.kind, change.id)),
+        };
+    }
+    live.into_iter()
+        .map(|((kind, id), body)| Row {
+            kind,
+            id,
+            body: Some(body),
+        })
+        .collect()
+}
+
 #[async_trait]
 impl ShowStore for CqlStore {
     async fn load(&self, show: ShowId) -> Result<Option<StoredShow>, StoreError> {
@@ -388,21 +518,34 @@ impl ShowStore for CqlStore {
             .map_err(|e| StoreError::Fatal(e.to_string()))?;
         let mut fence = None;
         let mut rows = Vec::new();
+        let mut logs = Vec::new();
         while let Some(row) = stream.next().await {
             let (kind, id, body, seq, epoch, version) =
                 row.map_err(|e| StoreError::Unavailable(e.to_string()))?;
             if fence.is_none() {
                 fence = fence_from(seq, epoch, version);
             }
-            if let (Some(kind), Some(id)) = (kind, id) {
-                rows.push(Row {
+            match (kind, id) {
+                (Some(changes::CHANGES_KIND), Some(id)) => {
+                    logs.push((changes::log_seq(id), body.unwrap_or_default()));
+                }
+                (Some(kind), Some(id)) => rows.push(Row {
                     kind,
                     id,
                     body: Some(body.unwrap_or_default()),
-                });
+                }),
+                _ => {}
             }
         }
-        Ok(fence.map(|(fence, version)| StoredShow {
+        let Some((fence, version)) = fence else {
+            return Ok(None);
+        };
+        let logs = decode_logs(logs)?;
+        let rows = apply_logs(rows, &logs);
+        if self.writing.load(Ordering::Relaxed) {
+            self.remember_tail(show, Tail::from_logs(fence, &logs));
+        }
+        Ok(Some(StoredShow {
             fence,
             version,
             rows,
@@ -469,46 +612,14 @@ impl ShowStore for CqlStore {
     }
 
     async fn persist(&self, write: &ShowWrite) -> Result<PersistOutcome, StoreError> {
-        let (batch, values) = self.batch_for(write);
-        let result = self
-            .session
-            .batch(&batch, values)
-            .await
-            .map_err(write_error)?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let specs = rows.column_specs();
-        let applied_at = specs.get_by_name("[applied]").map(|(i, _)| i);
-        let seq_at = specs.get_by_name("applied_seq").map(|(i, _)| i);
-        let epoch_at = specs.get_by_name("owner_epoch").map(|(i, _)| i);
-        let first: Option<CqlRow> = rows
-            .maybe_first_row::<CqlRow>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let Some(first) = first else {
-            return Err(StoreError::Fatal(
-                "conditional batch returned no [applied] row".into(),
-            ));
-        };
-        let column = |i: Option<usize>| {
-            i.and_then(|i| first.columns.get(i))
-                .and_then(Option::as_ref)
-        };
-        match column(applied_at) {
-            Some(CqlValue::Boolean(true)) => Ok(PersistOutcome::Applied),
-            Some(CqlValue::Boolean(false)) => {
-                let current = big(column(seq_at)).map(|applied_seq| Fence {
-                    applied_seq,
-                    owner_epoch: big(column(epoch_at)).unwrap_or(0),
-                });
-                Ok(PersistOutcome::NotApplied { current })
-            }
-            other => Err(StoreError::Fatal(format!(
-                "unexpected [applied] value {other:?}"
-            ))),
+        let plan = changes::plan(write, self.tail_for(write).await?);
+        let (batch, values) = self.batch_for(write, &plan.rows);
+        let outcome = self.conditional(batch, values).await;
+        if let (Ok(PersistOutcome::Applied), Some(tail)) = (&outcome, plan.tail) {
+            self.remember_tail(write.show_id, tail);
         }
+        outcome
     }
-
     async fn set_expiry_hint(
         &self,
         partition: &PartitionId,

@@ -3,6 +3,7 @@
 //! ([`Lease`]) and the `boxoffice processor` runtime ([`run_processor`]).
 
 pub(crate) mod bus;
+mod changes;
 pub(crate) mod cql;
 mod events;
 mod lease;
@@ -11,6 +12,7 @@ pub(crate) mod nats;
 mod processor;
 
 pub use bus::{NatsBus, REPLY_TO_HEADER};
+pub use changes::{FOLD_AFTER_CHANGES, FOLD_AFTER_LOGS};
 pub use cql::{Backend, CqlStore, schema_statements};
 pub use events::NatsEventSink;
 pub use lease::{Lease, LeaseError};

@@ -1,0 +1,165 @@
+//! The change-log form of a show in Cassandra, against the real database: a show stored in the
+//! earlier form (one plain row per seat, hold, booking and outcome) loads as it is and takes
+//! further batches in the log form; batch after batch, through folds, a fresh store loads
+//! exactly the state the engine holds in memory, and the folds keep the log short.
+
+mod support;
+
+use engine::{RowKind, ShowState};
+use processors::serve::CqlStore;
+use processors::store::{Fence, PersistOutcome, ShowStore, ShowWrite};
+use schemas::{HoldId, UnixMs, UserId};
+use support::pipeline::*;
+use uuid::Uuid;
+
+/// The stored `kind` of change-log rows (see `processors::serve::changes`).
+const CHANGES_KIND: i8 = 100;
+
+/// Batches persisted after the legacy rows: enough for two folds.
+const BATCHES: u64 = 600;
+
+async fn assert_loads_as(store_nodes: &str, keyspace: &str, state: &ShowState, at: u64) {
+    let reader = CqlStore::connect(store_nodes, keyspace).await.unwrap();
+    let stored = reader.load(state.show_id()).await.unwrap().expect("stored");
+    assert_eq!(stored.fence.applied_seq, at);
+    let restored = processors::rows::restore(state.show_id(), &stored).unwrap();
+    let (a, b) = (restored.snapshot(), state.snapshot());
+    let only_stored: Vec<_> = a.iter().filter(|r| !b.contains(r)).collect();
+    let only_memory: Vec<_> = b.iter().filter(|r| !a.contains(r)).collect();
+    assert!(
+        only_stored.is_empty() && only_memory.is_empty() && a.len() == b.len(),
+        "after batch {at}: only stored {only_stored:?}, only in memory {only_memory:?}"
+    );
+}
+
+async fn log_rows(session: &scylla::client::session::Session, keyspace: &str, show: Uuid) -> usize {
+    let result = session
+        .query_unpaged(
+            format!("SELECT id FROM {keyspace}.show_state WHERE show_id = ? AND kind = ?"),
+            (show, CHANGES_KIND),
+        )
+        .await
+        .unwrap();
+    result.into_rows_result().unwrap().rows_num()
+}
+
+#[tokio::test]
+async fn a_show_in_plain_rows_converts_and_folds_through_hundreds_of_batches() {
+    let Some(services) = services("a_show_in_plain_rows_converts_and_folds") else {
+        return;
+    };
+    let topology = topology("changelog");
+    provision_all(&services, &topology).await;
+    let keyspace = topology.cql.keyspace.clone();
+    let session = boxoffice_tests::connect_cql("cql_change_log")
+        .await
+        .unwrap();
+    let show = new_show();
+    // `create` puts the show a month from the wall clock, on sale at once.
+    let now = UnixMs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    let user = |n: u64| UserId(Uuid::from_u64_pair(7, n));
+
+    // The earlier form, written the way the store wrote it: one plain row per engine row.
+    let mut state = ShowState::new(show);
+    state.decide(&create(show, 400), now);
+    for n in 0..20u64 {
+        let hold_id = HoldId(Uuid::from_u64_pair(1, n));
+        let decision = state.decide(&hold(show, hold_id, user(n), &[n as u32], 600_000), now);
+        assert!(
+            matches!(decision.outcome, schemas::Outcome::Accepted(_)),
+            "{:?}",
+            decision.outcome
+        );
+    }
+    state.take_dirty();
+    let mut seq = 21u64;
+    for row in state.snapshot() {
+        let key = row.key();
+        session
+            .query_unpaged(
+                format!("INSERT INTO {keyspace}.show_state (show_id, kind, id, body) VALUES (?, ?, ?, ?)"),
+                (show.0, key.kind().code(), key.id(), row.encode_body().unwrap()),
+            )
+            .await
+            .unwrap();
+    }
+    session
+        .query_unpaged(
+            format!("UPDATE {keyspace}.show_state SET applied_seq = ?, owner_epoch = ?, version = ? WHERE show_id = ?"),
+            (seq as i64, 1i64, seq as i64, show.0),
+        )
+        .await
+        .unwrap();
+
+    let store = CqlStore::connect(&services.cql_nodes, &keyspace)
+        .await
+        .unwrap();
+    let loaded = store.load(show).await.unwrap().unwrap();
+    assert_eq!(loaded.fence.applied_seq, seq);
+    assert_loads_as(&services.cql_nodes, &keyspace, &state, seq).await;
+
+    // Batches of holds, releases and confirms on top, each one conditional write.
+    for batch in 0..BATCHES {
+        for i in 0..3u64 {
+            let n = batch * 3 + i;
+            let seat = 20 + (n % 380) as u32;
+            let hold_id = HoldId(Uuid::from_u64_pair(2, n));
+            let at = UnixMs(now.0 + n as i64);
+            state.decide(&hold(show, hold_id, user(n), &[seat], 600_000), at);
+            if n % 2 == 0 {
+                state.decide(&release(show, hold_id, user(n)), at);
+            } else if n % 3 == 0 {
+                state.decide(&confirm(show, hold_id, user(n), new_booking()), at);
+            }
+        }
+        let rows = processors::rows::encode_changes(state.take_dirty()).unwrap();
+        let write = ShowWrite {
+            show_id: show,
+            expected: Some(Fence {
+                applied_seq: seq,
+                owner_epoch: 1,
+            }),
+            next: Fence {
+                applied_seq: seq + 1,
+                owner_epoch: 1,
+            },
+            version: seq + 1,
+            rows,
+        };
+        assert_eq!(
+            store.persist(&write).await.unwrap(),
+            PersistOutcome::Applied
+        );
+        seq += 1;
+        if batch % 150 == 149 {
+            assert_loads_as(&services.cql_nodes, &keyspace, &state, seq).await;
+        }
+    }
+    assert_loads_as(&services.cql_nodes, &keyspace, &state, seq).await;
+    let logged = log_rows(&session, &keyspace, show.0).await;
+    assert!(
+        logged < processors::serve::FOLD_AFTER_LOGS,
+        "{logged} change-log rows after {BATCHES} batches: the log was not folded"
+    );
+    // Rows of their own stay readable one at a time (holds by id).
+    let holds: Vec<Uuid> = state
+        .snapshot()
+        .iter()
+        .map(|row| row.key())
+        .filter(|key| key.kind() == RowKind::Hold)
+        .map(|key| key.id())
+        .collect();
+    assert!(holds.len() > 100, "{} holds", holds.len());
+    for id in holds.iter().step_by(50) {
+        let row = store
+            .read_row(show, RowKind::Hold.code(), *id)
+            .await
+            .unwrap();
+        assert!(row.is_some(), "hold {id} not readable by id");
+    }
+}
