@@ -145,6 +145,14 @@ impl Projection {
         available
     }
 
+    /// Every seat's status in layout order and the version they are at, if this process tracks
+    /// the show (a copy: a few KB, taken without holding up the deltas).
+    pub fn statuses(&self, show_id: ShowId) -> Option<(u64, Vec<SeatStatus>)> {
+        self.lock()
+            .get(&show_id)
+            .map(|t| (t.version, t.statuses.clone()))
+    }
+
     /// The count held for a show in this process.
     pub fn get(&self, show_id: ShowId) -> Option<Availability> {
         self.lock().get(&show_id).map(|t| Availability {

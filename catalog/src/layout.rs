@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use schemas::{RowLayout, SeatId, SeatLayout, SectionLayout, ShowId, ShowLayout, VenueId};
+use schemas::{EventId, RowLayout, SeatId, SeatLayout, SectionLayout, ShowId, ShowLayout, VenueId};
 
 use crate::model::Venue;
 
@@ -150,6 +150,8 @@ pub struct SeatDetail {
 pub struct SeatMap {
     /// Show.
     pub show_id: ShowId,
+    /// The show's event (a seat map is addressed under it).
+    pub event_id: EventId,
     /// Venue.
     pub venue_id: VenueId,
     /// Venue name.
@@ -172,6 +174,7 @@ impl SeatMap {
     /// Builds the map from a show's layout.
     pub fn new(
         show_id: ShowId,
+        event_id: EventId,
         venue_id: VenueId,
         venue_name: &str,
         layout: &ShowLayout,
@@ -218,6 +221,7 @@ impl SeatMap {
             .collect();
         SeatMap {
             show_id,
+            event_id,
             venue_id,
             venue_name: venue_name.to_owned(),
             currency: layout.currency.clone(),

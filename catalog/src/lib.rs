@@ -271,7 +271,7 @@ impl Catalog {
         };
         self.store.put_show(&show).await?;
         self.projection.start(show_id, show.total_seats, 0);
-        let map = SeatMap::new(show_id, venue.venue_id, &venue.name, &layout);
+        let map = SeatMap::new(show_id, show.event_id, venue.venue_id, &venue.name, &layout);
         self.cache_seat_map(Arc::new(map));
         Ok(CreatedShow { show, layout })
     }
@@ -347,7 +347,13 @@ impl Catalog {
             .ok_or(CatalogError::ShowNotFound(id))?;
         let venue = self.venue(show.venue_id).await?;
         let layout = build_show_layout(id, &venue);
-        let map = Arc::new(SeatMap::new(id, venue.venue_id, &venue.name, &layout));
+        let map = Arc::new(SeatMap::new(
+            id,
+            show.event_id,
+            venue.venue_id,
+            &venue.name,
+            &layout,
+        ));
         self.cache_seat_map(Arc::clone(&map));
         Ok(map)
     }
@@ -368,6 +374,12 @@ impl Catalog {
     /// are ignored). On [`DeltaOutcome::NeedsSnapshot`] call [`Catalog::sync_seats`].
     pub fn apply_seat_delta(&self, delta: &SeatDelta) -> DeltaOutcome {
         self.projection.apply(delta)
+    }
+
+    /// A show's seat statuses in layout order at the version the projection holds, if this
+    /// process follows the show: what seat maps are served from, without a store read.
+    pub fn seat_statuses(&self, show: ShowId) -> Option<(u64, Vec<SeatStatus>)> {
+        self.projection.statuses(show)
     }
 
     /// Resets a show's projection from a snapshot: every seat's status in layout order at

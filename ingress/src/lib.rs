@@ -39,6 +39,7 @@ pub mod openapi;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
+pub mod seatmap;
 pub mod serve;
 pub mod server;
 pub mod state;

@@ -53,7 +53,10 @@ pub async fn submit(state: &AppState, envelope: CommandEnvelope) -> Result<Reply
     let result = state.backends().bus.submit(envelope).await;
     metrics::histogram!("boxoffice_ingress_command_seconds")
         .record(started.elapsed().as_secs_f64());
-    result.map_err(bus_error)
+    let reply = result.map_err(bus_error)?;
+    // A seat map served by this process from now on shows at least this version.
+    state.seat_versions().answered(reply.show_id, reply.version);
+    Ok(reply)
 }
 
 /// A bus failure as an API error.

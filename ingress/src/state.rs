@@ -18,6 +18,7 @@ use crate::idempotency::IdempotencyIndex;
 use crate::live::LiveSeats;
 use crate::live::feed::SeatFeed;
 use crate::ratelimit::RateLimits;
+use crate::seatmap::{RenderCache, SeatVersions};
 
 /// One readiness check of a backing service: `Ok` when reachable and loaded.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -55,6 +56,8 @@ struct Inner {
     probes: Vec<(&'static str, Probe)>,
     backends: Backends,
     seat_changes: Mutex<HashMap<ShowId, UnixMs>>,
+    seat_versions: SeatVersions,
+    seat_maps: RenderCache,
     live: LiveSeats,
     waiting_room: OnceLock<queue::WaitingRoom>,
 }
@@ -85,6 +88,8 @@ impl AppState {
                 ),
                 backends,
                 seat_changes: Mutex::new(HashMap::new()),
+                seat_versions: SeatVersions::default(),
+                seat_maps: RenderCache::default(),
                 waiting_room: OnceLock::new(),
                 config,
             }),
@@ -130,6 +135,16 @@ impl AppState {
     pub fn last_seat_change(&self, show: ShowId) -> Option<UnixMs> {
         let changes = self.inner.seat_changes.lock().expect("seat change lock");
         changes.get(&show).copied()
+    }
+
+    /// The seat versions this process answered at, per show (see [`crate::seatmap`]).
+    pub fn seat_versions(&self) -> &SeatVersions {
+        &self.inner.seat_versions
+    }
+
+    /// Rendered seat maps (see [`crate::seatmap`]).
+    pub fn seat_maps(&self) -> &RenderCache {
+        &self.inner.seat_maps
     }
 
     /// The live seat-map fan-out.

@@ -48,10 +48,12 @@ pub async fn reconcile(state: &AppState) -> Result<(), StartError> {
 pub async fn resync(state: &AppState, show: ShowId) -> Result<u32, crate::error::ApiError> {
     let snapshot = ensure_show(state, show).await?;
     let statuses = snapshot.state.seat_statuses().map(|(_, status)| status);
-    Ok(state
+    let available = state
         .backends()
         .catalog
-        .sync_seats(show, snapshot.version, statuses))
+        .sync_seats(show, snapshot.version, statuses);
+    state.seat_versions().projection_moved();
+    Ok(available)
 }
 
 /// Follow committed seat deltas until the stream closes.
@@ -77,7 +79,8 @@ pub fn spawn_seat_follower(
 pub async fn apply(state: &AppState, delta: &SeatDelta) {
     state.note_seat_change(delta.show_id, delta.at);
     match state.backends().catalog.apply_seat_delta(delta) {
-        DeltaOutcome::Applied { .. } | DeltaOutcome::Stale => {}
+        DeltaOutcome::Applied { .. } => state.seat_versions().projection_moved(),
+        DeltaOutcome::Stale => {}
         DeltaOutcome::NeedsSnapshot { .. } => {
             if let Err(e) = resync(state, delta.show_id).await {
                 tracing::warn!(show = %delta.show_id, error = %e, "availability resync failed");

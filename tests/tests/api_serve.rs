@@ -111,6 +111,76 @@ async fn serve_mode_holds_confirms_and_guards_like_dev_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_seat_maps_come_from_the_projection_with_etag_and_gzip() {
+    let Some(stack) = stack("api_serve_seat_map", |_| {}).await else {
+        return;
+    };
+    let api = &stack.api;
+    let show = api.create_show(4, 5, 10, None).await;
+    let (token, _) = api.guest().await;
+    let path = format!("/v1/events/{}/shows/{}/seats", show.event_id, show.show_id);
+    // The first map of a show may come from the store (the projection may not know it yet).
+    api.seat_map(&show.event_id, &show.show_id).await;
+    let store_reads = "boxoffice_seat_map_store_reads_total";
+    let before = api.metric(store_reads).await;
+    // Every hold is on the very next map this process serves, and none of them reads the store.
+    for n in 0..20 {
+        let seat = &show.seats[n * 3];
+        let (buyer, _) = api.guest().await;
+        api.held(&buyer, &show, &[seat]).await;
+        let statuses = api.seat_statuses(&show).await;
+        assert_eq!(statuses[seat], "HELD", "seat {n} right after its hold");
+    }
+    assert_eq!(
+        api.metric(store_reads).await,
+        before,
+        "seat maps read the store"
+    );
+
+    let url = format!("{}{path}", api.base);
+    let plain = api.http.get(&url).send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    let plain_len = plain.bytes().await.unwrap().len();
+    let again = api
+        .http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    let gzip = api
+        .http
+        .get(&url)
+        .header("accept-encoding", "br;q=0.9, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    let gzipped = gzip.bytes().await.unwrap();
+    assert_eq!(&gzipped[..2], &[0x1f, 0x8b]);
+    assert!(
+        gzipped.len() * 5 < plain_len,
+        "{} of {plain_len} bytes",
+        gzipped.len()
+    );
+    // A new hold is a new version: the old tag no longer matches.
+    api.held(&token, &show, &[&show.seats[1]]).await;
+    let moved = api
+        .http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::OK);
+    assert_ne!(moved.headers()["etag"], etag.as_str());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_mode_race_and_hold_expiry() {
     let Some(stack) = stack("api_serve_race", |c| c.hold_ttl_s = 2).await else {
         return;

@@ -15,13 +15,8 @@ use tokio_tungstenite::tungstenite;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// `name`'s value in the Prometheus text of `/metrics` (0 when absent).
 async fn metric(api: &Api, name: &str) -> f64 {
-    let text = api.get("/metrics", None).await.text;
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    api.metric(name).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use catalog::{Category, EventQuery, SeatMap};
 use chrono::{NaiveDate, Utc};
 use processors::reader::ShowSnapshot;
@@ -18,6 +24,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{PathIds, QueryParams};
 use crate::pipeline::{create_show_command_id, envelope, submit};
 use crate::routes::views::{EventBody, EventSummaryBody, PageBody};
+use crate::seatmap::{self, Rendered};
 use crate::state::AppState;
 use crate::time::rfc3339_ms;
 
@@ -210,11 +217,19 @@ pub struct SeatBody {
     pub y: i32,
 }
 
-/// Seat map of a show (no auth; also for shows behind a waiting room).
+/// Seat map of a show (no auth; also for shows behind a waiting room). Served from this process's
+/// seat projection, so viewers do not reach the store; a map at least as new as any command this
+/// process answered (see [`crate::seatmap`]).
 #[utoipa::path(get, path = "/v1/events/{eventId}/shows/{showId}/seats", tag = "catalog",
-    params(("eventId" = Uuid, Path, description = "Event id"), ("showId" = Uuid, Path, description = "Show id")),
+    params(
+        ("eventId" = Uuid, Path, description = "Event id"),
+        ("showId" = Uuid, Path, description = "Show id"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a map the client holds: 304 while it is current"),
+    ),
     responses(
-        (status = 200, description = "The seat map", body = SeatMapBody),
+        (status = 200, description = "The seat map (gzip when Accept-Encoding takes it); ETag names its version", body = SeatMapBody,
+            headers(("ETag" = String, description = "W/\"<version>\""))),
+        (status = 304, description = "Not modified: the If-None-Match ETag is the current version"),
         (status = 400, description = "invalid-request", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
@@ -222,33 +237,94 @@ pub struct SeatBody {
 pub async fn seat_map(
     State(state): State<AppState>,
     path: PathIds,
-) -> Result<Json<SeatMapBody>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let event = EventId(path.uuid("eventId")?);
     let show = ShowId(path.uuid("showId")?);
-    let catalog = &state.backends().catalog;
-    let stored = catalog.show(show).await?;
-    if stored.event_id != event {
+    let map = state.backends().catalog.seat_map(show).await?;
+    if map.event_id != event {
         return Err(ApiError::NotFound);
     }
-    let map = catalog.seat_map(show).await?;
-    let snapshot = ensure_show(&state, show).await?;
+    let (version, statuses) = seat_statuses(&state, show).await?;
     let last = state.last_seat_change(show);
-    Ok(Json(seat_map_body(&map, &snapshot, last)))
+    let rendered = state.seat_maps().get_or_render(show, version, || {
+        let body = seat_map_body(&map, version, &statuses, last);
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    });
+    Ok(seat_map_response(&rendered, &headers))
+}
+
+/// A show's seat statuses from this process's projection (see [`crate::seatmap`]), or, when the
+/// projection does not know the show or lags behind what this process answered, from the store.
+async fn seat_statuses(state: &AppState, show: ShowId) -> Result<(u64, Vec<SeatStatus>), ApiError> {
+    let catalog = &state.backends().catalog;
+    let projected = state
+        .seat_versions()
+        .fresh(show, seatmap::CATCH_UP, || catalog.seat_statuses(show))
+        .await;
+    if let Some(found) = projected {
+        return Ok(found);
+    }
+    metrics::counter!("boxoffice_seat_map_store_reads_total").increment(1);
+    let snapshot = ensure_show(state, show).await?;
+    let statuses: Vec<SeatStatus> = snapshot.state.seat_statuses().map(|(_, s)| s).collect();
+    catalog.sync_seats(show, snapshot.version, statuses.iter().copied());
+    state.seat_versions().projection_moved();
+    Ok((snapshot.version, statuses))
+}
+
+/// The rendered map, gzipped when the client takes it, `304` when it holds this version.
+fn seat_map_response(rendered: &Rendered, headers: &HeaderMap) -> Response {
+    let etag = rendered.etag();
+    let fresh = headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match accepts_gzip(headers).then(|| rendered.gzip()).flatten() {
+            Some(gzip) => ([(CONTENT_ENCODING, "gzip")], gzip).into_response(),
+            None => rendered.json.clone().into_response(),
+        }
+    };
+    let h = response.headers_mut();
+    if !fresh {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        h.insert(ETAG, value);
+    }
+    // Revalidate every time (the statuses change); the ETag makes that a 304 when they did not.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    response
+}
+
+/// Whether `Accept-Encoding` takes gzip (a `q=0` refuses it).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| p.replace(' ', "") == "q=0" || p == "q=0.0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 fn seat_map_body(
     map: &Arc<SeatMap>,
-    snapshot: &ShowSnapshot,
+    version: u64,
+    statuses: &[SeatStatus],
     last: Option<schemas::UnixMs>,
 ) -> SeatMapBody {
-    let status_of = |index: u32| {
-        seat_status_str(
-            snapshot
-                .state
-                .seat_status(index)
-                .unwrap_or(SeatStatus::Blocked),
-        )
-    };
+    let status_of = |index: u32| seat_status_str(seatmap::status_at(statuses, index));
     let sections = map
         .sections
         .iter()
@@ -275,7 +351,7 @@ fn seat_map_body(
         .collect();
     SeatMapBody {
         show_id: map.show_id.0,
-        version: snapshot.version,
+        version,
         last_updated: rfc3339_ms(last.unwrap_or_else(crate::time::now_ms)),
         venue: SeatMapVenue {
             venue_id: map.venue_id.0,

@@ -334,6 +334,16 @@ impl Api {
     }
 
     /// The seat map of a show.
+    /// `name`'s value in the Prometheus text of `/metrics`, summed over its labels (0 when
+    /// absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics", None).await.text;
+        text.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub async fn seat_map(&self, event_id: &str, show_id: &str) -> Value {
         let map = self
             .get(
