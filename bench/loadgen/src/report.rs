@@ -23,6 +23,9 @@ pub struct SystemRun {
     pub hot: Option<BuyersRun>,
     /// W-SPREAD.
     pub spread: Option<BuyersRun>,
+    /// W-VIEW.
+    #[serde(default)]
+    pub view: Option<BuyersRun>,
 }
 
 impl SystemRun {
@@ -41,7 +44,10 @@ impl SystemRun {
     }
 
     fn runs(&self) -> impl Iterator<Item = &BuyersRun> {
-        self.hot.iter().chain(self.spread.iter())
+        self.hot
+            .iter()
+            .chain(self.spread.iter())
+            .chain(self.view.iter())
     }
 }
 
@@ -60,6 +66,15 @@ pub struct Ratios {
     pub serve_cpu_vs_pg: Option<f64>,
     /// The same, dev.
     pub dev_cpu_vs_pg: Option<f64>,
+    /// W-VIEW seat-map `GET` p99 in serve mode, milliseconds (absolute: the target is 50).
+    #[serde(default)]
+    pub serve_view_p99_ms: Option<f64>,
+    /// W-VIEW seat-map `GET` p99, serve over PG-LOCK.
+    #[serde(default)]
+    pub serve_view_p99_vs_pg: Option<f64>,
+    /// W-VIEW seat-map `GET`s serve answered from its store (the target is 0).
+    #[serde(default)]
+    pub serve_view_store_reads: Option<f64>,
     /// Seats sold twice or double-held, over every boxoffice run.
     pub oversold: u64,
     /// Errors in the measured windows (saturation steps and buyers runs), every system.
@@ -78,6 +93,7 @@ pub fn ratios(runs: &[SystemRun]) -> Ratios {
     let find = |name: &str| runs.iter().find(|r| r.system == name);
     let sat = |name: &str| Some(find(name)?.saturation()?.summary.decided_per_s);
     let hot_p99 = |name: &str| Some(find(name)?.hot.as_ref()?.holds.latency.p99_ms);
+    let view_p99 = |name: &str| Some(find(name)?.view.as_ref()?.views.as_ref()?.latency.p99_ms);
     let pg_rate = find(BASELINE).and_then(|r| Some(r.saturation()?.rate));
     let cpu = |name: &str| Some(find(name)?.step_at(pg_rate?)?.cpu.system_us_per_op);
     let boxoffice = runs.iter().filter(|r| !r.system.starts_with("pg-lock"));
@@ -101,7 +117,10 @@ pub fn ratios(runs: &[SystemRun]) -> Ratios {
             let sat = r.saturation().map_or(0, |s| s.summary.errors);
             sat + r
                 .runs()
-                .map(|b| b.holds.errors + b.confirms.errors)
+                .map(|b| {
+                    let views = b.views.as_ref().map_or(0, |v| v.errors);
+                    b.holds.errors + b.confirms.errors + views
+                })
                 .sum::<u64>()
         })
         .sum();
@@ -112,6 +131,9 @@ pub fn ratios(runs: &[SystemRun]) -> Ratios {
         serve_p99_vs_pg: ratio(hot_p99("serve"), hot_p99(BASELINE)),
         serve_cpu_vs_pg: ratio(cpu("serve"), cpu(BASELINE)),
         dev_cpu_vs_pg: ratio(cpu("dev"), cpu(BASELINE)),
+        serve_view_p99_ms: view_p99("serve"),
+        serve_view_p99_vs_pg: ratio(view_p99("serve"), view_p99(BASELINE)),
+        serve_view_store_reads: find("serve").and_then(|r| r.view.as_ref()?.views_from_store),
         oversold,
         errors,
     }
@@ -124,13 +146,20 @@ fn num(value: Option<f64>) -> String {
 /// The closing line of `scripts/bench flash-sale`.
 pub fn bench_line(ratios: &Ratios) -> String {
     format!(
-        "BENCH flash-sale serve_vs_pg={} dev_vs_pg={} ref_vs_pg={} serve_p99_vs_pg={} serve_cpu_vs_pg={} dev_cpu_vs_pg={} oversold={} errors={}",
+        "BENCH flash-sale serve_vs_pg={} dev_vs_pg={} ref_vs_pg={} serve_p99_vs_pg={} serve_cpu_vs_pg={} dev_cpu_vs_pg={} serve_view_p99_ms={} serve_view_p99_vs_pg={} serve_view_store_reads={} oversold={} errors={}",
         num(ratios.serve_vs_pg),
         num(ratios.dev_vs_pg),
         num(ratios.ref_vs_pg),
         num(ratios.serve_p99_vs_pg),
         num(ratios.serve_cpu_vs_pg),
         num(ratios.dev_cpu_vs_pg),
+        ratios
+            .serve_view_p99_ms
+            .map_or_else(|| "na".to_owned(), |v| format!("{v:.1}")),
+        num(ratios.serve_view_p99_vs_pg),
+        ratios
+            .serve_view_store_reads
+            .map_or_else(|| "na".to_owned(), |v| format!("{v:.0}")),
         ratios.oversold,
         ratios.errors
     )
@@ -195,7 +224,34 @@ pub fn markdown(runs: &[SystemRun]) -> String {
                 .trim_start()
         );
     }
+    out.push_str(&view_table(runs));
     out.push_str(&cpu_table(runs, pg_rate));
+    out
+}
+
+/// W-VIEW: viewers loading the seat map of a show on sale.
+fn view_table(runs: &[SystemRun]) -> String {
+    let mut out = String::from(
+        "\n| system | W-VIEW buyers/s | seat-map GETs/s | GET p50 / p99 ms | GET errors | GETs answered from the store | hold p99 ms |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in runs {
+        let Some((b, views)) = r.view.as_ref().and_then(|b| Some((b, b.views.as_ref()?))) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.1} / {:.1} | {} | {} | {:.1} |",
+            r.system,
+            b.buyers.rate,
+            b.buyers.views_per_s,
+            views.latency.p50_ms,
+            views.latency.p99_ms,
+            views.errors,
+            b.views_from_store
+                .map_or_else(|| "-".to_owned(), |n| format!("{n:.0}")),
+            b.holds.latency.p99_ms
+        );
+    }
     out
 }
 

@@ -306,6 +306,50 @@ impl Target {
         Ok(rows)
     }
 
+    /// `GET` the seat map as a browser does (gzip accepted) and read it whole: a viewer.
+    pub async fn view(&self, show: &Show) -> Outcome {
+        let sent = self
+            .http
+            .get(format!(
+                "{}/v1/events/{}/shows/{}/seats",
+                self.base, show.event_id, show.show_id
+            ))
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await;
+        let Ok(response) = sent else {
+            return Outcome::Error;
+        };
+        let ok = response.status().as_u16() == 200;
+        match (ok, response.bytes().await) {
+            (true, Ok(_)) => Outcome::Accepted,
+            _ => Outcome::Error,
+        }
+    }
+
+    /// A counter of boxoffice's `/metrics` summed over its labels (`None` for PG-LOCK, or when
+    /// it cannot be read).
+    pub async fn counter(&self, name: &str) -> Option<f64> {
+        if self.kind != Kind::Boxoffice {
+            return None;
+        }
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        Some(
+            text.lines()
+                .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
+    }
+
     /// Every seat's status (`AVAILABLE`, `HELD`, `BOOKED`, ...) as the seat map shows it now.
     pub async fn seat_statuses(&self, show: &Show) -> Result<HashMap<Uuid, String>, TargetError> {
         let map = self.seat_map(&show.event_id, show.show_id).await?;

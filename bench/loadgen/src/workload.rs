@@ -379,7 +379,13 @@ pub struct Buyers {
     pub in_flight_max: usize,
     /// A request unanswered this long after its scheduled time is an error, seconds.
     pub deadline_s: f64,
+    /// Seat-map `GET`s of the first show per second while the buyers arrive (W-VIEW; 0: none).
+    #[serde(default)]
+    pub views_per_s: f64,
 }
+
+/// The counter of seat-map `GET`s that read the store (boxoffice).
+pub const STORE_READS: &str = "boxoffice_seat_map_store_reads_total";
 
 /// What the final state says about the sale.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -412,6 +418,12 @@ pub struct BuyersRun {
     pub cpu: CpuReport,
     /// The final state read back.
     pub readback: Readback,
+    /// Seat-map `GET`s, when the run had viewers.
+    #[serde(default)]
+    pub views: Option<Summary>,
+    /// Of those, how many the server answered from its store ([`STORE_READS`]; boxoffice only).
+    #[serde(default)]
+    pub views_from_store: Option<f64>,
 }
 
 struct Sale {
@@ -484,6 +496,27 @@ impl Sale {
     }
 }
 
+/// Viewers of the sale's first show, open loop beside the buyers (none unless
+/// [`Buyers::views_per_s`]). The read-back's own seat-map reads come after and are not counted.
+async fn view(sale: &Arc<Sale>) -> Option<Vec<Sample>> {
+    let buyers = &sale.buyers;
+    if buyers.views_per_s <= 0.0 {
+        return None;
+    }
+    let schedule = OpenLoop {
+        rate_per_s: buyers.views_per_s,
+        duration: Duration::from_secs_f64(buyers.duration_s),
+        in_flight_max: buyers.in_flight_max,
+        deadline: Duration::from_secs_f64(buyers.deadline_s),
+    };
+    let viewer = sale.clone();
+    let op = move |_| {
+        let sale = viewer.clone();
+        async move { sale.target.view(&sale.shows[0]).await }
+    };
+    Some(schedule.run(op, |_| {}).await)
+}
+
 /// Run a buyers workload against `target`.
 pub async fn w_buyers(
     target: &Target,
@@ -514,15 +547,15 @@ pub async fn w_buyers(
         in_flight_max: buyers.in_flight_max,
         deadline: Duration::from_secs_f64(buyers.deadline_s),
     };
+    let reads_before = target.counter(STORE_READS).await;
     let before = watch.snapshot();
     let op_sale = sale.clone();
     let mut bar = Progress::new(format!("{system} {} {:.0}/s", buyers.name, buyers.rate));
-    let holds = schedule
-        .run(
-            move |_| op_sale.clone().buyer(),
-            |done| bar.update(done, schedule.arrivals()),
-        )
-        .await;
+    let buying = schedule.run(
+        move |_| op_sale.clone().buyer(),
+        |done| bar.update(done, schedule.arrivals()),
+    );
+    let (holds, views) = tokio::join!(buying, view(&sale));
     let tasks = std::mem::take(&mut *sale.confirm_tasks.lock().expect("tasks lock"));
     for task in tasks {
         let _ = task.await;
@@ -533,6 +566,7 @@ pub async fn w_buyers(
     let confirms = Summary::of(&confirm_samples, buyers.duration_s + buyers.think_s.1);
     let confirmed = sale.confirmed.lock().expect("confirmed lock").clone();
     let readback = read_back(target, &sale.shows, &confirmed).await?;
+    let reads_after = target.counter(STORE_READS).await;
     let decided = holds.accepted + holds.rejected;
     let run = BuyersRun {
         goodput_seats_per_s: readback.confirmed_seats as f64 / buyers.duration_s,
@@ -541,7 +575,21 @@ pub async fn w_buyers(
         holds,
         confirms,
         readback,
+        views: views.map(|v| Summary::of(&v, buyers.duration_s)),
+        views_from_store: reads_before.zip(reads_after).map(|(b, a)| a - b),
     };
+    if let Some(views) = &run.views {
+        eprintln!(
+            "{system} {} viewers {:.0}/s: seat map p50 {:.1} ms, p99 {:.1} ms, errors {}, from the store {}",
+            buyers.name,
+            buyers.views_per_s,
+            views.latency.p50_ms,
+            views.latency.p99_ms,
+            views.errors,
+            run.views_from_store
+                .map_or_else(|| "-".to_owned(), |n| format!("{n:.0}"))
+        );
+    }
     eprintln!(
         "{system} {} {:.0}/s [{:.0} s]: holds p99 {:.1} ms (errors {}), confirms {} (errors {}), goodput {:.0} seats/s, oversold {}, lost {}, {:.0} us CPU/hold",
         buyers.name,

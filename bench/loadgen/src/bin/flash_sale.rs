@@ -50,7 +50,7 @@ struct RunArgs {
     /// Processes to measure: name=pid, or name=tree:pid for a process and its descendants.
     #[arg(long = "cpu")]
     cpu: Vec<Watched>,
-    /// Workloads to run, of hold, hot and spread.
+    /// Workloads to run, of hold, hot, spread and view.
     #[arg(long, value_delimiter = ',', default_value = "hold,hot")]
     workloads: Vec<String>,
     /// Buyers per second for W-HOT and W-SPREAD.
@@ -90,6 +90,12 @@ struct Knobs {
     /// W-HOT: seats of the hot show.
     #[arg(long, env = "FLASH_HOT_SEATS", default_value_t = 50_000)]
     hot_seats: u32,
+    /// W-VIEW: seats of its show (W-HOT's buyers, and viewers loading its seat map).
+    #[arg(long, env = "FLASH_VIEW_SEATS", default_value_t = 5_000)]
+    view_seats: u32,
+    /// W-VIEW: seat-map `GET`s per second.
+    #[arg(long, env = "FLASH_VIEWS", default_value_t = 1_000.0)]
+    views: f64,
     /// W-SPREAD: shows.
     #[arg(long, env = "FLASH_SPREAD_SHOWS", default_value_t = 64)]
     spread_shows: usize,
@@ -138,6 +144,7 @@ fn buyers(knobs: &Knobs, name: &str, rate: f64, shows: usize, seats: u32) -> Buy
         think_s: (2.0, 5.0),
         in_flight_max: knobs.in_flight,
         deadline_s: knobs.deadline_s,
+        views_per_s: 0.0,
     }
 }
 
@@ -162,6 +169,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         hold: None,
         hot: None,
         spread: None,
+        view: None,
     };
     if wants("hold") {
         let ladder = HoldLadder {
@@ -176,7 +184,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         result.hold = Some(w_hold(&target, &ladder, &watch, &args.system).await?);
     }
-    if wants("hot") || wants("spread") {
+    if wants("hot") || wants("spread") || wants("view") {
         let rate = match (&args.hot_rate, &args.hot_rate_from) {
             (Some(rate), _) => *rate,
             (None, Some(path)) if *path == args.out => hot_rate_of(&result)?,
@@ -196,6 +204,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 knobs.spread_seats,
             );
             result.spread = Some(w_buyers(&target, &b, &watch, &args.system).await?);
+        }
+        if wants("view") {
+            let b = Buyers {
+                views_per_s: knobs.views,
+                ..buyers(knobs, "W-VIEW", rate, 1, knobs.view_seats)
+            };
+            result.view = Some(w_buyers(&target, &b, &watch, &args.system).await?);
         }
     }
     let json = serde_json::to_string_pretty(&result)?;
