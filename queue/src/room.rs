@@ -2,7 +2,7 @@
 //! they stand from this process's folds, runs the admission rounds, checks admission tokens on
 //! holds, and wakes live watchers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -51,8 +51,9 @@ impl RoomShow {
 /// Where the waiting room reads show settings and seat counts.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    /// The show's settings, or `None` if unknown. Read on every hold of a show (cached for
-    /// [`RoomConfig::settings_ttl`]), so it should be cheap.
+    /// The show's settings, or `None` if unknown. Read on the first hold of a show in a process,
+    /// then again in the background every [`RoomConfig::settings_ttl`] (holds meanwhile use what
+    /// was read last, also while this fails).
     async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError>;
 
     /// Seats AVAILABLE now. Must reflect every hold already answered (read it from the source
@@ -75,7 +76,8 @@ pub struct RoomConfig {
     /// How often admission rounds run.
     pub tick: Duration,
     /// How long show settings and seat counts are reused before reading them again (admission
-    /// rounds always read seats afresh).
+    /// rounds always read seats afresh). Settings past it are still used while they are read
+    /// again in the background; zero reads them on every call.
     pub settings_ttl: Duration,
     /// Automatic switch-on above a demand.
     pub auto: AutoPolicy,
@@ -261,6 +263,8 @@ struct Inner {
     keys: RoomKeys,
     config: RoomConfig,
     settings: Mutex<HashMap<ShowId, CachedShow>>,
+    /// Shows whose settings are being read again in the background.
+    refreshing: Mutex<HashSet<ShowId>>,
     seats: Mutex<HashMap<ShowId, (Instant, u32)>>,
     sold_out: Mutex<HashMap<ShowId, bool>>,
     closing: watch::Sender<bool>,
@@ -311,6 +315,7 @@ impl WaitingRoom {
                 local: Mutex::new(DemandMeter::new(config.auto.window_s)),
                 config,
                 settings: Mutex::new(HashMap::new()),
+                refreshing: Mutex::default(),
                 seats: Mutex::new(HashMap::new()),
                 sold_out: Mutex::new(HashMap::new()),
                 closing: watch::Sender::new(false),
@@ -439,14 +444,45 @@ impl WaitingRoom {
 
     /// The show's settings and seats, reused for [`RoomConfig::settings_ttl`].
     pub async fn show(&self, show: ShowId) -> Result<Option<RoomShow>, QueueError> {
+        let ttl = self.inner.config.settings_ttl;
         let cached = lock(&self.inner.settings)
             .get(&show)
-            .filter(|(at, _)| at.elapsed() < self.inner.config.settings_ttl)
-            .map(|(_, cached)| cached.clone());
+            .map(|(at, cached)| (at.elapsed() < ttl, cached.clone()));
         match cached {
-            Some(cached) => Ok(self.with_auto(show, cached)),
+            Some((true, cached)) => Ok(self.with_auto(show, cached)),
+            // No reuse configured: always the directory's current answer.
+            Some(_) if ttl.is_zero() => self.show_fresh(show).await,
+            // Expired: answer with what is cached and read it again in the background, so the
+            // directory (the catalog store) is never on a hold's path once a show is known, and
+            // a directory that cannot answer does not stop holds. The settings only change
+            // through it (an admin's switch, seen a refresh later) or through the room's own
+            // log (automatic switch-on, applied by `with_auto` at once).
+            Some((false, stale)) => {
+                self.refresh_in_background(show);
+                Ok(self.with_auto(show, stale))
+            }
             None => self.show_fresh(show).await,
         }
+    }
+
+    /// Read `show`'s settings again off the caller's path (one refresh per show at a time). A
+    /// failed read keeps the cached settings and is counted
+    /// (`boxoffice_queue_settings_stale_total`); the next call after the TTL tries again.
+    fn refresh_in_background(&self, show: ShowId) {
+        if !lock(&self.inner.refreshing).insert(show) {
+            return;
+        }
+        let room = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = room.show_fresh(show).await {
+                metrics::counter!("boxoffice_queue_settings_stale_total").increment(1);
+                tracing::warn!(%show, error = %e, "waiting-room settings kept: directory unavailable");
+                if let Some(entry) = lock(&room.inner.settings).get_mut(&show) {
+                    entry.0 = Instant::now();
+                }
+            }
+            lock(&room.inner.refreshing).remove(&show);
+        });
     }
 
     /// `info` with an automatic switch-on applied: the room is on from the `AutoSwitchedOn`
