@@ -4,6 +4,8 @@
 //! [`crate::serve::NatsEventSink`]); dev mode fans out in process through [`EventHub`], which the
 //! ingress subscribes to for live seat maps and projections.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -59,11 +61,23 @@ impl EventError {
     }
 }
 
+/// What confirms a batch handed to the transport ([`EventSink::send`]).
+pub type Confirmation = Pin<Box<dyn Future<Output = Result<(), EventError>> + Send>>;
+
 /// Where a partition loop publishes what it committed.
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Publish a batch; returns once the transport holds it.
     async fn publish(&self, batch: &EventBatch) -> Result<(), EventError>;
+
+    /// Hand a batch to the transport now, ahead of anything this process sends after this
+    /// returns (the loop's replies), and return what confirms it. So a requester that hears its
+    /// answer finds the seat change already on its way to every ingress's projection. The
+    /// default publishes the batch whole first.
+    async fn send(&self, batch: &EventBatch) -> Result<Confirmation, EventError> {
+        self.publish(batch).await?;
+        Ok(Box::pin(std::future::ready(Ok(()))))
+    }
 }
 
 /// Bounded capacity of each in-process channel; a subscriber that falls further behind sees

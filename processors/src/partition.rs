@@ -315,19 +315,23 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             events.seat_deltas.extend(plan.events.seat_deltas);
             events.show_events.extend(plan.events.show_events);
         }
+        // The previous batch's events must be out before this batch's start (log order).
+        let started = Instant::now();
+        let previous = tail.take();
+        let previous_seq = self.await_publish(previous).await;
+        m::tail_wait_time(&partition, started.elapsed());
+        if previous_seq.is_ok() {
+            // Handed to the transport before the replies: whoever hears an answer finds its
+            // seat change already on the way to the seat maps.
+            *tail = Some(self.start_publish(events, last_seq).await);
+        }
         // Everything is durable now: answer at once (the ack still waits for the events).
         let started = Instant::now();
         if let Err(e) = self.log.reply_all(&replies).await {
             debug!(error = %e, "replies not delivered");
         }
         m::reply_time(&partition, started.elapsed());
-        // The previous batch's events must be out before this batch's start (log order).
-        let started = Instant::now();
-        let previous = tail.take();
-        let previous_seq = self.await_publish(previous).await?;
-        m::tail_wait_time(&partition, started.elapsed());
-        *tail = Some(self.start_publish(events, last_seq));
-        if let Some(seq) = previous_seq {
+        if let Some(seq) = previous_seq? {
             let started = Instant::now();
             self.ack(seq).await?;
             m::ack_time(&partition, started.elapsed());
@@ -336,20 +340,37 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         Ok(())
     }
 
-    /// Publish a durable batch's events in the background, retrying transient failures.
-    fn start_publish(&self, events: EventBatch, last_seq: u64) -> Tail {
+    /// Hand a durable batch's events to the transport now and confirm them in the background,
+    /// publishing again after transient failures.
+    async fn start_publish(&self, events: EventBatch, last_seq: u64) -> Tail {
         if events.is_empty() {
             return Tail {
                 publish: None,
                 last_seq,
             };
         }
+        let started = Instant::now();
+        let sent = self.events.send(&events).await;
         let sink = self.events.clone();
         let ownership = self.ownership.clone();
         let partition = self.settings.partition.clone();
         let backoff_max = self.settings.backoff_max;
         let task = tokio::spawn(async move {
-            publish_events(&*sink, &events, &ownership, &partition, backoff_max).await
+            let confirmed = match sent {
+                Ok(confirmation) => confirmation.await,
+                Err(e) => Err(e),
+            };
+            match confirmed {
+                Ok(()) => {
+                    m::publish_time(&partition, started.elapsed());
+                    Ok(())
+                }
+                Err(e) if e.is_retryable() => {
+                    warn!(error = %e, "publishing events failed; retrying");
+                    publish_events(&*sink, &events, &ownership, &partition, backoff_max).await
+                }
+                Err(e) => Err(e.into()),
+            }
         });
         Tail {
             publish: Some(task),

@@ -9,7 +9,7 @@ use async_nats::jetstream;
 use async_trait::async_trait;
 use schemas::{ShowFacts, ShowId};
 
-use crate::events::{EventBatch, EventError, EventSink, KeyedEvent};
+use crate::events::{Confirmation, EventBatch, EventError, EventSink, KeyedEvent};
 use crate::topology::Topology;
 
 /// Publishes a loop's events to JetStream and waits for every acknowledgement.
@@ -34,7 +34,7 @@ impl NatsEventSink {
         }
     }
 
-    async fn send(
+    async fn send_one(
         &self,
         subject: String,
         dedupe_id: &str,
@@ -52,11 +52,15 @@ impl NatsEventSink {
 #[async_trait]
 impl EventSink for NatsEventSink {
     async fn publish(&self, batch: &EventBatch) -> Result<(), EventError> {
+        self.send(batch).await?.await
+    }
+
+    async fn send(&self, batch: &EventBatch) -> Result<Confirmation, EventError> {
         let mut acks = Vec::with_capacity(batch.seat_deltas.len() + batch.show_events.len());
         for delta in &batch.seat_deltas {
             let id = format!("{}:{}", delta.show_id, delta.version);
             let subject = self.topology.seat_subject(delta.show_id);
-            acks.push(self.send(subject, &id, schemas::encode(delta)?).await?);
+            acks.push(self.send_one(subject, &id, schemas::encode(delta)?).await?);
         }
         for (show, facts) in facts_by_show(&batch.show_events) {
             let subject = self.topology.booking_subject(show);
@@ -66,13 +70,18 @@ impl EventSink for NatsEventSink {
                 show_id: show,
                 facts: facts.iter().map(|keyed| keyed.event.clone()).collect(),
             };
-            acks.push(self.send(subject, &id, schemas::encode(&message)?).await?);
+            acks.push(
+                self.send_one(subject, &id, schemas::encode(&message)?)
+                    .await?,
+            );
         }
-        let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
-        for result in futures::future::join_all(acks).await {
-            result.map_err(|e| EventError::Unavailable(e.to_string()))?;
-        }
-        Ok(())
+        Ok(Box::pin(async move {
+            let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
+            for result in futures::future::join_all(acks).await {
+                result.map_err(|e| EventError::Unavailable(e.to_string()))?;
+            }
+            Ok(())
+        }))
     }
 }
 
