@@ -163,3 +163,95 @@ async fn a_show_in_plain_rows_converts_and_folds_through_hundreds_of_batches() {
         assert!(row.is_some(), "hold {id} not readable by id");
     }
 }
+
+/// Loads that span several pages while batches land between the pages: every load restores a
+/// state the processor wrote (no rows of two different moments), however often it has to read
+/// again.
+#[tokio::test]
+async fn a_load_across_pages_never_mixes_two_moments() {
+    let Some(services) = services("a_load_across_pages_never_mixes_two_moments") else {
+        return;
+    };
+    let topology = topology("torn");
+    provision_all(&services, &topology).await;
+    let keyspace = topology.cql.keyspace.clone();
+    let show = new_show();
+    let now = UnixMs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    let user = |n: u64| UserId(Uuid::from_u64_pair(9, n));
+    let hold_of = |n: u64| HoldId(Uuid::from_u64_pair(3, n));
+    let store = CqlStore::connect(&services.cql_nodes, &keyspace)
+        .await
+        .unwrap();
+    let mut state = ShowState::new(show);
+    state.decide(&create(show, 4_000), now);
+    let mut seq = 0u64;
+    let persist = move |state: &mut ShowState, seq: &mut u64| {
+        let write = ShowWrite {
+            show_id: show,
+            expected: (*seq > 0).then_some(Fence {
+                applied_seq: *seq,
+                owner_epoch: 1,
+            }),
+            next: Fence {
+                applied_seq: *seq + 1,
+                owner_epoch: 1,
+            },
+            version: *seq + 1,
+            rows: processors::rows::encode_changes(state.take_dirty()).unwrap(),
+        };
+        *seq += 1;
+        write
+    };
+    // 4,000 held seats: well over one page (5,000 rows) of seats, holds and outcomes.
+    for chunk in 0..40u64 {
+        for n in chunk * 100..(chunk + 1) * 100 {
+            state.decide(
+                &hold(show, hold_of(n), user(n), &[n as u32], 3_600_000),
+                now,
+            );
+        }
+        let write = persist(&mut state, &mut seq);
+        assert_eq!(
+            store.persist(&write).await.unwrap(),
+            PersistOutcome::Applied
+        );
+    }
+
+    // A writer confirms the holds one batch at a time while a reader loads the show again and
+    // again.
+    let writer = tokio::spawn(async move {
+        for n in 0..400u64 {
+            state.decide(&confirm(show, hold_of(n), user(n), new_booking()), now);
+            let write = persist(&mut state, &mut seq);
+            assert_eq!(
+                store.persist(&write).await.unwrap(),
+                PersistOutcome::Applied
+            );
+        }
+    });
+    let reader = CqlStore::connect(&services.cql_nodes, &keyspace)
+        .await
+        .unwrap();
+    let mut loads = 0;
+    while !writer.is_finished() {
+        match reader.load(show).await {
+            Ok(stored) => {
+                let stored = stored.expect("stored");
+                processors::rows::restore(show, &stored).unwrap_or_else(|e| {
+                    panic!("load at {} restores: {e}", stored.fence.applied_seq)
+                });
+                loads += 1;
+            }
+            // Every attempt raced a write: an honest "try again", never a mixed state.
+            Err(processors::store::StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    writer.await.unwrap();
+    assert!(loads > 0, "no load completed");
+}

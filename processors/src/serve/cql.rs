@@ -105,6 +105,9 @@ pub struct CqlStore {
     writing: AtomicBool,
 }
 
+/// Paged reads of a show tried before a load gives up because writes keep landing between pages.
+const LOAD_ATTEMPTS: usize = 8;
+
 /// Most shows whose tails are kept; beyond it one is forgotten, and reloaded when it is next
 /// written.
 const TAILS_MAX: usize = 4096;
@@ -309,6 +312,66 @@ impl CqlStore {
         CqlStore::new(connect(nodes).await?, keyspace).await
     }
 
+    /// One paged read of a show's partition: `None` when a write landed between its pages (the
+    /// static fence, returned with every row, moved), so the rows may not belong together.
+    async fn read_whole(&self, show: ShowId) -> Result<Option<Option<StoredShow>>, StoreError> {
+        type LoadRow = (
+            Option<i8>,
+            Option<Uuid>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let pager = self
+            .session
+            .execute_iter(self.statements.load.clone(), (show.0,))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut stream = pager
+            .rows_stream::<LoadRow>()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let mut fence = None;
+        let mut last_seq = None;
+        let mut rows = Vec::new();
+        let mut logs = Vec::new();
+        while let Some(row) = stream.next().await {
+            let (kind, id, body, seq, epoch, version) =
+                row.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            if fence.is_none() {
+                fence = fence_from(seq, epoch, version);
+            }
+            last_seq = seq;
+            match (kind, id) {
+                (Some(changes::CHANGES_KIND), Some(id)) => {
+                    logs.push((changes::log_seq(id), body.unwrap_or_default()));
+                }
+                (Some(kind), Some(id)) => rows.push(Row {
+                    kind,
+                    id,
+                    body: Some(body.unwrap_or_default()),
+                }),
+                _ => {}
+            }
+        }
+        let Some((fence, version)) = fence else {
+            return Ok(Some(None));
+        };
+        if last_seq.map(|seq| seq as u64) != Some(fence.applied_seq) {
+            return Ok(None);
+        }
+        let logs = decode_logs(logs)?;
+        let rows = apply_logs(rows, &logs);
+        if self.writing.load(Ordering::Relaxed) {
+            self.remember_tail(show, Tail::from_logs(fence, &logs));
+        }
+        Ok(Some(Some(StoredShow {
+            fence,
+            version,
+            rows,
+        })))
+    }
+
     /// Run a conditional batch and read its `[applied]` answer.
     async fn conditional(
         &self,
@@ -500,56 +563,14 @@ fn apply_logs(rows: Vec<Row>, logs: &[(u64, Vec<Row>)]) -> Vec<Row> {
 #[async_trait]
 impl ShowStore for CqlStore {
     async fn load(&self, show: ShowId) -> Result<Option<StoredShow>, StoreError> {
-        type LoadRow = (
-            Option<i8>,
-            Option<Uuid>,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let pager = self
-            .session
-            .execute_iter(self.statements.load.clone(), (show.0,))
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut stream = pager
-            .rows_stream::<LoadRow>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let mut fence = None;
-        let mut rows = Vec::new();
-        let mut logs = Vec::new();
-        while let Some(row) = stream.next().await {
-            let (kind, id, body, seq, epoch, version) =
-                row.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            if fence.is_none() {
-                fence = fence_from(seq, epoch, version);
-            }
-            match (kind, id) {
-                (Some(changes::CHANGES_KIND), Some(id)) => {
-                    logs.push((changes::log_seq(id), body.unwrap_or_default()));
-                }
-                (Some(kind), Some(id)) => rows.push(Row {
-                    kind,
-                    id,
-                    body: Some(body.unwrap_or_default()),
-                }),
-                _ => {}
+        for _ in 0..LOAD_ATTEMPTS {
+            if let Some(read) = self.read_whole(show).await? {
+                return Ok(read);
             }
         }
-        let Some((fence, version)) = fence else {
-            return Ok(None);
-        };
-        let logs = decode_logs(logs)?;
-        let rows = apply_logs(rows, &logs);
-        if self.writing.load(Ordering::Relaxed) {
-            self.remember_tail(show, Tail::from_logs(fence, &logs));
-        }
-        Ok(Some(StoredShow {
-            fence,
-            version,
-            rows,
-        }))
+        Err(StoreError::Unavailable(format!(
+            "show {show} changed during each of {LOAD_ATTEMPTS} reads of it"
+        )))
     }
 
     async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
