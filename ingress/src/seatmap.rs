@@ -5,9 +5,12 @@
 //!
 //! Read-your-writes within a process: [`SeatVersions`] remembers the newest seat version this
 //! process answered a command at, per show. A `GET` serves the projection once it has reached
-//! that version, waiting up to [`CATCH_UP`] for the delta (it is published right after the
-//! reply); only a projection that does not catch up, or does not know the show, sends the `GET`
-//! to the store (counted: `boxoffice_seat_map_store_reads_total`).
+//! that version, waiting up to [`CATCH_UP`] for the delta (the processor hands it to the
+//! transport before it sends the replies, so it is normally there first). A projection still
+//! behind after that is served as it is (counted: `boxoffice_seat_map_behind_total`): under
+//! overload a viewer gets a map a moment old rather than adding a whole-show store read to the
+//! load. Only a show the projection does not know is read from the store (counted:
+//! `boxoffice_seat_map_store_reads_total`).
 //!
 //! Rendering: the JSON of a show's map at a version is rendered once and shared by every `GET`
 //! of that version ([`RenderCache`]), its gzip form made on the first request that accepts it;
@@ -58,14 +61,15 @@ impl SeatVersions {
         self.moved.notify_waiters();
     }
 
-    /// What `read` answers once it answers with a version of at least [`Self::wanted`], waiting
-    /// up to `wait` for the projection to get there; `None` if it does not.
+    /// What `read` answers once its version is at least [`Self::wanted`], waiting up to `wait`
+    /// for the projection to get there ([`Projected::Fresh`]); after that, what it answers then
+    /// ([`Projected::Behind`]). [`Projected::Unknown`] at once when `read` knows nothing.
     pub async fn fresh<T>(
         &self,
         show: ShowId,
         wait: Duration,
         read: impl Fn() -> Option<(u64, T)>,
-    ) -> Option<(u64, T)> {
+    ) -> Projected<T> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Registered before reading, so a move between the read and the wait is not missed.
@@ -74,15 +78,29 @@ impl SeatVersions {
             moved.as_mut().enable();
             let wanted = self.wanted(show);
             match read() {
-                Some((version, value)) if version >= wanted => return Some((version, value)),
-                _ if tokio::time::Instant::now() >= deadline => return None,
-                _ => {}
+                None => return Projected::Unknown,
+                Some((version, value)) if version >= wanted => {
+                    return Projected::Fresh(version, value);
+                }
+                Some((version, value)) if tokio::time::Instant::now() >= deadline => {
+                    return Projected::Behind(version, value);
+                }
+                Some(_) => {}
             }
-            if tokio::time::timeout_at(deadline, moved).await.is_err() {
-                return read().filter(|(version, _)| *version >= self.wanted(show));
-            }
+            let _ = tokio::time::timeout_at(deadline, moved).await;
         }
     }
+}
+
+/// What the projection has for a seat map.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Projected<T> {
+    /// At `version`, as new as every answer this process gave.
+    Fresh(u64, T),
+    /// At `version`, behind an answer this process gave, after waiting.
+    Behind(u64, T),
+    /// Nothing: the projection does not follow the show.
+    Unknown,
 }
 
 /// The rendered seat maps of the latest version of each show.
@@ -209,28 +227,33 @@ mod tests {
         });
         let read = || Some((*projection.lock().unwrap(), ()));
         let got = versions.fresh(show(), Duration::from_secs(5), read).await;
-        assert_eq!(got, Some((7, ())));
+        assert_eq!(got, Projected::Fresh(7, ()));
         mover.await.unwrap();
     }
 
     #[tokio::test]
-    async fn a_projection_that_does_not_catch_up_is_not_served() {
+    async fn a_projection_that_does_not_catch_up_is_served_as_behind() {
         let versions = SeatVersions::default();
         versions.answered(show(), 9);
+        let started = tokio::time::Instant::now();
         let got = versions
             .fresh(show(), Duration::from_millis(30), || Some((8u64, ())))
             .await;
-        assert_eq!(got, None);
+        assert_eq!(got, Projected::Behind(8, ()));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        // Nothing to wait for when the projection does not follow the show.
+        let started = tokio::time::Instant::now();
         let unknown = versions
-            .fresh(show(), Duration::from_millis(1), || None::<(u64, ())>)
+            .fresh(show(), Duration::from_secs(60), || None::<(u64, ())>)
             .await;
-        assert_eq!(unknown, None);
+        assert_eq!(unknown, Projected::Unknown);
+        assert!(started.elapsed() < Duration::from_secs(1));
         // A show this process never answered for is served as the projection has it.
         let other = ShowId(uuid::Uuid::from_u128(2));
         let got = versions
             .fresh(other, Duration::ZERO, || Some((0u64, ())))
             .await;
-        assert_eq!(got, Some((0, ())));
+        assert_eq!(got, Projected::Fresh(0, ()));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{PathIds, QueryParams};
 use crate::pipeline::{create_show_command_id, envelope, submit};
 use crate::routes::views::{EventBody, EventSummaryBody, PageBody};
-use crate::seatmap::{self, Rendered};
+use crate::seatmap::{self, Projected, Rendered};
 use crate::state::AppState;
 use crate::time::rfc3339_ms;
 
@@ -255,15 +255,20 @@ pub async fn seat_map(
 }
 
 /// A show's seat statuses from this process's projection (see [`crate::seatmap`]), or, when the
-/// projection does not know the show or lags behind what this process answered, from the store.
+/// projection does not know the show, from the store.
 async fn seat_statuses(state: &AppState, show: ShowId) -> Result<(u64, Vec<SeatStatus>), ApiError> {
     let catalog = &state.backends().catalog;
     let projected = state
         .seat_versions()
         .fresh(show, seatmap::CATCH_UP, || catalog.seat_statuses(show))
         .await;
-    if let Some(found) = projected {
-        return Ok(found);
+    match projected {
+        Projected::Fresh(version, statuses) => return Ok((version, statuses)),
+        Projected::Behind(version, statuses) => {
+            metrics::counter!("boxoffice_seat_map_behind_total").increment(1);
+            return Ok((version, statuses));
+        }
+        Projected::Unknown => {}
     }
     metrics::counter!("boxoffice_seat_map_store_reads_total").increment(1);
     let snapshot = ensure_show(state, show).await?;
