@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use engine::{BookingView, HoldView, RowKind, ShowState};
 use schemas::{BookingId, HoldId, ShowId, UserId};
+use uuid::Uuid;
 
 use crate::rows;
-use crate::store::{LookupKind, ShowStore, StoreError};
+use crate::store::{Fence, LookupKind, Row, ShowStore, StoreError, StoredShow};
 
 /// A show's state as of one applied log position.
 #[derive(Clone, Debug)]
@@ -115,11 +116,45 @@ impl<S: ShowStore> StateReader<S> {
     }
 
     /// The show as of any applied position: only its fixed facts are used (see [`ShowReader`]).
+    /// A cached snapshot, else the show's meta row alone (one small read, however large the show
+    /// and however busy: a whole load of a show on sale may have to be read again and again
+    /// while batches land between its pages), else the whole show.
     async fn show_facts(&self, show: ShowId) -> Result<Option<ShowSnapshot>, StoreError> {
-        match self.cached(show) {
-            Some(hit) => Ok(Some(hit)),
-            None => self.reload(show).await,
+        if let Some(hit) = self.cached(show) {
+            return Ok(Some(hit));
         }
+        if let Some(facts) = self.facts_only(show).await? {
+            return Ok(Some(facts));
+        }
+        self.reload(show).await
+    }
+
+    /// The show restored from its meta row alone: its fixed facts (layout, prices, times) and
+    /// no seat, hold or booking; `version` and `applied_seq` 0, so it never passes for the show's
+    /// current state. `None` when the meta row is not a row of its own.
+    async fn facts_only(&self, show: ShowId) -> Result<Option<ShowSnapshot>, StoreError> {
+        let kind = RowKind::Meta.code();
+        let Some(body) = self.store.read_row(show, kind, Uuid::nil()).await? else {
+            return Ok(None);
+        };
+        let stored = StoredShow {
+            fence: Fence {
+                applied_seq: 0,
+                owner_epoch: 0,
+            },
+            version: 0,
+            rows: vec![Row {
+                kind,
+                id: Uuid::nil(),
+                body: Some(body),
+            }],
+        };
+        Ok(Some(ShowSnapshot {
+            show_id: show,
+            version: 0,
+            applied_seq: 0,
+            state: Arc::new(rows::restore(show, &stored)?),
+        }))
     }
 
     async fn reload(&self, show: ShowId) -> Result<Option<ShowSnapshot>, StoreError> {
@@ -252,4 +287,53 @@ pub async fn show_bookings<S: ShowStore + ?Sized>(
     }
     let state = rows::restore(show, &stored)?;
     Ok(ids.into_iter().filter_map(|id| state.booking(id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dev::EmbeddedStore;
+    use crate::fixtures::*;
+    use crate::store::{Fence, ShowWrite};
+    use schemas::UnixMs;
+
+    /// A held hold is found with its show's fixed facts from the meta row alone: the answer
+    /// carries the show's currency and layout, not a state that could pass for the current one.
+    #[tokio::test]
+    async fn a_hold_comes_with_its_show_facts_from_the_meta_row() {
+        let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+        let s = show(1);
+        let mut state = ShowState::new(s);
+        let now = UnixMs(1_000);
+        state.decide(&create(s, 10), now);
+        state.decide(&hold(s, 2, user(1), &[3, 4], 600_000), now);
+        let hold = hold_id(2);
+        let write = ShowWrite {
+            show_id: s,
+            expected: None,
+            next: Fence {
+                applied_seq: 2,
+                owner_epoch: 1,
+            },
+            version: 2,
+            rows: rows::encode_changes(state.take_dirty()).unwrap(),
+        };
+        store.persist(&write).await.unwrap();
+        store
+            .write_index(&crate::store::IndexRows {
+                lookups: vec![(hold.0, LookupKind::Hold, s)],
+                user_bookings: vec![],
+            })
+            .await
+            .unwrap();
+        let reader = StateReader::new(store);
+        let (snapshot, view) = reader.hold(hold).await.unwrap().expect("the hold");
+        assert_eq!(view.seats.len(), 2);
+        assert_eq!(snapshot.state.currency(), state.currency());
+        assert_eq!(
+            snapshot.applied_seq, 0,
+            "facts only, never the current state"
+        );
+        assert!(snapshot.state.seat_index(view.seats[0]).is_some());
+    }
 }

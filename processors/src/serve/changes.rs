@@ -1,7 +1,8 @@
 //! The change-log row of a show's batch: the rows of a batch that nobody reads one at a time
-//! (seats, remembered outcomes, the show's meta row) stored as ONE cell, so a conditional batch
-//! writes a fixed number of cells for them whatever the batch size. Holds and bookings, which
-//! readers fetch by id, stay rows of their own.
+//! (seats, remembered outcomes) stored as ONE cell, so a conditional batch writes a fixed number
+//! of cells for them whatever the batch size. Holds and bookings, which readers fetch by id, and
+//! the meta row (written once, at creation; readers fetch the show's fixed facts from it) stay
+//! rows of their own.
 //!
 //! A load applies the change-log rows over the plain rows in log order. So that the log stays
 //! short, the store folds it: once the changes since the last fold ([`Tail`]) pass
@@ -133,7 +134,7 @@ pub const CHANGES_KIND: i8 = 100;
 
 /// Whether a row of `kind` goes into the batch's change-log row rather than a row of its own.
 pub fn is_logged(kind: i8) -> bool {
-    [RowKind::Seat, RowKind::Outcome, RowKind::Meta]
+    [RowKind::Seat, RowKind::Outcome]
         .iter()
         .any(|k| k.code() == kind)
 }
@@ -328,7 +329,7 @@ mod tests {
     fn holds_and_bookings_keep_rows_of_their_own() {
         assert!(is_logged(RowKind::Seat.code()));
         assert!(is_logged(RowKind::Outcome.code()));
-        assert!(is_logged(RowKind::Meta.code()));
+        assert!(!is_logged(RowKind::Meta.code()));
         assert!(!is_logged(RowKind::Hold.code()));
         assert!(!is_logged(RowKind::Booking.code()));
         assert_eq!(log_seq(log_id(u64::MAX - 3)), u64::MAX - 3);

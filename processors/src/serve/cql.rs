@@ -106,7 +106,7 @@ pub struct CqlStore {
 }
 
 /// Paged reads of a show tried before a load gives up because writes keep landing between pages.
-const LOAD_ATTEMPTS: usize = 8;
+const LOAD_ATTEMPTS: usize = 4;
 
 /// Most shows whose tails are kept; beyond it one is forgotten, and reloaded when it is next
 /// written.
