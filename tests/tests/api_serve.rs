@@ -110,6 +110,16 @@ async fn serve_mode_holds_confirms_and_guards_like_dev_mode() {
     stack.stop().await;
 }
 
+/// `GET url` with one request header.
+async fn get_with(api: &Api, url: &str, header: &str, value: &str) -> reqwest::Response {
+    api.http
+        .get(url)
+        .header(header, value)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_mode_seat_maps_come_from_the_projection_with_etag_and_gzip() {
     let Some(stack) = stack("api_serve_seat_map", |_| {}).await else {
@@ -142,22 +152,10 @@ async fn serve_mode_seat_maps_come_from_the_projection_with_etag_and_gzip() {
     assert_eq!(plain.status(), StatusCode::OK);
     let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
     let plain_len = plain.bytes().await.unwrap().len();
-    let again = api
-        .http
-        .get(&url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let again = get_with(api, &url, "if-none-match", &etag).await;
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(again.headers()["etag"], etag.as_str());
-    let gzip = api
-        .http
-        .get(&url)
-        .header("accept-encoding", "br;q=0.9, gzip")
-        .send()
-        .await
-        .unwrap();
+    let gzip = get_with(api, &url, "accept-encoding", "br;q=0.9, gzip").await;
     assert_eq!(gzip.headers()["content-encoding"], "gzip");
     let gzipped = gzip.bytes().await.unwrap();
     assert_eq!(&gzipped[..2], &[0x1f, 0x8b]);
@@ -168,13 +166,7 @@ async fn serve_mode_seat_maps_come_from_the_projection_with_etag_and_gzip() {
     );
     // A new hold is a new version: the old tag no longer matches.
     api.held(&token, &show, &[&show.seats[1]]).await;
-    let moved = api
-        .http
-        .get(&url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let moved = get_with(api, &url, "if-none-match", &etag).await;
     assert_eq!(moved.status(), StatusCode::OK);
     assert_ne!(moved.headers()["etag"], etag.as_str());
     stack.stop().await;

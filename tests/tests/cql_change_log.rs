@@ -18,6 +18,16 @@ const CHANGES_KIND: i8 = 100;
 /// Batches persisted after the legacy rows: enough for two folds.
 const BATCHES: u64 = 600;
 
+/// Now by the wall clock: `create` puts the show a month from it, on sale at once.
+fn wall_now() -> UnixMs {
+    UnixMs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+}
+
 async fn assert_loads_as(store_nodes: &str, keyspace: &str, state: &ShowState, at: u64) {
     let reader = CqlStore::connect(store_nodes, keyspace).await.unwrap();
     let stored = reader.load(state.show_id()).await.unwrap().expect("stored");
@@ -55,13 +65,7 @@ async fn a_show_in_plain_rows_converts_and_folds_through_hundreds_of_batches() {
         .await
         .unwrap();
     let show = new_show();
-    // `create` puts the show a month from the wall clock, on sale at once.
-    let now = UnixMs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-    );
+    let now = wall_now();
     let user = |n: u64| UserId(Uuid::from_u64_pair(7, n));
 
     // The earlier form, written the way the store wrote it: one plain row per engine row.
@@ -176,12 +180,7 @@ async fn a_load_across_pages_never_mixes_two_moments() {
     provision_all(&services, &topology).await;
     let keyspace = topology.cql.keyspace.clone();
     let show = new_show();
-    let now = UnixMs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-    );
+    let now = wall_now();
     let user = |n: u64| UserId(Uuid::from_u64_pair(9, n));
     let hold_of = |n: u64| HoldId(Uuid::from_u64_pair(3, n));
     let store = CqlStore::connect(&services.cql_nodes, &keyspace)
