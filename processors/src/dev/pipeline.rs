@@ -270,8 +270,10 @@ mod tests {
         let (_, hold_view) = reader.hold(hold_id(10)).await.unwrap().unwrap();
         assert_eq!(hold_view.status, HoldStatus::Confirmed);
         let booking_id = hold_view.booking_id.unwrap();
-        let (snapshot, booking) = reader.booking(booking_id).await.unwrap().unwrap();
+        let (_, booking) = reader.booking(booking_id).await.unwrap().unwrap();
         assert_eq!(booking.status, BookingStatus::Confirmed);
+        // Current seats come from the show itself (a by-id read's snapshot is for fixed facts).
+        let snapshot = reader.show(s).await.unwrap().unwrap();
         assert_eq!(
             snapshot.state.seat_status_by_id(seat(s, 0)),
             Some(SeatStatus::Booked)
