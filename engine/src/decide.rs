@@ -20,6 +20,12 @@ use crate::state::{
 /// Milliseconds in an hour, for the refund tiers.
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
+/// How old a command the show passed in the log may be and still count as never applied when no
+/// outcome is remembered for it: half the retention. A younger command's outcome, had it been
+/// applied, would still be in memory and in the store (whose rows live the full retention from
+/// their write), whatever the skew between the clocks that stamp and expire them.
+pub const LATE_PLACEMENT_WINDOW_MS: i64 = crate::memory::OUTCOME_RETENTION_MS / 2;
+
 /// What one command did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -49,6 +55,23 @@ pub enum Origin {
     /// state for a show nobody created) or the command id was reused with another fingerprint
     /// (remembering would overwrite the first request's outcome).
     Unrecorded,
+}
+
+/// What a show knows of a command it has passed in the log (a redelivery at or below its applied
+/// sequence), found without deciding anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recalled {
+    /// Applied before: its first outcome.
+    Outcome(Outcome),
+    /// The command id was used before for another request.
+    Reused,
+    /// Never applied: it is recent enough that its outcome would still be remembered (and
+    /// stored), and none is. The loop saw later commands first (a delivery overtaken in transit,
+    /// or the show moved between partitions), so the command still has to be placed.
+    NeverApplied,
+    /// Too old to tell ([`LATE_PLACEMENT_WINDOW_MS`]): whether it was applied can no longer be
+    /// known for sure, so it must not be placed again.
+    Forgotten,
 }
 
 /// A fresh outcome plus its compact form for the idempotency memory.
@@ -124,6 +147,27 @@ impl ShowState {
             .remember(envelope.command_id, envelope.fingerprint, now, stored);
         self.dirty.mark(DirtyKey::OutcomePut(seq));
         self.finish(outcome, seat_changes, expired, Origin::Decided)
+    }
+
+    /// Look up a command the show has passed in the log (logged at `at`; `now` is the newest time
+    /// the caller knows) without changing anything: `decide` would apply a command it does not
+    /// know, and one the show passed must not be decided out of its place.
+    pub fn recall(&self, envelope: &CommandEnvelope, at: UnixMs, now: UnixMs) -> Recalled {
+        match self
+            .memory
+            .recall(envelope.command_id, envelope.fingerprint)
+        {
+            Recall::Same(stored) => Recalled::Outcome(self.rebuild(stored)),
+            Recall::Reused => Recalled::Reused,
+            Recall::Unknown => {
+                let newest = self.memory.latest_at().0.max(now.0);
+                if at.0.saturating_add(LATE_PLACEMENT_WINDOW_MS) > newest {
+                    Recalled::NeverApplied
+                } else {
+                    Recalled::Forgotten
+                }
+            }
+        }
     }
 
     fn finish(

@@ -7,7 +7,7 @@
 //!   the read views the API serves ([`HoldView`], [`BookingView`], seat statuses, sections,
 //!   prices).
 //! - [`decide`]: [`ShowState::decide`] and one function per command; [`Decision`], [`Origin`],
-//!   [`refund_percent`].
+//!   [`refund_percent`]; [`ShowState::recall`] and [`Recalled`] for redelivered commands.
 //! - [`rows`]: persistence as rows of the show's partition: [`ShowState::take_dirty`],
 //!   [`ShowState::snapshot`], [`ShowState::restore`], [`StateRow`], [`RowChange`], [`RowKey`].
 //! - `memory`: the idempotency memory (outcomes by command id, pruned in time order).
@@ -67,7 +67,7 @@ pub mod rows;
 pub mod state;
 mod users;
 
-pub use decide::{Decision, Origin, refund_percent};
+pub use decide::{Decision, LATE_PLACEMENT_WINDOW_MS, Origin, Recalled, refund_percent};
 pub use memory::OUTCOME_RETENTION_MS;
 pub use rows::{
     BookingRow, CancellationRow, CheckInRow, HoldRow, MetaRow, OutcomeRow, RestoreError, RowChange,

@@ -285,6 +285,11 @@ impl OutcomeMemory {
         Some(self.lend_record(record))
     }
 
+    /// The stamp of the newest outcome ever remembered (pruned or not; `i64::MIN` before any).
+    pub(crate) fn latest_at(&self) -> UnixMs {
+        self.latest_at
+    }
+
     /// Whether a command id is remembered.
     pub(crate) fn knows(&self, command_id: CommandId) -> bool {
         self.find(command_id).is_some()

@@ -46,3 +46,26 @@ fn hold_confirm_persist_restore() {
     assert_eq!(restored.snapshot(), state.snapshot());
     assert_eq!(restored.available_seats(), state.available_seats());
 }
+
+/// A command the show has passed in the log is looked up, never decided: its first outcome when
+/// it was applied, `NeverApplied` when recent and unknown, `Forgotten` when too old to tell.
+#[test]
+fn recall_tells_applied_from_never_applied_without_changing_the_state() {
+    use engine::{LATE_PLACEMENT_WINDOW_MS, Recalled};
+    let mut state = created();
+    let now = UnixMs(SALE_OPENS + 1);
+    let held = state.decide(&envelope(1, hold(1, 1, &[0])), now);
+    let before = state.snapshot();
+
+    let applied = state.recall(&envelope(1, hold(1, 1, &[0])), now, now);
+    assert_eq!(applied, Recalled::Outcome(held.outcome));
+    let reused = state.recall(&envelope_with(1, 9, hold(1, 1, &[3])), now, now);
+    assert_eq!(reused, Recalled::Reused);
+
+    let skipped = envelope(2, hold(2, 2, &[1]));
+    assert_eq!(state.recall(&skipped, now, now), Recalled::NeverApplied);
+    let later = UnixMs(now.0 + LATE_PLACEMENT_WINDOW_MS);
+    assert_eq!(state.recall(&skipped, now, later), Recalled::Forgotten);
+    assert_eq!(state.snapshot(), before, "recall changes nothing");
+    assert_eq!(state.seat_status(1), Some(SeatStatus::Available));
+}

@@ -52,6 +52,16 @@ pub enum LogError {
     /// A misconfiguration or protocol violation that retrying cannot fix.
     #[error("command log failed: {0}")]
     Fatal(String),
+    /// A delivery was lost in transit (the consumer's delivery sequence skipped). Nothing after
+    /// it may be processed or acknowledged: a cumulative ack would acknowledge the lost command
+    /// too. The owner starts reading again from the last acknowledged command.
+    #[error("delivery {expected} was lost in transit (the next one delivered is {delivered})")]
+    Gap {
+        /// The delivery sequence that should have come next.
+        expected: u64,
+        /// The one that came.
+        delivered: u64,
+    },
 }
 
 impl LogError {
@@ -59,7 +69,7 @@ impl LogError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LogError::Unavailable(_) => true,
-            LogError::Closed | LogError::Fatal(_) => false,
+            LogError::Closed | LogError::Fatal(_) | LogError::Gap { .. } => false,
         }
     }
 }
@@ -106,6 +116,16 @@ pub trait CommandLog: Send {
     /// Append a command to the log of the command's show (the loop schedules `Expire` this way,
     /// so expiry is ordered with every other command and replays identically).
     async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError>;
+
+    /// Append again, at the end of its show's log and with its requester, a command the loop
+    /// passed without ever applying it (a show's `applied_seq` overtook it), so it is decided
+    /// in its new place instead of lost. Stored once per original position: repeating the call
+    /// after a crash does not add a second copy (and the engine would recall it anyway).
+    async fn resubmit(
+        &self,
+        command: &LoggedCommand,
+        envelope: &CommandEnvelope,
+    ) -> Result<(), LogError>;
 
     /// Commands waiting behind the last delivered one, if the log knows (consumer lag).
     fn pending(&self) -> Option<u64> {

@@ -41,10 +41,13 @@ pub const TAIL_WAIT_SECONDS: &str = "boxoffice_pipeline_tail_wait_seconds";
 pub const ACK_SECONDS: &str = "boxoffice_pipeline_ack_seconds";
 /// Commands waiting in the partition behind the last delivered one.
 pub const LAG: &str = "boxoffice_pipeline_lag";
-/// Commands by result (`accepted`, `rejected`, `recalled`, `redelivered`, `malformed`).
+/// Commands by result (`accepted`, `rejected`, `recalled`, `redelivered`, `malformed`, and for
+/// commands a show passed without applying: `placed_late`, `late_expire_dropped`, `forgotten`).
 pub const COMMANDS: &str = "boxoffice_pipeline_commands_total";
 /// Conditional batches refused by the fence.
 pub const FENCE_CONFLICTS: &str = "boxoffice_pipeline_fence_conflicts_total";
+/// Deliveries found lost in transit; each restarts the partition from its last acknowledgement.
+pub const DELIVERY_GAPS: &str = "boxoffice_pipeline_delivery_gaps_total";
 
 pub(crate) fn batch_size(partition: &PartitionId, n: usize) {
     metrics::histogram!(BATCH_SIZE, "partition" => partition.0.clone()).record(n as f64);
@@ -84,6 +87,10 @@ pub(crate) fn lag(partition: &PartitionId, pending: u64) {
 pub(crate) fn command(partition: &PartitionId, result: &'static str) {
     metrics::counter!(COMMANDS, "partition" => partition.0.clone(), "result" => result)
         .increment(1);
+}
+
+pub(crate) fn delivery_gap(partition: &PartitionId) {
+    metrics::counter!(DELIVERY_GAPS, "partition" => partition.0.clone()).increment(1);
 }
 
 pub(crate) fn fence_conflict(partition: &PartitionId) {
@@ -160,6 +167,11 @@ pub fn describe() {
         FENCE_CONFLICTS,
         Unit::Count,
         "Conditional batches refused by the fence."
+    );
+    describe_counter!(
+        DELIVERY_GAPS,
+        Unit::Count,
+        "Deliveries lost in transit (the partition restarted from its last acknowledgement)."
     );
 }
 

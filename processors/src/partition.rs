@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use engine::{Decision, Origin, ShowState};
+use engine::{Decision, Origin, Recalled, ShowState};
 use schemas::{
     CommandEnvelope, Event, Outcome, Reply, SeatChange, SeatDelta, ShowEvent, ShowId, UnixMs,
 };
@@ -146,6 +146,8 @@ struct ShowPlan {
     replies: Vec<(ReplyTo, Reply)>,
     events: EventBatch,
     next_expiry: Option<UnixMs>,
+    /// Commands the show passed without applying them, to be placed again at the end of the log.
+    late: Vec<(LoggedCommand, CommandEnvelope)>,
 }
 
 /// A durable, answered batch whose events are being published; acknowledged once they are out.
@@ -309,12 +311,22 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         let last_seq = batch.last().map_or(0, |c| c.seq);
         let mut replies = Vec::new();
         let mut events = EventBatch::default();
+        let mut late = Vec::new();
+        let now = batch
+            .iter()
+            .map(|c| c.at)
+            .max()
+            .map_or(wall_now(), |at| at.max(wall_now()));
         for (show, commands) in group_by_show(&partition, batch) {
-            let plan = self.apply_show(show, &commands).await?;
+            let plan = self.apply_show(show, &commands, now).await?;
             replies.extend(plan.replies);
             events.seat_deltas.extend(plan.events.seat_deltas);
             events.show_events.extend(plan.events.show_events);
+            late.extend(plan.late);
         }
+        // Before this batch can be acknowledged (with the next one): an acked command that was
+        // neither applied nor placed again would be lost.
+        self.resubmit_late(&late).await?;
         // The previous batch's events must be out before this batch's start (log order).
         let started = Instant::now();
         let previous = tail.take();
@@ -337,6 +349,33 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             m::ack_time(&partition, started.elapsed());
         }
         self.evict();
+        Ok(())
+    }
+
+    /// Place each late command again at the end of its show's log, retrying transient failures.
+    async fn resubmit_late(
+        &self,
+        late: &[(LoggedCommand, CommandEnvelope)],
+    ) -> Result<(), LoopError> {
+        for (command, envelope) in late {
+            let mut pause = Duration::from_millis(20);
+            loop {
+                match self.log.resubmit(command, envelope).await {
+                    Ok(()) => break,
+                    Err(e) if e.is_retryable() => {
+                        warn!(seq = command.seq, error = %e, "resubmitting a late command failed; retrying");
+                        if !self.ownership.is_held() {
+                            return Err(LoopError::LeaseLost);
+                        }
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(self.settings.backoff_max);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            info!(show = %envelope.show_id, seq = command.seq, command_id = %envelope.command_id,
+                "a command the show had passed was placed again at the end of the log");
+        }
         Ok(())
     }
 
@@ -404,6 +443,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         &mut self,
         show: ShowId,
         commands: &[LoggedCommand],
+        now: UnixMs,
     ) -> Result<ShowPlan, LoopError> {
         let mut pause = Duration::from_millis(20);
         loop {
@@ -411,7 +451,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             let epoch = self.ownership.epoch();
             let loaded = self.shows.get_mut(&show).expect("loaded above");
             let started = Instant::now();
-            let plan = decide_show(&self.settings.partition, loaded, commands, epoch)?;
+            let plan = decide_show(&self.settings.partition, loaded, commands, epoch, now)?;
             m::decide_time(&self.settings.partition, started.elapsed());
             match self.commit(show, &plan).await {
                 Ok(()) => {
@@ -635,12 +675,14 @@ fn group_by_show(
     groups
 }
 
-/// Decide one show's commands in log order against its loaded state.
+/// Decide one show's commands in log order against its loaded state (`now`: the newest time the
+/// loop knows, for telling a late command from a forgotten one).
 fn decide_show(
     partition: &PartitionId,
     loaded: &mut LoadedShow,
     commands: &[LoggedCommand],
     epoch: u64,
+    now: UnixMs,
 ) -> Result<ShowPlan, LoopError> {
     let show = loaded.state.show_id();
     let applied = loaded.fence.map_or(0, |f| f.applied_seq);
@@ -654,13 +696,14 @@ fn decide_show(
         replies: Vec::new(),
         events: EventBatch::default(),
         next_expiry: None,
+        late: Vec::new(),
     };
     for command in commands {
         let LogEntry::Command(envelope) = &command.entry else {
             continue;
         };
         if command.seq <= applied {
-            replay(partition, loaded, command, envelope, &mut plan);
+            replay(partition, loaded, command, envelope, now, &mut plan);
             continue;
         }
         let decision = loaded.state.decide(envelope, command.at);
@@ -707,34 +750,49 @@ fn decide_show(
     Ok(plan)
 }
 
-/// A command the show has already applied (redelivered after a crash): never decide it again.
-/// Its first outcome is recalled on a throwaway copy, answered, its events republished with
-/// their original ids (the transport drops them if they did get out) and its index rows
-/// rewritten (idempotent; they may not have been written before the crash).
+/// A command at or below the show's applied sequence (redelivered after a crash, or overtaken in
+/// transit): never decided in this place. One the show applied is answered with its first
+/// outcome, its events republished with their original ids (the transport drops them if they did
+/// get out) and its index rows rewritten (idempotent; they may not have been written before the
+/// crash). One it never applied is placed again at the end of the log, where it is decided like
+/// any new command; one too old to tell is dropped, loudly.
 fn replay(
     partition: &PartitionId,
     loaded: &LoadedShow,
     command: &LoggedCommand,
     envelope: &CommandEnvelope,
+    now: UnixMs,
     plan: &mut ShowPlan,
 ) {
-    let mut copy = loaded.state.clone();
-    let decision = copy.decide(envelope, command.at);
+    let outcome = match loaded.state.recall(envelope, command.at, now) {
+        Recalled::Outcome(outcome) => outcome,
+        Recalled::Reused => Outcome::Rejected(schemas::Rejection::CommandIdReused),
+        Recalled::NeverApplied if matches!(envelope.command, schemas::Command::Expire) => {
+            // Expiry is rescheduled from the show's next expiry; an old request adds nothing.
+            m::command(partition, "late_expire_dropped");
+            return;
+        }
+        Recalled::NeverApplied => {
+            m::command(partition, "placed_late");
+            plan.late.push((command.clone(), envelope.clone()));
+            return;
+        }
+        Recalled::Forgotten => {
+            m::command(partition, "forgotten");
+            warn!(show = %envelope.show_id, seq = command.seq, command_id = %envelope.command_id,
+                "a redelivered command is too old to tell whether it applied; dropped");
+            return;
+        }
+    };
     m::command(partition, "redelivered");
-    if decision.origin != Origin::Replayed {
-        // Forgotten (older than the engine's retention) or never remembered: nothing to say.
-        return;
-    }
-    if let Outcome::Accepted(events) = &decision.outcome {
+    if let Outcome::Accepted(events) = &outcome {
         let show = loaded.state.show_id();
         push_events(show, command, events, "", &mut plan.events);
         index_rows(show, events, &mut plan.index);
     }
     if let Some(to) = &command.reply_to {
-        plan.replies.push((
-            to.clone(),
-            reply(envelope, loaded.version, decision.outcome),
-        ));
+        plan.replies
+            .push((to.clone(), reply(envelope, loaded.version, outcome)));
     }
 }
 

@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+pub mod proxy;
+
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::response::query_result::QueryRowsResult;

@@ -476,6 +476,13 @@ impl CommandLog for CrashBeforeAck {
     async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
         self.inner.append(envelope).await
     }
+    async fn resubmit(
+        &self,
+        command: &LoggedCommand,
+        envelope: &CommandEnvelope,
+    ) -> Result<(), LogError> {
+        self.inner.resubmit(command, envelope).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

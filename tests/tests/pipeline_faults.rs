@@ -5,7 +5,13 @@
 //!   requester with the right outcome, and the stored state equals the engine applied once;
 //! - the same command submitted twice through `NatsBus` (same `Nats-Msg-Id`): inside the
 //!   stream's duplicate window and after it, every submit gets the first outcome and the command
-//!   applies once.
+//!   applies once;
+//! - deliveries lost in transit (a proxy between the processor and NATS drops what the server
+//!   sends, then cuts the connection): the later commands' cumulative ack never acknowledges the
+//!   lost ones; every lost command is decided and answered, in stream order;
+//! - a command overtaken by a later one of its show (the show's `applied_seq` passed it before it
+//!   arrived) is placed again at the end of the log and decided there, answering its requester,
+//!   instead of being acknowledged without an answer.
 
 mod support;
 
@@ -15,6 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use processors::bus::CommandBus;
+use processors::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
 use processors::partition::{LoopExit, LoopSettings, Ownership, PartitionLoop};
 use processors::serve::{CqlStore, JetStreamLog, NatsEventSink, prepare_consumer};
 use processors::store::{
@@ -22,7 +29,7 @@ use processors::store::{
     UserBookingRef,
 };
 use processors::topology::{PartitionId, Topology};
-use schemas::{CommandEnvelope, Event, Outcome, Rejection, Reply, ShowId, UnixMs, UserId};
+use schemas::{CommandEnvelope, Event, HoldId, Outcome, Rejection, Reply, ShowId, UnixMs, UserId};
 use support::pipeline::*;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -372,4 +379,243 @@ async fn pipeline_the_same_command_twice_through_the_bus_applies_once() {
         .filter(|(_, e)| e.command_id == envelope.command_id)
         .count();
     assert!(copies >= 3, "every submit reached the log: {messages:?}");
+}
+
+/// `nats://host:port` as a socket address.
+fn nats_addr(url: &str) -> std::net::SocketAddr {
+    let hostport = url.trim_start_matches("nats://");
+    std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .expect("a NATS address")
+        .next()
+        .expect("resolves")
+}
+
+/// Wait (up to 700 ms: well inside the lease's renewal margin) until the server has delivered
+/// `n` more commands than the processor acknowledged, so they are surely lost in the blackhole
+/// rather than never sent.
+async fn wait_delivered(services: &Services, topology: &Topology, show: ShowId, n: u64) {
+    use async_nats::jetstream::consumer::pull;
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(&topology.commands.stream)
+        .await
+        .unwrap();
+    let name = topology.consumer_name(&topology.partition_of(show));
+    let deadline = std::time::Instant::now() + Duration::from_millis(700);
+    loop {
+        let mut consumer = stream.get_consumer::<pull::Config>(&name).await.unwrap();
+        let info = consumer.info().await.unwrap();
+        if info.num_ack_pending as u64 >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not deliver the commands sent during the blackhole: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn is_held(reply: &Reply) -> bool {
+    matches!(&reply.outcome, Outcome::Accepted(events)
+        if events.iter().any(|e| matches!(e, Event::Held { .. })))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_deliveries_lost_in_transit_are_never_acknowledged_past() {
+    use boxoffice_tests::proxy::TcpProxy;
+    let Some(services) = services("pipeline_delivery_gap") else {
+        return;
+    };
+    let topology = one_partition("gap");
+    provision_all(&services, &topology).await;
+    let proxy = TcpProxy::start(nats_addr(&services.nats_url))
+        .await
+        .expect("proxy");
+    let through_proxy = Services {
+        nats_url: format!("nats://{}", proxy.addr()),
+        cql_nodes: services.cql_nodes.clone(),
+    };
+    let processor = Processor::start(&through_proxy, &topology, "gap-proc");
+    let bus = Arc::new(bus(&services, &topology).await);
+    let show = new_show();
+    let created = bus.submit(create(show, 40)).await.unwrap();
+    assert!(
+        matches!(created.outcome, Outcome::Accepted(_)),
+        "{created:?}"
+    );
+    let before = bus
+        .submit(hold(show, new_hold(), user(1), &[1], 3_600_000))
+        .await
+        .unwrap();
+    assert!(is_held(&before), "{before:?}");
+
+    // What the server delivers now is lost on the way; the processor's own requests still go.
+    proxy.set_blackhole(true);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let lost: Vec<_> = (0..4u32)
+        .map(|i| {
+            let bus = bus.clone();
+            let envelope = hold(
+                show,
+                new_hold(),
+                user(10 + u128::from(i)),
+                &[10 + i],
+                3_600_000,
+            );
+            tokio::spawn(async move { bus.submit(envelope).await })
+        })
+        .collect();
+    wait_delivered(&services, &topology, show, 4).await;
+    assert!(
+        proxy.dropped_bytes() > 0,
+        "the blackhole dropped deliveries"
+    );
+    proxy.set_blackhole(false);
+    proxy.cut_connections();
+
+    // Commands after the loss: acknowledging them must not acknowledge the lost ones.
+    for i in 0..4u32 {
+        let after = bus
+            .submit(hold(
+                show,
+                new_hold(),
+                user(20 + u128::from(i)),
+                &[20 + i],
+                3_600_000,
+            ))
+            .await
+            .expect("a decision after the reconnect");
+        assert!(is_held(&after), "{after:?}");
+    }
+    for task in lost {
+        let reply = task
+            .await
+            .unwrap()
+            .expect("a command lost in transit is still decided and answered");
+        assert!(is_held(&reply), "{reply:?}");
+    }
+    processor.stop().await;
+    let state = assert_stored_equals_replay(&services, &topology, show).await;
+    assert_eq!(state.available_seats(), 40 - 9);
+}
+
+/// Delegates to a JetStream log, but holds back the first hold of the first batch that has a
+/// later command too, and delivers it alone after that batch: a delivery overtaken in transit.
+struct Overtaken {
+    inner: JetStreamLog,
+    held_back: Option<LoggedCommand>,
+    done: bool,
+}
+
+fn is_hold(command: &LoggedCommand) -> bool {
+    matches!(&command.entry,
+        LogEntry::Command(e) if matches!(e.command, schemas::Command::Hold { .. }))
+}
+
+#[async_trait]
+impl CommandLog for Overtaken {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedCommand>, LogError> {
+        if let Some(late) = self.held_back.take() {
+            return Ok(vec![late]);
+        }
+        let mut batch = self.inner.next_batch(max, wait).await?;
+        if !self.done
+            && let Some(at) = batch.iter().position(is_hold)
+            && at + 1 < batch.len()
+        {
+            self.held_back = Some(batch.remove(at));
+            self.done = true;
+        }
+        Ok(batch)
+    }
+    async fn ack_through(&mut self, seq: u64) -> Result<(), LogError> {
+        self.inner.ack_through(seq).await
+    }
+    async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
+        self.inner.reply(to, reply).await
+    }
+    async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
+        self.inner.append(envelope).await
+    }
+    async fn resubmit(
+        &self,
+        command: &LoggedCommand,
+        envelope: &CommandEnvelope,
+    ) -> Result<(), LogError> {
+        self.inner.resubmit(command, envelope).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_an_overtaken_command_is_placed_again_and_answered() {
+    let Some(services) = services("pipeline_overtaken") else {
+        return;
+    };
+    let topology = Arc::new(one_partition("overtaken"));
+    provision_all(&services, &topology).await;
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let partition = PartitionId("0".into());
+    let consumer = prepare_consumer(&js, &topology, &partition).await.unwrap();
+    let log = JetStreamLog::open(client.clone(), topology.clone(), &consumer)
+        .await
+        .unwrap();
+    let store = Arc::new(
+        CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
+            .await
+            .unwrap(),
+    );
+    let sink = Arc::new(NatsEventSink::new(client.clone(), topology.clone()));
+    let (stop, stop_rx) = watch::channel(false);
+    let looped = PartitionLoop::new(
+        LoopSettings::new(partition.clone()),
+        Ownership::permanent(1),
+        Overtaken {
+            inner: log,
+            held_back: None,
+            done: false,
+        },
+        store.clone(),
+        sink,
+        stop_rx,
+    );
+    let task = tokio::spawn(looped.run());
+    let bus = Arc::new(bus(&services, &topology).await);
+    let show = new_show();
+    let created = bus.submit(create(show, 10)).await.unwrap();
+    assert!(matches!(created.outcome, Outcome::Accepted(_)));
+
+    // Two holds at once, so they share a batch: the first is overtaken by the second.
+    let (first, second) = (new_hold(), new_hold());
+    let (a, b) = tokio::join!(
+        bus.submit(hold(show, first, user(1), &[1], 3_600_000)),
+        bus.submit(hold(show, second, user(2), &[2], 3_600_000)),
+    );
+    let (a, b) = (a.expect("the overtaken hold is answered"), b.unwrap());
+    assert!(is_held(&a) && is_held(&b), "{a:?} {b:?}");
+    stop.send(true).unwrap();
+    assert_eq!(task.await.unwrap().unwrap(), LoopExit::Stopped);
+
+    let stored =
+        processors::rows::restore(show, &store.load(show).await.unwrap().unwrap()).unwrap();
+    assert!(stored.hold(first).is_some() && stored.hold(second).is_some());
+    assert_eq!(stored.available_seats(), 8);
+    // The overtaken hold is in the stream twice: where it was sent and where it was placed again.
+    let envelope_of = |h: HoldId| move |(_, _, e): &(u64, UnixMs, CommandEnvelope)| matches!(e.command, schemas::Command::Hold { hold_id, .. } if hold_id == h);
+    let commands = stream_commands(&services, &topology).await;
+    let copies: Vec<u64> = commands
+        .iter()
+        .filter(|c| envelope_of(first)(c) || envelope_of(second)(c))
+        .map(|(seq, _, _)| *seq)
+        .collect();
+    assert_eq!(copies.len(), 3, "one hold logged twice: {copies:?}");
 }

@@ -192,6 +192,19 @@ impl CommandLog for MemLog {
         self.hub.append(envelope.clone(), None).await.map(|_| ())
     }
 
+    async fn resubmit(
+        &self,
+        command: &LoggedCommand,
+        envelope: &CommandEnvelope,
+    ) -> Result<(), LogError> {
+        // One lane per partition delivers in order, so nothing is ever overtaken here; a
+        // resubmission is still placed like any append.
+        self.hub
+            .append(envelope.clone(), command.reply_to.clone())
+            .await
+            .map(|_| ())
+    }
+
     fn pending(&self) -> Option<u64> {
         Some(self.depth.load(Ordering::Relaxed))
     }

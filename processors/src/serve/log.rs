@@ -11,7 +11,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer, consumer::pull};
 use async_trait::async_trait;
 use futures::{FutureExt, StreamExt};
 use schemas::{CommandEnvelope, Reply, UnixMs};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
 use crate::serve::bus::{REPLY_TO_HEADER, reply_messages};
@@ -78,7 +78,8 @@ fn consumer_config(
     }
 }
 
-/// One partition's command log over JetStream.
+/// One partition's command log over JetStream. Acknowledgements are cumulative, so deliveries
+/// are checked for gaps (see [`LogError::Gap`]): a batch never reaches past a lost delivery.
 pub struct JetStreamLog {
     client: async_nats::Client,
     js: jetstream::Context,
@@ -91,7 +92,24 @@ pub struct JetStreamLog {
     /// The last message delivered, until its batch is complete.
     last: Option<(u64, jetstream::Message)>,
     pending: Option<u64>,
+    /// The consumer sequence the next delivery must carry. The server numbers every delivery of
+    /// this consumer (stream sequences skip other partitions' commands; these do not), so a skip
+    /// is a delivery lost in transit, such as one sent while the connection was being replaced.
+    next_delivery: u64,
+    /// The consumer, to ask the server how far it delivered (see [`GAP_PROBE_EVERY`]).
+    consumer: PullConsumer,
+    /// When the server was last asked.
+    last_probe: tokio::time::Instant,
 }
+
+/// A delivery lost at the tail of the traffic has no later delivery to reveal it, so a partition
+/// that has been idle this long asks the server how far it delivered: anything delivered and
+/// never received (after [`GAP_PROBE_GRACE`], for a delivery still on its way) is a gap. Idle
+/// partitions only: under traffic the next delivery reveals a gap first.
+pub const GAP_PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a delivery the server reports may still be on its way before it counts as lost.
+pub const GAP_PROBE_GRACE: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for JetStreamLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,12 +146,51 @@ impl JetStreamLog {
             unacked: VecDeque::new(),
             last: None,
             pending: None,
+            next_delivery: consumer.cached_info().delivered.consumer_sequence + 1,
+            consumer: consumer.clone(),
+            last_probe: tokio::time::Instant::now(),
         })
+    }
+
+    /// After an idle wait (at most every [`GAP_PROBE_EVERY`]): whether the server delivered more
+    /// than arrived. A delivery that turns up within the grace is handed back to be taken;
+    /// otherwise the gap is an error. Failing to ask is no error: the next probe asks again.
+    async fn probe_for_gap(&mut self) -> Result<Option<jetstream::Message>, LogError> {
+        if self.last_probe.elapsed() < GAP_PROBE_EVERY {
+            return Ok(None);
+        }
+        self.last_probe = tokio::time::Instant::now();
+        let delivered = match self.consumer.get_info().await {
+            Ok(info) => info.delivered.consumer_sequence,
+            Err(e) => {
+                debug!(error = %e, "could not ask how far the consumer delivered");
+                return Ok(None);
+            }
+        };
+        if delivered < self.next_delivery {
+            return Ok(None);
+        }
+        match tokio::time::timeout(GAP_PROBE_GRACE, self.messages.next()).await {
+            Ok(Some(Ok(message))) => Ok(Some(message)),
+            Ok(Some(Err(e))) => Err(unavailable(e)),
+            Ok(None) => Err(LogError::Closed),
+            Err(_) => Err(LogError::Gap {
+                expected: self.next_delivery,
+                delivered,
+            }),
+        }
     }
 
     fn logged(&mut self, message: jetstream::Message) -> Result<LoggedCommand, LogError> {
         let info = message.info().map_err(|e| LogError::Fatal(e.to_string()))?;
         let seq = info.stream_sequence;
+        if info.consumer_sequence != self.next_delivery {
+            return Err(LogError::Gap {
+                expected: self.next_delivery,
+                delivered: info.consumer_sequence,
+            });
+        }
+        self.next_delivery += 1;
         let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
         self.pending = Some(info.pending);
         let entry = match schemas::decode::<CommandEnvelope>(&message.payload) {
@@ -168,6 +225,25 @@ pub const BATCH_LINGER: Duration = Duration::from_millis(4);
 /// Batches at least this large are taken as they are (see [`BATCH_LINGER`]).
 pub const BATCH_LINGER_BELOW: usize = 32;
 
+impl JetStreamLog {
+    /// Store `envelope` in its show's command subject and wait for the stream's ack.
+    async fn publish(
+        &self,
+        envelope: &CommandEnvelope,
+        headers: HeaderMap,
+    ) -> Result<(), LogError> {
+        let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.to_string()))?;
+        let subject = self.topology.command_subject(envelope.show_id);
+        let ack = self
+            .js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(unavailable)?;
+        ack.await.map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(e.to_string())
 }
@@ -180,7 +256,10 @@ impl CommandLog for JetStreamLog {
         wait: Duration,
     ) -> Result<Vec<LoggedCommand>, LogError> {
         let first = match tokio::time::timeout(wait, self.messages.next()).await {
-            Err(_) => return Ok(Vec::new()),
+            Err(_) => match self.probe_for_gap().await? {
+                None => return Ok(Vec::new()),
+                Some(message) => message,
+            },
             Ok(None) => return Err(LogError::Closed),
             Ok(Some(Err(e))) => return Err(unavailable(e)),
             Ok(Some(Ok(message))) => message,
@@ -256,17 +335,24 @@ impl CommandLog for JetStreamLog {
     }
 
     async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
-        let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.to_string()))?;
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", envelope.command_id.to_string().as_str());
-        let subject = self.topology.command_subject(envelope.show_id);
-        let ack = self
-            .js
-            .publish_with_headers(subject, headers, payload.into())
-            .await
-            .map_err(unavailable)?;
-        ack.await.map_err(unavailable)?;
-        Ok(())
+        self.publish(envelope, headers).await
+    }
+
+    async fn resubmit(
+        &self,
+        command: &LoggedCommand,
+        envelope: &CommandEnvelope,
+    ) -> Result<(), LogError> {
+        let mut headers = HeaderMap::new();
+        // Not the command id: the first copy holds that inside the duplicate window.
+        let dedupe = format!("{}:late:{}", envelope.command_id, command.seq);
+        headers.insert("Nats-Msg-Id", dedupe.as_str());
+        if let Some(to) = &command.reply_to {
+            headers.insert(REPLY_TO_HEADER, to.0.as_str());
+        }
+        self.publish(envelope, headers).await
     }
 
     fn pending(&self) -> Option<u64> {

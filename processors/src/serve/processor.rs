@@ -8,6 +8,7 @@ use async_nats::jetstream;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::log::LogError;
 use crate::partition::{LoopError, LoopSettings, PartitionLoop};
 use crate::serve::{CqlStore, JetStreamLog, Lease, NatsEventSink, prepare_consumer};
 use crate::store::StoreError;
@@ -131,7 +132,7 @@ impl Supervisor {
                     continue;
                 }
             };
-            let result = self.consume(&lease).await;
+            let result = self.consume_while_held(&lease).await;
             lease.release().await;
             match result {
                 Ok(()) => {}
@@ -142,6 +143,21 @@ impl Supervisor {
                     error!(partition = %self.partition, error = %e, "partition loop failed");
                     self.pause(Duration::from_secs(1)).await;
                 }
+            }
+        }
+    }
+
+    /// Consume under `lease`, starting over from the last acknowledged command after a delivery
+    /// lost in transit (the lease stays ours: nothing was written out of order).
+    async fn consume_while_held(&self, lease: &Lease) -> Result<(), LoopError> {
+        loop {
+            match self.consume(lease).await {
+                Err(LoopError::Log(gap @ LogError::Gap { .. })) => {
+                    warn!(partition = %self.partition, error = %gap,
+                        "delivery lost in transit; reading again from the last acknowledged command");
+                    crate::metrics::delivery_gap(&self.partition);
+                }
+                other => return other,
             }
         }
     }
