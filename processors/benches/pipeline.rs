@@ -509,6 +509,7 @@ async fn main() -> Result<(), Failure> {
         partitions: Vec::new(),
         owner: "bench".into(),
         shows_cached_max: 16,
+        clock: clock::system(),
     };
     let processor = tokio::spawn(run_processor(config, stop_rx));
     let bus = Arc::new(

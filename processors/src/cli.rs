@@ -223,6 +223,7 @@ pub async fn processor_command(args: ProcessorArgs) -> Result<(), CliError> {
         partitions: args.partitions.into_iter().map(PartitionId).collect(),
         owner,
         shows_cached_max: args.shows_cached_max,
+        clock: clock::system(),
     };
     let (stop, stop_rx) = watch::channel(false);
     let process = ProcessorProcess::start(config, args.metrics_addr, stop_rx).await?;

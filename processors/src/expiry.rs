@@ -69,7 +69,41 @@ impl ExpirySchedule {
     }
 }
 
-/// An `Expire` command for `show` sent at wall time `now`. Its id is derived from both, so every
+/// The loop's reading of the log's clock: its own clock plus the offset seen between a command's
+/// log time and its own clock when the command arrived. Expiry is due in log time (the engine
+/// sweeps with the log times commands carry), so scheduling `Expire` by the processor's own clock
+/// would send it early when that clock is ahead (an `Expire` per show per second, each a
+/// conditional write, until the log catches up) and late when it is behind (seats held past
+/// their TTL).
+///
+/// Delivery delay makes each observation read the log slightly behind, so the estimate keeps the
+/// highest recent offset, letting it fall back by a tenth of the time since (a clock corrected
+/// backward is followed within seconds).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogTime {
+    /// Log time minus own clock, and when (own clock) it was last raised.
+    offset: Option<(i64, UnixMs)>,
+}
+
+impl LogTime {
+    /// A command logged at `at` arrived when the loop's clock read `now`.
+    pub fn observe(&mut self, at: UnixMs, now: UnixMs) {
+        let seen = at.0 - now.0;
+        let offset = match self.offset {
+            Some((previous, since)) => seen.max(previous - (now.0 - since.0).max(0) / 10),
+            None => seen,
+        };
+        self.offset = Some((offset, now));
+    }
+
+    /// The log's current time when the loop's clock reads `now` (its own clock until a command
+    /// has been seen).
+    pub fn now(&self, now: UnixMs) -> UnixMs {
+        UnixMs(now.0 + self.offset.map_or(0, |(offset, _)| offset))
+    }
+}
+
+/// An `Expire` command for `show` sent at log time `now`. Its id is derived from both, so every
 /// attempt is a distinct command (a repeat after clock skew still acts) and a replay of the log
 /// sees the same id.
 pub fn expire_command(show: ShowId, now: UnixMs) -> CommandEnvelope {
@@ -110,6 +144,26 @@ mod tests {
         s.set(b, Some(UnixMs(5000)));
         assert_eq!(s.take_due(UnixMs(4000), guard), vec![]);
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn log_time_follows_the_log_not_the_loops_clock() {
+        let mut log = LogTime::default();
+        assert_eq!(log.now(UnixMs(5_000)), UnixMs(5_000));
+        // The log's clock is 60 s ahead of ours; deliveries take 5-40 ms.
+        log.observe(UnixMs(65_000 - 40), UnixMs(5_000));
+        log.observe(UnixMs(66_000 - 5), UnixMs(6_000));
+        assert_eq!(log.now(UnixMs(6_000)), UnixMs(65_995));
+        // A slow delivery later does not drag the estimate back by its delay...
+        log.observe(UnixMs(67_000 - 500), UnixMs(7_000));
+        assert_eq!(log.now(UnixMs(7_000)), UnixMs(66_895));
+        // ...and a log clock set back is followed, a tenth of the time since per observation.
+        log.observe(UnixMs(8_000), UnixMs(8_000));
+        assert_eq!(log.now(UnixMs(8_000)), UnixMs(8_000 + 59_795));
+        for t in (9_000..1_000_000).step_by(1_000) {
+            log.observe(UnixMs(t), UnixMs(t));
+        }
+        assert_eq!(log.now(UnixMs(1_000_000)), UnixMs(1_000_000));
     }
 
     #[test]

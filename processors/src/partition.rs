@@ -20,7 +20,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use clock::SharedClock;
 
 use engine::{Decision, Origin, Recalled, ShowState};
 use schemas::{
@@ -30,7 +32,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::events::{EventBatch, EventError, EventSink, KeyedEvent};
-use crate::expiry::{ExpirySchedule, expire_command};
+use crate::expiry::{ExpirySchedule, LogTime, expire_command};
 use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
 use crate::metrics as m;
 use crate::rows;
@@ -54,6 +56,9 @@ pub struct LoopSettings {
     pub expire_resend: Duration,
     /// Longest pause between retries of a failing store, log or event call.
     pub backoff_max: Duration,
+    /// The loop's own clock; it decides nothing by it, only reads the log's time through it
+    /// ([`LogTime`]) to know when an `Expire` is due.
+    pub clock: SharedClock,
 }
 
 impl LoopSettings {
@@ -66,6 +71,7 @@ impl LoopSettings {
             shows_cached_max: 1024,
             expire_resend: Duration::from_secs(1),
             backoff_max: Duration::from_secs(2),
+            clock: clock::system(),
         }
     }
 }
@@ -174,6 +180,7 @@ pub struct PartitionLoop<L, S, E> {
     stop: watch::Receiver<bool>,
     shows: HashMap<ShowId, LoadedShow>,
     expiry: ExpirySchedule,
+    log_time: LogTime,
     tick: u64,
 }
 
@@ -197,6 +204,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             stop,
             shows: HashMap::new(),
             expiry: ExpirySchedule::default(),
+            log_time: LogTime::default(),
             tick: 0,
         }
     }
@@ -269,7 +277,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
     }
 
     fn next_wait(&self) -> Duration {
-        let until_expiry = self.expiry.time_until_next(wall_now());
+        let until_expiry = self.expiry.time_until_next(self.log_now());
         let wait = until_expiry.map_or(self.settings.batch_wait, |d| {
             d.min(self.settings.batch_wait)
         });
@@ -288,8 +296,13 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         Ok(())
     }
 
+    /// The log's current time as far as this loop can tell (see [`LogTime`]).
+    fn log_now(&self) -> UnixMs {
+        self.log_time.now(self.settings.clock.now())
+    }
+
     async fn send_due_expiries(&mut self) {
-        let now = wall_now();
+        let now = self.log_now();
         for show in self.expiry.take_due(now, self.settings.expire_resend) {
             let envelope = expire_command(show, now);
             match self.log.append(&envelope).await {
@@ -312,11 +325,10 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         let mut replies = Vec::new();
         let mut events = EventBatch::default();
         let mut late = Vec::new();
-        let now = batch
-            .iter()
-            .map(|c| c.at)
-            .max()
-            .map_or(wall_now(), |at| at.max(wall_now()));
+        if let Some(newest) = batch.iter().map(|c| c.at).max() {
+            self.log_time.observe(newest, self.settings.clock.now());
+        }
+        let now = self.log_now();
         for (show, commands) in group_by_show(&partition, batch) {
             let plan = self.apply_show(show, &commands, now).await?;
             replies.extend(plan.replies);
@@ -926,10 +938,78 @@ where
     }
 }
 
-/// Wall-clock time, used only to decide WHEN to send `Expire` (the engine never sees it).
-pub fn wall_now() -> UnixMs {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    UnixMs(since.as_millis() as i64)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::CommandBus;
+    use crate::dev::{EmbeddedStore, LocalBus, MemLogHub};
+    use crate::events::EventHub;
+    use crate::fixtures::*;
+    use clock::{SkewedClock, SystemClock};
+
+    /// Start one loop whose own clock is `skew_ms` off the log's; the bus, the booking facts and
+    /// the store.
+    fn start(skew_ms: i64) -> (LocalBus, EventHub, Arc<EmbeddedStore>, watch::Sender<bool>) {
+        let log_clock: SharedClock = Arc::new(SystemClock);
+        let (hub, mut logs) = MemLogHub::new(1, 0, log_clock.clone());
+        let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+        let events = EventHub::default();
+        let mut settings = LoopSettings::new(PartitionId("0".into()));
+        settings.clock = Arc::new(SkewedClock::new(log_clock, skew_ms));
+        let (stop, stop_rx) = watch::channel(false);
+        let partition_loop = PartitionLoop::new(
+            settings,
+            Ownership::permanent(1),
+            logs.remove(0),
+            store.clone(),
+            Arc::new(events.clone()),
+            stop_rx,
+        );
+        tokio::spawn(partition_loop.run());
+        let bus = LocalBus::new(hub, Duration::from_secs(5));
+        (bus, events, store, stop)
+    }
+
+    /// Hold TTL of the expiry test.
+    const TTL_MS: u64 = 2_000;
+
+    /// How long after the hold an idle show's hold came back `Expired`, and how many `Expire`
+    /// commands the loop logged until then.
+    async fn expiry_after_hold(skew_ms: i64) -> (Duration, u64) {
+        let (bus, events, store, stop) = start(skew_ms);
+        let mut facts = events.subscribe_bookings();
+        let s = show(1);
+        bus.submit(create(s, 10)).await.unwrap();
+        bus.submit(hold(s, 2, user(1), &[1], TTL_MS)).await.unwrap();
+        let held = Instant::now();
+        let took = loop {
+            let fact = tokio::time::timeout(Duration::from_secs(10), facts.recv())
+                .await
+                .expect("the hold expires within 10 s")
+                .unwrap();
+            if let Event::Expired { .. } = fact.event {
+                break held.elapsed();
+            }
+        };
+        let _ = stop.send(true);
+        // Sequences 1 and 2 are the create and the hold; every later one is an `Expire`.
+        let (fence, _) = store.read_fence(s).await.unwrap().unwrap();
+        (took, fence.applied_seq - 2)
+    }
+
+    #[tokio::test]
+    async fn expiry_is_scheduled_in_log_time_whatever_the_loops_own_clock_says() {
+        for skew_ms in [-60_000, 0, 60_000] {
+            let (took, expires) = expiry_after_hold(skew_ms).await;
+            let late = took.saturating_sub(Duration::from_millis(TTL_MS));
+            assert!(
+                late < Duration::from_millis(1_500),
+                "a {TTL_MS} ms hold took {took:?} to expire with the loop's clock {skew_ms} ms off"
+            );
+            assert!(
+                expires <= 2,
+                "{expires} Expire commands for one hold with the loop's clock {skew_ms} ms off"
+            );
+        }
+    }
 }

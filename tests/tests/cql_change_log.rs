@@ -20,12 +20,8 @@ const BATCHES: u64 = 600;
 
 /// Now by the wall clock: `create` puts the show a month from it, on sale at once.
 fn wall_now() -> UnixMs {
-    UnixMs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-    )
+    use clock::Clock;
+    clock::SystemClock.now()
 }
 
 async fn assert_loads_as(store_nodes: &str, keyspace: &str, state: &ShowState, at: u64) {

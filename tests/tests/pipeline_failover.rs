@@ -102,7 +102,7 @@ async fn lease_owner(services: &Services, topology: &Topology) -> Option<String>
     let value = kv.get("partition-0").await.unwrap()?;
     let text = String::from_utf8_lossy(&value).to_string();
     let (expires, owner) = text.split_once(' ')?;
-    let now = processors::partition::wall_now().0;
+    let now = clock::Clock::now(&clock::SystemClock).0;
     (expires.parse::<i64>().ok()? > now).then(|| owner.to_string())
 }
 
@@ -570,7 +570,7 @@ async fn pipeline_a_stale_owner_is_fenced_by_the_conditional_batch() {
     // Two loops over the same store: the old owner (epoch 5) and the new one (epoch 9). Each has
     // its own in-process log, so the interleaving is exactly the one written here.
     let start = |epoch: u64, after: u64| {
-        let (hub, mut logs) = MemLogHub::new(1, after);
+        let (hub, mut logs) = MemLogHub::new(1, after, clock::system());
         let (stop, stop_rx) = watch::channel(false);
         let looped = PartitionLoop::new(
             LoopSettings::new(PartitionId("0".into())),

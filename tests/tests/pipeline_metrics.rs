@@ -118,6 +118,7 @@ async fn block(services: &Services, topology: &Topology, partition: &str) -> Lea
         &key,
         "metrics-test-blocker",
         Duration::from_secs(60),
+        clock::system(),
     )
     .await
     .unwrap()
@@ -159,6 +160,7 @@ async fn pipeline_metrics_batch_sizes_latencies_and_lag_per_partition_over_http(
         partitions: Vec::new(),
         owner: "metrics-p".into(),
         shows_cached_max: 64,
+        clock: clock::system(),
     };
     let (stop, stop_rx) = watch::channel(false);
     let metrics = "127.0.0.1:0".parse::<MetricsAddr>().unwrap();

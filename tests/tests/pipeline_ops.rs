@@ -41,6 +41,7 @@ impl PartitionProcessor {
                 .collect(),
             owner: owner.to_string(),
             shows_cached_max: 64,
+            clock: clock::system(),
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -110,7 +111,7 @@ async fn lease_owner(services: &Services, topology: &Topology, partition: &str) 
     let value = kv.get(format!("partition-{partition}")).await.unwrap()?;
     let text = String::from_utf8_lossy(&value).to_string();
     let (expires, owner) = text.split_once(' ')?;
-    let now = processors::partition::wall_now().0;
+    let now = clock::Clock::now(&clock::SystemClock).0;
     (expires.parse::<i64>().ok()? > now).then(|| owner.to_string())
 }
 

@@ -18,8 +18,8 @@ use schemas::{CommandEnvelope, Reply, UnixMs};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
-use crate::partition::wall_now;
 use crate::topology::partition_index;
+use clock::SharedClock;
 
 /// Commands each partition queue holds before submitters wait.
 pub const MEM_LOG_QUEUE_CAPACITY: usize = 4096;
@@ -31,6 +31,8 @@ pub struct MemLogHub {
     next_seq: AtomicU64,
     next_token: AtomicU64,
     waiters: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+    /// Stamps each command's log time (never earlier than the one before it in its lane).
+    clock: SharedClock,
 }
 
 #[derive(Debug)]
@@ -56,8 +58,8 @@ pub struct MemLog {
 
 impl MemLogHub {
     /// A log of `partitions` queues whose first sequence is `after + 1`; returns the hub and
-    /// each partition's consumer, in partition order.
-    pub fn new(partitions: u16, after: u64) -> (Arc<MemLogHub>, Vec<MemLog>) {
+    /// each partition's consumer, in partition order. Log times come from `clock`.
+    pub fn new(partitions: u16, after: u64, clock: SharedClock) -> (Arc<MemLogHub>, Vec<MemLog>) {
         let mut lanes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..partitions.max(1) {
@@ -78,6 +80,7 @@ impl MemLogHub {
             next_seq: AtomicU64::new(after + 1),
             next_token: AtomicU64::new(1),
             waiters: Mutex::new(HashMap::new()),
+            clock,
         });
         let logs = receivers
             .into_iter()
@@ -103,7 +106,7 @@ impl MemLogHub {
     ) -> Result<u64, LogError> {
         let lane = &self.lanes[usize::from(partition_index(envelope.show_id, self.partitions()))];
         let mut sender = lane.sender.lock().await;
-        let at = wall_now().0.max(sender.last_at);
+        let at = self.clock.now().0.max(sender.last_at);
         let Some(tx) = sender.tx.clone() else {
             return Err(LogError::Closed);
         };

@@ -35,6 +35,8 @@ pub struct PipelineConfig {
     /// Keep the store in memory instead of the data dir (the flash-sale benchmark's REF-MEM:
     /// nothing survives the process).
     pub in_memory: bool,
+    /// The one clock of the process: log times and the loops' reading of them.
+    pub clock: clock::SharedClock,
 }
 
 impl PipelineConfig {
@@ -46,6 +48,7 @@ impl PipelineConfig {
             reply_timeout: Duration::from_secs(5),
             batch_size_max: 64,
             in_memory: false,
+            clock: clock::system(),
         }
     }
 }
@@ -99,13 +102,14 @@ impl DevPipeline {
             EmbeddedStore::open(&config.data_dir.join(PIPELINE_FILE))?
         });
         let after = store.max_applied_seq()?;
-        let (hub, logs) = MemLogHub::new(config.partitions, after);
+        let (hub, logs) = MemLogHub::new(config.partitions, after, config.clock.clone());
         let events = EventHub::default();
         let (stop, stop_rx) = watch::channel(false);
         let mut loops = Vec::new();
         for (index, log) in logs.into_iter().enumerate() {
             let mut settings = LoopSettings::new(PartitionId(index.to_string()));
             settings.batch_size_max = config.batch_size_max;
+            settings.clock = config.clock.clone();
             let partition_loop = PartitionLoop::new(
                 settings,
                 Ownership::permanent(DEV_EPOCH),

@@ -19,7 +19,6 @@ use tracing::debug;
 
 use crate::bus::{BusError, CommandBus};
 use crate::log::ReplyTo;
-use crate::partition::wall_now;
 use crate::serve::nats::NatsError;
 use crate::topology::Topology;
 
@@ -205,7 +204,7 @@ impl CommandBus for NatsBus {
         if !stored {
             // A retry inside the duplicate window: the first copy's reply went to its own
             // requester. Log a distinct copy; the engine answers it with the first outcome.
-            let copy_id = format!("{command_id}:{}", wall_now().0);
+            let copy_id = format!("{command_id}:{}", uuid::Uuid::new_v4());
             if let Err(e) = self
                 .publish(&envelope, &payload, &copy_id, &reply_subject)
                 .await

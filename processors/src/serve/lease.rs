@@ -10,7 +10,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::partition::{Ownership, wall_now};
+use clock::SharedClock;
+
+use crate::partition::Ownership;
 
 /// A lease operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +56,16 @@ fn expires_at(value: &[u8]) -> i64 {
 
 impl Lease {
     /// Try to take the lease `key` for `owner`: succeeds if nobody holds it or its holder let it
-    /// lapse for `ttl`. `Ok(None)`: someone else holds it.
+    /// lapse for `ttl` by `clock` (the fence, not the clocks, keeps a skewed taker from
+    /// writing over a live owner). `Ok(None)`: someone else holds it.
     pub async fn acquire(
         store: kv::Store,
         key: &str,
         owner: &str,
         ttl: Duration,
+        clock: SharedClock,
     ) -> Result<Option<Lease>, LeaseError> {
-        let now = wall_now().0;
+        let now = clock.now().0;
         let value = record(owner, now + ttl.as_millis() as i64);
         let entry = store
             .entry(key)
@@ -89,6 +93,7 @@ impl Lease {
             key.to_string(),
             owner.to_string(),
             ttl,
+            clock,
             revision_tx,
             held_tx,
         ));
@@ -146,6 +151,7 @@ async fn keep(
     key: String,
     owner: String,
     ttl: Duration,
+    clock: SharedClock,
     revision: watch::Sender<u64>,
     held: watch::Sender<bool>,
 ) {
@@ -153,7 +159,7 @@ async fn keep(
     let mut last_ok = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(period).await;
-        let value = record(&owner, wall_now().0 + ttl.as_millis() as i64);
+        let value = record(&owner, clock.now().0 + ttl.as_millis() as i64);
         let current = *revision.borrow();
         match store.update(&key, value, current).await {
             Ok(next) => {

@@ -29,6 +29,8 @@ pub struct ProcessorConfig {
     pub owner: String,
     /// Most shows each loop keeps decoded in memory.
     pub shows_cached_max: usize,
+    /// Where the process reads the time (leases, the loops' reading of the log's time).
+    pub clock: clock::SharedClock,
 }
 
 /// The processor could not start.
@@ -90,6 +92,7 @@ pub async fn run_processor(
             topology: topology.clone(),
             owner: config.owner.clone(),
             shows_cached_max: config.shows_cached_max,
+            clock: config.clock.clone(),
             stop: stop.clone(),
         };
         tasks.push(tokio::spawn(supervisor.run()));
@@ -112,6 +115,7 @@ struct Supervisor {
     topology: Arc<Topology>,
     owner: String,
     shows_cached_max: usize,
+    clock: clock::SharedClock,
     stop: watch::Receiver<bool>,
 }
 
@@ -120,7 +124,15 @@ impl Supervisor {
         let ttl = Duration::from_millis(self.topology.processor.lease_ttl_ms);
         let key = lease_key(&self.partition);
         while !*self.stop.borrow() {
-            let lease = match Lease::acquire(self.bucket.clone(), &key, &self.owner, ttl).await {
+            let lease = match Lease::acquire(
+                self.bucket.clone(),
+                &key,
+                &self.owner,
+                ttl,
+                self.clock.clone(),
+            )
+            .await
+            {
                 Ok(Some(lease)) => lease,
                 Ok(None) => {
                     self.pause(ttl / 3).await;
@@ -173,6 +185,7 @@ impl Supervisor {
             .await
             .map_err(fatal)?;
         let mut settings = LoopSettings::new(self.partition.clone());
+        settings.clock = self.clock.clone();
         settings.batch_size_max = self.topology.processor.batch_size_max;
         settings.batch_wait = Duration::from_millis(self.topology.processor.batch_wait_ms);
         settings.shows_cached_max = self.shows_cached_max;

@@ -82,6 +82,7 @@ impl Processor {
             partitions: Vec::new(),
             owner: owner.to_string(),
             shows_cached_max: 64,
+            clock: clock::system(),
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
