@@ -38,6 +38,10 @@ pub struct LoggedCommand {
     pub entry: LogEntry,
     /// Where the requester waits for the decision, if anyone does.
     pub reply_to: Option<ReplyTo>,
+    /// Position within its log message when the message carries several commands (0 for the
+    /// first or only one). Commands of one message share `seq`: the loop applies a message
+    /// whole, in one conditional batch, so `applied_seq` still tells what a show has seen.
+    pub part: u16,
 }
 
 /// The log failed. Retryable errors are worth retrying after a pause; fatal ones stop the loop.

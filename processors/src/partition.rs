@@ -832,9 +832,14 @@ fn push_events(
     marker: &str,
     out: &mut EventBatch,
 ) {
+    // Commands logged in one message share a sequence; the part tells their facts apart.
+    let position = match command.part {
+        0 => command.seq.to_string(),
+        part => format!("{}.{part}", command.seq),
+    };
     for (i, event) in events.iter().enumerate() {
         out.show_events.push(KeyedEvent {
-            dedupe_id: format!("{show}:{}:{marker}{i}", command.seq),
+            dedupe_id: format!("{show}:{position}:{marker}{i}"),
             event: ShowEvent {
                 schema: schemas::SCHEMA_VERSION,
                 show_id: show,

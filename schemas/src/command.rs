@@ -28,6 +28,28 @@ pub struct CommandEnvelope {
     pub command: Command,
 }
 
+/// Several commands for ONE show that one requester logs as one message: the ingress publishes
+/// whatever arrived for a show while its previous message was being stored (natural batching, so
+/// an idle show pays no delay and a hot one pays the log's per-message cost once per batch). The
+/// log hands them to the partition loop one by one, in this order, and never splits a message
+/// across two of the loop's batches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandBatch {
+    /// Always [`crate::SCHEMA_VERSION`] when written by this build.
+    pub schema: u16,
+    /// The commands, in submission order.
+    pub commands: Vec<BatchedCommand>,
+}
+
+/// One command of a [`CommandBatch`] and where its requester waits for the decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchedCommand {
+    /// The command.
+    pub envelope: CommandEnvelope,
+    /// The requester's reply address, if anyone waits.
+    pub reply_to: Option<String>,
+}
+
 /// Limits applied to a hold. They travel with the command so a replay uses the limits that were
 /// in force when the command was accepted, not today's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

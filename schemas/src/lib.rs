@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`ids`]: newtype ids (`ShowId`, `SeatId`, `HoldId`, ...), UUIDs on the wire.
 //! - [`layout`]: the seat layout a show is created from (sections, rows, seats, prices).
-//! - [`command`]: [`CommandEnvelope`] and the imperative [`Command`]s the partition loop applies.
+//! - [`command`]: [`CommandEnvelope`] and the imperative [`Command`]s the partition loop applies;
+//!   [`CommandBatch`], several commands of one show logged as one message.
 //! - [`event`]: past-tense [`Event`]s the seat engine emits, and the seat-change delta for viewers.
 //! - [`reply`]: the [`Reply`] a requester receives: accepted events or a named [`Rejection`].
 //! - [`codec`]: `encode`/`decode` with rmp-serde; the only place the encoding is chosen.
@@ -21,7 +22,9 @@ pub mod layout;
 pub mod reply;
 
 pub use codec::{CodecError, decode, encode};
-pub use command::{Command, CommandEnvelope, Fingerprint, HoldLimits};
+pub use command::{
+    BatchedCommand, Command, CommandBatch, CommandEnvelope, Fingerprint, HoldLimits,
+};
 pub use event::{Event, SeatChange, SeatDelta, SeatStatus, ShowEvent, ShowFacts};
 pub use ids::{
     BookingId, CommandId, EventId, HoldId, SeatId, ShowId, TicketId, UnixMs, UserId, VenueId,

@@ -6,10 +6,10 @@
 use std::fmt::Debug;
 
 use schemas::{
-    BookingId, Command, CommandEnvelope, CommandId, Event, Fingerprint, HoldId, HoldLimits,
-    NotCancellableReason, Outcome, Rejection, Reply, RowLayout, SCHEMA_VERSION, SeatChange,
-    SeatDelta, SeatId, SeatLayout, SeatStatus, SectionLayout, ShowEvent, ShowFacts, ShowId,
-    ShowLayout, TicketId, UnixMs, UserId,
+    BatchedCommand, BookingId, Command, CommandBatch, CommandEnvelope, CommandId, Event,
+    Fingerprint, HoldId, HoldLimits, NotCancellableReason, Outcome, Rejection, Reply, RowLayout,
+    SCHEMA_VERSION, SeatChange, SeatDelta, SeatId, SeatLayout, SeatStatus, SectionLayout,
+    ShowEvent, ShowFacts, ShowId, ShowLayout, TicketId, UnixMs, UserId,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
@@ -407,6 +407,23 @@ fn every_message_encodes_to_its_pinned_bytes_and_back() {
     };
     check("seat_delta", &delta, &mut missing);
     check("show_facts", &show_facts(), &mut missing);
+    let batch = CommandBatch {
+        schema: SCHEMA_VERSION,
+        commands: vec![
+            BatchedCommand {
+                envelope: envelope(Command::Release {
+                    hold_id: HOLD,
+                    user: USER,
+                }),
+                reply_to: Some("_INBOX.abc.7".into()),
+            },
+            BatchedCommand {
+                envelope: envelope(Command::Expire),
+                reply_to: None,
+            },
+        ],
+    };
+    check("command_batch", &batch, &mut missing);
     check(
         "reply/accepted/none",
         &reply(Outcome::Accepted(vec![])),
@@ -419,7 +436,7 @@ fn every_message_encodes_to_its_pinned_bytes_and_back() {
     );
     assert_eq!(
         GOLDEN.len(),
-        9 + 2 * 9 + 27 + 3,
+        9 + 2 * 9 + 27 + 4,
         "every pinned case is still checked"
     );
 }
@@ -468,6 +485,10 @@ const SEAT0: &str = "8d487514-a60e-8fd4-b681-8ebb00000000";
 
 /// Pinned encodings (hex), by case name.
 const GOLDEN: &[(&str, &str)] = &[
+    (
+        "command_batch",
+        "920192929601c41055555555555545558555555555555555dc0010ccabccabccabccabccabccabccabccabccabccabccabccabccabccabccabccabc410000102030405060708090a0b0c0d0e0fcf000001a3185c507b81a752656c6561736592c41011111111111141118111111111111111c41033333333333343338333333333333333ac5f494e424f582e6162632e37929601c41055555555555545558555555555555555dc0010ccabccabccabccabccabccabccabccabccabccabccabccabccabccabccabccabc410000102030405060708090a0b0c0d0e0fcf000001a3185c507ba6457870697265c0",
+    ),
     (
         "show_facts",
         "9301c410000102030405060708090a0b0c0d0e0f929501c410000102030405060708090a0b0c0d0e0f07cf000001a3185c507b81ab53686f774372656174656491029501c410000102030405060708090a0b0c0d0e0f08cf000001a3185c507b81a448656c6495c41011111111111141118111111111111111c4103333333333334333833333333333333391c4108d487514a60e8fd4b6818ebb00000000cf000001a3185c507bcd1194",

@@ -313,7 +313,10 @@ async fn stream_msg_ids(
                 .and_then(|h| h.get("Nats-Msg-Id"))
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            (id, schemas::decode(&message.payload).unwrap())
+            let [envelope] = &message_commands(&message)[..] else {
+                panic!("one command per message here")
+            };
+            (id, envelope.clone())
         })
         .collect()
 }
@@ -455,9 +458,14 @@ async fn pipeline_deliveries_lost_in_transit_are_never_acknowledged_past() {
     // What the server delivers now is lost on the way; the processor's own requests still go.
     proxy.set_blackhole(true);
     tokio::time::sleep(Duration::from_millis(50)).await;
+    // One bus each, so each command is a message of its own (one bus batches concurrent ones).
+    let mut buses = Vec::new();
+    for _ in 0..4 {
+        buses.push(support::pipeline::bus(&services, &topology).await);
+    }
     let lost: Vec<_> = (0..4u32)
-        .map(|i| {
-            let bus = bus.clone();
+        .zip(buses)
+        .map(|(i, bus)| {
             let envelope = hold(
                 show,
                 new_hold(),

@@ -177,9 +177,11 @@ async fn stream_subjects(
     stream_messages(services, topology)
         .await
         .into_iter()
-        .map(|message| {
-            let envelope = schemas::decode(&message.payload).unwrap();
-            (message.subject.to_string(), envelope)
+        .flat_map(|message| {
+            let subject = message.subject.to_string();
+            message_commands(&message)
+                .into_iter()
+                .map(move |envelope| (subject.clone(), envelope))
         })
         .collect()
 }

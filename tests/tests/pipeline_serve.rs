@@ -1,6 +1,7 @@
 //! The pipeline against real NATS JetStream and real Cassandra: provisioning, the command flow
 //! (hold, confirm, release, expire, cancel), stored state equal to the engine replayed over the
-//! stream, contiguous seat versions, and idempotent publishes.
+//! stream, contiguous seat versions, and idempotent publishes; concurrent commands of one show
+//! logged several to a message, each answered and applied once.
 
 mod support;
 
@@ -139,4 +140,54 @@ async fn pipeline_commands_flow_and_stored_state_equals_the_engine_replayed_over
         previous = Some(delta.version);
     }
     assert_eq!(previous, Some(stored.version));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_concurrent_commands_of_a_show_share_log_messages_and_each_applies_once() {
+    use std::sync::Arc;
+    let Some(services) = services("pipeline_batched") else {
+        return;
+    };
+    let topology = topology("batched");
+    provision_all(&services, &topology).await;
+    let processor = Processor::start(&services, &topology, "batched-proc");
+    let bus = Arc::new(bus(&services, &topology).await);
+    let show = new_show();
+    accepted(&bus.submit(create(show, 400)).await.unwrap().outcome);
+
+    // 300 buyers at once, two of them on each of 150 seats: one wins each seat.
+    let tasks: Vec<_> = (0..300u32)
+        .map(|i| {
+            let bus = bus.clone();
+            let envelope = hold(show, new_hold(), user(u128::from(i)), &[i / 2], 3_600_000);
+            tokio::spawn(async move { bus.submit(envelope).await })
+        })
+        .collect();
+    let mut held = 0;
+    let mut taken = 0;
+    for task in tasks {
+        match task
+            .await
+            .unwrap()
+            .expect("every command is answered")
+            .outcome
+        {
+            Outcome::Accepted(_) => held += 1,
+            Outcome::Rejected(Rejection::SeatsUnavailable { .. }) => taken += 1,
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!((held, taken), (150, 150));
+    processor.stop().await;
+
+    let messages = stream_messages(&services, &topology).await;
+    let commands: usize = messages.iter().map(|m| message_commands(m).len()).sum();
+    assert_eq!(commands, 301, "every command logged once");
+    assert!(
+        messages.len() < 150,
+        "concurrent commands share messages: {} messages for {commands} commands",
+        messages.len()
+    );
+    let state = assert_stored_equals_replay(&services, &topology, show).await;
+    assert_eq!(state.available_seats(), 400 - 150);
 }

@@ -116,6 +116,7 @@ impl MemLogHub {
             at: UnixMs(at),
             entry: LogEntry::Command(envelope),
             reply_to,
+            part: 0,
         };
         tx.send(command).await.map_err(|_| LogError::Closed)?;
         lane.depth.fetch_add(1, Ordering::Relaxed);

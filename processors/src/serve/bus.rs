@@ -11,7 +11,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use async_trait::async_trait;
 use futures::StreamExt;
-use schemas::{CodecError, CommandEnvelope, Reply};
+use schemas::{BatchedCommand, CodecError, CommandBatch, CommandEnvelope, Reply, ShowId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,6 +25,32 @@ use crate::topology::Topology;
 /// Header carrying the subject the processor replies to. (The message's own reply subject is
 /// taken by JetStream's publish acknowledgement.)
 pub const REPLY_TO_HEADER: &str = "Boxoffice-Reply-To";
+
+/// Header marking a command message whose payload is a [`CommandBatch`] of this many commands
+/// (each with its own reply address) instead of one [`CommandEnvelope`].
+pub const BATCH_HEADER: &str = "Boxoffice-Batch";
+
+/// The commands a message of a command subject carries, with their requesters' addresses: one
+/// envelope (address in [`REPLY_TO_HEADER`]) or, under [`BATCH_HEADER`], a [`CommandBatch`].
+pub fn logged_commands(
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+) -> Result<Vec<(CommandEnvelope, Option<ReplyTo>)>, CodecError> {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+    if header(BATCH_HEADER).is_some() {
+        let batch: CommandBatch = schemas::decode(payload)?;
+        return Ok(batch
+            .commands
+            .into_iter()
+            .map(|c| (c.envelope, c.reply_to.map(ReplyTo)))
+            .collect());
+    }
+    let envelope = schemas::decode::<CommandEnvelope>(payload)?;
+    Ok(vec![(
+        envelope,
+        header(REPLY_TO_HEADER).map(|v| ReplyTo(v.to_string())),
+    )])
+}
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
 
@@ -99,8 +125,30 @@ pub struct NatsBus {
     waiters: Waiters,
     next_token: Arc<AtomicU64>,
     reply_timeout: Duration,
+    lanes: Lanes,
     _router: Arc<AbortOnDrop>,
 }
+
+/// Commands waiting to be logged, per show, behind that show's message in flight.
+type Lanes = Arc<Mutex<HashMap<ShowId, Lane>>>;
+
+/// One show's publishing: at most one message in flight; what arrives meanwhile goes out
+/// together in the next one.
+#[derive(Default)]
+struct Lane {
+    waiting: Vec<Queued>,
+}
+
+/// A command waiting for its show's next message, and who to tell how logging it went.
+struct Queued {
+    envelope: CommandEnvelope,
+    reply_subject: String,
+    logged: oneshot::Sender<Result<(), BusError>>,
+}
+
+/// Most commands in one message: bounds the message (about 200 bytes each) and the work a
+/// partition loop takes in one piece.
+pub const BATCH_COMMANDS_MAX: usize = 128;
 
 impl std::fmt::Debug for NatsBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,8 +192,115 @@ impl NatsBus {
             waiters,
             next_token: Arc::new(AtomicU64::new(1)),
             reply_timeout,
+            lanes: Arc::default(),
             _router: Arc::new(AbortOnDrop(router)),
         })
+    }
+
+    /// Log `envelope` in its show's next message. The first command of an idle show goes out at
+    /// once (alone); commands that arrive while a message of their show is being stored wait
+    /// and go out together as one [`CommandBatch`] as soon as it is acknowledged, so a hot show
+    /// costs the log one message per round trip instead of one per command.
+    async fn log(&self, envelope: CommandEnvelope, reply_subject: String) -> Result<(), BusError> {
+        let show = envelope.show_id;
+        let (logged, outcome) = oneshot::channel();
+        let lead = {
+            let mut lanes = self.lanes.lock().expect("lanes lock");
+            let idle = !lanes.contains_key(&show);
+            let lane = lanes.entry(show).or_default();
+            lane.waiting.push(Queued {
+                envelope,
+                reply_subject,
+                logged,
+            });
+            idle
+        };
+        if lead {
+            self.clone().publish_waiting(show).await;
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(BusError::Unavailable("the publisher stopped".into())))
+    }
+
+    /// Publish what waits for `show` as one message and, if more arrived meanwhile, hand the
+    /// rest to a task of its own (so no requester publishes for others forever).
+    async fn publish_waiting(self, show: ShowId) {
+        if self.publish_next(show).await {
+            tokio::spawn(async move { while self.publish_next(show).await {} });
+        }
+    }
+
+    /// Publish one message of what waits for `show` and tell each command how it went; whether
+    /// more waits. The lane is dropped once nothing does: the show is idle again.
+    async fn publish_next(&self, show: ShowId) -> bool {
+        let batch = {
+            let mut lanes = self.lanes.lock().expect("lanes lock");
+            let Some(lane) = lanes.get_mut(&show) else {
+                return false;
+            };
+            let take = lane.waiting.len().min(BATCH_COMMANDS_MAX);
+            lane.waiting.drain(..take).collect::<Vec<_>>()
+        };
+        let result = self.publish_batch(&batch).await;
+        for queued in batch {
+            let _ = queued
+                .logged
+                .send(result.as_ref().map(|_| ()).map_err(shared));
+        }
+        let mut lanes = self.lanes.lock().expect("lanes lock");
+        match lanes.get(&show) {
+            Some(lane) if !lane.waiting.is_empty() => true,
+            _ => {
+                lanes.remove(&show);
+                false
+            }
+        }
+    }
+
+    /// One message for `batch`: a lone command as an envelope under its command id (a repeat
+    /// the stream drops as a duplicate is logged again as a distinct copy, see `submit`),
+    /// several as a [`CommandBatch`].
+    async fn publish_batch(&self, batch: &[Queued]) -> Result<(), BusError> {
+        if let [single] = batch {
+            return self.publish_single(single).await;
+        }
+        let commands = batch
+            .iter()
+            .map(|q| BatchedCommand {
+                envelope: q.envelope.clone(),
+                reply_to: Some(q.reply_subject.clone()),
+            })
+            .collect();
+        let payload = schemas::encode(&CommandBatch {
+            schema: schemas::SCHEMA_VERSION,
+            commands,
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(BATCH_HEADER, batch.len().to_string().as_str());
+        let show = batch[0].envelope.show_id;
+        self.store(show, headers, payload).await.map(|_| ())
+    }
+
+    async fn publish_single(&self, queued: &Queued) -> Result<(), BusError> {
+        let payload = schemas::encode(&queued.envelope)?;
+        let command_id = queued.envelope.command_id.to_string();
+        let stored = self
+            .publish(
+                &queued.envelope,
+                &payload,
+                &command_id,
+                &queued.reply_subject,
+            )
+            .await?;
+        if !stored {
+            // A retry inside the duplicate window: the first copy's reply went to its own
+            // requester. Log a distinct copy; the engine answers it with the first outcome.
+            let copy_id = format!("{command_id}:{}", uuid::Uuid::new_v4());
+            self.publish(&queued.envelope, &payload, &copy_id, &queued.reply_subject)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Publish with `msg_id`; `Ok(true)` if the stream stored it, `Ok(false)` if it dropped it as
@@ -160,10 +315,22 @@ impl NatsBus {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", msg_id);
         headers.insert(REPLY_TO_HEADER, reply_subject);
-        let subject = self.topology.command_subject(envelope.show_id);
+        self.store(envelope.show_id, headers, payload.to_vec())
+            .await
+    }
+
+    /// Store one message in `show`'s command subject; `Ok(true)` if stored, `Ok(false)` if the
+    /// stream dropped it as a duplicate of its `Nats-Msg-Id`.
+    async fn store(
+        &self,
+        show: ShowId,
+        headers: HeaderMap,
+        payload: Vec<u8>,
+    ) -> Result<bool, BusError> {
+        let subject = self.topology.command_subject(show);
         let ack = self
             .js
-            .publish_with_headers(subject, headers, payload.to_vec().into())
+            .publish_with_headers(subject, headers, payload.into())
             .await
             // Not sent at all: nothing can apply.
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
@@ -184,34 +351,14 @@ impl NatsBus {
 #[async_trait]
 impl CommandBus for NatsBus {
     async fn submit(&self, envelope: CommandEnvelope) -> Result<Reply, BusError> {
-        let payload = schemas::encode(&envelope)?;
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let reply_subject = format!("{}.{token}", self.inbox);
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().expect("waiters lock").insert(token, tx);
         let forget = || self.waiters.lock().expect("waiters lock").remove(&token);
-        let command_id = envelope.command_id.to_string();
-        let stored = match self
-            .publish(&envelope, &payload, &command_id, &reply_subject)
-            .await
-        {
-            Ok(stored) => stored,
-            Err(e) => {
-                forget();
-                return Err(e);
-            }
-        };
-        if !stored {
-            // A retry inside the duplicate window: the first copy's reply went to its own
-            // requester. Log a distinct copy; the engine answers it with the first outcome.
-            let copy_id = format!("{command_id}:{}", uuid::Uuid::new_v4());
-            if let Err(e) = self
-                .publish(&envelope, &payload, &copy_id, &reply_subject)
-                .await
-            {
-                forget();
-                return Err(e);
-            }
+        if let Err(e) = self.log(envelope, reply_subject).await {
+            forget();
+            return Err(e);
         }
         match tokio::time::timeout(self.reply_timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
@@ -220,6 +367,15 @@ impl CommandBus for NatsBus {
                 Err(BusError::Timeout)
             }
         }
+    }
+}
+
+/// One message's logging outcome, for each command it carried.
+fn shared(error: &BusError) -> BusError {
+    match error {
+        BusError::Timeout => BusError::Timeout,
+        BusError::Unavailable(reason) => BusError::Unavailable(reason.clone()),
+        BusError::Encode(e) => BusError::Unavailable(format!("command encoding failed: {e}")),
     }
 }
 

@@ -14,7 +14,7 @@ use schemas::{CommandEnvelope, Reply, UnixMs};
 use tracing::{debug, info, warn};
 
 use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
-use crate::serve::bus::{REPLY_TO_HEADER, reply_messages};
+use crate::serve::bus::{REPLY_TO_HEADER, logged_commands, reply_messages};
 use crate::serve::nats::NatsError;
 use crate::topology::{PartitionId, Topology};
 
@@ -181,7 +181,8 @@ impl JetStreamLog {
         }
     }
 
-    fn logged(&mut self, message: jetstream::Message) -> Result<LoggedCommand, LogError> {
+    /// The commands one delivered message carries (one, or a [`schemas::CommandBatch`]'s).
+    fn logged(&mut self, message: jetstream::Message) -> Result<Vec<LoggedCommand>, LogError> {
         let info = message.info().map_err(|e| LogError::Fatal(e.to_string()))?;
         let seq = info.stream_sequence;
         if info.consumer_sequence != self.next_delivery {
@@ -193,24 +194,31 @@ impl JetStreamLog {
         self.next_delivery += 1;
         let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
         self.pending = Some(info.pending);
-        let entry = match schemas::decode::<CommandEnvelope>(&message.payload) {
-            Ok(envelope) => LogEntry::Command(envelope),
-            Err(e) => LogEntry::Malformed {
-                detail: e.to_string(),
-            },
-        };
-        let reply_to = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(REPLY_TO_HEADER))
-            .map(|v| ReplyTo(v.as_str().to_string()));
-        self.last = Some((seq, message));
-        Ok(LoggedCommand {
+        let logged = |part: usize, entry, reply_to| LoggedCommand {
             seq,
             at,
             entry,
             reply_to,
-        })
+            part: part as u16,
+        };
+        let commands = match logged_commands(message.headers.as_ref(), &message.payload) {
+            Ok(commands) => commands
+                .into_iter()
+                .enumerate()
+                .map(|(part, (envelope, reply_to))| {
+                    logged(part, LogEntry::Command(envelope), reply_to)
+                })
+                .collect(),
+            Err(e) => vec![logged(
+                0,
+                LogEntry::Malformed {
+                    detail: e.to_string(),
+                },
+                None,
+            )],
+        };
+        self.last = Some((seq, message));
+        Ok(commands)
     }
 }
 
@@ -265,12 +273,12 @@ impl CommandLog for JetStreamLog {
             Ok(Some(Ok(message))) => message,
         };
         let linger_until = tokio::time::Instant::now() + BATCH_LINGER;
-        let mut batch = vec![self.logged(first)?];
+        let mut batch = self.logged(first)?;
         loop {
             // What has already arrived.
             while batch.len() < batch_size_max {
                 match self.messages.next().now_or_never() {
-                    Some(Some(Ok(message))) => batch.push(self.logged(message)?),
+                    Some(Some(Ok(message))) => batch.extend(self.logged(message)?),
                     Some(Some(Err(e))) => {
                         warn!(error = %e, "pull stream error after a partial batch");
                         break;
@@ -283,7 +291,7 @@ impl CommandLog for JetStreamLog {
             }
             // A small batch waits a little for more (see BATCH_LINGER); a full one never waits.
             match tokio::time::timeout_at(linger_until, self.messages.next()).await {
-                Ok(Some(Ok(message))) => batch.push(self.logged(message)?),
+                Ok(Some(Ok(message))) => batch.extend(self.logged(message)?),
                 Ok(Some(Err(e))) => {
                     warn!(error = %e, "pull stream error after a partial batch");
                     break;

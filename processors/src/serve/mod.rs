@@ -11,7 +11,7 @@ mod log;
 pub(crate) mod nats;
 mod processor;
 
-pub use bus::{NatsBus, REPLY_TO_HEADER};
+pub use bus::{BATCH_COMMANDS_MAX, BATCH_HEADER, NatsBus, REPLY_TO_HEADER, logged_commands};
 pub use changes::{FOLD_AFTER_CHANGES, FOLD_AFTER_LOGS};
 pub use cql::{Backend, CqlStore, schema_statements};
 pub use events::NatsEventSink;

@@ -146,7 +146,7 @@ pub async fn stream_messages(
 }
 
 /// Every command in `topology`'s command stream, in stream order: (stream sequence, stream time,
-/// envelope).
+/// envelope); the commands of one message share its sequence.
 pub async fn stream_commands(
     services: &Services,
     topology: &Topology,
@@ -154,15 +154,23 @@ pub async fn stream_commands(
     stream_messages(services, topology)
         .await
         .into_iter()
-        .map(|message| {
+        .flat_map(|message| {
             let info = message.info().unwrap();
             let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
-            (
-                info.stream_sequence,
-                at,
-                schemas::decode(&message.payload).unwrap(),
-            )
+            let seq = info.stream_sequence;
+            message_commands(&message)
+                .into_iter()
+                .map(move |envelope| (seq, at, envelope))
         })
+        .collect()
+}
+
+/// The commands one message of a command stream carries (one, or a batch's).
+pub fn message_commands(message: &async_nats::jetstream::Message) -> Vec<CommandEnvelope> {
+    processors::serve::logged_commands(message.headers.as_ref(), &message.payload)
+        .expect("a command message")
+        .into_iter()
+        .map(|(envelope, _)| envelope)
         .collect()
 }
 
