@@ -25,11 +25,20 @@ impl std::fmt::Debug for NatsEventSink {
     }
 }
 
+/// How long a publish waits for the stream's acknowledgement before it is sent again (same
+/// `Nats-Msg-Id`, so the stream keeps one copy). The loop acknowledges a batch only after its
+/// events are acknowledged, so an acknowledgement lost with a connection (not late: lost) stalls
+/// the partition for this long; stores answer in milliseconds, so a second is generous and keeps
+/// recovery from a reconnect within the two seconds the service promises.
+pub const EVENT_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl NatsEventSink {
     /// A sink over `client` with subjects from `topology`.
     pub fn new(client: async_nats::Client, topology: Arc<Topology>) -> NatsEventSink {
         NatsEventSink {
-            js: jetstream::new(client),
+            js: jetstream::ContextBuilder::new()
+                .timeout(EVENT_ACK_TIMEOUT)
+                .build(client),
             topology,
         }
     }
