@@ -29,8 +29,14 @@ use crate::{StartError, keys};
 /// redelivery work; a message holds one processor batch's facts of a show).
 pub const FACTS_IN_FLIGHT_MAX: i64 = 4096;
 
-/// How long JetStream waits for an ack before redelivering a fact.
-pub const FACT_ACK_WAIT: Duration = Duration::from_secs(60);
+/// How long JetStream waits for an ack (or a sign of progress) before redelivering a fact. Short,
+/// because it is how long the facts a crashed worker had taken wait before another worker (or
+/// the restarted one) gets them, and the contract promises tickets within 5 s of a confirm;
+/// a live worker slower than this says so every [`FACT_PROGRESS_EVERY`].
+pub const FACT_ACK_WAIT: Duration = Duration::from_secs(3);
+
+/// How often a worker still handling a message's facts tells JetStream it is in progress.
+pub const FACT_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Pause after a consumer error, so a persisting one does not spin.
 pub const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(200);
@@ -156,20 +162,30 @@ async fn open_consumer(
         .get_stream(&topology.booking_events.stream)
         .await
         .map_err(|e| failed(&e))?;
-    let consumer = stream
-        .get_or_create_consumer(
-            name,
-            pull::Config {
-                durable_name: Some(name.to_owned()),
-                filter_subject: format!("{}.>", topology.booking_events.subject_prefix),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: FACT_ACK_WAIT,
-                max_ack_pending: FACTS_IN_FLIGHT_MAX,
-                ..Default::default()
-            },
-        )
+    let config = pull::Config {
+        durable_name: Some(name.to_owned()),
+        filter_subject: format!("{}.>", topology.booking_events.subject_prefix),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: FACT_ACK_WAIT,
+        max_ack_pending: FACTS_IN_FLIGHT_MAX,
+        ..Default::default()
+    };
+    let mut consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer(name, config.clone())
         .await
         .map_err(|e| failed(&e))?;
+    let found = &consumer.info().await.map_err(|e| failed(&e))?.config;
+    if found.ack_wait != config.ack_wait || found.max_ack_pending != config.max_ack_pending {
+        // Made by an older build: both settings can be changed in place.
+        tracing::info!(
+            consumer = name,
+            "updating the booking facts consumer's settings"
+        );
+        consumer = stream
+            .update_consumer(config)
+            .await
+            .map_err(|e| failed(&e))?;
+    }
     consumer.messages().await.map_err(|e| failed(&e))
 }
 
@@ -213,10 +229,7 @@ async fn consume(mut messages: pull::Stream, lanes: Lanes, mut stopped: watch::R
         tokio::spawn(async move {
             // One message, one ack: handled when every fact in it is; otherwise all of them come
             // again (the worker takes a fact twice without a second effect).
-            let handled = futures::future::join_all(outcomes)
-                .await
-                .into_iter()
-                .all(|outcome| matches!(outcome, Ok(Ok(()))));
+            let handled = handled_in_time(&message, outcomes).await;
             let kind = if handled {
                 AckKind::Ack
             } else {
@@ -226,6 +239,30 @@ async fn consume(mut messages: pull::Stream, lanes: Lanes, mut stopped: watch::R
                 tracing::warn!(error = %e, "ack of booking facts failed; they will be redelivered");
             }
         });
+    }
+}
+
+/// Wait until every fact of `message` is handled (true) or one failed, telling JetStream the
+/// message is in progress meanwhile so it is not handed to another worker.
+async fn handled_in_time(
+    message: &jetstream::Message,
+    outcomes: Vec<oneshot::Receiver<Result<(), crate::worker::WorkError>>>,
+) -> bool {
+    let all = futures::future::join_all(outcomes);
+    tokio::pin!(all);
+    let mut progress = tokio::time::interval(FACT_PROGRESS_EVERY);
+    progress.tick().await;
+    loop {
+        tokio::select! {
+            outcomes = &mut all => {
+                return outcomes.into_iter().all(|outcome| matches!(outcome, Ok(Ok(()))));
+            }
+            _ = progress.tick() => {
+                if let Err(e) = message.ack_with(AckKind::Progress).await {
+                    tracing::debug!(error = %e, "progress of booking facts not sent");
+                }
+            }
+        }
     }
 }
 

@@ -244,3 +244,63 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
     );
     stack.stop().await;
 }
+
+/// A worker that dies with booking facts in hand (as `kill -9` leaves them: delivered, never
+/// acknowledged) must not push those bookings' tickets past the contract's 5 s: its facts come
+/// back to the next worker within the consumer's ack wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mode_a_dead_workers_facts_reach_the_next_worker_within_the_ticket_bound() {
+    use async_nats::jetstream::consumer::PullConsumer;
+    use futures::StreamExt;
+    let Some(mut stack) = stack("tickets_serve_dead_worker").await else {
+        return;
+    };
+    // The durable consumer exists; nobody consumes it now.
+    stack.tickets.take().unwrap().stop().await;
+    let api = &stack.api;
+    let show = create_show(api, 1, 6).await;
+    let (token, _) = api.guest().await;
+    let mut bookings = Vec::new();
+    for seat in &show.seats[..3] {
+        bookings.push(booked(api, &token, &show, &[seat]).await);
+    }
+
+    // The dead worker: takes every pending fact through the shared consumer and never answers.
+    let client = processors::serve::connect(&stack.backend.services.nats_url)
+        .await
+        .unwrap();
+    let consumer: PullConsumer = async_nats::jetstream::new(client)
+        .get_stream(&stack.backend.topology.booking_events.stream)
+        .await
+        .unwrap()
+        .get_consumer("tickets")
+        .await
+        .unwrap();
+    let mut taken = consumer
+        .fetch()
+        .max_messages(1_000)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await
+        .unwrap();
+    let mut in_hand = Vec::new();
+    while let Some(Ok(message)) = taken.next().await {
+        in_hand.push(message);
+    }
+    assert!(!in_hand.is_empty(), "the dead worker took the facts");
+
+    stack.tickets = Some(
+        start_tickets(
+            tickets_args(&stack.backend.services, &stack.backend.payments_url),
+            stack.backend.topology.clone(),
+        )
+        .await
+        .expect("the next worker starts"),
+    );
+    for booking in &bookings {
+        let (_, waited) = wait_tickets(&stack.api, &token, booking, 1).await;
+        eprintln!("booking {booking}: tickets after {waited:?}");
+    }
+    drop(in_hand);
+    stack.stop().await;
+}
