@@ -510,7 +510,9 @@ impl ShowState {
 
     /// Rebuild a show from its rows (in any order), including every derived index: seat words,
     /// the available counter, per-user tallies, the expiry queue and the idempotency memory.
-    /// No rows at all gives an empty state, as [`ShowState::new`].
+    /// Outcome rows older than the retention before the newest outcome row are left out (the show
+    /// had forgotten them; a store may keep them until their TTL). No rows at all gives an empty
+    /// state, as [`ShowState::new`].
     pub fn restore(
         show_id: ShowId,
         rows: impl IntoIterator<Item = StateRow>,
@@ -609,6 +611,15 @@ impl Parts {
         parts.holds.sort_by_key(|(id, _)| *id);
         parts.bookings.sort_by_key(|(id, _)| *id);
         parts.outcomes.sort_by_key(|(id, row)| (row.at, *id));
+        // Outcomes the show had already forgotten when it remembered its newest one: a store
+        // that lets outcomes expire by TTL instead of deleting them returns them until then.
+        if let Some((_, newest)) = parts.outcomes.last() {
+            let horizon = newest
+                .at
+                .0
+                .saturating_sub(crate::memory::OUTCOME_RETENTION_MS);
+            parts.outcomes.retain(|(_, row)| row.at.0 > horizon);
+        }
         Ok(parts)
     }
 

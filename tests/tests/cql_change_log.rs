@@ -1,7 +1,9 @@
-//! The change-log form of a show in Cassandra, against the real database: a show stored in the
+//! The stored form of a show in Cassandra, against the real database: a show stored in the
 //! earlier form (one plain row per seat, hold, booking and outcome) loads as it is and takes
-//! further batches in the log form; batch after batch, through folds, a fresh store loads
-//! exactly the state the engine holds in memory, and the folds keep the log short.
+//! further batches in the current form (each batch's outcomes in one outcome-log row with a TTL,
+//! never rewritten); batch after batch a fresh store loads exactly the state the engine holds in
+//! memory, including after the engine forgets outcomes a day later (the earlier form's outcome
+//! rows are deleted then, the outcome-log rows left to their TTL).
 
 mod support;
 
@@ -13,10 +15,13 @@ use support::pipeline::*;
 use uuid::Uuid;
 
 /// The stored `kind` of change-log rows (see `processors::serve::changes`).
-const CHANGES_KIND: i8 = 100;
+const CHANGES_KIND: i8 = processors::serve::CHANGES_KIND;
 
-/// Batches persisted after the legacy rows: enough for two folds.
-const BATCHES: u64 = 600;
+/// The stored `kind` of outcome-log rows.
+const OUTCOMES_KIND: i8 = processors::serve::OUTCOMES_KIND;
+
+/// Batches persisted after the legacy rows.
+const BATCHES: u64 = 300;
 
 /// Now by the wall clock: `create` puts the show a month from it, on sale at once.
 fn wall_now() -> UnixMs {
@@ -38,19 +43,31 @@ async fn assert_loads_as(store_nodes: &str, keyspace: &str, state: &ShowState, a
     );
 }
 
-async fn log_rows(session: &scylla::client::session::Session, keyspace: &str, show: Uuid) -> usize {
+/// The TTLs (seconds left; `None`: none) of a show's rows of `kind`.
+async fn row_ttls(
+    session: &scylla::client::session::Session,
+    keyspace: &str,
+    show: Uuid,
+    kind: i8,
+) -> Vec<Option<i32>> {
     let result = session
         .query_unpaged(
-            format!("SELECT id FROM {keyspace}.show_state WHERE show_id = ? AND kind = ?"),
-            (show, CHANGES_KIND),
+            format!("SELECT TTL(body) FROM {keyspace}.show_state WHERE show_id = ? AND kind = ?"),
+            (show, kind),
         )
         .await
         .unwrap();
-    result.into_rows_result().unwrap().rows_num()
+    result
+        .into_rows_result()
+        .unwrap()
+        .rows::<(Option<i32>,)>()
+        .unwrap()
+        .map(|row| row.unwrap().0)
+        .collect()
 }
 
 #[tokio::test]
-async fn a_show_in_plain_rows_converts_and_folds_through_hundreds_of_batches() {
+async fn a_show_in_plain_rows_takes_hundreds_of_batches_and_forgets_outcomes_a_day_later() {
     let Some(services) = services("a_show_in_plain_rows_converts_and_folds") else {
         return;
     };
@@ -141,11 +158,61 @@ async fn a_show_in_plain_rows_converts_and_folds_through_hundreds_of_batches() {
         }
     }
     assert_loads_as(&services.cql_nodes, &keyspace, &state, seq).await;
-    let logged = log_rows(&session, &keyspace, show.0).await;
-    assert!(
-        logged < processors::serve::FOLD_AFTER_LOGS,
-        "{logged} change-log rows after {BATCHES} batches: the log was not folded"
+    let outcome_logs = row_ttls(&session, &keyspace, show.0, OUTCOMES_KIND).await;
+    assert_eq!(
+        outcome_logs.len() as u64,
+        BATCHES,
+        "one outcome-log row per batch"
     );
+    let ttl = processors::serve::OUTCOME_TTL_S;
+    assert!(
+        outcome_logs
+            .iter()
+            .all(|left| left.is_some_and(|s| s > ttl - 600 && s <= ttl)),
+        "outcome-log rows expire after the retention: {:?}",
+        &outcome_logs[..3]
+    );
+    assert!(
+        row_ttls(&session, &keyspace, show.0, CHANGES_KIND)
+            .await
+            .is_empty()
+    );
+    let plain_outcomes = row_ttls(&session, &keyspace, show.0, RowKind::Outcome.code()).await;
+    assert_eq!(plain_outcomes.len(), 21, "the earlier form's outcome rows");
+
+    // A day and more later the engine forgets every outcome above: the earlier form's rows are
+    // deleted, the outcome-log rows stay until their TTL, and the show loads as the engine has it.
+    let later = UnixMs(now.0 + engine::OUTCOME_RETENTION_MS + 60_000);
+    let hold_id = HoldId(Uuid::from_u64_pair(4, 0));
+    state.decide(
+        &hold(show, hold_id, user(1_000_000), &[399], 600_000),
+        later,
+    );
+    let write = ShowWrite {
+        show_id: show,
+        expected: Some(Fence {
+            applied_seq: seq,
+            owner_epoch: 1,
+        }),
+        next: Fence {
+            applied_seq: seq + 1,
+            owner_epoch: 1,
+        },
+        version: seq + 1,
+        rows: processors::rows::encode_changes(state.take_dirty()).unwrap(),
+    };
+    assert_eq!(
+        store.persist(&write).await.unwrap(),
+        PersistOutcome::Applied
+    );
+    seq += 1;
+    assert_eq!(state.remembered_outcomes(), 1);
+    assert!(
+        row_ttls(&session, &keyspace, show.0, RowKind::Outcome.code())
+            .await
+            .is_empty()
+    );
+    assert_loads_as(&services.cql_nodes, &keyspace, &state, seq).await;
     // Rows of their own stay readable one at a time (holds by id).
     let holds: Vec<Uuid> = state
         .snapshot()

@@ -84,6 +84,7 @@ struct Statements {
     fence_first: PreparedStatement,
     fence_next: PreparedStatement,
     put_row: PreparedStatement,
+    put_expiring_row: PreparedStatement,
     delete_row: PreparedStatement,
     put_lookup: PreparedStatement,
     get_lookup: PreparedStatement,
@@ -231,6 +232,12 @@ impl CqlStore {
                 "INSERT INTO {ks}.show_state (show_id, kind, id, body) VALUES (?, ?, ?, ?)"
             ))
             .await?,
+            put_expiring_row: prepare(format!(
+                "INSERT INTO {ks}.show_state (show_id, kind, id, body) VALUES (?, ?, ?, ?) \
+                 USING TTL {}",
+                changes::OUTCOME_TTL_S
+            ))
+            .await?,
             delete_row: prepare(format!(
                 "DELETE FROM {ks}.show_state WHERE show_id = ? AND kind = ? AND id = ?"
             ))
@@ -335,6 +342,7 @@ impl CqlStore {
         let mut last_seq = None;
         let mut rows = Vec::new();
         let mut logs = Vec::new();
+        let mut legacy_logs = Vec::new();
         while let Some(row) = stream.next().await {
             let (kind, id, body, seq, epoch, version) =
                 row.map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -344,6 +352,10 @@ impl CqlStore {
             last_seq = seq;
             match (kind, id) {
                 (Some(changes::CHANGES_KIND), Some(id)) => {
+                    legacy_logs.push(changes::log_seq(id));
+                    logs.push((changes::log_seq(id), body.unwrap_or_default()));
+                }
+                (Some(changes::OUTCOMES_KIND), Some(id)) => {
                     logs.push((changes::log_seq(id), body.unwrap_or_default()));
                 }
                 (Some(kind), Some(id)) => rows.push(Row {
@@ -361,10 +373,15 @@ impl CqlStore {
             return Ok(None);
         }
         let logs = decode_logs(logs)?;
-        let rows = apply_logs(rows, &logs);
         if self.writing.load(Ordering::Relaxed) {
-            self.remember_tail(show, Tail::from_logs(fence, &logs));
+            let legacy: Vec<_> = logs
+                .iter()
+                .filter(|(seq, _)| legacy_logs.contains(seq))
+                .cloned()
+                .collect();
+            self.remember_tail(show, Tail::from_stored(fence, &rows, &legacy));
         }
+        let rows = apply_logs(rows, &logs);
         Ok(Some(Some(StoredShow {
             fence,
             version,
@@ -417,7 +434,7 @@ impl CqlStore {
         }
     }
 
-    fn batch_for(&self, write: &ShowWrite, rows: &[Row]) -> (Batch, Vec<Vec<CqlValue>>) {
+    fn batch_for(&self, write: &ShowWrite, plan: &changes::Plan) -> (Batch, Vec<Vec<CqlValue>>) {
         let mut batch = Batch::new(BatchType::Logged);
         batch.set_serial_consistency(Some(SerialConsistency::Serial));
         let show = CqlValue::Uuid(write.show_id.0);
@@ -427,7 +444,7 @@ impl CqlStore {
             CqlValue::BigInt(write.version as i64),
             show.clone(),
         ];
-        let mut values = Vec::with_capacity(rows.len() + 1);
+        let mut values = Vec::with_capacity(plan.rows.len() + plan.expiring.len() + 1);
         match write.expected {
             None => {
                 batch.append_statement(self.statements.fence_first.clone());
@@ -441,7 +458,9 @@ impl CqlStore {
                 values.push(v);
             }
         }
-        for row in rows {
+        let rows = plan.rows.iter().map(|row| (row, false));
+        let expiring = plan.expiring.iter().map(|row| (row, true));
+        for (row, expires) in rows.chain(expiring) {
             let key = [
                 show.clone(),
                 CqlValue::TinyInt(row.kind),
@@ -449,7 +468,12 @@ impl CqlStore {
             ];
             match &row.body {
                 Some(body) => {
-                    batch.append_statement(self.statements.put_row.clone());
+                    let statement = if expires {
+                        &self.statements.put_expiring_row
+                    } else {
+                        &self.statements.put_row
+                    };
+                    batch.append_statement(statement.clone());
                     let mut v = key.to_vec();
                     v.push(CqlValue::Blob(body.clone()));
                     values.push(v);
@@ -534,9 +558,9 @@ fn decode_logs(mut logs: Vec<(u64, Vec<u8>)>) -> Result<Vec<(u64, Vec<Row>)>, St
         .collect()
 }
 
-/// The show's rows: its plain rows with its change-log rows applied over them in log order
-/// (plain rows are older than every log row: written before change logs existed, or by a fold
-/// that deleted the log rows it folded).
+/// The show's rows: its plain rows with its log rows applied over them in log order (plain
+/// rows a log row also names are older than it: written before logs existed, by a fold that
+/// deleted the log rows it folded, or, for seats, never named by an outcome-log row).
 fn apply_logs(rows: Vec<Row>, logs: &[(u64, Vec<Row>)]) -> Vec<Row> {
     if logs.is_empty() {
         return rows;
@@ -634,7 +658,7 @@ impl ShowStore for CqlStore {
 
     async fn persist(&self, write: &ShowWrite) -> Result<PersistOutcome, StoreError> {
         let plan = changes::plan(write, self.tail_for(write).await?);
-        let (batch, values) = self.batch_for(write, &plan.rows);
+        let (batch, values) = self.batch_for(write, &plan);
         let outcome = self.conditional(batch, values).await;
         if let (Ok(PersistOutcome::Applied), Some(tail)) = (&outcome, plan.tail) {
             self.remember_tail(write.show_id, tail);

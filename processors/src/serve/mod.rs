@@ -12,7 +12,7 @@ pub(crate) mod nats;
 mod processor;
 
 pub use bus::{BATCH_COMMANDS_MAX, BATCH_HEADER, NatsBus, REPLY_TO_HEADER, logged_commands};
-pub use changes::{FOLD_AFTER_CHANGES, FOLD_AFTER_LOGS};
+pub use changes::{CHANGES_KIND, OUTCOME_TTL_S, OUTCOMES_KIND};
 pub use cql::{Backend, CqlStore, schema_statements};
 pub use events::NatsEventSink;
 pub use lease::{Lease, LeaseError};
