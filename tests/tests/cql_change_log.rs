@@ -43,6 +43,21 @@ async fn assert_loads_as(store_nodes: &str, keyspace: &str, state: &ShowState, a
     );
 }
 
+/// The conditional write of the batch after log sequence `seq` (the first one when 0).
+fn write_after(show: schemas::ShowId, seq: u64, rows: Vec<processors::store::Row>) -> ShowWrite {
+    let fence = |applied_seq| Fence {
+        applied_seq,
+        owner_epoch: 1,
+    };
+    ShowWrite {
+        show_id: show,
+        expected: (seq > 0).then_some(fence(seq)),
+        next: fence(seq + 1),
+        version: seq + 1,
+        rows,
+    }
+}
+
 /// The TTLs (seconds left; `None`: none) of a show's rows of `kind`.
 async fn row_ttls(
     session: &scylla::client::session::Session,
@@ -135,21 +150,8 @@ async fn a_show_in_plain_rows_takes_hundreds_of_batches_and_forgets_outcomes_a_d
             }
         }
         let rows = processors::rows::encode_changes(state.take_dirty()).unwrap();
-        let write = ShowWrite {
-            show_id: show,
-            expected: Some(Fence {
-                applied_seq: seq,
-                owner_epoch: 1,
-            }),
-            next: Fence {
-                applied_seq: seq + 1,
-                owner_epoch: 1,
-            },
-            version: seq + 1,
-            rows,
-        };
         assert_eq!(
-            store.persist(&write).await.unwrap(),
+            store.persist(&write_after(show, seq, rows)).await.unwrap(),
             PersistOutcome::Applied
         );
         seq += 1;
@@ -188,21 +190,9 @@ async fn a_show_in_plain_rows_takes_hundreds_of_batches_and_forgets_outcomes_a_d
         &hold(show, hold_id, user(1_000_000), &[399], 600_000),
         later,
     );
-    let write = ShowWrite {
-        show_id: show,
-        expected: Some(Fence {
-            applied_seq: seq,
-            owner_epoch: 1,
-        }),
-        next: Fence {
-            applied_seq: seq + 1,
-            owner_epoch: 1,
-        },
-        version: seq + 1,
-        rows: processors::rows::encode_changes(state.take_dirty()).unwrap(),
-    };
+    let rows = processors::rows::encode_changes(state.take_dirty()).unwrap();
     assert_eq!(
-        store.persist(&write).await.unwrap(),
+        store.persist(&write_after(show, seq, rows)).await.unwrap(),
         PersistOutcome::Applied
     );
     seq += 1;
@@ -253,19 +243,8 @@ async fn a_load_across_pages_never_mixes_two_moments() {
     state.decide(&create(show, 4_000), now);
     let mut seq = 0u64;
     let persist = move |state: &mut ShowState, seq: &mut u64| {
-        let write = ShowWrite {
-            show_id: show,
-            expected: (*seq > 0).then_some(Fence {
-                applied_seq: *seq,
-                owner_epoch: 1,
-            }),
-            next: Fence {
-                applied_seq: *seq + 1,
-                owner_epoch: 1,
-            },
-            version: *seq + 1,
-            rows: processors::rows::encode_changes(state.take_dirty()).unwrap(),
-        };
+        let rows = processors::rows::encode_changes(state.take_dirty()).unwrap();
+        let write = write_after(show, *seq, rows);
         *seq += 1;
         write
     };

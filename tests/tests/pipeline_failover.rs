@@ -16,9 +16,9 @@ use processors::bus::{BusError, CommandBus};
 use processors::dev::LocalBus;
 use processors::dev::MemLogHub;
 use processors::events::EventHub;
-use processors::log::{CommandLog, LogError, LoggedCommand, ReplyTo};
+use processors::log::{CommandLog, LogError, LoggedCommand};
 use processors::partition::{LoopError, LoopSettings, Ownership, PartitionLoop};
-use processors::serve::{CqlStore, JetStreamLog, NatsEventSink, prepare_consumer};
+use processors::serve::{CqlStore, JetStreamLog};
 use processors::store::ShowStore;
 use processors::topology::{PartitionId, Topology};
 use schemas::{CommandEnvelope, Event, HoldId, Outcome, Rejection, Reply, SeatId};
@@ -444,44 +444,32 @@ async fn pipeline_a_standby_decides_and_persists_nothing_while_the_active_one_ho
     assert_stored_equals_replay(&services, &topology, show).await;
 }
 
-/// Delegates to a JetStream log but never acknowledges and "crashes" (closes) after `batches`
-/// batches: the effects are persisted, the acks are lost.
+/// Never acknowledges and "crashes" (closes) after `batches_left` batches: the effects are
+/// persisted, the acks are lost.
 struct CrashBeforeAck {
-    inner: JetStreamLog,
     batches_left: usize,
 }
 
 #[async_trait]
-impl CommandLog for CrashBeforeAck {
+impl Alteration for CrashBeforeAck {
     async fn next_batch(
         &mut self,
+        inner: &mut JetStreamLog,
         max: usize,
         wait: Duration,
     ) -> Result<Vec<LoggedCommand>, LogError> {
         if self.batches_left == 0 {
             return Err(LogError::Closed);
         }
-        let batch = self.inner.next_batch(max, wait).await?;
+        let batch = inner.next_batch(max, wait).await?;
         if !batch.is_empty() {
             self.batches_left -= 1;
         }
         Ok(batch)
     }
-    async fn ack_through(&mut self, _seq: u64) -> Result<(), LogError> {
-        Ok(())
-    }
-    async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
-        self.inner.reply(to, reply).await
-    }
-    async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
-        self.inner.append(envelope).await
-    }
-    async fn resubmit(
-        &self,
-        command: &LoggedCommand,
-        envelope: &CommandEnvelope,
-    ) -> Result<(), LogError> {
-        self.inner.resubmit(command, envelope).await
+
+    fn acks(&self) -> bool {
+        false
     }
 }
 
@@ -511,30 +499,18 @@ async fn pipeline_redelivered_commands_after_a_crash_apply_once() {
             .await
             .unwrap();
     }
-    let partition = PartitionId("0".into());
-    let consumer = prepare_consumer(&js, &topology, &partition).await.unwrap();
-    let log = JetStreamLog::open(client.clone(), topology.clone(), &consumer)
-        .await
-        .unwrap();
+    let (inner, sink) = partition_zero(&services, &topology).await;
     let store = Arc::new(
         CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
             .await
             .unwrap(),
     );
-    let sink = Arc::new(NatsEventSink::new(client.clone(), topology.clone()));
-    let (_stop, stop_rx) = watch::channel(false);
-    let crashing = PartitionLoop::new(
-        LoopSettings::new(partition.clone()),
-        Ownership::permanent(1),
-        CrashBeforeAck {
-            inner: log,
-            batches_left: 1,
-        },
-        store.clone(),
-        sink,
-        stop_rx,
-    );
-    crashing.run().await.unwrap();
+    let crashing = AlteredLog {
+        inner,
+        alteration: CrashBeforeAck { batches_left: 1 },
+    };
+    let (_stop, task) = spawn_loop(crashing, store.clone(), sink);
+    task.await.unwrap().unwrap();
     let applied = store
         .read_fence(show)
         .await

@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use processors::bus::CommandBus;
-use processors::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
-use processors::partition::{LoopExit, LoopSettings, Ownership, PartitionLoop};
-use processors::serve::{CqlStore, JetStreamLog, NatsEventSink, prepare_consumer};
+use processors::log::{CommandLog, LogEntry, LogError, LoggedCommand};
+use processors::partition::LoopExit;
+use processors::serve::{CqlStore, JetStreamLog};
 use processors::store::{
     Fence, IndexRows, LookupKind, PersistOutcome, ShowStore, ShowWrite, StoreError, StoredShow,
     UserBookingRef,
@@ -31,7 +31,6 @@ use processors::store::{
 use processors::topology::{PartitionId, Topology};
 use schemas::{CommandEnvelope, Event, HoldId, Outcome, Rejection, Reply, ShowId, UnixMs, UserId};
 use support::pipeline::*;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 /// Where the next conditional batch times out.
@@ -196,30 +195,12 @@ async fn pipeline_lwt_timeouts_are_settled_by_reading_never_by_writing_again() {
     };
     let topology = Arc::new(one_partition("lwt_timeout"));
     provision_all(&services, &topology).await;
-    let client = processors::serve::connect(&services.nats_url)
-        .await
-        .unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let partition = PartitionId("0".into());
-    let consumer = prepare_consumer(&js, &topology, &partition).await.unwrap();
-    let log = JetStreamLog::open(client.clone(), topology.clone(), &consumer)
-        .await
-        .unwrap();
+    let (log, sink) = partition_zero(&services, &topology).await;
     let cql = CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
         .await
         .unwrap();
     let store = Arc::new(FaultyStore::new(cql));
-    let sink = Arc::new(NatsEventSink::new(client.clone(), topology.clone()));
-    let (stop, stop_rx) = watch::channel(false);
-    let looped = PartitionLoop::new(
-        LoopSettings::new(partition),
-        Ownership::permanent(1),
-        log,
-        store.clone(),
-        sink,
-        stop_rx,
-    );
-    let task = tokio::spawn(looped.run());
+    let (stop, task) = spawn_loop(log, store.clone(), sink);
     let bus = bus(&services, &topology).await;
     let show = new_show();
     let created = bus.submit(create(show, 10)).await.unwrap();
@@ -510,10 +491,10 @@ async fn pipeline_deliveries_lost_in_transit_are_never_acknowledged_past() {
     assert_eq!(state.available_seats(), 40 - 9);
 }
 
-/// Delegates to a JetStream log, but holds back the first hold of the first batch that has a
-/// later command too, and delivers it alone after that batch: a delivery overtaken in transit.
+/// Holds back the first hold of the first batch that has a later command too, and delivers it
+/// alone after that batch: a delivery overtaken in transit.
+#[derive(Default)]
 struct Overtaken {
-    inner: JetStreamLog,
     held_back: Option<LoggedCommand>,
     done: bool,
 }
@@ -524,16 +505,17 @@ fn is_hold(command: &LoggedCommand) -> bool {
 }
 
 #[async_trait]
-impl CommandLog for Overtaken {
+impl Alteration for Overtaken {
     async fn next_batch(
         &mut self,
+        inner: &mut JetStreamLog,
         max: usize,
         wait: Duration,
     ) -> Result<Vec<LoggedCommand>, LogError> {
         if let Some(late) = self.held_back.take() {
             return Ok(vec![late]);
         }
-        let mut batch = self.inner.next_batch(max, wait).await?;
+        let mut batch = inner.next_batch(max, wait).await?;
         if !self.done
             && let Some(at) = batch.iter().position(is_hold)
             && at + 1 < batch.len()
@@ -542,22 +524,6 @@ impl CommandLog for Overtaken {
             self.done = true;
         }
         Ok(batch)
-    }
-    async fn ack_through(&mut self, seq: u64) -> Result<(), LogError> {
-        self.inner.ack_through(seq).await
-    }
-    async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
-        self.inner.reply(to, reply).await
-    }
-    async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
-        self.inner.append(envelope).await
-    }
-    async fn resubmit(
-        &self,
-        command: &LoggedCommand,
-        envelope: &CommandEnvelope,
-    ) -> Result<(), LogError> {
-        self.inner.resubmit(command, envelope).await
     }
 }
 
@@ -568,35 +534,17 @@ async fn pipeline_an_overtaken_command_is_placed_again_and_answered() {
     };
     let topology = Arc::new(one_partition("overtaken"));
     provision_all(&services, &topology).await;
-    let client = processors::serve::connect(&services.nats_url)
-        .await
-        .unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let partition = PartitionId("0".into());
-    let consumer = prepare_consumer(&js, &topology, &partition).await.unwrap();
-    let log = JetStreamLog::open(client.clone(), topology.clone(), &consumer)
-        .await
-        .unwrap();
+    let (inner, sink) = partition_zero(&services, &topology).await;
     let store = Arc::new(
         CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
             .await
             .unwrap(),
     );
-    let sink = Arc::new(NatsEventSink::new(client.clone(), topology.clone()));
-    let (stop, stop_rx) = watch::channel(false);
-    let looped = PartitionLoop::new(
-        LoopSettings::new(partition.clone()),
-        Ownership::permanent(1),
-        Overtaken {
-            inner: log,
-            held_back: None,
-            done: false,
-        },
-        store.clone(),
-        sink,
-        stop_rx,
-    );
-    let task = tokio::spawn(looped.run());
+    let log = AlteredLog {
+        inner,
+        alteration: Overtaken::default(),
+    };
+    let (stop, task) = spawn_loop(log, store.clone(), sink);
     let bus = Arc::new(bus(&services, &topology).await);
     let show = new_show();
     let created = bus.submit(create(show, 10)).await.unwrap();

@@ -9,10 +9,18 @@ use processors::fixtures;
 // Re-exported for the suites; a suite that uses neither would otherwise warn.
 #[allow(unused_imports)]
 pub use processors::fixtures::{seat, user};
+use processors::log::{CommandLog, LogError, LoggedCommand, ReplyTo};
+use processors::partition::{LoopError, LoopExit, LoopSettings, Ownership, PartitionLoop};
 use processors::provision::{ProvisionTarget, provision};
-use processors::serve::{ProcessorConfig, run_processor};
+use processors::serve::{
+    JetStreamLog, NatsEventSink, ProcessorConfig, prepare_consumer, run_processor,
+};
+use processors::store::ShowStore;
+use processors::topology::PartitionId;
 use processors::topology::Topology;
-use schemas::{BookingId, Command, CommandEnvelope, CommandId, HoldId, ShowId, UnixMs, UserId};
+use schemas::{
+    BookingId, Command, CommandEnvelope, CommandId, HoldId, Reply, ShowId, UnixMs, UserId,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -278,4 +286,98 @@ pub fn new_hold() -> HoldId {
 
 pub fn new_booking() -> BookingId {
     BookingId(Uuid::new_v4())
+}
+
+/// What a test changes about a real JetStream log: how batches come out, and whether acks reach
+/// the server. Everything else goes to the real log ([`AlteredLog`]).
+#[async_trait::async_trait]
+pub trait Alteration: Send + Sync {
+    /// The next batch, usually `inner`'s, changed.
+    async fn next_batch(
+        &mut self,
+        inner: &mut JetStreamLog,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedCommand>, LogError>;
+
+    /// Whether acknowledgements reach the server (false: they are lost).
+    fn acks(&self) -> bool {
+        true
+    }
+}
+
+/// A real JetStream log with an [`Alteration`].
+pub struct AlteredLog<A> {
+    pub inner: JetStreamLog,
+    pub alteration: A,
+}
+
+#[async_trait::async_trait]
+impl<A: Alteration> CommandLog for AlteredLog<A> {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedCommand>, LogError> {
+        self.alteration.next_batch(&mut self.inner, max, wait).await
+    }
+    async fn ack_through(&mut self, seq: u64) -> Result<(), LogError> {
+        if !self.alteration.acks() {
+            return Ok(());
+        }
+        self.inner.ack_through(seq).await
+    }
+    async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
+        self.inner.reply(to, reply).await
+    }
+    async fn append(&self, envelope: &CommandEnvelope) -> Result<(), LogError> {
+        self.inner.append(envelope).await
+    }
+    async fn resubmit(
+        &self,
+        command: &LoggedCommand,
+        envelope: &CommandEnvelope,
+    ) -> Result<(), LogError> {
+        self.inner.resubmit(command, envelope).await
+    }
+}
+
+/// Partition 0's real log and event sink, for a loop a test assembles itself.
+pub async fn partition_zero(
+    services: &Services,
+    topology: &Arc<Topology>,
+) -> (JetStreamLog, Arc<NatsEventSink>) {
+    let client = processors::serve::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let partition = PartitionId("0".into());
+    let consumer = prepare_consumer(&js, topology, &partition).await.unwrap();
+    let log = JetStreamLog::open(client.clone(), topology.clone(), &consumer)
+        .await
+        .unwrap();
+    (log, Arc::new(NatsEventSink::new(client, topology.clone())))
+}
+
+/// Run partition 0's loop over `log` and `store` with a lease never lost; stop it with the
+/// sender.
+pub fn spawn_loop<L, S>(
+    log: L,
+    store: Arc<S>,
+    sink: Arc<NatsEventSink>,
+) -> (watch::Sender<bool>, JoinHandle<Result<LoopExit, LoopError>>)
+where
+    L: CommandLog + Sync + 'static,
+    S: ShowStore + 'static,
+{
+    let (stop, stop_rx) = watch::channel(false);
+    let looped = PartitionLoop::new(
+        LoopSettings::new(PartitionId("0".into())),
+        Ownership::permanent(1),
+        log,
+        store,
+        sink,
+        stop_rx,
+    );
+    (stop, tokio::spawn(looped.run()))
 }
