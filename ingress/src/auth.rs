@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn signed_tokens_verify_and_carry_known_roles() {
-        let keys = TokenKeys::new(b"secret");
+        let keys = TokenKeys::new(b"auth-unit-test-secret-0123456789abcdef");
         let caller = keys.verify(&keys.sign(&claims(2_000)), 1_000).unwrap();
         assert_eq!(caller.user, UserId(Uuid::from_u128(42)));
         assert_eq!(caller.roles, vec![Role::Admin]);
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn expired_forged_and_malformed_tokens_are_refused() {
-        let keys = TokenKeys::new(b"secret");
+        let keys = TokenKeys::new(b"auth-unit-test-secret-0123456789abcdef");
         let token = keys.sign(&claims(2_000));
         assert_eq!(keys.verify(&token, 2_000), Err(TokenError::Expired));
         let other = TokenKeys::new(b"other");
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn tampered_payload_fails_the_signature() {
-        let keys = TokenKeys::new(b"secret");
+        let keys = TokenKeys::new(b"auth-unit-test-secret-0123456789abcdef");
         let token = keys.sign(&claims(2_000));
         let parts: Vec<&str> = token.split('.').collect();
         let mut forged = claims(9_000);

@@ -15,8 +15,10 @@ pub struct ApiConfig {
     #[arg(long, env = "BOXOFFICE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 
-    /// HS256 secret that signs and verifies bearer tokens (at least 16 bytes). `boxoffice dev`
-    /// generates one and keeps it in the data dir when unset; `boxoffice serve` requires it.
+    /// HS256 secret that signs and verifies bearer tokens (at least 32 bytes: RFC 7518 asks for a
+    /// key as long as the hash, and the waiting room's and, without `BOXOFFICE_TICKET_KEYS`, the
+    /// tickets' keys are derived from it). `boxoffice dev` generates one and keeps it in the data
+    /// dir when unset; `boxoffice serve` requires it.
     #[arg(long, env = "BOXOFFICE_AUTH_SECRET", hide_env_values = true)]
     pub auth_secret: Option<String>,
 
@@ -95,8 +97,8 @@ fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Shortest accepted auth secret, in bytes.
-pub const AUTH_SECRET_MIN_BYTES: usize = 16;
+/// Shortest accepted auth secret, in bytes (the same floor the ticket worker applies).
+pub const AUTH_SECRET_MIN_BYTES: usize = fulfilment::keys::AUTH_SECRET_MIN_BYTES;
 
 /// Most seats one hold may take (fixed by the contract).
 pub const MAX_SEATS_PER_HOLD: u16 = 10;
@@ -109,7 +111,11 @@ impl ApiConfig {
         {
             return Err(invalid(
                 "BOXOFFICE_AUTH_SECRET",
-                format!("must be at least {AUTH_SECRET_MIN_BYTES} bytes"),
+                format!(
+                    "must be at least {AUTH_SECRET_MIN_BYTES} bytes (got {}); generate one with \
+                     `head -c 32 /dev/urandom | base64`",
+                    secret.len()
+                ),
             ));
         }
         if self.hold_ttl_s == 0 || self.hold_ttl_s > 86_400 {
@@ -395,6 +401,21 @@ mod tests {
         assert_eq!(api.rate_per_ip, 200);
         assert!(api.guest_auth);
         cli.dev.validate().unwrap();
+    }
+
+    #[test]
+    fn an_auth_secret_under_32_bytes_is_refused_naming_the_variable() {
+        let refused = Cli::try_parse_from(["x", "--auth-secret", &"s".repeat(31)]).unwrap();
+        match refused.dev.validate() {
+            Err(ConfigError::Invalid { setting, reason }) => {
+                assert_eq!(setting, "BOXOFFICE_AUTH_SECRET");
+                assert!(reason.contains("at least 32 bytes"), "{reason}");
+                assert!(reason.contains("got 31"), "{reason}");
+            }
+            other => panic!("a 31-byte secret was accepted: {other:?}"),
+        }
+        let accepted = Cli::try_parse_from(["x", "--auth-secret", &"s".repeat(32)]).unwrap();
+        accepted.dev.validate().unwrap();
     }
 
     #[test]

@@ -107,7 +107,7 @@ mod tests {
     use super::*;
 
     fn pow() -> ProofOfWork {
-        ProofOfWork::new(RoomKeys::new(b"0123456789abcdef0123"))
+        ProofOfWork::new(RoomKeys::new(b"0123456789abcdef0123456789abcdef"))
     }
 
     #[test]
@@ -118,7 +118,8 @@ mod tests {
         assert_eq!(
             issued,
             Challenge {
-                challenge: RoomKeys::new(b"0123456789abcdef0123").challenge(show, user, 10),
+                challenge: RoomKeys::new(b"0123456789abcdef0123456789abcdef")
+                    .challenge(show, user, 10),
                 bits: 10,
             }
         );

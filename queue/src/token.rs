@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn an_admission_token_is_valid_for_its_show_user_and_window_only() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, user) = ids();
         let token = keys.admission_token(show, user, UnixMs(5_000));
         assert_eq!(
@@ -211,9 +211,9 @@ mod tests {
 
     #[test]
     fn forged_tokens_are_refused() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, user) = ids();
-        let other = RoomKeys::new(b"another secret of some length");
+        let other = RoomKeys::new(b"another secret of some length, 32+");
         let foreign = other.admission_token(show, user, UnixMs(i64::MAX));
         assert_eq!(
             keys.verify_admission(&foreign, show, user, UnixMs(0)),
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn challenges_are_per_show_user_and_difficulty_and_solutions_verify() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, user) = ids();
         let challenge = keys.challenge(show, user, 12);
         assert_eq!(challenge, keys.challenge(show, user, 12));
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn opening_seeds_differ_per_show_and_secret() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, _) = ids();
         assert_eq!(keys.opening_seed(show), keys.opening_seed(show));
         assert_ne!(
@@ -279,7 +279,7 @@ mod tests {
         );
         assert_ne!(
             keys.opening_seed(show),
-            RoomKeys::new(b"another secret of some length").opening_seed(show)
+            RoomKeys::new(b"another secret of some length, 32+").opening_seed(show)
         );
     }
 }

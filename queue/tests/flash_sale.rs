@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use schemas::{ShowId, UnixMs, UserId};
 use uuid::Uuid;
 
-const SECRET: &[u8] = b"flash-sale-secret-0123456789";
+const SECRET: &[u8] = b"flash-sale-secret-0123456789abcdefgh";
 const OPENS_AT: i64 = 1_000_000;
 const WINDOW_MS: i64 = 60_000;
 

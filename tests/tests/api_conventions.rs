@@ -48,12 +48,13 @@ async fn guest_tokens_authenticate_and_bad_tokens_are_401() {
     api.get("/v1/bookings", Some(&expired))
         .await
         .expect_problem(401, "unauthenticated");
-    let forged =
-        ingress::auth::TokenKeys::new(b"some-other-secret-xyz").sign(&ingress::auth::Claims {
+    let forged = ingress::auth::TokenKeys::new(b"some-other-secret-xyz-0123456789abcdef").sign(
+        &ingress::auth::Claims {
             sub: Uuid::new_v4().to_string(),
             exp: support::api::chrono_now() + 600,
             roles: vec!["admin".into()],
-        });
+        },
+    );
     api.get("/v1/bookings", Some(&forged))
         .await
         .expect_problem(401, "unauthenticated");

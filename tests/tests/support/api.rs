@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The auth secret every test server uses (so tests can mint admin and forged tokens).
-pub const SECRET: &str = "test-secret-0123456789abcdef";
+pub const SECRET: &str = "test-secret-0123456789abcdef-32bytes+";
 
 /// Settings with limits off and contract defaults otherwise.
 pub fn api_config() -> ApiConfig {
