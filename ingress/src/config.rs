@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
+pub use processors::cli::MetricsAddr;
+
+pub use crate::client::Cidr;
 
 /// Settings of the HTTP API shared by `boxoffice dev` and `boxoffice serve`.
 #[derive(Args, Debug, Clone)]
@@ -14,6 +17,12 @@ pub struct ApiConfig {
     /// Address the HTTP API listens on.
     #[arg(long, env = "BOXOFFICE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+
+    /// Serve Prometheus metrics at `http://<addr>/metrics`, apart from the API: `ip:port` (port
+    /// 0 picks a free one, logged), or `off`. Loopback by default, so the series (which name
+    /// routes, shows' demand and error rates) are not published to the API's clients.
+    #[arg(long, env = "BOXOFFICE_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: MetricsAddr,
 
     /// HS256 secret that signs and verifies bearer tokens (at least 32 bytes: RFC 7518 asks for a
     /// key as long as the hash, and the waiting room's and, without `BOXOFFICE_TICKET_KEYS`, the
@@ -53,6 +62,29 @@ pub struct ApiConfig {
     /// Requests per second one client IP may make (burst twice that); 0 disables the limit.
     #[arg(long, env = "BOXOFFICE_RATE_PER_IP", default_value_t = 200)]
     pub rate_per_ip: u32,
+
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers name the client (comma-separated
+    /// CIDR blocks or addresses, e.g. `10.0.0.0/8,192.0.2.10`). The client is then the right-most
+    /// forwarded hop outside these blocks; other peers are the client themselves. None by default:
+    /// set it to the load balancers' addresses, or every client behind them shares one per-IP
+    /// limit.
+    #[arg(long, env = "BOXOFFICE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// Guest tokens one client address may obtain per minute (`POST /v1/auth/guest`; the first
+    /// minute's worth at once); 0 disables. Guest identities are free, and the per-user limits
+    /// bind each one, so this is what bounds how many identities, and so seats, one machine has.
+    #[arg(long, env = "BOXOFFICE_GUEST_PER_IP_PER_MIN", default_value_t = 20)]
+    pub guest_per_ip_per_min: u32,
+
+    /// Guest tokens one network prefix (/24 IPv4, /56 IPv6) may obtain per minute; 0 disables.
+    /// Bounds a client rotating through the addresses it owns.
+    #[arg(
+        long,
+        env = "BOXOFFICE_GUEST_PER_PREFIX_PER_MIN",
+        default_value_t = 120
+    )]
+    pub guest_per_prefix_per_min: u32,
 
     /// Longest a request may take before it is answered `503 unavailable`, in milliseconds.
     #[arg(
@@ -96,6 +128,11 @@ fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
         reason: reason.into(),
     }
 }
+
+/// Where `boxoffice dev` and `boxoffice serve` serve `/metrics` unless told otherwise: loopback
+/// only, one port below the processor's default (`127.0.0.1:9464`), so both run on one host with
+/// their defaults.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9463";
 
 /// Shortest accepted auth secret, in bytes (the same floor the ticket worker applies).
 pub const AUTH_SECRET_MIN_BYTES: usize = fulfilment::keys::AUTH_SECRET_MIN_BYTES;
@@ -399,6 +436,13 @@ mod tests {
         assert_eq!(api.max_holds_per_user, 3);
         assert_eq!(api.rate_per_user, 20);
         assert_eq!(api.rate_per_ip, 200);
+        assert!(api.trusted_proxies.is_empty());
+        assert_eq!(api.guest_per_ip_per_min, 20);
+        assert_eq!(api.guest_per_prefix_per_min, 120);
+        assert_eq!(
+            api.metrics_addr,
+            MetricsAddr(Some("127.0.0.1:9463".parse().unwrap()))
+        );
         assert!(api.guest_auth);
         cli.dev.validate().unwrap();
     }
@@ -425,6 +469,9 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--auth-secret", "short"]).unwrap();
         assert!(cli.dev.validate().is_err());
         assert!(Cli::try_parse_from(["x", "--guest-auth", "maybe"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--trusted-proxies", "10.0.0.0/8,lb.local"]).is_err());
+        let cli = Cli::try_parse_from(["x", "--trusted-proxies", "10.0.0.0/8,192.0.2.10"]).unwrap();
+        assert_eq!(cli.dev.api.trusted_proxies.len(), 2);
         let cli = Cli::try_parse_from(["x", "--guest-auth", "false"]).unwrap();
         assert!(!cli.dev.api.guest_auth);
     }

@@ -18,6 +18,37 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Default `Retry-After` when a backing service is down or an outcome is unknown.
 const RETRY_UNAVAILABLE: Duration = Duration::from_secs(1);
 
+/// Which limit answered `429 rate-limited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitScope {
+    /// Requests per second of one client address.
+    #[error("too many requests from this address")]
+    Ip,
+    /// Requests per second of one user.
+    #[error("too many requests from this user")]
+    User,
+    /// Guest tokens per minute of one client address.
+    #[error("too many guest tokens issued to this address; try again after Retry-After seconds")]
+    GuestsPerIp,
+    /// Guest tokens per minute of one network prefix (/24, /56).
+    #[error(
+        "too many guest tokens issued to this network (/24 or /56); try again after Retry-After seconds"
+    )]
+    GuestsPerPrefix,
+}
+
+impl LimitScope {
+    /// A short stable name (metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Ip => "ip",
+            LimitScope::User => "user",
+            LimitScope::GuestsPerIp => "guest_ip",
+            LimitScope::GuestsPerPrefix => "guest_prefix",
+        }
+    }
+}
+
 /// Everything the API can answer besides success. Variants name the contract's error codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -121,10 +152,12 @@ pub enum ApiError {
         limit: u16,
     },
     /// `429 rate-limited`.
-    #[error("rate limited")]
+    #[error("rate limited: {scope}")]
     RateLimited {
         /// When to try again.
         retry_after: Duration,
+        /// Which limit refused the request (the problem's `detail`).
+        scope: LimitScope,
     },
     /// `503 unavailable`: a backing service is down or a command's outcome is unknown.
     #[error("unavailable: {detail}")]
@@ -213,7 +246,7 @@ impl ApiError {
     /// variant is named so a new 429/503 cannot silently answer without one.
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
             Self::Unavailable { .. } => Some(RETRY_UNAVAILABLE),
             Self::InvalidRequest { .. }
             | Self::Unauthenticated(_)
@@ -441,6 +474,7 @@ mod tests {
             ApiError::HoldLimitExceeded { limit: 3 },
             ApiError::RateLimited {
                 retry_after: Duration::from_millis(10),
+                scope: LimitScope::Ip,
             },
         ];
         for error in all {
@@ -474,6 +508,7 @@ mod tests {
             ApiError::TicketLimitExceeded { limit: 6 },
             ApiError::RateLimited {
                 retry_after: Duration::from_millis(10),
+                scope: LimitScope::Ip,
             },
             ApiError::unavailable("x"),
         ];
@@ -496,6 +531,7 @@ mod tests {
     fn rate_limited_rounds_retry_after_up_to_whole_seconds() {
         let response = ApiError::RateLimited {
             retry_after: Duration::from_millis(1500),
+            scope: LimitScope::GuestsPerIp,
         }
         .into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");

@@ -101,7 +101,6 @@ fn check_seat_list(seats: &[Uuid]) -> Result<(), ApiError> {
         (status = 404, description = "show or seat unknown", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "seats-unavailable (with unavailableSeatIds)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "ticket-limit-exceeded, hold-limit-exceeded, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate-limited", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn hold(

@@ -144,7 +144,6 @@ fn join_tag(command: schemas::CommandId) -> u32 {
         (status = 404, description = "no such show, or no active waiting room", body = Problem, content_type = PROBLEM),
         (status = 422, description = "idempotency-key-reused", body = Problem, content_type = PROBLEM),
         (status = 428, description = "challenge-required (with challenge and bits)", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "rate-limited", body = Problem, content_type = PROBLEM),
         (status = 503, description = "unavailable", body = Problem, content_type = PROBLEM),
     ))]
 pub async fn join(

@@ -1,0 +1,141 @@
+//! Black-box HTTP tests of the abuse defences that need no show: probes are never rate-limited,
+//! metrics are served apart from the API, the client address behind trusted proxies (and not
+//! behind untrusted ones), and guest tokens cost something per address and per network.
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use support::api::{Api, client_from};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_are_never_rate_limited_while_the_rest_is() {
+    let api = Api::start_with(|c| c.rate_per_ip = 1).await;
+    for _ in 0..20 {
+        assert_eq!(api.get("/healthz", None).await.status, StatusCode::OK);
+        let ready = api.get("/readyz", None).await;
+        assert_eq!(ready.status, StatusCode::OK, "{ready:?}");
+    }
+    let mut limited = None;
+    for _ in 0..10 {
+        let answer = api.get("/v1/events", None).await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(answer);
+            break;
+        }
+    }
+    let limited = limited.expect("the API itself is limited");
+    limited.expect_problem(429, "rate-limited");
+    assert!(limited.headers.contains_key("retry-after"), "{limited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_address_only() {
+    let api = Api::start().await;
+    let server = api.server.as_ref().unwrap();
+    let metrics = server.metrics_addr.expect("metrics are on");
+    assert_ne!(metrics, server.addr);
+    api.get("/v1/events", None).await;
+    let text = api.metrics_text().await;
+    assert!(text.contains("boxoffice_http_requests_total"), "{text}");
+    api.get("/metrics", None)
+        .await
+        .expect_problem(404, "not-found");
+    // `off` serves none.
+    let off = Api::start_with(|c| c.metrics_addr = ingress::config::MetricsAddr(None)).await;
+    assert_eq!(off.server.as_ref().unwrap().metrics_addr, None);
+    assert_eq!(off.get("/healthz", None).await.status, StatusCode::OK);
+}
+
+/// Requests to `/v1/events` until the first 429, at most `limit` of them; how many passed.
+async fn passed_before_429(api: &Api, headers: &[(&str, &str)], limit: usize) -> usize {
+    for passed in 0..limit {
+        let answer = api
+            .send_via(&api.http, Method::GET, "/v1/events?limit=1", None, headers)
+            .await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            return passed;
+        }
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    }
+    limit
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    // Burst 2 per client; the test client (127.0.0.1) plays the load balancer.
+    let api = Api::start_with(|c| {
+        c.rate_per_ip = 1;
+        c.trusted_proxies = vec!["127.0.0.0/24".parse().unwrap()];
+    })
+    .await;
+    let first = [("x-forwarded-for", "198.51.100.1")];
+    assert_eq!(passed_before_429(&api, &first, 10).await, 2);
+    // Another client behind the same proxy is not limited by the first one's requests.
+    let second = [("forwarded", "for=198.51.100.2;proto=http")];
+    assert_eq!(passed_before_429(&api, &second, 10).await, 2);
+    // A client cannot escape by writing its own hops: the right-most untrusted one counts.
+    let spoofed = [("x-forwarded-for", "203.0.113.50, 198.51.100.1")];
+    assert_eq!(passed_before_429(&api, &spoofed, 10).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_peer_cannot_pick_its_bucket_with_forwarding_headers() {
+    let api = Api::start_with(|c| {
+        c.rate_per_ip = 1;
+        c.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let first = [("x-forwarded-for", "198.51.100.1")];
+    assert_eq!(passed_before_429(&api, &first, 10).await, 2);
+    let other = [("x-forwarded-for", "198.51.100.2")];
+    assert_eq!(passed_before_429(&api, &other, 10).await, 0);
+    let forwarded = [("forwarded", "for=198.51.100.3")];
+    assert_eq!(passed_before_429(&api, &forwarded, 10).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_tokens_are_limited_per_address_and_per_network() {
+    let api = Api::start_with(|c| {
+        c.guest_per_ip_per_min = 3;
+        c.guest_per_prefix_per_min = 4;
+    })
+    .await;
+    let guest = |http: reqwest::Client| {
+        let api = &api;
+        async move {
+            api.send_via(&http, Method::POST, "/v1/auth/guest", None, &[])
+                .await
+        }
+    };
+    for _ in 0..3 {
+        let issued = guest(client_from("127.2.0.1")).await;
+        assert_eq!(issued.status, StatusCode::CREATED, "{issued:?}");
+    }
+    let refused = guest(client_from("127.2.0.1")).await;
+    refused.expect_problem(429, "rate-limited");
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&wait), "one token every 20 s: {wait}");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("this address"),
+        "{refused:?}"
+    );
+    // A neighbour in the same /24 gets the network's last token, then the network is spent.
+    let neighbour = guest(client_from("127.2.0.2")).await;
+    assert_eq!(neighbour.status, StatusCode::CREATED, "{neighbour:?}");
+    let spent = guest(client_from("127.2.0.3")).await;
+    spent.expect_problem(429, "rate-limited");
+    assert!(
+        spent.body["detail"].as_str().unwrap().contains("network"),
+        "{spent:?}"
+    );
+    // Another network is unaffected.
+    let elsewhere = guest(client_from("127.1.0.1")).await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED, "{elsewhere:?}");
+}
