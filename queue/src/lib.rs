@@ -69,4 +69,4 @@ pub use room::{
     Admission, AdmissionError, Directory, JoinError, Joined, QueueEntry, RoomConfig, RoomShow,
     Status, UseRecord, WaitingRoom,
 };
-pub use token::{RoomKeys, TokenRefusal};
+pub use token::{ChallengeNonce, RoomKeys, TokenRefusal};

@@ -19,7 +19,7 @@ use crate::fold::{Pace, QueueEvent, Standing};
 use crate::folds::{Folds, ShowSlot};
 use crate::jetstream::{DemandShare, JetStreamLog, StreamSpec, demand_subject};
 use crate::log::{Appended, Expect, QueueLog};
-use crate::token::{RoomKeys, TokenRefusal};
+use crate::token::{ChallengeNonce, RoomKeys, TokenRefusal};
 
 /// What the waiting room needs to know about a show (the ingress reads it from the catalog).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +84,15 @@ pub struct RoomConfig {
     /// Most admission-use records ([`WaitingRoom::record_use`]) being written at once; more
     /// are dropped (and counted) rather than queued.
     pub uses_in_flight_max: usize,
+    /// Length of a challenge window, in milliseconds: a join challenge is answerable in the
+    /// window it was issued in and the next, so it expires one to two windows after issue.
+    pub challenge_window_ms: i64,
 }
+
+/// Default of [`RoomConfig::challenge_window_ms`]: two minutes, well above the seconds a
+/// browser takes at the difficulties shows use (up to about 20 bits), so honest buyers rarely
+/// see a challenge lapse, while a solution is worthless after at most four minutes.
+pub const CHALLENGE_WINDOW_MS: i64 = 120_000;
 
 /// Default of [`RoomConfig::uses_in_flight_max`]: enough for a log answering in 10 ms to
 /// record 25,000 holds a second.
@@ -99,6 +107,7 @@ impl RoomConfig {
             settings_ttl: Duration::from_secs(1),
             auto: AutoPolicy::OFF,
             uses_in_flight_max: USES_IN_FLIGHT_MAX,
+            challenge_window_ms: CHALLENGE_WINDOW_MS,
         }
     }
 }
@@ -411,21 +420,56 @@ impl WaitingRoom {
             .clone()
     }
 
-    /// Whether `user` may join `show` given its challenge setting and their `solution`.
+    /// The server nonces `user`'s answer to `show`'s challenge may be for at `now`, current
+    /// first: this window's and the previous one's (a challenge issued just before the window
+    /// turned stays answerable), both with the buyer's last entry as every process folds it.
+    fn challenge_nonces(&self, slot: &ShowSlot, user: UserId, now: UnixMs) -> [ChallengeNonce; 2] {
+        let window_ms = self.inner.config.challenge_window_ms.max(1);
+        let window = now.0.div_euclid(window_ms);
+        let entry = slot.read(|q| q.standing(user, now)).map(|(standing, tag)| {
+            let number = match standing {
+                Standing::Unnumbered => u32::MAX,
+                Standing::Waiting { number, .. }
+                | Standing::Admitted { number, .. }
+                | Standing::Expired { number } => number,
+            };
+            (tag, number)
+        });
+        [
+            ChallengeNonce { window, entry },
+            ChallengeNonce {
+                window: window - 1,
+                entry,
+            },
+        ]
+    }
+
+    /// Whether `user` may join `show` given its challenge setting and their `solution`. A
+    /// refusal carries the current challenge; an answer to an older one (expired, or already
+    /// used for an entry) is `Unsolved`.
     fn check_challenge(
         &self,
         show: ShowId,
         user: UserId,
         info: &RoomShow,
+        slot: &ShowSlot,
         solution: Option<&str>,
+        now: UnixMs,
     ) -> Result<(), JoinError> {
         let Some(bits) = info.challenge_bits.filter(|b| *b > 0) else {
             return Ok(());
         };
         let kind = self.join_challenge();
-        let issued = kind.issue(show, user, bits);
+        let [current, previous] = self.challenge_nonces(slot, user, now);
+        let issued = kind.issue(show, user, bits, current);
         let verdict = solution.map_or(Err(ChallengeRefusal::Missing), |answer| {
-            kind.verify(&issued, answer)
+            kind.verify(&issued, answer).or_else(|refusal| {
+                let earlier = kind.issue(show, user, bits, previous);
+                match refusal {
+                    ChallengeRefusal::Unsolved => kind.verify(&earlier, answer),
+                    other => Err(other),
+                }
+            })
         });
         verdict.map_err(|refusal| {
             metrics::counter!(
@@ -606,7 +650,7 @@ impl WaitingRoom {
                 created: entry_tag == tag,
             });
         }
-        self.check_challenge(show, user, &info, solution)?;
+        self.check_challenge(show, user, &info, &slot, solution, now)?;
         // Open first when due, so nobody joining after the opening lands among the shuffled.
         self.open_if_due(show, &slot, &info, now).await?;
         let event = QueueEvent::Joined { user, tag, at: now };
