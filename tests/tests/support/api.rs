@@ -366,7 +366,6 @@ impl Api {
         }
     }
 
-    /// The seat map of a show.
     /// The Prometheus text of the server's metrics address (not the API's: `/metrics` is served
     /// apart from it).
     pub async fn metrics_text(&self) -> String {
@@ -395,6 +394,7 @@ impl Api {
             .sum()
     }
 
+    /// The seat map of a show.
     pub async fn seat_map(&self, event_id: &str, show_id: &str) -> Value {
         let map = self
             .get(
