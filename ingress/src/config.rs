@@ -86,6 +86,31 @@ pub struct ApiConfig {
     )]
     pub guest_per_prefix_per_min: u32,
 
+    /// The demand guard: a client address or network that took more than its share of a show's
+    /// seats, or whose hold attempts on it are mostly refused, must answer a proof of work before
+    /// each further hold (`428 challenge-required`). On by default; needs no admin.
+    #[arg(long, env = "BOXOFFICE_GUARD", default_value_t = true, action = ArgAction::Set)]
+    pub guard: bool,
+
+    /// The guard's share of a show's seats one client address may hold (within the hold TTL)
+    /// before its holds need a proof of work, in thousandths (at least 24 seats); 0: no share
+    /// rule.
+    #[arg(long, env = "BOXOFFICE_GUARD_ADDRESS_PERMILLE", default_value_t = 10)]
+    pub guard_address_permille: u32,
+
+    /// The same for one network prefix (/24 IPv4, /56 IPv6).
+    #[arg(long, env = "BOXOFFICE_GUARD_PREFIX_PERMILLE", default_value_t = 25)]
+    pub guard_prefix_permille: u32,
+
+    /// Percentage of refused hold attempts (of at least 20 in a minute) above which a client
+    /// address or network must answer a proof of work before each hold; 0: no refusal rule.
+    #[arg(long, env = "BOXOFFICE_GUARD_REFUSED_PCT", default_value_t = 50)]
+    pub guard_refused_pct: u32,
+
+    /// Difficulty of the guard's proof of work, in leading zero bits (1..=32).
+    #[arg(long, env = "BOXOFFICE_GUARD_BITS", default_value_t = 18)]
+    pub guard_bits: u8,
+
     /// Longest a request may take before it is answered `503 unavailable`, in milliseconds.
     #[arg(
         long = "request-timeout",
@@ -172,6 +197,12 @@ impl ApiConfig {
         }
         if self.guest_token_ttl_s == 0 {
             return Err(invalid("BOXOFFICE_GUEST_TOKEN_TTL", "must be at least 1"));
+        }
+        if !(1..=32).contains(&self.guard_bits) {
+            return Err(invalid("BOXOFFICE_GUARD_BITS", "must be 1..=32"));
+        }
+        if self.guard_refused_pct > 100 {
+            return Err(invalid("BOXOFFICE_GUARD_REFUSED_PCT", "must be 0..=100"));
         }
         if self.request_timeout_ms < 100 {
             return Err(invalid(
@@ -439,6 +470,8 @@ mod tests {
         assert!(api.trusted_proxies.is_empty());
         assert_eq!(api.guest_per_ip_per_min, 20);
         assert_eq!(api.guest_per_prefix_per_min, 120);
+        assert!(api.guard);
+        assert_eq!(api.guard_bits, 18);
         assert_eq!(
             api.metrics_addr,
             MetricsAddr(Some("127.0.0.1:9463".parse().unwrap()))

@@ -89,6 +89,19 @@ pub enum ApiError {
         /// Leading zero bits asked for.
         bits: u8,
     },
+    /// `428 challenge-required` on a hold: the demand guard asks this client for a proof of work
+    /// before each further hold on the show ([`queue::guard`]), for `reason`.
+    #[error(
+        "{reason}; send Challenge-Solution: a nonce such that SHA-256(challenge + nonce) has {bits} leading zero bits"
+    )]
+    GuardChallenge {
+        /// The challenge string.
+        challenge: String,
+        /// Leading zero bits asked for.
+        bits: u8,
+        /// Why this client is asked.
+        reason: queue::guard::GuardReason,
+    },
     /// `403 sale-closed`: the show has started; nothing is sold any more.
     #[error("the show has started; sales are closed")]
     SaleClosed,
@@ -193,7 +206,9 @@ impl ApiError {
             | Self::SaleNotOpen { .. }
             | Self::SaleClosed
             | Self::AdmissionRequired(_) => StatusCode::FORBIDDEN,
-            Self::ChallengeRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
+            Self::ChallengeRequired { .. } | Self::GuardChallenge { .. } => {
+                StatusCode::PRECONDITION_REQUIRED
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::SeatsUnavailable { .. }
@@ -222,7 +237,7 @@ impl ApiError {
             Self::SaleNotOpen { .. } => "sale-not-open",
             Self::SaleClosed => "sale-closed",
             Self::AdmissionRequired(_) => "admission-required",
-            Self::ChallengeRequired { .. } => "challenge-required",
+            Self::ChallengeRequired { .. } | Self::GuardChallenge { .. } => "challenge-required",
             Self::AlreadyExists => "already-exists",
             Self::BookingNotCancellable => "booking-not-cancellable",
             Self::AlreadyCheckedIn { .. } => "already-checked-in",
@@ -255,6 +270,7 @@ impl ApiError {
             | Self::SaleNotOpen { .. }
             | Self::AdmissionRequired(_)
             | Self::ChallengeRequired { .. }
+            | Self::GuardChallenge { .. }
             | Self::SaleClosed
             | Self::NotFound
             | Self::MethodNotAllowed
@@ -298,7 +314,10 @@ impl ApiError {
                 problem.unavailable_seat_ids = Some(seat_ids.clone())
             }
             Self::SaleNotOpen { opens_at } => problem.opens_at = Some(opens_at.clone()),
-            Self::ChallengeRequired { challenge, bits } => {
+            Self::ChallengeRequired { challenge, bits }
+            | Self::GuardChallenge {
+                challenge, bits, ..
+            } => {
                 problem.challenge = Some(challenge.clone());
                 problem.bits = Some(*bits);
             }

@@ -80,6 +80,7 @@ pub enum TokenRefusal {
 pub struct RoomKeys {
     token: HmacSha256,
     challenge: HmacSha256,
+    hold_challenge: HmacSha256,
     seed: HmacSha256,
 }
 
@@ -103,6 +104,7 @@ impl RoomKeys {
         RoomKeys {
             token: derive(secret, "boxoffice/waiting-room/admission-token/v1"),
             challenge: derive(secret, "boxoffice/waiting-room/challenge/v1"),
+            hold_challenge: derive(secret, "boxoffice/demand-guard/challenge/v1"),
             seed: derive(secret, "boxoffice/waiting-room/opening-seed/v1"),
         }
     }
@@ -164,6 +166,18 @@ impl RoomKeys {
         mac.update(user.0.as_bytes());
         mac.update(&[bits]);
         mac.update(&nonce.bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18])
+    }
+
+    /// The demand guard's proof-of-work challenge for a hold of `user` on `show` at difficulty
+    /// `bits` in challenge window `window` (its server nonce). Its own key, so a solution to a
+    /// queue challenge never answers a hold challenge or the reverse.
+    pub fn hold_challenge(&self, show: ShowId, user: UserId, bits: u8, window: i64) -> String {
+        let mut mac = self.hold_challenge.clone();
+        mac.update(show.0.as_bytes());
+        mac.update(user.0.as_bytes());
+        mac.update(&[bits]);
+        mac.update(&window.to_be_bytes());
         URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18])
     }
 

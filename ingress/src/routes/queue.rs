@@ -303,6 +303,44 @@ fn refusal_text(refusal: TokenRefusal) -> &'static str {
     }
 }
 
+/// The demand guard in front of a hold of `user` from client `ip` on `show` (of `show_seats`
+/// seats): when the client's address or network took more than its share of the show or most of
+/// its attempts are refused, the hold needs the guard's proof of work (`428 challenge-required`
+/// with the reason in `detail`, answered in `Challenge-Solution` on the retry, as joins are).
+/// Without a waiting room in this process there is no guard.
+pub fn guard_hold(
+    state: &AppState,
+    show: ShowId,
+    user: UserId,
+    ip: std::net::IpAddr,
+    show_seats: u32,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let Some(room) = state.waiting_room() else {
+        return Ok(());
+    };
+    let now = now_ms();
+    let Some(reason) = room.guard_verdict(show, ip, show_seats, now) else {
+        return Ok(());
+    };
+    let solution = challenge_solution(headers)?;
+    room.check_hold_challenge(show, user, solution, now)
+        .map_err(|issued| ApiError::GuardChallenge {
+            challenge: issued.challenge,
+            bits: issued.bits,
+            reason,
+        })
+}
+
+/// After a hold attempt the pipeline answered: count it for the demand guard (`held` seats, or
+/// `None` when refused).
+pub fn note_guard(state: &AppState, show: ShowId, ip: std::net::IpAddr, held: Option<usize>) {
+    if let Some(room) = state.waiting_room() {
+        let held = held.map(|seats| u32::try_from(seats).unwrap_or(u32::MAX));
+        room.note_hold(show, ip, now_ms(), held);
+    }
+}
+
 /// After a hold: tell the waiting room the caller's admission turned into `seats` held seats.
 /// Off the request path and bounded ([`WaitingRoom::record_use`]): the hold has succeeded, and
 /// a record dropped when too many are in flight only makes pacing more cautious, whereas

@@ -31,6 +31,11 @@ pub fn api_config() -> ApiConfig {
         trusted_proxies: Vec::new(),
         guest_per_ip_per_min: 0,
         guest_per_prefix_per_min: 0,
+        guard: false,
+        guard_address_permille: 10,
+        guard_prefix_permille: 25,
+        guard_refused_pct: 50,
+        guard_bits: 18,
         metrics_addr: ingress::config::MetricsAddr(Some("127.0.0.1:0".parse().unwrap())),
         request_timeout_ms: 20_000,
         command_timeout_ms: 10_000,
@@ -580,7 +585,7 @@ pub fn chrono_now() -> i64 {
         .as_secs() as i64
 }
 
-async fn answer(response: reqwest::Response) -> Answer {
+pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
