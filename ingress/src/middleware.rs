@@ -62,6 +62,7 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
 /// Per-IP then per-user limits. A valid bearer token is verified here once and its caller stored
 /// in the request extensions for the handlers; an invalid one is left for the handler to refuse
 /// (public endpoints ignore it). Probes ([`ratelimit::UNLIMITED_ROUTES`]) are never limited.
+/// Refusals are answered after [`ratelimit::REFUSAL_DELAY`] ([`crate::ratelimit::RateLimits::held`]).
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -80,14 +81,14 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     if let Some(peer) = peer {
         let ip = state.proxies().client_ip(peer, &parts.headers);
         if let Err(e) = state.limits().check_ip(ip) {
-            return e.into_response();
+            return state.limits().held(e).await.into_response();
         }
         parts.extensions.insert(ClientIp(ip));
     }
     let caller = bearer(&parts).and_then(|t| state.keys().verify(t, auth::now_s()).ok());
     if let Some(caller) = caller {
         if let Err(e) = state.limits().check_user(caller.user) {
-            return e.into_response();
+            return state.limits().held(e).await.into_response();
         }
         parts.extensions.insert(caller);
     }

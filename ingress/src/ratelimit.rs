@@ -29,6 +29,17 @@ pub fn limited(route: &str) -> bool {
     !UNLIMITED_ROUTES.contains(&route)
 }
 
+/// How long a refusal by a limit is held before it is answered. A client that ignores
+/// `Retry-After` and asks again at once would otherwise turn its refusals into a flood of work of
+/// their own (each is cheap, but thousands a second from one address still take CPU from honest
+/// buyers); held, a client with a few connections gets a few refusals a second.
+pub const REFUSAL_DELAY: Duration = Duration::from_millis(250);
+
+/// Most refusals held at once in this process; past it they are answered at once (holding one
+/// costs a timer and a connection, so the bound only keeps a huge flood from parking without
+/// limit).
+pub const HELD_REFUSALS_MAX: usize = 4096;
+
 /// How often the janitor forgets idle keys.
 pub const RETAIN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -39,6 +50,7 @@ pub struct RateLimits {
     per_ip: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     guests_per_ip: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     guests_per_prefix: Option<Arc<DefaultKeyedRateLimiter<IpNet>>>,
+    held_refusals: Arc<tokio::sync::Semaphore>,
     clock: DefaultClock,
 }
 
@@ -80,6 +92,7 @@ impl RateLimits {
             per_ip: keyed(quota(rate_per_ip)),
             guests_per_ip: None,
             guests_per_prefix: None,
+            held_refusals: Arc::new(tokio::sync::Semaphore::new(HELD_REFUSALS_MAX)),
             clock: DefaultClock::default(),
         }
     }
@@ -131,6 +144,17 @@ impl RateLimits {
             &prefix_of(ip),
             LimitScope::GuestsPerPrefix,
         )
+    }
+
+    /// Hold the refusal `error` for [`REFUSAL_DELAY`] (unless [`HELD_REFUSALS_MAX`] are held
+    /// already), then hand it back to be answered.
+    pub async fn held(&self, error: ApiError) -> ApiError {
+        if let Ok(_permit) = self.held_refusals.try_acquire() {
+            tokio::time::sleep(REFUSAL_DELAY).await;
+        } else {
+            metrics::counter!("boxoffice_http_refusals_unheld_total").increment(1);
+        }
+        error
     }
 
     /// Forget keys whose budget has fully refilled and release the memory they used.

@@ -48,8 +48,10 @@ pub async fn guest(
         return Err(ApiError::Forbidden("guest tokens are disabled"));
     }
     // Each guest is a fresh set of per-user limits, so issuing them is what must cost something.
-    if let Some(Extension(ClientIp(ip))) = client {
-        state.limits().check_guest(ip)?;
+    if let Some(Extension(ClientIp(ip))) = client
+        && let Err(refused) = state.limits().check_guest(ip)
+    {
+        return Err(state.limits().held(refused).await);
     }
     let user = UserId(Uuid::new_v4());
     let exp = now_s().saturating_add(state.config().guest_token_ttl_s as i64);
