@@ -143,25 +143,6 @@ async fn guest_tokens_are_limited_per_address_and_per_network() {
     assert_eq!(elsewhere.status, StatusCode::CREATED, "{elsewhere:?}");
 }
 
-/// A hold of `seats` on `show` through `http` as `token`, with extra `headers`.
-async fn hold_via(
-    api: &Api,
-    http: &reqwest::Client,
-    token: &str,
-    show: &str,
-    seats: &[String],
-    headers: &[(&str, &str)],
-) -> support::api::Answer {
-    let mut request = http
-        .post(format!("{}/v1/bookings/hold", api.base))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"showId": show, "seatIds": seats}));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    support::api::answer(request.send().await.expect("hold sent")).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_over_its_share_must_solve_a_proof_of_work_per_hold() {
     // A 100-seat show: each address and network may hold 24 seats (the floor) before the guard
@@ -175,7 +156,9 @@ async fn an_address_over_its_share_must_solve_a_proof_of_work_per_hold() {
     let greedy = client_from("127.3.0.1");
     for (i, seats) in show.seats[..30].chunks(6).enumerate() {
         let (token, _) = api.guest().await;
-        let held = hold_via(&api, &greedy, &token, &show.show_id, seats, &[]).await;
+        let held = api
+            .hold_via(&greedy, &token, &show.show_id, seats, &[])
+            .await;
         assert_eq!(held.status, StatusCode::CREATED, "hold {i}: {held:?}");
     }
     // The counts reach the guard with the next admission round (every second).
@@ -183,7 +166,9 @@ async fn an_address_over_its_share_must_solve_a_proof_of_work_per_hold() {
     let next = &show.seats[30..32];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let challenged = loop {
-        let answer = hold_via(&api, &greedy, &token, &show.show_id, next, &[]).await;
+        let answer = api
+            .hold_via(&greedy, &token, &show.show_id, next, &[])
+            .await;
         if answer.status.as_u16() == 428 {
             break answer;
         }
@@ -215,37 +200,37 @@ async fn an_address_over_its_share_must_solve_a_proof_of_work_per_hold() {
         .map(|n: u32| format!("wrong-{n}"))
         .find(|nonce| !queue::token::solves(&challenge, nonce, 8))
         .unwrap();
-    let refused = hold_via(
-        &api,
-        &greedy,
-        &token,
-        &show.show_id,
-        next,
-        &[("challenge-solution", &wrong)],
-    )
-    .await;
+    let refused = api
+        .hold_via(
+            &greedy,
+            &token,
+            &show.show_id,
+            next,
+            &[("challenge-solution", &wrong)],
+        )
+        .await;
     refused.expect_problem(428, "challenge-required");
     let nonce = queue::token::solve(&challenge, 8);
-    let solved = hold_via(
-        &api,
-        &greedy,
-        &token,
-        &show.show_id,
-        next,
-        &[("challenge-solution", &nonce)],
-    )
-    .await;
+    let solved = api
+        .hold_via(
+            &greedy,
+            &token,
+            &show.show_id,
+            next,
+            &[("challenge-solution", &nonce)],
+        )
+        .await;
     assert_eq!(solved.status, StatusCode::CREATED, "{solved:?}");
     // Another network is not affected.
     let (other, _) = api.guest().await;
-    let elsewhere = hold_via(
-        &api,
-        &client_from("127.4.0.1"),
-        &other,
-        &show.show_id,
-        &show.seats[40..42],
-        &[],
-    )
-    .await;
+    let elsewhere = api
+        .hold_via(
+            &client_from("127.4.0.1"),
+            &other,
+            &show.show_id,
+            &show.seats[40..42],
+            &[],
+        )
+        .await;
     assert_eq!(elsewhere.status, StatusCode::CREATED, "{elsewhere:?}");
 }

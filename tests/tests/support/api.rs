@@ -248,6 +248,26 @@ impl Api {
         answer(request.send().await.expect("request sent")).await
     }
 
+    /// A hold of `seats` on `show` through `http` (a client bound to some local address) as
+    /// `token`, with extra `headers`.
+    pub async fn hold_via(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        show: &str,
+        seats: &[String],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = http
+            .post(format!("{}/v1/bookings/hold", self.base))
+            .bearer_auth(token)
+            .json(&json!({"showId": show, "seatIds": seats}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send().await.expect("hold sent")).await
+    }
+
     /// Send raw bytes as the body.
     pub async fn raw(
         &self,
