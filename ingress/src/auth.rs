@@ -41,6 +41,10 @@ pub struct Claims {
     /// Roles; absent for ordinary buyers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// When the token was issued, seconds since the Unix epoch (guest tokens carry it, so the
+    /// demand guard can tell a brand-new identity; other issuers may leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
 }
 
 /// Signs and verifies tokens with one HS256 secret.
@@ -121,6 +125,7 @@ impl TokenKeys {
         Ok(Caller {
             user: UserId(user),
             roles: claims.roles.iter().filter_map(|r| parse_role(r)).collect(),
+            issued_at: claims.iat,
         })
     }
 }
@@ -157,6 +162,8 @@ pub struct Caller {
     pub user: UserId,
     /// Roles granted by the token.
     pub roles: Vec<Role>,
+    /// When the token was issued (its `iat`), if it says.
+    pub issued_at: Option<i64>,
 }
 
 impl Caller {
@@ -243,6 +250,7 @@ mod tests {
             sub: Uuid::from_u128(42).to_string(),
             exp,
             roles: vec!["admin".into(), "wizard".into()],
+            iat: Some(1),
         }
     }
 

@@ -107,6 +107,11 @@ pub struct ApiConfig {
     #[arg(long, env = "BOXOFFICE_GUARD_REFUSED_PCT", default_value_t = 50)]
     pub guard_refused_pct: u32,
 
+    /// Holds by guest identities younger than this many seconds need the guard's proof of work
+    /// (a script minting a fresh guest per hold pays for each); 0, the default, turns it off.
+    #[arg(long, env = "BOXOFFICE_GUARD_NEW_GUEST_S", default_value_t = 0)]
+    pub guard_new_guest_s: u64,
+
     /// Difficulty of the guard's proof of work, in leading zero bits (1..=32).
     #[arg(long, env = "BOXOFFICE_GUARD_BITS", default_value_t = 18)]
     pub guard_bits: u8,

@@ -170,6 +170,7 @@ fn banner(server: &DevServer) -> String {
         sub: uuid::Uuid::new_v4().to_string(),
         exp: crate::auth::now_s() + 7 * 86_400,
         roles: vec!["admin".into()],
+        iat: None,
     });
     let metrics = server
         .metrics_addr

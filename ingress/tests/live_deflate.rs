@@ -36,6 +36,7 @@ fn config(dir: &std::path::Path) -> DevConfig {
             guard_address_permille: 10,
             guard_prefix_permille: 25,
             guard_refused_pct: 50,
+            guard_new_guest_s: 0,
             guard_bits: 18,
             metrics_addr: ingress::config::MetricsAddr(Some("127.0.0.1:0".parse().unwrap())),
             request_timeout_ms: 20_000,
@@ -67,6 +68,7 @@ async fn create_show(base: &str) -> (String, Vec<String>) {
         sub: uuid::Uuid::new_v4().to_string(),
         exp: chrono::Utc::now().timestamp() + 3600,
         roles: vec!["admin".into()],
+        iat: None,
     });
     let venue = post(
         base,

@@ -159,6 +159,18 @@ pub enum GuardReason {
         /// Its share.
         limit: u64,
     },
+    /// The caller's identity (a guest token) was issued moments ago: a deployment may ask fresh
+    /// identities for a proof of work before they hold ([`new_identity`]).
+    #[error(
+        "this guest identity is {age_s} s old; holds of identities younger than {min_s} s need a \
+         proof of work"
+    )]
+    NewIdentity {
+        /// Seconds since the token was issued.
+        age_s: u64,
+        /// The deployment's minimum age.
+        min_s: u64,
+    },
     /// Most of the source's recent hold attempts were refused.
     #[error(
         "{refused} of this {kind}'s last {attempts} hold attempts on this show were refused: \
@@ -173,6 +185,17 @@ pub enum GuardReason {
         /// Attempts in the window.
         attempts: u64,
     },
+}
+
+/// Whether a caller whose token was issued at `issued_at_s` (none: not said, e.g. another
+/// issuer's token) is younger at `now_s` than `min_age_s` (0: the rule is off).
+pub fn new_identity(issued_at_s: Option<i64>, now_s: i64, min_age_s: u64) -> Option<GuardReason> {
+    let issued = issued_at_s.filter(|_| min_age_s > 0)?;
+    let age_s = u64::try_from(now_s.saturating_sub(issued)).unwrap_or(0);
+    (age_s < min_age_s).then_some(GuardReason::NewIdentity {
+        age_s,
+        min_s: min_age_s,
+    })
 }
 
 fn kind(source: Source) -> &'static str {
@@ -459,6 +482,32 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(text.contains("network"), "{text}");
+    }
+
+    #[test]
+    fn identities_younger_than_the_minimum_age_are_challenged_when_asked() {
+        assert_eq!(
+            new_identity(Some(100), 103, 10),
+            Some(GuardReason::NewIdentity {
+                age_s: 3,
+                min_s: 10
+            })
+        );
+        assert_eq!(new_identity(Some(100), 110, 10), None);
+        assert_eq!(new_identity(Some(100), 103, 0), None, "off");
+        assert_eq!(
+            new_identity(None, 103, 10),
+            None,
+            "a token that does not say"
+        );
+        // A token from the future (clock skew) counts as brand new.
+        assert_eq!(
+            new_identity(Some(200), 103, 10),
+            Some(GuardReason::NewIdentity {
+                age_s: 0,
+                min_s: 10
+            })
+        );
     }
 
     #[test]

@@ -234,3 +234,34 @@ async fn an_address_over_its_share_must_solve_a_proof_of_work_per_hold() {
         .await;
     assert_eq!(elsewhere.status, StatusCode::CREATED, "{elsewhere:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_guests_can_be_made_to_solve_a_proof_of_work_before_holding() {
+    let api = Api::start_with(|c| {
+        c.guard = true;
+        c.guard_bits = 8;
+        c.guard_new_guest_s = 60;
+    })
+    .await;
+    let show = api.create_show(1, 2, 10, None).await;
+    let http = client_from("127.5.0.1");
+    let (guest, _) = api.guest().await;
+    let seats = &show.seats[..2];
+    let challenged = api.hold_via(&http, &guest, &show.show_id, seats, &[]).await;
+    challenged.expect_problem(428, "challenge-required");
+    let detail = challenged.body["detail"].as_str().unwrap();
+    assert!(detail.contains("guest identity is"), "{detail}");
+    let challenge = challenged.body["challenge"].as_str().unwrap();
+    let nonce = queue::token::solve(challenge, 8);
+    let solution = [("challenge-solution", nonce.as_str())];
+    let held = api
+        .hold_via(&http, &guest, &show.show_id, seats, &solution)
+        .await;
+    assert_eq!(held.status, StatusCode::CREATED, "{held:?}");
+    // A token of another issuer says nothing of its age and is not asked.
+    let signed_in = api.token(uuid::Uuid::new_v4(), &[], 3600);
+    let other = api
+        .hold_via(&http, &signed_in, &show.show_id, &show.seats[2..4], &[])
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{other:?}");
+}

@@ -53,6 +53,7 @@ async fn guest_tokens_authenticate_and_bad_tokens_are_401() {
             sub: Uuid::new_v4().to_string(),
             exp: support::api::chrono_now() + 600,
             roles: vec!["admin".into()],
+            iat: None,
         },
     );
     api.get("/v1/bookings", Some(&forged))

@@ -129,6 +129,7 @@ impl Target {
             sub: Uuid::new_v4().to_string(),
             exp: chrono::Utc::now().timestamp() + 24 * 3600,
             roles: vec!["admin".into()],
+            iat: None,
         });
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
@@ -159,6 +160,7 @@ impl Target {
             sub: Uuid::new_v4().to_string(),
             exp: chrono::Utc::now().timestamp() + 24 * 3600,
             roles: Vec::new(),
+            iat: None,
         })
     }
 

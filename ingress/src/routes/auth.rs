@@ -54,11 +54,13 @@ pub async fn guest(
         return Err(state.limits().held(refused).await);
     }
     let user = UserId(Uuid::new_v4());
-    let exp = now_s().saturating_add(state.config().guest_token_ttl_s as i64);
+    let now = now_s();
+    let exp = now.saturating_add(state.config().guest_token_ttl_s as i64);
     let token = state.keys().sign(&Claims {
         sub: user.to_string(),
         exp,
         roles: Vec::new(),
+        iat: Some(now),
     });
     metrics::counter!("boxoffice_guest_tokens_issued_total").increment(1);
     Ok((

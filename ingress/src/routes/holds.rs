@@ -132,7 +132,7 @@ pub async fn hold(
     }
     if let Some(ip) = client {
         let seats = map.total_seats;
-        crate::routes::queue::guard_hold(&state, show_id, caller.user, ip, seats, &headers)?;
+        crate::routes::queue::guard_hold(&state, show_id, &caller, ip, seats, &headers)?;
     }
     crate::routes::queue::require_admission(&state, show_id, caller.user, &headers).await?;
     let command_id = idempotency::command_id(caller.user, key.as_deref());

@@ -303,15 +303,16 @@ fn refusal_text(refusal: TokenRefusal) -> &'static str {
     }
 }
 
-/// The demand guard in front of a hold of `user` from client `ip` on `show` (of `show_seats`
-/// seats): when the client's address or network took more than its share of the show or most of
-/// its attempts are refused, the hold needs the guard's proof of work (`428 challenge-required`
-/// with the reason in `detail`, answered in `Challenge-Solution` on the retry, as joins are).
-/// Without a waiting room in this process there is no guard.
+/// The demand guard in front of a hold by `caller` from client `ip` on `show` (of `show_seats`
+/// seats): when the caller's identity is newer than `BOXOFFICE_GUARD_NEW_GUEST_S`, or the
+/// client's address or network took more than its share of the show or most of its attempts are
+/// refused, the hold needs the guard's proof of work (`428 challenge-required` with the reason in
+/// `detail`, answered in `Challenge-Solution` on the retry, as joins are). Without a waiting room
+/// in this process there is no guard.
 pub fn guard_hold(
     state: &AppState,
     show: ShowId,
-    user: UserId,
+    caller: &Caller,
     ip: std::net::IpAddr,
     show_seats: u32,
     headers: &HeaderMap,
@@ -319,12 +320,17 @@ pub fn guard_hold(
     let Some(room) = state.waiting_room() else {
         return Ok(());
     };
+    if !state.config().guard {
+        return Ok(());
+    }
     let now = now_ms();
-    let Some(reason) = room.guard_verdict(show, ip, show_seats, now) else {
+    let young =
+        queue::guard::new_identity(caller.issued_at, now_s(), state.config().guard_new_guest_s);
+    let Some(reason) = young.or_else(|| room.guard_verdict(show, ip, show_seats, now)) else {
         return Ok(());
     };
     let solution = challenge_solution(headers)?;
-    room.check_hold_challenge(show, user, solution, now)
+    room.check_hold_challenge(show, caller.user, solution, now)
         .map_err(|issued| ApiError::GuardChallenge {
             challenge: issued.challenge,
             bits: issued.bits,

@@ -35,6 +35,7 @@ pub fn api_config() -> ApiConfig {
         guard_address_permille: 10,
         guard_prefix_permille: 25,
         guard_refused_pct: 50,
+        guard_new_guest_s: 0,
         guard_bits: 18,
         metrics_addr: ingress::config::MetricsAddr(Some("127.0.0.1:0".parse().unwrap())),
         request_timeout_ms: 20_000,
@@ -316,6 +317,7 @@ impl Api {
             sub: user.to_string(),
             exp: chrono_now() + exp_in_s,
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            iat: None,
         })
     }
 
