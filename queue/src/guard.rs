@@ -2,8 +2,9 @@
 //! source (one client address, or its network prefix), summed over every process that reports
 //! them, and compared with the show's size. It needs no admin and is on by default: a source
 //! that has taken more than its share of a show's seats, or whose hold attempts are mostly
-//! refused (a script probing for free seats), must answer a proof of work before each of its next
-//! holds, which bounds how fast one machine can take a house whatever number of identities it has.
+//! refused (a script probing for free seats), must send a proof of work with each of its next
+//! holds (one solution per identity and challenge window), which bounds how fast one machine can
+//! take a house whatever number of identities it has.
 //!
 //! Counts go into buckets of [`BUCKET_S`] seconds with explicit times, so a test feeds them with
 //! chosen timestamps and gets the same answer every time.

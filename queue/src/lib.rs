@@ -47,9 +47,9 @@
 //! /56 network ([`room::WaitingRoom::note_hold`], releases with
 //! [`room::WaitingRoom::note_release`]), shared the same way (`<prefix>_guard`) and judged by
 //! [`guard::GuardMeter::verdict`]: a source over its share of a show's seats, or with most
-//! attempts refused, must answer a proof of work per hold
-//! ([`room::WaitingRoom::check_hold_challenge`], a key of its own, the challenge window as its
-//! server nonce). No admin step: on by default ([`room::RoomConfig::guard`]).
+//! attempts refused, must send a proof of work with each hold
+//! ([`room::WaitingRoom::check_hold_challenge`], a key of its own, per show and user, the
+//! challenge window as its server nonce: one solution per identity and window). No admin step: on by default ([`room::RoomConfig::guard`]).
 //!
 //! ## A request flows
 //! join: ingress -> [`room::WaitingRoom::join`] -> settings (catalog, cached 1 s) -> live entry?
