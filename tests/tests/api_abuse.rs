@@ -1,6 +1,7 @@
-//! Black-box HTTP tests of the abuse defences that need no show: probes are never rate-limited,
-//! metrics are served apart from the API, the client address behind trusted proxies (and not
-//! behind untrusted ones), and guest tokens cost something per address and per network.
+//! Black-box HTTP tests of the abuse defences: start-up refuses a short secret, probes are never
+//! rate-limited, metrics are served apart from the API, the client address behind trusted proxies
+//! (and not behind untrusted ones), guest tokens cost something per address and per network, and
+//! the demand guard asks a greedy address (or a fresh guest, when configured) for a proof of work.
 
 mod support;
 
@@ -264,4 +265,22 @@ async fn fresh_guests_can_be_made_to_solve_a_proof_of_work_before_holding() {
         .hold_via(&http, &signed_in, &show.show_id, &show.seats[2..4], &[])
         .await;
     assert_eq!(other.status, StatusCode::CREATED, "{other:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_an_auth_secret_under_32_bytes_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut api = support::api::api_config();
+    api.auth_secret = Some("s".repeat(31));
+    let config = ingress::config::DevConfig {
+        api,
+        data_dir: dir.path().to_path_buf(),
+        bench_ref_mem: false,
+    };
+    let refused = match ingress::dev::start(config).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a 31-byte secret was accepted"),
+    };
+    assert!(refused.contains("BOXOFFICE_AUTH_SECRET"), "{refused}");
+    assert!(refused.contains("at least 32 bytes"), "{refused}");
 }
