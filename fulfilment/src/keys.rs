@@ -25,6 +25,10 @@ pub enum KeysError {
         "serve mode needs BOXOFFICE_TICKET_KEYS or BOXOFFICE_AUTH_SECRET (every ingress and ticket worker must share them)"
     )]
     Missing,
+    /// The auth secret is too short to derive a key from (RFC 7518 asks HS256 keys to be at
+    /// least as long as the hash; a key derived from a short secret is only as strong as it).
+    #[error("BOXOFFICE_AUTH_SECRET must be at least {AUTH_SECRET_MIN_BYTES} bytes (got {0})")]
+    ShortSecret(usize),
     /// The key file could not be read or written.
     #[error("ticket key file {path}: {source}")]
     File {
@@ -34,6 +38,10 @@ pub enum KeysError {
         source: std::io::Error,
     },
 }
+
+/// Shortest auth secret any process accepts, in bytes: the output size of SHA-256, which
+/// RFC 7518 asks of an HS256 key.
+pub const AUTH_SECRET_MIN_BYTES: usize = 32;
 
 /// Name of the key serve mode derives from the auth secret when no keys are configured.
 pub const DERIVED_KEY_ID: &str = "a1";
@@ -46,6 +54,13 @@ const DERIVATION_LABEL: &[u8] = b"boxoffice/ticket-key/v1";
 /// ingress and ticket worker shares anyway. Configure `BOXOFFICE_TICKET_KEYS` to rotate ticket
 /// keys on their own schedule (keep `a1` after the new key while its tickets are out).
 pub fn required(configured: Option<&str>, auth_secret: Option<&str>) -> Result<KeyRing, KeysError> {
+    // A short secret is refused even when the keys are configured: every process that reads it
+    // applies the same floor, so a deployment cannot run half its processes on it.
+    if let Some(secret) = auth_secret
+        && secret.len() < AUTH_SECRET_MIN_BYTES
+    {
+        return Err(KeysError::ShortSecret(secret.len()));
+    }
     if let Some(config) = configured {
         return Ok(KeyRing::from_config(config)?);
     }
@@ -121,8 +136,23 @@ mod tests {
     fn serve_mode_refuses_to_start_without_keys() {
         assert!(matches!(required(None, None), Err(KeysError::Missing)));
         assert!(matches!(
-            required(Some("nonsense"), Some("secret")),
+            required(Some("nonsense"), Some(&"s".repeat(32))),
             Err(KeysError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn an_auth_secret_under_32_bytes_is_refused() {
+        let short = "s".repeat(31);
+        let refused = required(None, Some(&short)).unwrap_err();
+        assert!(matches!(refused, KeysError::ShortSecret(31)));
+        assert!(
+            refused.to_string().contains("BOXOFFICE_AUTH_SECRET"),
+            "{refused}"
+        );
+        assert!(matches!(
+            required(Some("k1:AAAA"), Some(&short)),
+            Err(KeysError::ShortSecret(31))
         ));
     }
 
@@ -134,9 +164,9 @@ mod tests {
             show_id: schemas::ShowId(uuid::Uuid::from_u128(3)),
             seat_id: schemas::SeatId(uuid::Uuid::from_u128(4)),
         };
-        let ingress = required(None, Some("a-shared-auth-secret")).unwrap();
-        let worker = required(None, Some("a-shared-auth-secret")).unwrap();
-        let other = required(None, Some("another-auth-secret")).unwrap();
+        let ingress = required(None, Some("a-shared-auth-secret-of-32-bytes-at-least")).unwrap();
+        let worker = required(None, Some("a-shared-auth-secret-of-32-bytes-at-least")).unwrap();
+        let other = required(None, Some("another-auth-secret-of-32-bytes-at-least")).unwrap();
         let code = worker.sign(&claims);
         assert_eq!(ingress.verify(&code), Ok(claims));
         assert_eq!(

@@ -54,18 +54,24 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::routes::checkin::checkin))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi))
 }
 
 /// The OpenAPI document of [`api_routes`].
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    split_routes().1
+}
+
+/// The routes and their finished document (with what the middleware adds to every operation).
+fn split_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = api_routes().split_for_parts();
+    crate::openapi::document_rate_limits(&mut doc);
+    (routes, doc)
 }
 
 /// The complete application: routes, fallbacks and middleware, bound to `state`.
 pub fn router(state: AppState) -> Router {
-    let (routes, doc) = api_routes().split_for_parts();
+    let (routes, doc) = split_routes();
     let doc = ops::OpenApiJson(Arc::new(
         doc.to_pretty_json().expect("OpenAPI document serializes"),
     ));

@@ -41,6 +41,10 @@ pub struct Claims {
     /// Roles; absent for ordinary buyers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// When the token was issued, seconds since the Unix epoch (guest tokens carry it, so the
+    /// demand guard can tell a brand-new identity; other issuers may leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
 }
 
 /// Signs and verifies tokens with one HS256 secret.
@@ -121,6 +125,7 @@ impl TokenKeys {
         Ok(Caller {
             user: UserId(user),
             roles: claims.roles.iter().filter_map(|r| parse_role(r)).collect(),
+            issued_at: claims.iat,
         })
     }
 }
@@ -157,6 +162,8 @@ pub struct Caller {
     pub user: UserId,
     /// Roles granted by the token.
     pub roles: Vec<Role>,
+    /// When the token was issued (its `iat`), if it says.
+    pub issued_at: Option<i64>,
 }
 
 impl Caller {
@@ -243,12 +250,13 @@ mod tests {
             sub: Uuid::from_u128(42).to_string(),
             exp,
             roles: vec!["admin".into(), "wizard".into()],
+            iat: Some(1),
         }
     }
 
     #[test]
     fn signed_tokens_verify_and_carry_known_roles() {
-        let keys = TokenKeys::new(b"secret");
+        let keys = TokenKeys::new(b"auth-unit-test-secret-0123456789abcdef");
         let caller = keys.verify(&keys.sign(&claims(2_000)), 1_000).unwrap();
         assert_eq!(caller.user, UserId(Uuid::from_u128(42)));
         assert_eq!(caller.roles, vec![Role::Admin]);
@@ -256,7 +264,7 @@ mod tests {
 
     #[test]
     fn expired_forged_and_malformed_tokens_are_refused() {
-        let keys = TokenKeys::new(b"secret");
+        let keys = TokenKeys::new(b"auth-unit-test-secret-0123456789abcdef");
         let token = keys.sign(&claims(2_000));
         assert_eq!(keys.verify(&token, 2_000), Err(TokenError::Expired));
         let other = TokenKeys::new(b"other");
@@ -270,7 +278,7 @@ mod tests {
 
     #[test]
     fn tampered_payload_fails_the_signature() {
-        let keys = TokenKeys::new(b"secret");
+        let keys = TokenKeys::new(b"auth-unit-test-secret-0123456789abcdef");
         let token = keys.sign(&claims(2_000));
         let parts: Vec<&str> = token.split('.').collect();
         let mut forged = claims(9_000);

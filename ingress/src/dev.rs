@@ -83,6 +83,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub struct DevServer {
     /// Address the API listens on.
     pub addr: std::net::SocketAddr,
+    /// Address `/metrics` is served on (`None`: metrics are off).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The application state (token keys, backends).
     pub state: AppState,
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -100,9 +102,14 @@ impl DevServer {
         state: AppState,
         listener: TcpListener,
         router: axum::Router,
-        background: Vec<tokio::task::JoinHandle<()>>,
+        mut background: Vec<tokio::task::JoinHandle<()>>,
         pipeline: Option<SharedPipeline>,
+        metrics: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
     ) -> DevServer {
+        let metrics_addr = metrics.map(|(addr, task)| {
+            background.push(task);
+            addr
+        });
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let catalog = state.backends().catalog.clone();
         let live = state.live().clone();
@@ -132,6 +139,7 @@ impl DevServer {
         });
         DevServer {
             addr,
+            metrics_addr,
             state,
             shutdown,
             task,
@@ -162,12 +170,17 @@ fn banner(server: &DevServer) -> String {
         sub: uuid::Uuid::new_v4().to_string(),
         exp: crate::auth::now_s() + 7 * 86_400,
         roles: vec!["admin".into()],
+        iat: None,
     });
+    let metrics = server
+        .metrics_addr
+        .map_or("off".to_owned(), |addr| format!("http://{addr}/metrics"));
     format!(
         "\nboxoffice dev is running at {url}\n\
          \n  guest token:  curl -s -X POST {url}/v1/auth/guest\n\
          \n  events:       curl -s {url}/v1/events\n\
          \n  API document: {url}/openapi.json\n\
+         \n  metrics:      {metrics}\n\
          \n  admin token (7 days, this data dir only):\n  {admin}\n"
     )
 }
@@ -278,6 +291,8 @@ pub async fn start_with(
     let addr = listener
         .local_addr()
         .map_err(io("reading the bound address"))?;
+    let metrics =
+        server::spawn_metrics(config.api.metrics_addr, state.prometheus().clone()).await?;
     let router = app::router(state.clone());
     tracing::info!(%addr, data_dir = %data_dir.display(), "boxoffice dev listening");
     Ok(DevServer::spawn(
@@ -287,6 +302,7 @@ pub async fn start_with(
         router,
         background,
         Some(pipeline),
+        metrics,
     ))
 }
 

@@ -18,6 +18,37 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Default `Retry-After` when a backing service is down or an outcome is unknown.
 const RETRY_UNAVAILABLE: Duration = Duration::from_secs(1);
 
+/// Which limit answered `429 rate-limited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitScope {
+    /// Requests per second of one client address.
+    #[error("too many requests from this address")]
+    Ip,
+    /// Requests per second of one user.
+    #[error("too many requests from this user")]
+    User,
+    /// Guest tokens per minute of one client address.
+    #[error("too many guest tokens issued to this address; try again after Retry-After seconds")]
+    GuestsPerIp,
+    /// Guest tokens per minute of one network prefix (/24, /56).
+    #[error(
+        "too many guest tokens issued to this network (/24 or /56); try again after Retry-After seconds"
+    )]
+    GuestsPerPrefix,
+}
+
+impl LimitScope {
+    /// A short stable name (metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Ip => "ip",
+            LimitScope::User => "user",
+            LimitScope::GuestsPerIp => "guest_ip",
+            LimitScope::GuestsPerPrefix => "guest_prefix",
+        }
+    }
+}
+
 /// Everything the API can answer besides success. Variants name the contract's error codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -57,6 +88,19 @@ pub enum ApiError {
         challenge: String,
         /// Leading zero bits asked for.
         bits: u8,
+    },
+    /// `428 challenge-required` on a hold: the demand guard asks this client for a proof of work
+    /// before each further hold on the show ([`queue::guard`]), for `reason`.
+    #[error(
+        "{reason}; send Challenge-Solution: a nonce such that SHA-256(challenge + nonce) has {bits} leading zero bits"
+    )]
+    GuardChallenge {
+        /// The challenge string.
+        challenge: String,
+        /// Leading zero bits asked for.
+        bits: u8,
+        /// Why this client is asked.
+        reason: queue::guard::GuardReason,
     },
     /// `403 sale-closed`: the show has started; nothing is sold any more.
     #[error("the show has started; sales are closed")]
@@ -121,10 +165,12 @@ pub enum ApiError {
         limit: u16,
     },
     /// `429 rate-limited`.
-    #[error("rate limited")]
+    #[error("rate limited: {scope}")]
     RateLimited {
         /// When to try again.
         retry_after: Duration,
+        /// Which limit refused the request (the problem's `detail`).
+        scope: LimitScope,
     },
     /// `503 unavailable`: a backing service is down or a command's outcome is unknown.
     #[error("unavailable: {detail}")]
@@ -160,7 +206,9 @@ impl ApiError {
             | Self::SaleNotOpen { .. }
             | Self::SaleClosed
             | Self::AdmissionRequired(_) => StatusCode::FORBIDDEN,
-            Self::ChallengeRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
+            Self::ChallengeRequired { .. } | Self::GuardChallenge { .. } => {
+                StatusCode::PRECONDITION_REQUIRED
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::SeatsUnavailable { .. }
@@ -189,7 +237,7 @@ impl ApiError {
             Self::SaleNotOpen { .. } => "sale-not-open",
             Self::SaleClosed => "sale-closed",
             Self::AdmissionRequired(_) => "admission-required",
-            Self::ChallengeRequired { .. } => "challenge-required",
+            Self::ChallengeRequired { .. } | Self::GuardChallenge { .. } => "challenge-required",
             Self::AlreadyExists => "already-exists",
             Self::BookingNotCancellable => "booking-not-cancellable",
             Self::AlreadyCheckedIn { .. } => "already-checked-in",
@@ -213,7 +261,7 @@ impl ApiError {
     /// variant is named so a new 429/503 cannot silently answer without one.
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
             Self::Unavailable { .. } => Some(RETRY_UNAVAILABLE),
             Self::InvalidRequest { .. }
             | Self::Unauthenticated(_)
@@ -222,6 +270,7 @@ impl ApiError {
             | Self::SaleNotOpen { .. }
             | Self::AdmissionRequired(_)
             | Self::ChallengeRequired { .. }
+            | Self::GuardChallenge { .. }
             | Self::SaleClosed
             | Self::NotFound
             | Self::MethodNotAllowed
@@ -265,7 +314,10 @@ impl ApiError {
                 problem.unavailable_seat_ids = Some(seat_ids.clone())
             }
             Self::SaleNotOpen { opens_at } => problem.opens_at = Some(opens_at.clone()),
-            Self::ChallengeRequired { challenge, bits } => {
+            Self::ChallengeRequired { challenge, bits }
+            | Self::GuardChallenge {
+                challenge, bits, ..
+            } => {
                 problem.challenge = Some(challenge.clone());
                 problem.bits = Some(*bits);
             }
@@ -441,6 +493,7 @@ mod tests {
             ApiError::HoldLimitExceeded { limit: 3 },
             ApiError::RateLimited {
                 retry_after: Duration::from_millis(10),
+                scope: LimitScope::Ip,
             },
         ];
         for error in all {
@@ -474,6 +527,7 @@ mod tests {
             ApiError::TicketLimitExceeded { limit: 6 },
             ApiError::RateLimited {
                 retry_after: Duration::from_millis(10),
+                scope: LimitScope::Ip,
             },
             ApiError::unavailable("x"),
         ];
@@ -496,6 +550,7 @@ mod tests {
     fn rate_limited_rounds_retry_after_up_to_whole_seconds() {
         let response = ApiError::RateLimited {
             retry_after: Duration::from_millis(1500),
+            scope: LimitScope::GuestsPerIp,
         }
         .into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");

@@ -9,7 +9,10 @@
 //! - [`idempotency`]: command ids from keys, fingerprints, the embedded and NATS KV indexes.
 //! - [`app`]: the router: routes, problem+json 404/405 fallbacks, middleware stack, OpenAPI.
 //! - [`middleware`]: request metrics, body-size guard, request timeout, rate limits.
-//! - [`ratelimit`]: per-IP and per-user governor limiters with a janitor bounding their memory.
+//! - [`ratelimit`]: per-IP and per-user governor limiters with a janitor bounding their memory,
+//!   and the per-address and per-prefix limits of guest-token issuance.
+//! - [`client`]: the client address (the socket peer, or behind trusted proxies the right-most
+//!   forwarded hop that is not one) and its network prefix.
 //! - [`auth`]: JWT HS256 tokens, the [`auth::Caller`] and [`auth::Admin`] extractors.
 //! - [`extract`]: JSON body, path id, query and `Idempotency-Key` extractors with field-naming
 //!   `400 invalid-request` errors.
@@ -27,6 +30,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod contract;
 pub mod dev;

@@ -10,8 +10,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{self, bearer};
+use crate::client::ClientIp;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT_BYTES;
+use crate::ratelimit;
 use crate::state::AppState;
 
 /// Count and time every request by route template (bounded labels: never a raw path or id).
@@ -59,22 +61,34 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
 
 /// Per-IP then per-user limits. A valid bearer token is verified here once and its caller stored
 /// in the request extensions for the handlers; an invalid one is left for the handler to refuse
-/// (public endpoints ignore it).
+/// (public endpoints ignore it). Probes ([`ratelimit::UNLIMITED_ROUTES`]) are never limited.
+/// Refusals are answered after [`ratelimit::REFUSAL_DELAY`] ([`crate::ratelimit::RateLimits::held`]).
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = req
+    let route = req
         .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    if route.is_some_and(|route| !ratelimit::limited(route)) {
+        return next.run(req).await;
+    }
+    // The client address is worked out here once (trusted proxies) and left in the extensions
+    // for the handlers that key on it (guest issuance, the demand guard).
+    let (mut parts, body) = req.into_parts();
+    let peer = parts
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    if let Some(ip) = ip
-        && let Err(e) = state.limits().check_ip(ip)
-    {
-        return e.into_response();
+    if let Some(peer) = peer {
+        let ip = state.proxies().client_ip(peer, &parts.headers);
+        if let Err(e) = state.limits().check_ip(ip) {
+            return state.limits().held(e).await.into_response();
+        }
+        parts.extensions.insert(ClientIp(ip));
     }
-    let (mut parts, body) = req.into_parts();
     let caller = bearer(&parts).and_then(|t| state.keys().verify(t, auth::now_s()).ok());
     if let Some(caller) = caller {
         if let Err(e) = state.limits().check_user(caller.user) {
-            return e.into_response();
+            return state.limits().held(e).await.into_response();
         }
         parts.extensions.insert(caller);
     }

@@ -171,9 +171,11 @@ pub async fn start_full(
         what: "reading the bound address".into(),
         source,
     })?;
+    let metrics =
+        server::spawn_metrics(config.api.metrics_addr, state.prometheus().clone()).await?;
     let router = app::router(state.clone());
     Ok(DevServer::spawn(
-        addr, state, listener, router, background, None,
+        addr, state, listener, router, background, None, metrics,
     ))
 }
 

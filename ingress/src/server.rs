@@ -27,6 +27,45 @@ pub async fn serve(
     .await
 }
 
+/// Serve `GET /metrics` of this process's registry on its own listener at `addr` (`None`: off),
+/// apart from the API: the series describe the service's inner workings and are for its
+/// operators, not its clients, and a scraper needs no API credentials or rate-limit budget.
+/// Returns the bound address and the serving task (abort it to stop).
+pub async fn spawn_metrics(
+    addr: crate::config::MetricsAddr,
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+) -> Result<Option<(SocketAddr, tokio::task::JoinHandle<()>)>, StartError> {
+    let Some(addr) = addr.0 else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Io {
+            what: format!(
+                "binding the metrics address {addr} (BOXOFFICE_METRICS_ADDR; `off` serves none)"
+            ),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| StartError::Io {
+        what: "reading the bound metrics address".into(),
+        source,
+    })?;
+    let router = Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let prometheus = prometheus.clone();
+            async move { crate::routes::ops::prometheus_text(&prometheus) }
+        }),
+    );
+    tracing::info!(%bound, "metrics at http://{bound}/metrics");
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::warn!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    Ok(Some((bound, task)))
+}
+
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

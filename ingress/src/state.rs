@@ -13,6 +13,7 @@ use processors::reader::ShowReader;
 use schemas::{ShowId, UnixMs};
 
 use crate::auth::TokenKeys;
+use crate::client::TrustedProxies;
 use crate::config::ApiConfig;
 use crate::idempotency::IdempotencyIndex;
 use crate::live::LiveSeats;
@@ -52,6 +53,7 @@ struct Inner {
     config: ApiConfig,
     keys: TokenKeys,
     limits: RateLimits,
+    proxies: TrustedProxies,
     prometheus: PrometheusHandle,
     probes: Vec<(&'static str, Probe)>,
     backends: Backends,
@@ -74,11 +76,14 @@ impl AppState {
         backends: Backends,
         probes: Vec<(&'static str, Probe)>,
     ) -> Self {
-        let limits = RateLimits::new(config.rate_per_user, config.rate_per_ip);
+        let limits = RateLimits::new(config.rate_per_user, config.rate_per_ip)
+            .with_guest_issuance(config.guest_per_ip_per_min, config.guest_per_prefix_per_min);
+        let proxies = TrustedProxies::new(&config.trusted_proxies);
         Self {
             inner: Arc::new(Inner {
                 keys: TokenKeys::new(secret),
                 limits,
+                proxies,
                 prometheus: crate::telemetry::prometheus(),
                 probes,
                 live: LiveSeats::new(
@@ -109,6 +114,11 @@ impl AppState {
     /// Rate limiters.
     pub fn limits(&self) -> &RateLimits {
         &self.inner.limits
+    }
+
+    /// The deployment's trusted proxies (who may name the client in forwarding headers).
+    pub fn proxies(&self) -> &TrustedProxies {
+        &self.inner.proxies
     }
 
     /// The Prometheus registry.

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use catalog::{Catalog, CatalogError};
 use processors::reader::ShowReader;
 use processors::topology::Topology;
+use queue::guard::GuardPolicy;
 use queue::jetstream::StreamSpec;
 use queue::{AutoPolicy, Directory, QueueError, RoomConfig, RoomShow, WaitingRoom};
 use schemas::{ShowId, UnixMs};
@@ -145,9 +146,21 @@ impl AutoSwitchSettings {
 
 /// The service settings for `api`, with automatic switch-on from the environment.
 pub fn room_config(api: &ApiConfig) -> Result<RoomConfig, QueueError> {
+    let defaults = RoomConfig::new(api.hold_ttl().as_millis() as i64);
+    let guard = defaults
+        .guard
+        .filter(|_| api.guard)
+        .map(|policy| GuardPolicy {
+            address_permille: api.guard_address_permille,
+            prefix_permille: api.guard_prefix_permille,
+            refused_pct: api.guard_refused_pct,
+            ..policy
+        });
     Ok(RoomConfig {
         auto: AutoSwitchSettings::from_env()?.0,
-        ..RoomConfig::new(api.hold_ttl().as_millis() as i64)
+        guard,
+        guard_bits: api.guard_bits,
+        ..defaults
     })
 }
 

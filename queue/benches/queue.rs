@@ -190,7 +190,7 @@ async fn serve_joins_per_s() -> Option<(usize, f64)> {
         client.clone(),
         spec.clone(),
         Arc::new(OpenShow(vec![show])),
-        b"queue-bench-secret",
+        b"queue-bench-secret-0123456789abcdef",
         RoomConfig::new(600_000),
         Duration::from_secs(30),
     )
@@ -229,7 +229,7 @@ fn main() {
         let room = WaitingRoom::open_embedded(
             &dir.path().join("bench.redb"),
             Arc::new(OpenShow(vec![show, small_show])),
-            b"queue-bench-secret",
+            b"queue-bench-secret-0123456789abcdef",
             RoomConfig::new(600_000),
         )
         .await

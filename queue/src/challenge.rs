@@ -2,8 +2,9 @@
 //! [`JoinChallenge`] issues a challenge for a show, user and difficulty and verifies an answer.
 //!
 //! The built-in one, and the default, is the contract's proof of work ([`ProofOfWork`]): the
-//! challenge is an HMAC of show, user and difficulty (nothing stored, every ingress derives the
-//! same one), and an answer is a nonce such that SHA-256(challenge + nonce) has `bits` leading
+//! challenge is an HMAC of show, user, difficulty and a server nonce ([`ChallengeNonce`]: the
+//! challenge window and the buyer's last queue entry, so challenges expire and each solution is
+//! accepted once; nothing stored, every ingress derives the same one), and an answer is a nonce such that SHA-256(challenge + nonce) has `bits` leading
 //! zero bits. A show switches its challenge on with `challengeBits` (its difficulty); shows
 //! without it are joined without one. Another implementation (a CAPTCHA provider, say) plugs in
 //! with [`crate::WaitingRoom::set_challenge`]; it speaks the same `{ challenge, bits }` shape,
@@ -11,7 +12,7 @@
 
 use schemas::{ShowId, UserId};
 
-use crate::token::{self, RoomKeys, SOLUTION_LEN_MAX};
+use crate::token::{self, ChallengeNonce, RoomKeys, SOLUTION_LEN_MAX};
 
 /// A challenge handed to a joiner: the contract's `428` body `{ challenge, bits }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,8 +56,9 @@ pub trait JoinChallenge: Send + Sync {
     /// A short stable name (for metrics and logs).
     fn name(&self) -> &'static str;
 
-    /// The challenge `user` must answer to join `show` at difficulty `bits` (1 or more).
-    fn issue(&self, show: ShowId, user: UserId, bits: u8) -> Challenge;
+    /// The challenge `user` must answer to join `show` at difficulty `bits` (1 or more), with
+    /// the server's `nonce` (an implementation that ignores it gets no expiry and no single use).
+    fn issue(&self, show: ShowId, user: UserId, bits: u8, nonce: ChallengeNonce) -> Challenge;
 
     /// Whether `answer` solves `challenge` (one this implementation issued; the waiting room
     /// issues it afresh on every join, so a client never chooses what it answers).
@@ -81,9 +83,9 @@ impl JoinChallenge for ProofOfWork {
         "proof-of-work"
     }
 
-    fn issue(&self, show: ShowId, user: UserId, bits: u8) -> Challenge {
+    fn issue(&self, show: ShowId, user: UserId, bits: u8, nonce: ChallengeNonce) -> Challenge {
         Challenge {
-            challenge: self.keys.challenge(show, user, bits),
+            challenge: self.keys.challenge(show, user, bits, nonce),
             bits,
         }
     }
@@ -107,18 +109,27 @@ mod tests {
     use super::*;
 
     fn pow() -> ProofOfWork {
-        ProofOfWork::new(RoomKeys::new(b"0123456789abcdef0123"))
+        ProofOfWork::new(RoomKeys::new(b"0123456789abcdef0123456789abcdef"))
     }
 
     #[test]
     fn proof_of_work_issues_the_derived_challenge_and_verifies_nonces() {
         let (show, user) = (ShowId(Uuid::from_u128(1)), UserId(Uuid::from_u128(2)));
         let pow = pow();
-        let issued = pow.issue(show, user, 10);
+        let nonce_of = |window| ChallengeNonce {
+            window,
+            entry: None,
+        };
+        let issued = pow.issue(show, user, 10, nonce_of(1));
         assert_eq!(
             issued,
             Challenge {
-                challenge: RoomKeys::new(b"0123456789abcdef0123").challenge(show, user, 10),
+                challenge: RoomKeys::new(b"0123456789abcdef0123456789abcdef").challenge(
+                    show,
+                    user,
+                    10,
+                    nonce_of(1)
+                ),
                 bits: 10,
             }
         );
@@ -126,7 +137,7 @@ mod tests {
         assert_eq!(pow.verify(&issued, &nonce), Ok(()));
         // The same nonce rarely solves another user's challenge at 10 bits; find one it fails.
         let other = (3..100)
-            .map(|n| pow.issue(show, UserId(Uuid::from_u128(n)), 10))
+            .map(|n| pow.issue(show, UserId(Uuid::from_u128(n)), 10, nonce_of(1)))
             .find(|c| !token::solves(&c.challenge, &nonce, 10))
             .expect("a nonce solves about one challenge in a thousand");
         assert_eq!(pow.verify(&other, &nonce), Err(ChallengeRefusal::Unsolved));

@@ -228,19 +228,29 @@ pub fn demand_subject(subject_prefix: &str) -> String {
     format!("{subject_prefix}_demand")
 }
 
-/// Demand counts shared between ingress processes: each publishes what it counted every
-/// admission round, and every one (itself included) adds what it receives to its meter, so all
-/// of them compare the same total with the threshold. Core NATS, not JetStream: a lost report
-/// only delays a switch-on by a round, and the switch-on itself goes through the stream.
-pub struct DemandShare {
+/// The subject on which the ingress processes of one waiting-room stream share the demand
+/// guard's per-source counts ([`crate::guard`]).
+pub fn guard_subject(subject_prefix: &str) -> String {
+    format!("{subject_prefix}_guard")
+}
+
+/// Counts shared between ingress processes: each publishes what it counted every admission
+/// round, and every one (itself included) adds what it receives to its meter, so all of them
+/// compare the same total with their thresholds. Core NATS, not JetStream: a lost report only
+/// delays a decision by a round, and counts are fleeting, not worth keeping or replaying.
+pub struct CountShare<T> {
     client: async_nats::Client,
     subject: String,
     _receiver: AbortOnDrop,
+    _counts: std::marker::PhantomData<fn(T)>,
 }
 
-impl std::fmt::Debug for DemandShare {
+/// The automatic switch-on's demand counts ([`demand_subject`]).
+pub type DemandShare = CountShare<DemandCount>;
+
+impl<T> std::fmt::Debug for CountShare<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemandShare")
+        f.debug_struct("CountShare")
             .field("subject", &self.subject)
             .finish_non_exhaustive()
     }
@@ -248,37 +258,50 @@ impl std::fmt::Debug for DemandShare {
 
 impl DemandShare {
     /// Subscribe to `subject` and add every report to `meter`.
-    pub async fn start(
+    pub async fn start_demand(
         client: async_nats::Client,
         subject: String,
         meter: Arc<Mutex<DemandMeter>>,
     ) -> Result<DemandShare, QueueError> {
+        CountShare::start(client, subject, move |counts: Vec<DemandCount>| {
+            let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
+            for c in counts {
+                meter.add(c.show, c.second, c.count);
+            }
+        })
+        .await
+    }
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> CountShare<T> {
+    /// Subscribe to `subject` and hand every report to `apply`.
+    pub async fn start(
+        client: async_nats::Client,
+        subject: String,
+        apply: impl Fn(Vec<T>) + Send + 'static,
+    ) -> Result<CountShare<T>, QueueError> {
         let mut reports = client
             .subscribe(subject.clone())
             .await
             .map_err(unavailable)?;
         let receiver = tokio::spawn(async move {
             while let Some(message) = reports.next().await {
-                match rmp_serde::from_slice::<Vec<DemandCount>>(&message.payload) {
-                    Ok(counts) => {
-                        let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
-                        for c in counts {
-                            meter.add(c.show, c.second, c.count);
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "undecodable demand report ignored"),
+                match rmp_serde::from_slice::<Vec<T>>(&message.payload) {
+                    Ok(counts) => apply(counts),
+                    Err(e) => tracing::warn!(error = %e, "undecodable count report ignored"),
                 }
             }
         });
-        Ok(DemandShare {
+        Ok(CountShare {
             client,
             subject,
             _receiver: AbortOnDrop(receiver),
+            _counts: std::marker::PhantomData,
         })
     }
 
     /// Tell every process (this one included) about `counts`.
-    pub async fn publish(&self, counts: &[DemandCount]) -> Result<(), QueueError> {
+    pub async fn publish(&self, counts: &[T]) -> Result<(), QueueError> {
         if counts.is_empty() {
             return Ok(());
         }

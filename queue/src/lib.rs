@@ -42,6 +42,15 @@
 //! `AutoSet`, which replaces the automatic decision. The stream itself is created by
 //! `boxoffice provision` (streams.yaml `waiting_room`); serve mode only checks it exists.
 //!
+//! ## Demand guard
+//! Every answered hold attempt is also counted per source, the client's address and its /24 or
+//! /56 network ([`room::WaitingRoom::note_hold`], releases with
+//! [`room::WaitingRoom::note_release`]), shared the same way (`<prefix>_guard`) and judged by
+//! [`guard::GuardMeter::verdict`]: a source over its share of a show's seats, or with most
+//! attempts refused, must send a proof of work with each hold
+//! ([`room::WaitingRoom::check_hold_challenge`], a key of its own, per show and user, the
+//! challenge window as its server nonce: one solution per identity and window). No admin step: on by default ([`room::RoomConfig::guard`]).
+//!
 //! ## A request flows
 //! join: ingress -> [`room::WaitingRoom::join`] -> settings (catalog, cached 1 s) -> live entry?
 //! answer it -> the show's challenge (proof of work by default) -> open the queue if the sale opened -> append `Joined` -> read the
@@ -56,6 +65,7 @@ pub mod embedded;
 pub mod error;
 pub mod fold;
 pub mod folds;
+pub mod guard;
 pub mod jetstream;
 pub mod log;
 pub mod room;
@@ -69,4 +79,4 @@ pub use room::{
     Admission, AdmissionError, Directory, JoinError, Joined, QueueEntry, RoomConfig, RoomShow,
     Status, UseRecord, WaitingRoom,
 };
-pub use token::{RoomKeys, TokenRefusal};
+pub use token::{ChallengeNonce, RoomKeys, TokenRefusal};

@@ -3,6 +3,7 @@
 //! holds, and wakes live watchers.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -11,15 +12,18 @@ use async_trait::async_trait;
 use schemas::{ShowId, UnixMs, UserId};
 use tokio::sync::{Semaphore, watch};
 
-use crate::challenge::{ChallengeRefusal, JoinChallenge, ProofOfWork};
+use crate::challenge::{Challenge, ChallengeRefusal, JoinChallenge, ProofOfWork};
 use crate::demand::{AutoPolicy, AutoSetting, DemandMeter};
 use crate::embedded::EmbeddedLog;
 use crate::error::QueueError;
 use crate::fold::{Pace, QueueEvent, Standing};
 use crate::folds::{Folds, ShowSlot};
-use crate::jetstream::{DemandShare, JetStreamLog, StreamSpec, demand_subject};
+use crate::guard::{GuardMeter, GuardPolicy, GuardReason, Source, SourceCount};
+use crate::jetstream::{
+    CountShare, DemandShare, JetStreamLog, StreamSpec, demand_subject, guard_subject,
+};
 use crate::log::{Appended, Expect, QueueLog};
-use crate::token::{RoomKeys, TokenRefusal};
+use crate::token::{ChallengeNonce, RoomKeys, TokenRefusal};
 
 /// What the waiting room needs to know about a show (the ingress reads it from the catalog).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +88,24 @@ pub struct RoomConfig {
     /// Most admission-use records ([`WaitingRoom::record_use`]) being written at once; more
     /// are dropped (and counted) rather than queued.
     pub uses_in_flight_max: usize,
+    /// Length of a challenge window, in milliseconds: a join challenge is answerable in the
+    /// window it was issued in and the next, so it expires one to two windows after issue.
+    pub challenge_window_ms: i64,
+    /// The demand guard ([`crate::guard`]); `None`: off.
+    pub guard: Option<GuardPolicy>,
+    /// Proof-of-work difficulty of the holds the guard challenges, in leading zero bits.
+    pub guard_bits: u8,
 }
+
+/// Default of [`RoomConfig::guard_bits`]: about a quarter of a million hashes, well under a
+/// second in a browser's worker, so a buyer the guard wrongly suspects waits a moment, while a
+/// script pays that for every hold of every identity it has.
+pub const GUARD_BITS: u8 = 18;
+
+/// Default of [`RoomConfig::challenge_window_ms`]: two minutes, well above the seconds a
+/// browser takes at the difficulties shows use (up to about 20 bits), so honest buyers rarely
+/// see a challenge lapse, while a solution is worthless after at most four minutes.
+pub const CHALLENGE_WINDOW_MS: i64 = 120_000;
 
 /// Default of [`RoomConfig::uses_in_flight_max`]: enough for a log answering in 10 ms to
 /// record 25,000 holds a second.
@@ -99,6 +120,9 @@ impl RoomConfig {
             settings_ttl: Duration::from_secs(1),
             auto: AutoPolicy::OFF,
             uses_in_flight_max: USES_IN_FLIGHT_MAX,
+            challenge_window_ms: CHALLENGE_WINDOW_MS,
+            guard: Some(GuardPolicy::defaults(window_ms / 1000)),
+            guard_bits: GUARD_BITS,
         }
     }
 }
@@ -239,6 +263,14 @@ pub struct Audit {
     pub order: Vec<UserId>,
 }
 
+/// The meters shared with other processes (serve mode) or only within this one (dev mode).
+struct Shared {
+    demand: Arc<Mutex<DemandMeter>>,
+    share: Option<DemandShare>,
+    guard: Arc<Mutex<GuardMeter>>,
+    guard_share: Option<CountShare<SourceCount>>,
+}
+
 /// Most shows whose settings are cached (then the cache starts over).
 pub const SETTINGS_CACHE_MAX: usize = 100_000;
 
@@ -274,6 +306,12 @@ struct Inner {
     demand: Arc<Mutex<DemandMeter>>,
     /// Where this process's counts go each round.
     share: Option<DemandShare>,
+    /// Demand-guard counts taken here since the last round.
+    guard_local: Mutex<GuardMeter>,
+    /// Demand-guard counts of every process.
+    guard: Arc<Mutex<GuardMeter>>,
+    /// Where this process's guard counts go each round.
+    guard_share: Option<CountShare<SourceCount>>,
     /// What joining a show that asks for a challenge takes ([`ProofOfWork`] unless replaced).
     challenge: RwLock<Arc<dyn JoinChallenge>>,
     /// Permits for admission-use records written in the background.
@@ -291,7 +329,13 @@ impl WaitingRoom {
         config: RoomConfig,
     ) -> WaitingRoom {
         let demand = Arc::new(Mutex::new(DemandMeter::new(config.auto.window_s)));
-        WaitingRoom::build(log, folds, directory, secret, config, demand, None)
+        let shared = Shared {
+            demand,
+            share: None,
+            guard: Arc::default(),
+            guard_share: None,
+        };
+        WaitingRoom::build(log, folds, directory, secret, config, shared)
     }
 
     fn build(
@@ -300,9 +344,14 @@ impl WaitingRoom {
         directory: Arc<dyn Directory>,
         secret: &[u8],
         config: RoomConfig,
-        demand: Arc<Mutex<DemandMeter>>,
-        share: Option<DemandShare>,
+        shared: Shared,
     ) -> WaitingRoom {
+        let Shared {
+            demand,
+            share,
+            guard,
+            guard_share,
+        } = shared;
         let keys = RoomKeys::new(secret);
         WaitingRoom {
             inner: Arc::new(Inner {
@@ -321,6 +370,9 @@ impl WaitingRoom {
                 closing: watch::Sender::new(false),
                 demand,
                 share,
+                guard_local: Mutex::default(),
+                guard,
+                guard_share,
             }),
         }
     }
@@ -356,16 +408,36 @@ impl WaitingRoom {
         let folds = Arc::new(Folds::default());
         let demand = Arc::new(Mutex::new(DemandMeter::new(config.auto.window_s)));
         let subject = demand_subject(&spec.subject_prefix);
-        let share = DemandShare::start(client.clone(), subject, demand.clone()).await?;
+        let share = DemandShare::start_demand(client.clone(), subject, demand.clone()).await?;
+        let guard: Arc<Mutex<GuardMeter>> = Arc::default();
+        let guard_share = {
+            let guard = guard.clone();
+            CountShare::start(
+                client.clone(),
+                guard_subject(&spec.subject_prefix),
+                move |counts: Vec<SourceCount>| {
+                    let mut meter = lock(&guard);
+                    for count in counts {
+                        meter.add(count);
+                    }
+                },
+            )
+            .await?
+        };
         let log = JetStreamLog::open(client, spec, folds.clone(), confirm_timeout).await?;
+        let shared = Shared {
+            demand,
+            share: Some(share),
+            guard,
+            guard_share: Some(guard_share),
+        };
         Ok(WaitingRoom::build(
             Arc::new(log),
             folds,
             directory,
             secret,
             config,
-            demand,
-            Some(share),
+            shared,
         ))
     }
 
@@ -411,21 +483,56 @@ impl WaitingRoom {
             .clone()
     }
 
-    /// Whether `user` may join `show` given its challenge setting and their `solution`.
+    /// The server nonces `user`'s answer to `show`'s challenge may be for at `now`, current
+    /// first: this window's and the previous one's (a challenge issued just before the window
+    /// turned stays answerable), both with the buyer's last entry as every process folds it.
+    fn challenge_nonces(&self, slot: &ShowSlot, user: UserId, now: UnixMs) -> [ChallengeNonce; 2] {
+        let window_ms = self.inner.config.challenge_window_ms.max(1);
+        let window = now.0.div_euclid(window_ms);
+        let entry = slot.read(|q| q.standing(user, now)).map(|(standing, tag)| {
+            let number = match standing {
+                Standing::Unnumbered => u32::MAX,
+                Standing::Waiting { number, .. }
+                | Standing::Admitted { number, .. }
+                | Standing::Expired { number } => number,
+            };
+            (tag, number)
+        });
+        [
+            ChallengeNonce { window, entry },
+            ChallengeNonce {
+                window: window - 1,
+                entry,
+            },
+        ]
+    }
+
+    /// Whether `user` may join `show` given its challenge setting and their `solution`. A
+    /// refusal carries the current challenge; an answer to an older one (expired, or already
+    /// used for an entry) is `Unsolved`.
     fn check_challenge(
         &self,
         show: ShowId,
         user: UserId,
         info: &RoomShow,
+        slot: &ShowSlot,
         solution: Option<&str>,
+        now: UnixMs,
     ) -> Result<(), JoinError> {
         let Some(bits) = info.challenge_bits.filter(|b| *b > 0) else {
             return Ok(());
         };
         let kind = self.join_challenge();
-        let issued = kind.issue(show, user, bits);
+        let [current, previous] = self.challenge_nonces(slot, user, now);
+        let issued = kind.issue(show, user, bits, current);
         let verdict = solution.map_or(Err(ChallengeRefusal::Missing), |answer| {
-            kind.verify(&issued, answer)
+            kind.verify(&issued, answer).or_else(|refusal| {
+                let earlier = kind.issue(show, user, bits, previous);
+                match refusal {
+                    ChallengeRefusal::Unsolved => kind.verify(&earlier, answer),
+                    other => Err(other),
+                }
+            })
         });
         verdict.map_err(|refusal| {
             metrics::counter!(
@@ -606,7 +713,7 @@ impl WaitingRoom {
                 created: entry_tag == tag,
             });
         }
-        self.check_challenge(show, user, &info, solution)?;
+        self.check_challenge(show, user, &info, &slot, solution, now)?;
         // Open first when due, so nobody joining after the opening lands among the shuffled.
         self.open_if_due(show, &slot, &info, now).await?;
         let event = QueueEvent::Joined { user, tag, at: now };
@@ -734,6 +841,102 @@ impl WaitingRoom {
     /// admission round.
     pub fn note_demand(&self, show: ShowId, now: UnixMs) {
         lock(&self.inner.local).record(show, now);
+    }
+
+    /// Count an answered hold attempt of client `ip` on `show` for the demand guard: `held`
+    /// seats, or `None` when refused. Cheap; the count reaches the other processes with the next
+    /// admission round.
+    pub fn note_hold(&self, show: ShowId, ip: IpAddr, now: UnixMs, held: Option<u32>) {
+        if self.inner.config.guard.is_none() {
+            return;
+        }
+        let mut local = lock(&self.inner.guard_local);
+        local.record(show, Source::address(ip), now, held);
+        local.record(show, Source::prefix(ip), now, held);
+    }
+
+    /// Count `seats` that client `ip` released on `show` for the demand guard.
+    pub fn note_release(&self, show: ShowId, ip: IpAddr, now: UnixMs, seats: u32) {
+        if self.inner.config.guard.is_none() {
+            return;
+        }
+        let mut local = lock(&self.inner.guard_local);
+        local.record_release(show, Source::address(ip), now, seats);
+        local.record_release(show, Source::prefix(ip), now, seats);
+    }
+
+    /// Whether client `ip`'s next hold on `show` (of `show_seats` seats) must answer a proof of
+    /// work, and why: its address first, then its network.
+    pub fn guard_verdict(
+        &self,
+        show: ShowId,
+        ip: IpAddr,
+        show_seats: u32,
+        now: UnixMs,
+    ) -> Option<GuardReason> {
+        let policy = self.inner.config.guard?;
+        let meter = lock(&self.inner.guard);
+        [Source::address(ip), Source::prefix(ip)]
+            .into_iter()
+            .find_map(|source| meter.verdict(&policy, show, source, show_seats, now))
+    }
+
+    /// Check `solution` to the guard's proof of work for a hold of `user` on `show` at `now`
+    /// (this challenge window's or the previous one's); on refusal, the challenge to answer.
+    pub fn check_hold_challenge(
+        &self,
+        show: ShowId,
+        user: UserId,
+        solution: Option<&str>,
+        now: UnixMs,
+    ) -> Result<(), Challenge> {
+        let bits = self.inner.config.guard_bits;
+        let window = now
+            .0
+            .div_euclid(self.inner.config.challenge_window_ms.max(1));
+        let keys = &self.inner.keys;
+        let current = keys.hold_challenge(show, user, bits, window);
+        let solved = solution.is_some_and(|answer| {
+            crate::token::solves(&current, answer, bits)
+                || crate::token::solves(
+                    &keys.hold_challenge(show, user, bits, window - 1),
+                    answer,
+                    bits,
+                )
+        });
+        if solved {
+            return Ok(());
+        }
+        metrics::counter!("boxoffice_guard_challenges_total", "answered" => if solution.is_some() { "wrong" } else { "no" }).increment(1);
+        Err(Challenge {
+            challenge: current,
+            bits,
+        })
+    }
+
+    /// Share this process's guard counts and forget what left the window.
+    async fn guard_round(&self, now: UnixMs) {
+        let Some(policy) = self.inner.config.guard else {
+            return;
+        };
+        let counts = lock(&self.inner.guard_local).drain();
+        match &self.inner.guard_share {
+            Some(share) => {
+                if let Err(e) = share.publish(&counts).await {
+                    tracing::warn!(error = %e, "could not share demand-guard counts");
+                }
+            }
+            None => {
+                let mut meter = lock(&self.inner.guard);
+                for count in counts {
+                    meter.add(count);
+                }
+            }
+        }
+        let window_s = policy.seats_window_s.max(policy.attempts_window_s);
+        let mut meter = lock(&self.inner.guard);
+        meter.prune(now, window_s);
+        metrics::gauge!("boxoffice_guard_sources").set(meter.len() as f64);
     }
 
     /// An admin's decision about `show`'s room (they just switched it on or off, or set its
@@ -944,6 +1147,7 @@ impl WaitingRoom {
     /// Share this process's demand counts, then switch on every room whose demand (of every
     /// process) reached its threshold.
     async fn auto_round(&self, now: UnixMs, report: &mut RoundReport) {
+        self.guard_round(now).await;
         let counts = lock(&self.inner.local).drain();
         match &self.inner.share {
             Some(share) => {

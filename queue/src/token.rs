@@ -1,6 +1,7 @@
 //! Secrets of the waiting room, all derived from the one auth secret every ingress shares:
 //! admission tokens (HMAC-SHA256 over show, user and expiry), proof-of-work challenges (HMAC of
-//! show, user and difficulty, so they need no storage), and the per-show opening seed.
+//! show, user, difficulty and a server nonce, so they need no storage), and the per-show opening
+//! seed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +23,37 @@ pub const SOLUTION_LEN_MAX: usize = 64;
 
 /// Most leading zero bits a show may ask for (about 4 billion hashes on average).
 pub const CHALLENGE_BITS_MAX: u8 = 32;
+
+/// The server's nonce of a challenge: what makes each one new without any process storing it.
+/// Every ingress derives the same nonce from the clock and the shared queue log, and the client
+/// can neither choose nor predict the challenge it yields (it is a MAC under the room's key).
+///
+/// - `window`: the challenge window the challenge was issued in (`now / window length`); a
+///   challenge is answerable in its window and the next one, so it expires after one to two
+///   windows.
+/// - `entry`: the buyer's last queue entry in the show (`(join tag, queue number)`; `None`
+///   before the first join, the number `u32::MAX` while unnumbered). Each accepted solution
+///   makes a new entry, so the next challenge differs: a solution is accepted once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChallengeNonce {
+    /// Challenge window number.
+    pub window: i64,
+    /// The buyer's last entry: join tag and queue number.
+    pub entry: Option<(u32, u32)>,
+}
+
+impl ChallengeNonce {
+    fn bytes(&self) -> [u8; 17] {
+        let mut out = [0u8; 17];
+        out[..8].copy_from_slice(&self.window.to_be_bytes());
+        if let Some((tag, number)) = self.entry {
+            out[8] = 1;
+            out[9..13].copy_from_slice(&tag.to_be_bytes());
+            out[13..].copy_from_slice(&number.to_be_bytes());
+        }
+        out
+    }
+}
 
 /// Why an admission token was refused (every reason answers `403 admission-required`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +80,7 @@ pub enum TokenRefusal {
 pub struct RoomKeys {
     token: HmacSha256,
     challenge: HmacSha256,
+    hold_challenge: HmacSha256,
     seed: HmacSha256,
 }
 
@@ -71,6 +104,7 @@ impl RoomKeys {
         RoomKeys {
             token: derive(secret, "boxoffice/waiting-room/admission-token/v1"),
             challenge: derive(secret, "boxoffice/waiting-room/challenge/v1"),
+            hold_challenge: derive(secret, "boxoffice/demand-guard/challenge/v1"),
             seed: derive(secret, "boxoffice/waiting-room/opening-seed/v1"),
         }
     }
@@ -123,13 +157,27 @@ impl RoomKeys {
         Ok(expires_at)
     }
 
-    /// The proof-of-work challenge of `user` joining `show` at difficulty `bits`. Derived, not
-    /// stored: any ingress process computes the same one, and a new difficulty means a new one.
-    pub fn challenge(&self, show: ShowId, user: UserId, bits: u8) -> String {
+    /// The proof-of-work challenge of `user` joining `show` at difficulty `bits` with the server
+    /// `nonce`. Derived, not stored: any ingress process computes the same one, and a new
+    /// difficulty, window or entry means a new one.
+    pub fn challenge(&self, show: ShowId, user: UserId, bits: u8, nonce: ChallengeNonce) -> String {
         let mut mac = self.challenge.clone();
         mac.update(show.0.as_bytes());
         mac.update(user.0.as_bytes());
         mac.update(&[bits]);
+        mac.update(&nonce.bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18])
+    }
+
+    /// The demand guard's proof-of-work challenge for a hold of `user` on `show` at difficulty
+    /// `bits` in challenge window `window` (its server nonce). Its own key, so a solution to a
+    /// queue challenge never answers a hold challenge or the reverse.
+    pub fn hold_challenge(&self, show: ShowId, user: UserId, bits: u8, window: i64) -> String {
+        let mut mac = self.hold_challenge.clone();
+        mac.update(show.0.as_bytes());
+        mac.update(user.0.as_bytes());
+        mac.update(&[bits]);
+        mac.update(&window.to_be_bytes());
         URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18])
     }
 
@@ -186,7 +234,7 @@ mod tests {
 
     #[test]
     fn an_admission_token_is_valid_for_its_show_user_and_window_only() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, user) = ids();
         let token = keys.admission_token(show, user, UnixMs(5_000));
         assert_eq!(
@@ -211,9 +259,9 @@ mod tests {
 
     #[test]
     fn forged_tokens_are_refused() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, user) = ids();
-        let other = RoomKeys::new(b"another secret of some length");
+        let other = RoomKeys::new(b"another secret of some length, 32+");
         let foreign = other.admission_token(show, user, UnixMs(i64::MAX));
         assert_eq!(
             keys.verify_admission(&foreign, show, user, UnixMs(0)),
@@ -237,17 +285,33 @@ mod tests {
         }
     }
 
+    const NONCE: ChallengeNonce = ChallengeNonce {
+        window: 7,
+        entry: None,
+    };
+
     #[test]
-    fn challenges_are_per_show_user_and_difficulty_and_solutions_verify() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+    fn challenges_are_per_show_user_difficulty_and_nonce_and_solutions_verify() {
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, user) = ids();
-        let challenge = keys.challenge(show, user, 12);
-        assert_eq!(challenge, keys.challenge(show, user, 12));
-        assert_ne!(challenge, keys.challenge(show, user, 13));
+        let challenge = keys.challenge(show, user, 12, NONCE);
+        assert_eq!(challenge, keys.challenge(show, user, 12, NONCE));
+        assert_ne!(challenge, keys.challenge(show, user, 13, NONCE));
         assert_ne!(
             challenge,
-            keys.challenge(show, UserId(Uuid::from_u128(9)), 12)
+            keys.challenge(show, UserId(Uuid::from_u128(9)), 12, NONCE)
         );
+        let later = ChallengeNonce { window: 8, ..NONCE };
+        assert_ne!(challenge, keys.challenge(show, user, 12, later));
+        // After a join, the buyer's entry is part of the nonce, whatever its tag.
+        for entry in [Some((0, 0)), Some((0, u32::MAX)), Some((5, 1))] {
+            let joined = ChallengeNonce { entry, ..NONCE };
+            assert_ne!(
+                challenge,
+                keys.challenge(show, user, 12, joined),
+                "{entry:?}"
+            );
+        }
         let nonce = solve(&challenge, 12);
         assert!(solves(&challenge, &nonce, 12));
         let digest = Sha256::digest(format!("{challenge}{nonce}").as_bytes());
@@ -270,7 +334,7 @@ mod tests {
 
     #[test]
     fn opening_seeds_differ_per_show_and_secret() {
-        let keys = RoomKeys::new(b"0123456789abcdef0123");
+        let keys = RoomKeys::new(b"0123456789abcdef0123456789abcdef");
         let (show, _) = ids();
         assert_eq!(keys.opening_seed(show), keys.opening_seed(show));
         assert_ne!(
@@ -279,7 +343,7 @@ mod tests {
         );
         assert_ne!(
             keys.opening_seed(show),
-            RoomKeys::new(b"another secret of some length").opening_seed(show)
+            RoomKeys::new(b"another secret of some length, 32+").opening_seed(show)
         );
     }
 }

@@ -13,7 +13,7 @@ use queue::{
 use schemas::{ShowId, UnixMs, UserId};
 use uuid::Uuid;
 
-const SECRET: &[u8] = b"auto-switch-secret-0123456789";
+const SECRET: &[u8] = b"auto-switch-secret-0123456789abcdef";
 const T0: i64 = 1_800_000_000_000;
 
 /// The catalog's view of one show, changed by `switch_on` and by the test (as an admin would).

@@ -8,15 +8,21 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use queue::room::RoomConfig;
 use queue::{
-    Challenge, ChallengeRefusal, Directory, JoinChallenge, QueueError, RoomShow, Status, UseRecord,
-    WaitingRoom,
+    Challenge, ChallengeNonce, ChallengeRefusal, Directory, JoinChallenge, QueueError, RoomShow,
+    Status, UseRecord, WaitingRoom,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use schemas::{ShowId, UnixMs, UserId};
 use uuid::Uuid;
 
-const SECRET: &[u8] = b"flash-sale-secret-0123456789";
+/// A nonce for a challenge whose issuer ignores it (the plugged product challenge).
+const NO_NONCE: ChallengeNonce = ChallengeNonce {
+    window: 0,
+    entry: None,
+};
+
+const SECRET: &[u8] = b"flash-sale-secret-0123456789abcdefgh";
 const OPENS_AT: i64 = 1_000_000;
 const WINDOW_MS: i64 = 60_000;
 
@@ -483,6 +489,98 @@ async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
     assert_eq!(again.entry, joined.entry);
 }
 
+/// The challenge `user` is asked for when joining `show` at `now` without an answer.
+async fn challenge_for(room: &WaitingRoom, show: ShowId, user: UserId, now: i64) -> String {
+    match room.join(show, user, 1, None, UnixMs(now)).await {
+        Err(queue::JoinError::ChallengeRequired { challenge, .. }) => challenge,
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
+fn refused_as_unsolved(joined: Result<queue::Joined, queue::JoinError>) -> bool {
+    matches!(
+        joined,
+        Err(queue::JoinError::ChallengeRequired {
+            refusal: ChallengeRefusal::Unsolved,
+            ..
+        })
+    )
+}
+
+#[tokio::test]
+async fn a_solution_is_accepted_once_and_challenges_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = ShowId(Uuid::new_v4());
+    let directory = SimDirectory::new(show, 10, 60);
+    directory.state.lock().unwrap().challenge_bits = Some(8);
+    let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
+    let window = queue::room::CHALLENGE_WINDOW_MS;
+    let now = OPENS_AT + 5;
+
+    // Accepted once: the solution makes an entry; once that entry's admission has lapsed, the
+    // same solution is no answer to the challenge of a new entry.
+    let first = challenge_for(&room, show, user(1), now).await;
+    let solution = queue::token::solve(&first, 8);
+    let joined = room
+        .join(show, user(1), 7, Some(&solution), UnixMs(now))
+        .await;
+    assert!(joined.unwrap().created);
+    room.round(UnixMs(now + 1_000)).await;
+    let lapsed = now + 1_000 + WINDOW_MS + 1;
+    let entry = room
+        .entry(show, user(1), UnixMs(lapsed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, Status::Expired);
+    let replay = room
+        .join(show, user(1), 9, Some(&solution), UnixMs(lapsed))
+        .await;
+    assert!(
+        refused_as_unsolved(replay),
+        "a second use of a solution was accepted"
+    );
+    let second = challenge_for(&room, show, user(1), lapsed).await;
+    assert_ne!(second, first, "the next entry needs a new challenge");
+    let again = room
+        .join(
+            show,
+            user(1),
+            9,
+            Some(&queue::token::solve(&second, 8)),
+            UnixMs(lapsed),
+        )
+        .await;
+    assert!(again.unwrap().created);
+
+    // Expiry: answerable in the window of issue and the next one, not later.
+    let issued_at = now - now.rem_euclid(window) + window - 1;
+    let late = challenge_for(&room, show, user(2), issued_at).await;
+    let answer = queue::token::solve(&late, 8);
+    let too_late = issued_at + window + 2;
+    let refused = room
+        .join(show, user(2), 3, Some(&answer), UnixMs(too_late))
+        .await;
+    assert!(
+        refused_as_unsolved(refused),
+        "an expired challenge was accepted"
+    );
+    let early = challenge_for(&room, show, user(3), issued_at).await;
+    let in_time = room
+        .join(
+            show,
+            user(3),
+            4,
+            Some(&queue::token::solve(&early, 8)),
+            UnixMs(issued_at + 2),
+        )
+        .await;
+    assert!(
+        in_time.unwrap().created,
+        "a challenge of the previous window is still good"
+    );
+}
+
 /// Another challenge than the built-in proof of work: multiply two numbers derived from show,
 /// user and difficulty. Real verification, so a wrong product (or a proof-of-work nonce) fails.
 struct Product;
@@ -499,7 +597,7 @@ impl JoinChallenge for Product {
         "product"
     }
 
-    fn issue(&self, show: ShowId, user: UserId, bits: u8) -> Challenge {
+    fn issue(&self, show: ShowId, user: UserId, bits: u8, _nonce: ChallengeNonce) -> Challenge {
         let a = (show.0.as_u128() % 1_000) as u64 + u64::from(bits);
         let b = (user.0.as_u128() % 1_000) as u64 + 7;
         Challenge {
@@ -542,13 +640,13 @@ async fn another_join_challenge_plugs_in_in_place_of_the_proof_of_work() {
             challenge: challenge.clone(),
             bits
         },
-        Product.issue(show, buyer, 4),
+        Product.issue(show, buyer, 4, NO_NONCE),
         "the plugged challenge was issued"
     );
     let (a, b) = Product::factors(&challenge).unwrap();
     // The built-in's answer is no answer here (a small nonce, checked not to be the product),
     // nor is a wrong product or something that is not a number.
-    let pow = queue::token::solve(&room.keys().challenge(show, buyer, 4), 4);
+    let pow = queue::token::solve(&room.keys().challenge(show, buyer, 4, NO_NONCE), 4);
     assert_ne!(pow.parse::<u64>().ok(), Some(a * b));
     for (answer, refusal) in [
         (pow.as_str(), ChallengeRefusal::Unsolved),

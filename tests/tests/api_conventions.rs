@@ -48,12 +48,14 @@ async fn guest_tokens_authenticate_and_bad_tokens_are_401() {
     api.get("/v1/bookings", Some(&expired))
         .await
         .expect_problem(401, "unauthenticated");
-    let forged =
-        ingress::auth::TokenKeys::new(b"some-other-secret-xyz").sign(&ingress::auth::Claims {
+    let forged = ingress::auth::TokenKeys::new(b"some-other-secret-xyz-0123456789abcdef").sign(
+        &ingress::auth::Claims {
             sub: Uuid::new_v4().to_string(),
             exp: support::api::chrono_now() + 600,
             roles: vec!["admin".into()],
-        });
+            iat: None,
+        },
+    );
     api.get("/v1/bookings", Some(&forged))
         .await
         .expect_problem(401, "unauthenticated");
@@ -296,20 +298,19 @@ async fn operations_endpoints_answer() {
     assert_eq!(ready.status, StatusCode::OK, "{ready:?}");
     assert!(ready.headers.contains_key("x-request-id"));
     api.get("/v1/events", None).await;
-    let metrics = api.get("/metrics", None).await;
-    assert_eq!(metrics.status, StatusCode::OK);
+    // Metrics are served on their own address, not the API's.
+    api.get("/metrics", None)
+        .await
+        .expect_problem(404, "not-found");
+    let metrics = api.metrics_text().await;
     assert!(
-        metrics.text.contains("boxoffice_http_requests_total"),
-        "{}",
-        metrics.text
+        metrics.contains("boxoffice_http_requests_total"),
+        "{metrics}"
     );
     // The embedded pipeline's loop histograms carry their own bounds (batch sizes are counts).
     assert!(
-        metrics
-            .text
-            .contains("boxoffice_pipeline_batch_size_bucket{partition=\"0\",le=\"512\"}"),
-        "{}",
-        metrics.text
+        metrics.contains("boxoffice_pipeline_batch_size_bucket{partition=\"0\",le=\"512\"}"),
+        "{metrics}"
     );
     let doc = api.get("/openapi.json", None).await;
     assert_eq!(doc.status, StatusCode::OK);
@@ -331,11 +332,11 @@ async fn operations_endpoints_answer() {
         "/v1/bookings/{bookingId}",
         "/healthz",
         "/readyz",
-        "/metrics",
         "/openapi.json",
     ] {
         assert!(doc.body["paths"][path].is_object(), "missing {path}");
     }
+    assert!(doc.body["paths"]["/metrics"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use support::pipeline::Processor;
 use support::serve::{Backend, stop_api};
 use uuid::Uuid;
 
-const SECRET: &[u8] = b"queue-serve-secret-0123456789";
+const SECRET: &[u8] = b"queue-serve-secret-0123456789abcdef";
 const OPENS_AT: i64 = 2_000_000;
 
 struct FixedShow {

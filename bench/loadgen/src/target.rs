@@ -89,6 +89,8 @@ impl HoldAnswer {
 pub struct Target {
     kind: Kind,
     base: String,
+    /// Base URL of the metrics address (boxoffice serves `/metrics` apart from its API).
+    metrics: Option<String>,
     http: reqwest::Client,
     keys: TokenKeys,
     admin: String,
@@ -127,6 +129,7 @@ impl Target {
             sub: Uuid::new_v4().to_string(),
             exp: chrono::Utc::now().timestamp() + 24 * 3600,
             roles: vec!["admin".into()],
+            iat: None,
         });
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
@@ -137,10 +140,17 @@ impl Target {
         Target {
             kind,
             base: base.trim_end_matches('/').to_owned(),
+            metrics: None,
             http,
             keys,
             admin,
         }
+    }
+
+    /// Read counters from the metrics address at `base` (`http://ip:port`).
+    pub fn with_metrics(mut self, base: Option<&str>) -> Target {
+        self.metrics = base.map(|b| b.trim_end_matches('/').to_owned());
+        self
     }
 
     /// A token for a new buyer: every buyer is a user of their own, as in a real on-sale, so
@@ -150,6 +160,7 @@ impl Target {
             sub: Uuid::new_v4().to_string(),
             exp: chrono::Utc::now().timestamp() + 24 * 3600,
             roles: Vec::new(),
+            iat: None,
         })
     }
 
@@ -327,15 +338,16 @@ impl Target {
         }
     }
 
-    /// A counter of boxoffice's `/metrics` summed over its labels (`None` for PG-LOCK, or when
-    /// it cannot be read).
+    /// A counter of boxoffice's `/metrics` summed over its labels (`None` for PG-LOCK, without
+    /// a metrics address, or when it cannot be read).
     pub async fn counter(&self, name: &str) -> Option<f64> {
         if self.kind != Kind::Boxoffice {
             return None;
         }
+        let metrics = self.metrics.as_ref()?;
         let text = self
             .http
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{metrics}/metrics"))
             .send()
             .await
             .ok()?

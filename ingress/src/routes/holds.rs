@@ -2,10 +2,10 @@
 
 use std::collections::HashSet;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use engine::{HoldStatus, HoldView};
 use processors::reader::ShowSnapshot;
 use schemas::{Command, Event, HoldId, HoldLimits, Outcome, Rejection, SeatId, ShowId};
@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::client::ClientIp;
 use crate::config::MAX_SEATS_PER_HOLD;
 use crate::contract::hold_status_str;
 use crate::error::{ApiError, Problem};
@@ -91,7 +92,8 @@ fn check_seat_list(seats: &[Uuid]) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/v1/bookings/hold", tag = "bookings",
     request_body = HoldRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1..255 printable characters; retries return the first response"),
-        ("Admission-Token" = Option<String>, Header, description = "From the show's waiting room (GET /v1/shows/{showId}/queue/me) when it has an active one")),
+        ("Admission-Token" = Option<String>, Header, description = "From the show's waiting room (GET /v1/shows/{showId}/queue/me) when it has an active one"),
+        ("Challenge-Solution" = Option<String>, Header, description = "When the demand guard asked for a proof of work (428): a nonce such that SHA-256(challenge + nonce) has `bits` leading zero bits")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Seats held", body = HoldBody),
@@ -101,16 +103,18 @@ fn check_seat_list(seats: &[Uuid]) -> Result<(), ApiError> {
         (status = 404, description = "show or seat unknown", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "seats-unavailable (with unavailableSeatIds)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "ticket-limit-exceeded, hold-limit-exceeded, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate-limited", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "challenge-required: the demand guard asks this client address or network for a proof of work before each further hold (why in detail; challenge and bits as for joining a queue)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn hold(
     State(state): State<AppState>,
     caller: Caller,
     IdempotencyKey(key): IdempotencyKey,
+    client: Option<Extension<ClientIp>>,
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<HoldRequest>,
 ) -> Result<Response, ApiError> {
+    let client = client.map(|Extension(ClientIp(ip))| ip);
     check_seat_list(&body.seat_ids)?;
     let show_id = ShowId(body.show_id);
     // The catalog's seat map is immutable and cached in memory: validating against it keeps the
@@ -125,6 +129,10 @@ pub async fn hold(
     }
     if body.user_id.is_some_and(|u| u != caller.user.0) {
         return Err(ApiError::Forbidden("userId is not the caller"));
+    }
+    if let Some(ip) = client {
+        let seats = map.total_seats;
+        crate::routes::queue::guard_hold(&state, show_id, &caller, ip, seats, &headers)?;
     }
     crate::routes::queue::require_admission(&state, show_id, caller.user, &headers).await?;
     let command_id = idempotency::command_id(caller.user, key.as_deref());
@@ -153,6 +161,9 @@ pub async fn hold(
         Outcome::Accepted(events) => events,
         Outcome::Rejected(rejection) => {
             metrics::counter!("boxoffice_holds_rejected_total").increment(1);
+            if let Some(ip) = client {
+                crate::routes::queue::note_guard(&state, show_id, ip, None);
+            }
             return Err(pipeline::rejection(rejection));
         }
     };
@@ -169,6 +180,9 @@ pub async fn hold(
         ));
     };
     metrics::counter!("boxoffice_holds_created_total").increment(1);
+    if let Some(ip) = client {
+        crate::routes::queue::note_guard(&state, show_id, ip, Some(seats.len()));
+    }
     crate::routes::queue::note_hold(&state, show_id, caller.user, seats.len());
     let body = HoldBody {
         hold_id: hold_id.0,
@@ -238,6 +252,7 @@ pub async fn release_hold(
     State(state): State<AppState>,
     caller: Caller,
     IdempotencyKey(key): IdempotencyKey,
+    client: Option<Extension<ClientIp>>,
     path: PathIds,
 ) -> Result<StatusCode, ApiError> {
     let hold = HoldId(path.uuid("holdId")?);
@@ -262,8 +277,21 @@ pub async fn release_hold(
     )
     .await?;
     match reply.outcome {
-        Outcome::Accepted(_)
-        | Outcome::Rejected(Rejection::HoldExpired | Rejection::HoldReleased) => {
+        Outcome::Accepted(_) => {
+            // Released seats were not taken after all (the demand guard counts what a client
+            // holds, not how often it changes its mind); a retry of the same release is not
+            // counted twice.
+            if claim == Claim::New
+                && let Some(Extension(ClientIp(ip))) = client
+            {
+                let seats = u32::try_from(view.seats.len()).unwrap_or(u32::MAX);
+                if let Some(room) = state.waiting_room() {
+                    room.note_release(snapshot.show_id, ip, now_ms(), seats);
+                }
+            }
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Outcome::Rejected(Rejection::HoldExpired | Rejection::HoldReleased) => {
             Ok(StatusCode::NO_CONTENT)
         }
         Outcome::Rejected(rejection) => Err(pipeline::rejection(rejection)),

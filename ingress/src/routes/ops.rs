@@ -1,4 +1,5 @@
-//! Operations endpoints: liveness, readiness, Prometheus metrics and the OpenAPI document.
+//! Operations endpoints: liveness, readiness and the OpenAPI document on the API, and the
+//! Prometheus text the metrics address serves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -51,12 +53,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     Ok(Json(Health { status: "ok" }))
 }
 
-/// Prometheus text exposition of every metric recorded in this process.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String,
-        content_type = "text/plain; version=0.0.4")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.prometheus().render();
+/// Prometheus text exposition of every metric recorded in this process (served on the metrics
+/// address, [`crate::server::spawn_metrics`], never on the API's).
+pub fn prometheus_text(prometheus: &PrometheusHandle) -> Response {
+    let body = prometheus.render();
     (
         StatusCode::OK,
         [(

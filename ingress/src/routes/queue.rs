@@ -144,7 +144,6 @@ fn join_tag(command: schemas::CommandId) -> u32 {
         (status = 404, description = "no such show, or no active waiting room", body = Problem, content_type = PROBLEM),
         (status = 422, description = "idempotency-key-reused", body = Problem, content_type = PROBLEM),
         (status = 428, description = "challenge-required (with challenge and bits)", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "rate-limited", body = Problem, content_type = PROBLEM),
         (status = 503, description = "unavailable", body = Problem, content_type = PROBLEM),
     ))]
 pub async fn join(
@@ -301,6 +300,50 @@ fn refusal_text(refusal: TokenRefusal) -> &'static str {
         TokenRefusal::OtherShow => "the admission token is for another show",
         TokenRefusal::OtherUser => "the admission token is for another user",
         TokenRefusal::Expired => "the admission token has expired: join the queue again",
+    }
+}
+
+/// The demand guard in front of a hold by `caller` from client `ip` on `show` (of `show_seats`
+/// seats): when the caller's identity is newer than `BOXOFFICE_GUARD_NEW_GUEST_S`, or the
+/// client's address or network took more than its share of the show or most of its attempts are
+/// refused, the hold needs the guard's proof of work (`428 challenge-required` with the reason in
+/// `detail`, answered in `Challenge-Solution` on the retry, as joins are). Without a waiting room
+/// in this process there is no guard.
+pub fn guard_hold(
+    state: &AppState,
+    show: ShowId,
+    caller: &Caller,
+    ip: std::net::IpAddr,
+    show_seats: u32,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let Some(room) = state.waiting_room() else {
+        return Ok(());
+    };
+    if !state.config().guard {
+        return Ok(());
+    }
+    let now = now_ms();
+    let young =
+        queue::guard::new_identity(caller.issued_at, now_s(), state.config().guard_new_guest_s);
+    let Some(reason) = young.or_else(|| room.guard_verdict(show, ip, show_seats, now)) else {
+        return Ok(());
+    };
+    let solution = challenge_solution(headers)?;
+    room.check_hold_challenge(show, caller.user, solution, now)
+        .map_err(|issued| ApiError::GuardChallenge {
+            challenge: issued.challenge,
+            bits: issued.bits,
+            reason,
+        })
+}
+
+/// After a hold attempt the pipeline answered: count it for the demand guard (`held` seats, or
+/// `None` when refused).
+pub fn note_guard(state: &AppState, show: ShowId, ip: std::net::IpAddr, held: Option<usize>) {
+    if let Some(room) = state.waiting_room() {
+        let held = held.map(|seats| u32::try_from(seats).unwrap_or(u32::MAX));
+        room.note_hold(show, ip, now_ms(), held);
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The auth secret every test server uses (so tests can mint admin and forged tokens).
-pub const SECRET: &str = "test-secret-0123456789abcdef";
+pub const SECRET: &str = "test-secret-0123456789abcdef-32bytes+";
 
 /// Settings with limits off and contract defaults otherwise.
 pub fn api_config() -> ApiConfig {
@@ -28,10 +28,29 @@ pub fn api_config() -> ApiConfig {
         max_holds_per_user: 3,
         rate_per_user: 0,
         rate_per_ip: 0,
+        trusted_proxies: Vec::new(),
+        guest_per_ip_per_min: 0,
+        guest_per_prefix_per_min: 0,
+        guard: false,
+        guard_address_permille: 10,
+        guard_prefix_permille: 25,
+        guard_refused_pct: 50,
+        guard_new_guest_s: 0,
+        guard_bits: 18,
+        metrics_addr: ingress::config::MetricsAddr(Some("127.0.0.1:0".parse().unwrap())),
         request_timeout_ms: 20_000,
         command_timeout_ms: 10_000,
         live: Default::default(),
     }
+}
+
+/// A client whose connections leave from `local` (any 127.0.0.0/8 address works on Linux's
+/// loopback), so a test can speak as several client addresses.
+pub fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(local.parse::<std::net::IpAddr>().expect("an address"))
+        .build()
+        .expect("a client")
 }
 
 /// A running dev server and a client for it.
@@ -210,6 +229,46 @@ impl Api {
         answer(request.send().await.expect("request sent")).await
     }
 
+    /// Send a bodiless request through `http` (a client bound to another local address, say)
+    /// with extra `headers`.
+    pub async fn send_via(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
+    /// A hold of `seats` on `show` through `http` (a client bound to some local address) as
+    /// `token`, with extra `headers`.
+    pub async fn hold_via(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        show: &str,
+        seats: &[String],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = http
+            .post(format!("{}/v1/bookings/hold", self.base))
+            .bearer_auth(token)
+            .json(&json!({"showId": show, "seatIds": seats}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send().await.expect("hold sent")).await
+    }
+
     /// Send raw bytes as the body.
     pub async fn raw(
         &self,
@@ -258,6 +317,7 @@ impl Api {
             sub: user.to_string(),
             exp: chrono_now() + exp_in_s,
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            iat: None,
         })
     }
 
@@ -333,17 +393,35 @@ impl Api {
         }
     }
 
-    /// The seat map of a show.
+    /// The Prometheus text of the server's metrics address (not the API's: `/metrics` is served
+    /// apart from it).
+    pub async fn metrics_text(&self) -> String {
+        let addr = self
+            .server
+            .as_ref()
+            .and_then(|s| s.metrics_addr)
+            .expect("a server of this test with metrics on");
+        let answer = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(answer.status(), StatusCode::OK);
+        answer.text().await.expect("metrics text")
+    }
+
     /// `name`'s value in the Prometheus text of `/metrics`, summed over its labels (0 when
     /// absent).
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = self.get("/metrics", None).await.text;
+        let text = self.metrics_text().await;
         text.lines()
             .filter(|l| l.starts_with(name) && !l.starts_with('#'))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
 
+    /// The seat map of a show.
     pub async fn seat_map(&self, event_id: &str, show_id: &str) -> Value {
         let map = self
             .get(
@@ -529,7 +607,7 @@ pub fn chrono_now() -> i64 {
         .as_secs() as i64
 }
 
-async fn answer(response: reqwest::Response) -> Answer {
+pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();

@@ -184,11 +184,14 @@ export const api = {
   event: (eventId, signal) => request('GET', `/v1/events/${enc(eventId)}`, { auth: false, signal }).then((r) => r.data),
   seats: (eventId, showId, signal) =>
     request('GET', `/v1/events/${enc(eventId)}/shows/${enc(showId)}/seats`, { auth: false, signal }).then((r) => r.data),
-  hold: (showId, seatIds, { idempotencyKey, admissionToken, signal }) =>
+  hold: (showId, seatIds, { idempotencyKey, admissionToken, challengeSolution, signal }) =>
     request('POST', '/v1/bookings/hold', {
       body: { showId, seatIds },
       idempotencyKey,
-      headers: admissionToken ? { 'Admission-Token': admissionToken } : {},
+      headers: {
+        ...(admissionToken ? { 'Admission-Token': admissionToken } : {}),
+        ...(challengeSolution !== undefined ? { 'Challenge-Solution': challengeSolution } : {}),
+      },
       signal,
     }),
   getHold: (holdId, signal) => request('GET', `/v1/bookings/holds/${enc(holdId)}`, { signal }).then((r) => r.data),

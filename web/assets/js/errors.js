@@ -52,7 +52,7 @@ export function describeError(err, ctx = {}) {
     case 'idempotency-key-reused':
       return 'This request clashed with an earlier one. Please try again.';
     case 'challenge-required':
-      return 'The queue asked for a proof-of-work check that could not be completed. Please try again.';
+      return 'A proof-of-work check was asked for and could not be completed. Please try again.';
     case 'unauthenticated':
       return 'Your guest session ended. Please reload the page to start a new one.';
     case 'forbidden':

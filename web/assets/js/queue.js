@@ -57,6 +57,24 @@ export async function joinQueue(showId, { signal, onSolving } = {}) {
   }
 }
 
+/**
+ * Holds seats, answering the demand guard's 428 challenge (a proof of work the server asks of a
+ * client address that holds much of a show, or whose holds are mostly refused) with one retry
+ * under the same Idempotency-Key: the refused try was not taken. Resolves to the hold response.
+ */
+export async function holdSeats(showId, seatIds, { admissionToken, signal, onSolving } = {}) {
+  const idempotencyKey = newIdempotencyKey();
+  try {
+    return await api.hold(showId, seatIds, { idempotencyKey, admissionToken, signal });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== 'challenge-required') throw err;
+    const { challenge, bits } = err.problem;
+    onSolving?.(0, bits);
+    const nonce = await solveInWorker(String(challenge), Number(bits), { signal, onProgress: (n) => onSolving?.(n, bits) });
+    return api.hold(showId, seatIds, { idempotencyKey, admissionToken, challengeSolution: nonce, signal });
+  }
+}
+
 /** Follows the caller's QueueEntry. Callbacks: onEntry(entry), onError(err), onMode('live'|'polling'). */
 export class QueueWatcher {
   constructor({ showId, onEntry, onError, onMode, pollMs = 3000, livePollMs = 15000 }) {

@@ -41,6 +41,10 @@ struct RunArgs {
     /// Base URL of the system's HTTP API.
     #[arg(long)]
     url: String,
+    /// Base URL of boxoffice's metrics address (`BOXOFFICE_METRICS_ADDR`), for the store-read
+    /// counter of W-VIEW.
+    #[arg(long)]
+    metrics_url: Option<String>,
     /// The HS256 secret the system verifies tokens with (buyer and admin tokens are signed here).
     #[arg(long, env = "FLASH_SECRET")]
     secret: String,
@@ -159,7 +163,8 @@ fn hot_rate_of(run: &SystemRun) -> anyhow::Result<f64> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let target = Target::new(args.kind, &args.url, &args.secret, args.knobs.in_flight);
+    let target = Target::new(args.kind, &args.url, &args.secret, args.knobs.in_flight)
+        .with_metrics(args.metrics_url.as_deref());
     let watch = Watch::new(args.cpu.clone());
     let knobs = &args.knobs;
     let wants = |w: &str| args.workloads.iter().any(|x| x == w);

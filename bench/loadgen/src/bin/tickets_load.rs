@@ -35,6 +35,7 @@ fn sign(secret: &str, roles: &[&str]) -> String {
         sub: uuid::Uuid::new_v4().to_string(),
         exp: chrono::Utc::now().timestamp() + 3600,
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        iat: None,
     })
 }
 

@@ -2,13 +2,13 @@
 // (waiting-room.js) comes first on a QUEUE show; the countdown and payment (checkout.js) follow
 // a successful hold.
 
-import { api, ApiError, newIdempotencyKey } from '../api.js';
+import { api, ApiError } from '../api.js';
 import { h, svg, replace, messageBox } from '../dom.js';
 import { dateTime, money, seatName } from '../format.js';
 import { describeError, isAbort } from '../errors.js';
 import { LiveSeats } from '../live.js';
 import { SeatMap, LEGEND } from '../seatmap.js';
-import { admissionFor, storeAdmission } from '../queue.js';
+import { admissionFor, holdSeats, storeAdmission } from '../queue.js';
 import { navigate } from '../router.js';
 import { showPage, showLoading, showError, announce } from '../page.js';
 import { rememberShows } from '../showinfo.js';
@@ -233,8 +233,8 @@ class ShowPage {
     this.renderSelection();
     const seatIds = [...this.selected];
     try {
-      const res = await api.hold(this.show.showId, seatIds, {
-        idempotencyKey: newIdempotencyKey(), admissionToken: this.admission?.admissionToken, signal: this.signal,
+      const res = await holdSeats(this.show.showId, seatIds, {
+        admissionToken: this.admission?.admissionToken, signal: this.signal,
       });
       this.noteClockOffset(res.headers);
       this.selected.clear();
