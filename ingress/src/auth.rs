@@ -173,11 +173,6 @@ impl Caller {
     }
 }
 
-/// Current Unix time in seconds.
-pub fn now_s() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 /// The bearer token of a request, if it sent an `Authorization: Bearer` header.
 pub fn bearer(parts: &Parts) -> Option<&str> {
     bearer_value(parts.headers.get(axum::http::header::AUTHORIZATION)?)
@@ -196,6 +191,9 @@ pub fn bearer_value(value: &axum::http::HeaderValue) -> Option<&str> {
 pub trait HasTokenKeys {
     /// The keys of this deployment.
     fn token_keys(&self) -> &TokenKeys;
+
+    /// Now in Unix seconds, by the process's clock (token expiry is checked against it).
+    fn now_s(&self) -> i64;
 }
 
 impl<S: HasTokenKeys + Send + Sync> FromRequestParts<S> for Caller {
@@ -209,7 +207,7 @@ impl<S: HasTokenKeys + Send + Sync> FromRequestParts<S> for Caller {
         let token = bearer(parts).ok_or(ApiError::Unauthenticated("missing bearer token"))?;
         state
             .token_keys()
-            .verify(token, now_s())
+            .verify(token, state.now_s())
             .map_err(|e| ApiError::Unauthenticated(token_error_text(e)))
     }
 }

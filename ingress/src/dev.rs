@@ -168,7 +168,7 @@ fn banner(server: &DevServer) -> String {
     let url = format!("http://{}", server.addr);
     let admin = server.state.keys().sign(&crate::auth::Claims {
         sub: uuid::Uuid::new_v4().to_string(),
-        exp: crate::auth::now_s() + 7 * 86_400,
+        exp: crate::auth::HasTokenKeys::now_s(&server.state) + 7 * 86_400,
         roles: vec!["admin".into()],
         iat: None,
     });
@@ -204,7 +204,9 @@ pub async fn start_with(
         .map_err(io(format!("creating data dir {}", data_dir.display())))?;
     let secret = load_or_create_secret(&config.api, &data_dir)?;
 
+    let clock = clock::system();
     let mut pipeline_config = PipelineConfig::new(data_dir.clone());
+    pipeline_config.clock = clock.clone();
     pipeline_config.reply_timeout = config.api.command_timeout();
     pipeline_config.in_memory = config.bench_ref_mem;
     if config.bench_ref_mem {
@@ -229,7 +231,7 @@ pub async fn start_with(
     // Injected 5xx and lost answers are ridden out with the same idempotency key.
     let payments: Arc<dyn PaymentProvider> =
         Arc::new(Retrying::new(sandbox, RetryPolicy::default()));
-    let index = EmbeddedIndex::open(&data_dir.join("idempotency.redb"))
+    let index = EmbeddedIndex::open(&data_dir.join("idempotency.redb"), clock.clone())
         .map_err(|e| backend("idempotency index")(e.to_string()))?;
 
     let reader: Arc<dyn ShowReader> = pipeline.reader();
@@ -252,6 +254,7 @@ pub async fn start_with(
         payments,
         tickets: after_sale.desk.clone(),
         seat_feed: Arc::new(crate::live::feed::HubFeed::new(pipeline.events())),
+        clock,
     };
     let pipeline = Arc::new(tokio::sync::Mutex::new(Some(pipeline)));
     let state = AppState::new(

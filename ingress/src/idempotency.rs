@@ -17,8 +17,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::time::now_ms;
-
 /// How long a key is remembered (contract: at least 24 hours).
 pub const KEY_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -91,6 +89,8 @@ const TABLE: redb::TableDefinition<'static, u128, (&[u8], i64)> =
 #[derive(Clone)]
 pub struct EmbeddedIndex {
     db: Arc<redb::Database>,
+    /// Keys expire by it.
+    clock: clock::SharedClock,
 }
 
 impl std::fmt::Debug for EmbeddedIndex {
@@ -105,12 +105,15 @@ fn storage(e: impl std::fmt::Display) -> IndexError {
 
 impl EmbeddedIndex {
     /// Open (or create) the index file at `path`.
-    pub fn open(path: &Path) -> Result<Self, IndexError> {
+    pub fn open(path: &Path, clock: clock::SharedClock) -> Result<Self, IndexError> {
         let db = redb::Database::create(path).map_err(storage)?;
         let tx = db.begin_write().map_err(storage)?;
         tx.open_table(TABLE).map_err(storage)?;
         tx.commit().map_err(storage)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            clock,
+        })
     }
 
     fn claim_blocking(
@@ -143,7 +146,7 @@ impl EmbeddedIndex {
 
     /// Drop keys older than the TTL; returns how many were dropped.
     pub fn purge_expired(&self) -> Result<usize, IndexError> {
-        let cutoff = now_ms().0 - KEY_TTL.as_millis() as i64;
+        let cutoff = self.clock.now().0 - KEY_TTL.as_millis() as i64;
         let tx = self.db.begin_write().map_err(storage)?;
         let mut dropped = 0;
         {
@@ -187,7 +190,7 @@ impl IdempotencyIndex for EmbeddedIndex {
         fingerprint: Fingerprint,
     ) -> Result<Claim, IndexError> {
         let index = self.clone();
-        let now = now_ms().0;
+        let now = self.clock.now().0;
         tokio::task::spawn_blocking(move || index.claim_blocking(command, fingerprint, now))
             .await
             .map_err(storage)?
@@ -278,18 +281,19 @@ mod tests {
         let cmd = CommandId(Uuid::from_u128(9));
         let one = fingerprint("hold", &["a"]);
         let two = fingerprint("hold", &["b"]);
+        let clock = Arc::new(clock::ManualClock::new(schemas::UnixMs(1_800_000_000_000)));
         {
-            let index = EmbeddedIndex::open(&path).unwrap();
+            let index = EmbeddedIndex::open(&path, clock.clone()).unwrap();
             assert_eq!(index.claim(cmd, one).await.unwrap(), Claim::New);
             assert_eq!(index.claim(cmd, one).await.unwrap(), Claim::Retry);
             assert_eq!(index.claim(cmd, two).await.unwrap(), Claim::Reused);
         }
-        let index = EmbeddedIndex::open(&path).unwrap();
+        let index = EmbeddedIndex::open(&path, clock.clone()).unwrap();
         assert_eq!(index.claim(cmd, two).await.unwrap(), Claim::Reused);
         assert_eq!(index.purge_expired().unwrap(), 0);
         // A key past its TTL is forgotten: the next use starts afresh.
-        let later = now_ms().0 + KEY_TTL.as_millis() as i64 + 1;
-        assert_eq!(index.claim_blocking(cmd, two, later).unwrap(), Claim::New);
+        clock.advance(KEY_TTL.as_millis() as i64 + 1);
+        assert_eq!(index.claim(cmd, two).await.unwrap(), Claim::New);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

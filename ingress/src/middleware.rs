@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::{self, bearer};
+use crate::auth::{HasTokenKeys, bearer};
 use crate::client::ClientIp;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT_BYTES;
@@ -85,7 +85,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         }
         parts.extensions.insert(ClientIp(ip));
     }
-    let caller = bearer(&parts).and_then(|t| state.keys().verify(t, auth::now_s()).ok());
+    let caller = bearer(&parts).and_then(|t| state.keys().verify(t, state.now_s()).ok());
     if let Some(caller) = caller {
         if let Err(e) = state.limits().check_user(caller.user) {
             return state.limits().held(e).await.into_response();

@@ -4,14 +4,14 @@
 use processors::bus::BusError;
 use schemas::{
     BookingId, Command, CommandEnvelope, CommandId, Fingerprint, HoldId, NotCancellableReason,
-    Rejection, Reply, SCHEMA_VERSION, ShowId,
+    Rejection, Reply, SCHEMA_VERSION, ShowId, UnixMs,
 };
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::state::AppState;
-use crate::time::{now_ms, rfc3339_ms};
+use crate::time::rfc3339_ms;
 
 /// The hold a hold command creates: derived from the command id, so a retried command (same
 /// idempotency key) names the same hold.
@@ -30,8 +30,21 @@ pub fn create_show_command_id(show: ShowId) -> CommandId {
     CommandId(Uuid::new_v5(&show.0, b"boxoffice/create-show"))
 }
 
-/// Wrap `command` for `show`.
+/// How far this process's clock may run ahead of the log's before the ingress answers "expired"
+/// for a hold by itself. Holds lapse in log time (the engine sweeps with the log times commands
+/// carry); a hold that only lapsed by the ingress's clock within this margin is sent to the log,
+/// which decides, so skew never answers a release 204 without releasing nor refuses a confirm
+/// early. Past the margin the answer is certain and saves a payment authorization.
+pub const EXPIRY_SKEW_MARGIN_MS: i64 = 30_000;
+
+/// The instant before which a hold surely lapsed, when this process's clock reads `now`.
+pub fn surely_lapsed(now: UnixMs) -> UnixMs {
+    UnixMs(now.0.saturating_sub(EXPIRY_SKEW_MARGIN_MS))
+}
+
+/// Wrap `command` for `show`, stamped (for information) with `state`'s clock.
 pub fn envelope(
+    state: &AppState,
     command_id: CommandId,
     fingerprint: Fingerprint,
     show: ShowId,
@@ -42,7 +55,7 @@ pub fn envelope(
         command_id,
         fingerprint,
         show_id: show,
-        issued_at: now_ms(),
+        issued_at: state.now(),
         command,
     }
 }

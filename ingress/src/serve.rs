@@ -134,6 +134,7 @@ pub async fn start_full(
             nats.clone(),
             topology.clone(),
         )),
+        clock: clock::system(),
     };
     let state = AppState::new(
         config.api.clone(),

@@ -41,6 +41,8 @@ pub struct Backends {
     pub tickets: Arc<fulfilment::Desk>,
     /// Committed seat deltas per show, for live seat maps (event hub in dev, NATS in serve).
     pub seat_feed: Arc<dyn SeatFeed>,
+    /// The one time source of the process (dev: shared with the embedded pipeline).
+    pub clock: clock::SharedClock,
 }
 
 /// Cheap-to-clone handle on everything a request may need.
@@ -90,6 +92,7 @@ impl AppState {
                     backends.seat_feed.clone(),
                     backends.reader.clone(),
                     config.live.tuning(),
+                    backends.clock.clone(),
                 ),
                 backends,
                 seat_changes: Mutex::new(HashMap::new()),
@@ -176,10 +179,24 @@ impl AppState {
     pub fn probes(&self) -> &[(&'static str, Probe)] {
         &self.inner.probes
     }
+
+    /// Now, by the process's clock.
+    pub fn now(&self) -> UnixMs {
+        self.inner.backends.clock.now()
+    }
+
+    /// [`AppState::now`] as a calendar instant (catalog views take one).
+    pub fn now_utc(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(self.now().0).unwrap_or_default()
+    }
 }
 
 impl crate::auth::HasTokenKeys for AppState {
     fn token_keys(&self) -> &TokenKeys {
         self.keys()
+    }
+
+    fn now_s(&self) -> i64 {
+        self.now().0.div_euclid(1000)
     }
 }

@@ -17,11 +17,6 @@ pub fn rfc3339_s(at_s: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The current instant.
-pub fn now_ms() -> UnixMs {
-    UnixMs(Utc::now().timestamp_millis())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,7 @@ impl FromRequestParts<AppState> for User {
             .ok_or(Rejection::Unauthenticated("missing bearer token"))?;
         state
             .keys
-            .verify(token, ingress::auth::now_s())
+            .verify(token, chrono::Utc::now().timestamp())
             .map(User)
             .map_err(|_| Rejection::Unauthenticated("invalid or expired bearer token"))
     }

@@ -152,6 +152,8 @@ struct Registry {
     feed: Arc<dyn SeatFeed>,
     reader: Arc<dyn ShowReader>,
     tuning: LiveTuning,
+    /// For the feed-lag metric (a delta's log time against now).
+    clock: clock::SharedClock,
     shows: Mutex<HashMap<ShowId, ShowEntry>>,
     closing: watch::Sender<bool>,
     viewers: watch::Sender<usize>,
@@ -187,12 +189,18 @@ impl Drop for Ticket {
 
 impl LiveSeats {
     /// A fan-out following shows through `feed` and reading them through `reader`.
-    pub fn new(feed: Arc<dyn SeatFeed>, reader: Arc<dyn ShowReader>, tuning: LiveTuning) -> Self {
+    pub fn new(
+        feed: Arc<dyn SeatFeed>,
+        reader: Arc<dyn ShowReader>,
+        tuning: LiveTuning,
+        clock: clock::SharedClock,
+    ) -> Self {
         LiveSeats {
             inner: Arc::new(Registry {
                 feed,
                 reader,
                 tuning,
+                clock,
                 shows: Mutex::new(HashMap::new()),
                 closing: watch::channel(false).0,
                 viewers: watch::channel(0).0,
@@ -235,6 +243,7 @@ impl LiveSeats {
                 registry.feed.clone(),
                 registry.reader.clone(),
                 registry.tuning.clone(),
+                registry.clock.clone(),
             ))
             .abort_handle();
             ShowEntry {

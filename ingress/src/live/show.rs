@@ -326,12 +326,18 @@ pub async fn follow_forever(
     feed: Arc<dyn SeatFeed>,
     reader: Arc<dyn ShowReader>,
     tuning: LiveTuning,
+    clock: clock::SharedClock,
 ) {
     let mut state: Option<Coalescer> = None;
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        let Err(e) = follow(&channel, &*feed, &*reader, &tuning, &mut state).await;
+        let sources = Sources {
+            feed: &*feed,
+            reader: &*reader,
+            clock: &*clock,
+        };
+        let Err(e) = follow(&channel, sources, &tuning, &mut state).await;
         tracing::warn!(show = %channel.show, error = %e, "live seat follower restarting");
         if started.elapsed() > Duration::from_secs(10) {
             backoff = Duration::from_millis(100);
@@ -353,10 +359,21 @@ fn resync(coalescer: &mut Coalescer, snapshot: &ShowSnapshot) -> bool {
     coalescer.resync(snapshot.version, statuses(snapshot))
 }
 
+/// Where a follower reads from.
+#[derive(Clone, Copy)]
+struct Sources<'a> {
+    feed: &'a dyn SeatFeed,
+    reader: &'a dyn ShowReader,
+    clock: &'a dyn clock::Clock,
+}
+
 async fn follow(
     channel: &ShowChannel,
-    feed: &dyn SeatFeed,
-    reader: &dyn ShowReader,
+    Sources {
+        feed,
+        reader,
+        clock,
+    }: Sources<'_>,
     tuning: &LiveTuning,
     state: &mut Option<Coalescer>,
 ) -> Result<std::convert::Infallible, FollowError> {
@@ -392,7 +409,7 @@ async fn follow(
                 match item {
                     None => return Err(FollowError::FeedEnded),
                     Some(FeedItem::Delta(delta)) => {
-                        record_feed_lag(&delta);
+                        record_feed_lag(&delta, clock.now());
                         oldest_pending.get_or_insert_with(Instant::now);
                         if coalescer.offer(&delta) == Offer::Gap {
                             metrics::counter!("boxoffice_live_resyncs_total", "why" => "gap").increment(1);
@@ -416,7 +433,7 @@ async fn follow(
                     tracing::debug!(version = coalescer.version(), waited_ms = waited.as_millis() as u64,
                         queued = channel.queued(), "live seat update published");
                 }
-                flush(channel, coalescer);
+                flush(channel, coalescer, clock.now());
             }
             _ = audit.tick() => {
                 // A quiet feed while the show moved on means the tail of the stream was lost.
@@ -438,18 +455,19 @@ async fn follow(
 
 /// How long after its stream time (when the command was logged) a delta reached this process:
 /// the pipeline's share of a viewer's latency (decide, persist, publish, delivery).
-fn record_feed_lag(delta: &SeatDelta) {
-    let lag_ms = crate::time::now_ms().0.saturating_sub(delta.at.0).max(0);
+fn record_feed_lag(delta: &SeatDelta, now: schemas::UnixMs) {
+    let lag_ms = now.0.saturating_sub(delta.at.0).max(0);
     metrics::histogram!("boxoffice_live_feed_lag_seconds").record(lag_ms as f64 / 1e3);
     tracing::debug!(version = delta.version, lag_ms, "live seat delta received");
 }
 
-fn flush(channel: &ShowChannel, coalescer: &mut Coalescer) {
+/// Send what the coalescer gathered; an update without a log time is stamped `now`.
+fn flush(channel: &ShowChannel, coalescer: &mut Coalescer, now: schemas::UnixMs) {
     let Some(update) = coalescer.take_update() else {
         return;
     };
     let show = channel.show;
-    let at = update.at.unwrap_or_else(crate::time::now_ms);
+    let at = update.at.unwrap_or(now);
     let payload = frame::seat_update(
         update.from_version,
         update.version,
@@ -596,7 +614,7 @@ mod tests {
         assert_eq!(snap["version"], 5);
         assert_eq!(snap["seats"].as_array().unwrap().len(), 6);
         c.offer(&delta(5, 6, &[(2, H)]));
-        flush(&channel, &mut c);
+        flush(&channel, &mut c, schemas::UnixMs(0));
         let late = channel.attach(Duration::from_secs(1)).await.unwrap();
         let snap: serde_json::Value =
             serde_json::from_slice(wire::payload_of(&late.snapshot.frame(false))).unwrap();

@@ -157,7 +157,9 @@ pub async fn create_event(
     };
     let catalog = &state.backends().catalog;
     let event = catalog.create_event(new).await?;
-    let detail = catalog.event_detail(event.event_id, Utc::now()).await?;
+    let detail = catalog
+        .event_detail(event.event_id, state.now_utc())
+        .await?;
     Ok((StatusCode::CREATED, Json(detail.into())))
 }
 
@@ -225,7 +227,7 @@ pub async fn create_show(
     create_seat_state(&state, created.show.show_id).await?;
     Ok((
         StatusCode::CREATED,
-        Json(created.show.view(Utc::now()).into()),
+        Json(created.show.view(state.now_utc()).into()),
     ))
 }
 
@@ -286,7 +288,11 @@ async fn change_seats(
     };
     let command_id = idempotency::command_id(admin.0.user, None);
     let fingerprint = idempotency::fingerprint(operation, &body);
-    let reply = submit(state, envelope(command_id, fingerprint, show, command)).await?;
+    let reply = submit(
+        state,
+        envelope(state, command_id, fingerprint, show, command),
+    )
+    .await?;
     match reply.outcome {
         Outcome::Accepted(_) => Ok(Json(SeatsChanged {
             show_id: show.0,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{Claims, now_s};
+use crate::auth::{Claims, HasTokenKeys};
 use crate::client::ClientIp;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -54,7 +54,7 @@ pub async fn guest(
         return Err(state.limits().held(refused).await);
     }
     let user = UserId(Uuid::new_v4());
-    let now = now_s();
+    let now = state.now_s();
     let exp = now.saturating_add(state.config().guest_token_ttl_s as i64);
     let token = state.keys().sign(&Claims {
         sub: user.to_string(),

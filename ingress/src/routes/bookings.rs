@@ -28,7 +28,7 @@ use crate::routes::holds::owned_hold;
 use crate::routes::tickets::{TicketBody, booking_tickets};
 use crate::routes::views::PageBody;
 use crate::state::AppState;
-use crate::time::{now_ms, rfc3339_ms};
+use crate::time::rfc3339_ms;
 
 /// One seat of a booking.
 #[derive(Debug, Serialize, ToSchema)]
@@ -262,7 +262,7 @@ pub async fn confirm(
     let claim = claim(&state, key.as_deref(), command_id, fingerprint).await?;
     // A retry (same key) goes through the log again so it gets the first outcome and status.
     if claim == Claim::New {
-        match view.status_at(now_ms()) {
+        match view.status_at(pipeline::surely_lapsed(state.now())) {
             HoldStatus::Active => {}
             HoldStatus::Expired | HoldStatus::Released => return Err(ApiError::HoldExpired),
             HoldStatus::Confirmed => {
@@ -294,7 +294,7 @@ pub async fn confirm(
     };
     let reply = submit(
         &state,
-        envelope(command_id, fingerprint, snapshot.show_id, command),
+        envelope(&state, command_id, fingerprint, snapshot.show_id, command),
     )
     .await?;
     let status = match reply.outcome {

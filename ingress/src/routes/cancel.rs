@@ -22,7 +22,6 @@ use crate::extract::{IdempotencyKey, PathIds, parse_json};
 use crate::idempotency;
 use crate::pipeline::{self, claim, envelope, submit};
 use crate::state::AppState;
-use crate::time::now_ms;
 
 /// Longest cancellation reason, in characters.
 pub const REASON_CHARS_MAX: usize = 500;
@@ -119,7 +118,7 @@ pub async fn cancel_booking(
     };
     let reply = submit(
         &state,
-        envelope(command_id, fingerprint, snapshot.show_id, command),
+        envelope(&state, command_id, fingerprint, snapshot.show_id, command),
     )
     .await?;
     let events = match reply.outcome {
@@ -183,7 +182,7 @@ async fn refund(
         show_id: show,
         payment_ref,
         amount_minor,
-        cancelled_at: now_ms(),
+        cancelled_at: state.now(),
     };
     match state.backends().tickets.refund(&due).await {
         RefundOutcome::Refunded | RefundOutcome::NothingToRefund => {}

@@ -128,7 +128,7 @@ pub async fn checkin(
     };
     let reply = submit(
         &state,
-        envelope(command_id, fingerprint, claims.show_id, command),
+        envelope(&state, command_id, fingerprint, claims.show_id, command),
     )
     .await?;
     let (at, gate) = match reply.outcome {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use engine::{HoldStatus, HoldView};
 use processors::reader::ShowSnapshot;
-use schemas::{Command, Event, HoldId, HoldLimits, Outcome, Rejection, SeatId, ShowId};
+use schemas::{Command, Event, HoldId, HoldLimits, Outcome, Rejection, SeatId, ShowId, UnixMs};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -23,7 +23,7 @@ use crate::idempotency::{self, Claim};
 use crate::pipeline::{self, claim, envelope, hold_id, submit};
 use crate::routes::shows::ensure_show;
 use crate::state::AppState;
-use crate::time::{now_ms, rfc3339_ms};
+use crate::time::rfc3339_ms;
 
 /// Body of `POST /v1/bookings/hold`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -58,12 +58,13 @@ pub struct HoldBody {
     pub currency: String,
 }
 
-fn hold_body(snapshot: &ShowSnapshot, view: &HoldView) -> HoldBody {
+/// The hold as the API shows it, its status as of `now`.
+fn hold_body(snapshot: &ShowSnapshot, view: &HoldView, now: UnixMs) -> HoldBody {
     HoldBody {
         hold_id: view.hold_id.0,
         show_id: snapshot.show_id.0,
         seats: view.seats.iter().map(|s| s.0).collect(),
-        status: hold_status_str(view.status_at(now_ms())),
+        status: hold_status_str(view.status_at(now)),
         expires_at: rfc3339_ms(view.expires_at),
         total_amount: view.total_minor,
         currency: snapshot.state.currency().unwrap_or_default().to_owned(),
@@ -150,7 +151,7 @@ pub async fn hold(
             max_holds_per_user: config.max_holds_per_user,
         },
     };
-    let hold = envelope(command_id, fingerprint, show_id, command);
+    let hold = envelope(&state, command_id, fingerprint, show_id, command);
     let mut reply = submit(&state, hold.clone()).await?;
     if reply.outcome == Outcome::Rejected(Rejection::UnknownShow) {
         // A catalog show whose seats never reached the pipeline: create them, then hold.
@@ -225,7 +226,7 @@ pub async fn get_hold(
 ) -> Result<Json<HoldBody>, ApiError> {
     let hold = HoldId(path.uuid("holdId")?);
     let (snapshot, view) = owned_hold(&state, &caller, hold).await?;
-    Ok(Json(hold_body(&snapshot, &view)))
+    Ok(Json(hold_body(&snapshot, &view, state.now())))
 }
 
 /// Request identity of a release (for the idempotency fingerprint).
@@ -261,7 +262,7 @@ pub async fn release_hold(
     let fingerprint = idempotency::fingerprint("release", &ReleaseRequest { hold_id: hold.0 });
     let claim = claim(&state, key.as_deref(), command_id, fingerprint).await?;
     if claim == Claim::New {
-        match view.status_at(now_ms()) {
+        match view.status_at(pipeline::surely_lapsed(state.now())) {
             HoldStatus::Active => {}
             HoldStatus::Expired | HoldStatus::Released => return Ok(StatusCode::NO_CONTENT),
             HoldStatus::Confirmed => return Err(ApiError::HoldAlreadyConfirmed),
@@ -273,7 +274,7 @@ pub async fn release_hold(
     };
     let reply = submit(
         &state,
-        envelope(command_id, fingerprint, snapshot.show_id, command),
+        envelope(&state, command_id, fingerprint, snapshot.show_id, command),
     )
     .await?;
     match reply.outcome {
@@ -286,7 +287,7 @@ pub async fn release_hold(
             {
                 let seats = u32::try_from(view.seats.len()).unwrap_or(u32::MAX);
                 if let Some(room) = state.waiting_room() {
-                    room.note_release(snapshot.show_id, ip, now_ms(), seats);
+                    room.note_release(snapshot.show_id, ip, state.now(), seats);
                 }
             }
             Ok(StatusCode::NO_CONTENT)

@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use catalog::WaitingRoom as RoomSettings;
-use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use queue::{
@@ -23,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller, bearer_value, now_s};
+use crate::auth::{Admin, Caller, HasTokenKeys, bearer_value};
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency;
@@ -31,7 +30,7 @@ use crate::live::upgrade;
 use crate::pipeline::claim;
 use crate::routes::views::ShowBody;
 use crate::state::AppState;
-use crate::time::{now_ms, rfc3339_ms};
+use crate::time::rfc3339_ms;
 
 /// Header carrying the admission token on hold requests.
 pub const ADMISSION_TOKEN: &str = "admission-token";
@@ -160,7 +159,13 @@ pub async fn join(
     let fingerprint = idempotency::fingerprint("queue-join", &JoinRequest { show_id: show.0 });
     claim(&state, key.as_deref(), command_id, fingerprint).await?;
     let joined = room
-        .join(show, caller.user, join_tag(command_id), solution, now_ms())
+        .join(
+            show,
+            caller.user,
+            join_tag(command_id),
+            solution,
+            state.now(),
+        )
         .await
         .map_err(join_error)?;
     let status = if joined.created {
@@ -189,7 +194,7 @@ pub async fn me(
 ) -> Result<Json<QueueEntryBody>, ApiError> {
     let show = ShowId(path.uuid("showId")?);
     let entry = room(&state)?
-        .entry(show, caller.user, now_ms())
+        .entry(show, caller.user, state.now())
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(entry.into()))
@@ -264,10 +269,10 @@ pub async fn set_waiting_room(
     if let Some(room) = state.waiting_room() {
         room.forget_show(show);
         if let Some(setting) = body.auto_setting() {
-            room.set_auto(show, setting, now_ms()).await?;
+            room.set_auto(show, setting, state.now()).await?;
         }
     }
-    Ok(Json(updated.view(Utc::now()).into()))
+    Ok(Json(updated.view(state.now_utc()).into()))
 }
 
 /// Refuse a hold on a show whose waiting room is active unless it carries a valid admission
@@ -280,7 +285,7 @@ pub async fn require_admission(
 ) -> Result<(), ApiError> {
     let token = headers.get(ADMISSION_TOKEN).and_then(|v| v.to_str().ok());
     let room = room(state)?;
-    let now = now_ms();
+    let now = state.now();
     // Every hold attempt is a demand signal for automatic switch-on.
     room.note_demand(show, now);
     match room.check_admission(show, user, token, now).await {
@@ -323,9 +328,12 @@ pub fn guard_hold(
     if !state.config().guard {
         return Ok(());
     }
-    let now = now_ms();
-    let young =
-        queue::guard::new_identity(caller.issued_at, now_s(), state.config().guard_new_guest_s);
+    let now = state.now();
+    let young = queue::guard::new_identity(
+        caller.issued_at,
+        state.now_s(),
+        state.config().guard_new_guest_s,
+    );
     let Some(reason) = young.or_else(|| room.guard_verdict(show, ip, show_seats, now)) else {
         return Ok(());
     };
@@ -343,7 +351,7 @@ pub fn guard_hold(
 pub fn note_guard(state: &AppState, show: ShowId, ip: std::net::IpAddr, held: Option<usize>) {
     if let Some(room) = state.waiting_room() {
         let held = held.map(|seats| u32::try_from(seats).unwrap_or(u32::MAX));
-        room.note_hold(show, ip, now_ms(), held);
+        room.note_hold(show, ip, state.now(), held);
     }
 }
 
@@ -354,7 +362,7 @@ pub fn note_guard(state: &AppState, show: ShowId, ip: std::net::IpAddr, held: Op
 pub fn note_hold(state: &AppState, show: ShowId, user: UserId, seats: usize) {
     if let Some(room) = state.waiting_room() {
         let seats = u32::try_from(seats).unwrap_or(u32::MAX);
-        match room.record_use(show, user, seats, now_ms()) {
+        match room.record_use(show, user, seats, state.now()) {
             UseRecord::NotAdmitted | UseRecord::Started => {}
             UseRecord::Dropped => {
                 tracing::debug!(%show, "admission use not recorded: too many records in flight");
@@ -413,12 +421,13 @@ pub async fn live(
         .ok_or(ApiError::Unauthenticated("missing token"))?;
     let caller = state
         .keys()
-        .verify(token, now_s())
+        .verify(token, state.now_s())
         .map_err(|_| ApiError::Unauthenticated("invalid or expired token"))?;
     let room = room(&state)?.clone();
     if room.show(show).await?.is_none() {
         return Err(ApiError::NotFound);
     }
+    let clock = state.backends().clock.clone();
     let accept = upgrade::accept_key(request.headers())?;
     let on_upgrade = upgrade::take_upgrade(&mut request)?;
     tokio::spawn(async move {
@@ -432,15 +441,19 @@ pub async fn live(
         )
         .await;
         metrics::gauge!("boxoffice_queue_live_watchers").increment(1.0);
-        watch_entry(ws, room, show, caller.user).await;
+        watch_entry(ws, room, (show, caller.user), clock).await;
         metrics::gauge!("boxoffice_queue_live_watchers").decrement(1.0);
     });
     Ok(upgrade::switching_protocols(accept))
 }
 
 /// Push the entry whenever what it shows changes, until the watcher leaves or we shut down.
-async fn watch_entry<S>(mut ws: WebSocketStream<S>, room: WaitingRoom, show: ShowId, user: UserId)
-where
+async fn watch_entry<S>(
+    mut ws: WebSocketStream<S>,
+    room: WaitingRoom,
+    (show, user): (ShowId, UserId),
+    clock: clock::SharedClock,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut changes = room.subscribe(show);
@@ -448,7 +461,7 @@ where
     let mut last_sent: Option<QueueEntryBody> = None;
     loop {
         changes.borrow_and_update();
-        if let Ok(Some(entry)) = room.entry(show, user, now_ms()).await {
+        if let Ok(Some(entry)) = room.entry(show, user, clock.now()).await {
             let body = QueueEntryBody::from(entry);
             if last_sent.as_ref() != Some(&body) {
                 let text = serde_json::to_string(&body).unwrap_or_default();

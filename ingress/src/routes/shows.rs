@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use catalog::{Category, EventQuery, SeatMap};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use processors::reader::ShowSnapshot;
 use schemas::{Command, EventId, Fingerprint, Outcome, Rejection, SeatStatus, ShowId};
 use serde::Serialize;
@@ -44,7 +44,7 @@ pub async fn create_seat_state(state: &AppState, show: ShowId) -> Result<(), Api
     let id = create_show_command_id(show);
     let reply = submit(
         state,
-        envelope(id, Fingerprint(*id.0.as_bytes()), show, command),
+        envelope(state, id, Fingerprint(*id.0.as_bytes()), show, command),
     )
     .await?;
     match reply.outcome {
@@ -139,7 +139,7 @@ pub async fn get_event(
     let detail = state
         .backends()
         .catalog
-        .event_detail(id, Utc::now())
+        .event_detail(id, state.now_utc())
         .await?;
     Ok(Json(EventBody::from(detail)))
 }
@@ -246,7 +246,7 @@ pub async fn seat_map(
         return Err(ApiError::NotFound);
     }
     let (version, statuses) = seat_statuses(&state, show).await?;
-    let last = state.last_seat_change(show);
+    let last = state.last_seat_change(show).unwrap_or_else(|| state.now());
     let rendered = state.seat_maps().get_or_render(show, version, || {
         let body = seat_map_body(&map, version, &statuses, last);
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
@@ -327,7 +327,7 @@ fn seat_map_body(
     map: &Arc<SeatMap>,
     version: u64,
     statuses: &[SeatStatus],
-    last: Option<schemas::UnixMs>,
+    last: schemas::UnixMs,
 ) -> SeatMapBody {
     let status_of = |index: u32| seat_status_str(seatmap::status_at(statuses, index));
     let sections = map
@@ -357,7 +357,7 @@ fn seat_map_body(
     SeatMapBody {
         show_id: map.show_id.0,
         version,
-        last_updated: rfc3339_ms(last.unwrap_or_else(crate::time::now_ms)),
+        last_updated: rfc3339_ms(last),
         venue: SeatMapVenue {
             venue_id: map.venue_id.0,
             name: map.venue_name.clone(),
