@@ -64,13 +64,22 @@ pub trait ShowReader: Send + Sync {
 /// Shows decoded and kept by the reader at most.
 pub const READER_CACHE_SHOWS_MAX: usize = 256;
 
+/// Hold and booking ids whose show the reader remembers at most (about 50 bytes each).
+pub const READER_CACHE_IDS_MAX: usize = 100_000;
+
 /// [`ShowReader`] over any [`ShowStore`]. A hold or booking is read by its row (a booking also
 /// reads its hold's row) and paired with any decoded snapshot of its show already cached. A whole
 /// show is read by its applied sequence first (one small read); the decoded show is reused while
 /// that still matches, otherwise the partition is loaded again.
+///
+/// What never changes once written is kept: which show an id belongs to (its lookup row), and a
+/// show's fixed facts (its meta row, written once at creation). A confirm, a cancel or a ticket
+/// view then costs one read of the row it names instead of three.
 pub struct StateReader<S> {
     store: Arc<S>,
     cache: Mutex<HashMap<ShowId, ShowSnapshot>>,
+    facts: Mutex<HashMap<ShowId, ShowSnapshot>>,
+    shows_of: Mutex<HashMap<(Uuid, i8), ShowId>>,
 }
 
 impl<S> std::fmt::Debug for StateReader<S> {
@@ -85,7 +94,28 @@ impl<S: ShowStore> StateReader<S> {
         StateReader {
             store,
             cache: Mutex::new(HashMap::new()),
+            facts: Mutex::new(HashMap::new()),
+            shows_of: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The show `id` (a hold's or a booking's) belongs to: remembered once found, since it never
+    /// changes; an id not found is asked again next time (its row may yet be written).
+    async fn show_of(&self, id: Uuid, kind: LookupKind) -> Result<Option<ShowId>, StoreError> {
+        let key = (id, kind.code());
+        if let Some(show) = self.shows_of.lock().expect("reader ids lock").get(&key) {
+            return Ok(Some(*show));
+        }
+        let found = self.store.lookup(id, kind).await?;
+        if let Some(show) = found {
+            let mut known = self.shows_of.lock().expect("reader ids lock");
+            if known.len() >= READER_CACHE_IDS_MAX {
+                // Starting over costs one lookup per id still in use.
+                known.clear();
+            }
+            known.insert(key, show);
+        }
+        Ok(found)
     }
 
     fn cached(&self, show: ShowId) -> Option<ShowSnapshot> {
@@ -123,7 +153,15 @@ impl<S: ShowStore> StateReader<S> {
         if let Some(hit) = self.cached(show) {
             return Ok(Some(hit));
         }
+        if let Some(facts) = self.facts.lock().expect("reader facts lock").get(&show) {
+            return Ok(Some(facts.clone()));
+        }
         if let Some(facts) = self.facts_only(show).await? {
+            let mut known = self.facts.lock().expect("reader facts lock");
+            if known.len() >= READER_CACHE_SHOWS_MAX {
+                known.clear();
+            }
+            known.insert(show, facts.clone());
             return Ok(Some(facts));
         }
         self.reload(show).await
@@ -228,7 +266,7 @@ impl<S: ShowStore> ShowReader for StateReader<S> {
     }
 
     async fn hold(&self, hold: HoldId) -> Result<Option<(ShowSnapshot, HoldView)>, StoreError> {
-        let Some(show) = self.store.lookup(hold.0, LookupKind::Hold).await? else {
+        let Some(show) = self.show_of(hold.0, LookupKind::Hold).await? else {
             return Ok(None);
         };
         // An index row whose conditional batch failed points at no row: not found.
@@ -240,7 +278,7 @@ impl<S: ShowStore> ShowReader for StateReader<S> {
         &self,
         booking: BookingId,
     ) -> Result<Option<(ShowSnapshot, BookingView)>, StoreError> {
-        let Some(show) = self.store.lookup(booking.0, LookupKind::Booking).await? else {
+        let Some(show) = self.show_of(booking.0, LookupKind::Booking).await? else {
             return Ok(None);
         };
         let view = self.booking_in(show, booking).await?;
@@ -335,5 +373,114 @@ mod tests {
             "facts only, never the current state"
         );
         assert!(snapshot.state.seat_index(view.seats[0]).is_some());
+    }
+
+    /// The embedded store, counting the reads a reader makes.
+    struct Counting {
+        inner: EmbeddedStore,
+        lookups: std::sync::atomic::AtomicUsize,
+        row_reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ShowStore for Counting {
+        async fn load(&self, show: ShowId) -> Result<Option<StoredShow>, StoreError> {
+            self.inner.load(show).await
+        }
+        async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
+            self.inner.read_fence(show).await
+        }
+        async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
+            self.inner.applied_seq(show).await
+        }
+        async fn read_row(
+            &self,
+            show: ShowId,
+            kind: i8,
+            id: Uuid,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            self.row_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.read_row(show, kind, id).await
+        }
+        async fn write_index(&self, index: &crate::store::IndexRows) -> Result<(), StoreError> {
+            self.inner.write_index(index).await
+        }
+        async fn persist(
+            &self,
+            write: &ShowWrite,
+        ) -> Result<crate::store::PersistOutcome, StoreError> {
+            self.inner.persist(write).await
+        }
+        async fn set_expiry_hint(
+            &self,
+            partition: &crate::topology::PartitionId,
+            show: ShowId,
+            due: Option<UnixMs>,
+        ) -> Result<(), StoreError> {
+            self.inner.set_expiry_hint(partition, show, due).await
+        }
+        async fn expiry_hints(
+            &self,
+            partition: &crate::topology::PartitionId,
+        ) -> Result<Vec<(ShowId, UnixMs)>, StoreError> {
+            self.inner.expiry_hints(partition).await
+        }
+        async fn lookup(&self, id: Uuid, kind: LookupKind) -> Result<Option<ShowId>, StoreError> {
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.lookup(id, kind).await
+        }
+        async fn user_bookings(
+            &self,
+            user: UserId,
+            offset: usize,
+            limit: usize,
+        ) -> Result<(Vec<crate::store::UserBookingRef>, usize), StoreError> {
+            self.inner.user_bookings(user, offset, limit).await
+        }
+    }
+
+    /// A hold read again costs one read of its row: which show it belongs to and the show's
+    /// fixed facts never change, so they are read once; an id not found is asked again.
+    #[tokio::test]
+    async fn a_hold_read_again_reads_only_its_own_row() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let store = Arc::new(Counting {
+            inner: EmbeddedStore::in_memory().unwrap(),
+            lookups: Default::default(),
+            row_reads: Default::default(),
+        });
+        let s = show(1);
+        let mut state = ShowState::new(s);
+        state.decide(&create(s, 10), UnixMs(1_000));
+        state.decide(&hold(s, 2, user(1), &[3], 600_000), UnixMs(1_000));
+        let write = ShowWrite {
+            show_id: s,
+            expected: None,
+            next: Fence {
+                applied_seq: 2,
+                owner_epoch: 1,
+            },
+            version: 2,
+            rows: rows::encode_changes(state.take_dirty()).unwrap(),
+        };
+        store.persist(&write).await.unwrap();
+        let reader = StateReader::new(store.clone());
+        let missing = hold_id(2);
+        assert!(reader.hold(missing).await.unwrap().is_none());
+        store
+            .write_index(&crate::store::IndexRows {
+                lookups: vec![(missing.0, LookupKind::Hold, s)],
+                user_bookings: vec![],
+            })
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            assert!(reader.hold(missing).await.unwrap().is_some());
+        }
+        // 1 + 1 lookups (the miss is not remembered); 1 meta row read; 3 hold row reads.
+        assert_eq!(store.lookups.load(SeqCst), 2);
+        assert_eq!(store.row_reads.load(SeqCst), 1 + 3);
     }
 }
