@@ -451,7 +451,7 @@ async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
     let dir = tempfile::tempdir().unwrap();
     let show = ShowId(Uuid::new_v4());
     let directory = SimDirectory::new(show, 10, 60);
-    directory.state.lock().unwrap().challenge_bits = Some(10);
+    directory.state.lock().unwrap().challenge_bits = Some(16); // a wrong answer solves either accepted window by chance 1 in 32,768
     let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
     let now = UnixMs(OPENS_AT + 5);
     let challenge = match room.join(show, user(1), 7, None, now).await {
@@ -460,7 +460,7 @@ async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
             bits,
             refusal,
         }) => {
-            assert_eq!(bits, 10);
+            assert_eq!(bits, 16);
             assert_eq!(refusal, ChallengeRefusal::Missing);
             challenge
         }
@@ -468,7 +468,7 @@ async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
     };
     let wrong = (0..)
         .map(|n: u32| format!("wrong-{n}"))
-        .find(|nonce| !queue::token::solves(&challenge, nonce, 10))
+        .find(|nonce| !queue::token::solves(&challenge, nonce, 16))
         .unwrap();
     assert!(matches!(
         room.join(show, user(1), 7, Some(&wrong), now).await,
@@ -477,7 +477,7 @@ async fn joins_need_a_solved_challenge_when_the_show_asks_for_one() {
             ..
         })
     ));
-    let nonce = queue::token::solve(&challenge, 10);
+    let nonce = queue::token::solve(&challenge, 16);
     let joined = room
         .join(show, user(1), 7, Some(&nonce), now)
         .await
@@ -509,10 +509,13 @@ fn refused_as_unsolved(joined: Result<queue::Joined, queue::JoinError>) -> bool 
 
 #[tokio::test]
 async fn a_solution_is_accepted_once_and_challenges_expire() {
+    // A reused or late answer is refused unless it happens to solve the new challenge or the
+    // previous window's: with 16 bits once in 32,768 runs (with 8, once in 128).
+    const BITS: u8 = 16;
     let dir = tempfile::tempdir().unwrap();
     let show = ShowId(Uuid::new_v4());
     let directory = SimDirectory::new(show, 10, 60);
-    directory.state.lock().unwrap().challenge_bits = Some(8);
+    directory.state.lock().unwrap().challenge_bits = Some(BITS);
     let room = open(&dir.path().join("wr.redb"), directory.clone()).await;
     let window = queue::room::CHALLENGE_WINDOW_MS;
     let now = OPENS_AT + 5;
@@ -520,7 +523,7 @@ async fn a_solution_is_accepted_once_and_challenges_expire() {
     // Accepted once: the solution makes an entry; once that entry's admission has lapsed, the
     // same solution is no answer to the challenge of a new entry.
     let first = challenge_for(&room, show, user(1), now).await;
-    let solution = queue::token::solve(&first, 8);
+    let solution = queue::token::solve(&first, BITS);
     let joined = room
         .join(show, user(1), 7, Some(&solution), UnixMs(now))
         .await;
@@ -547,7 +550,7 @@ async fn a_solution_is_accepted_once_and_challenges_expire() {
             show,
             user(1),
             9,
-            Some(&queue::token::solve(&second, 8)),
+            Some(&queue::token::solve(&second, BITS)),
             UnixMs(lapsed),
         )
         .await;
@@ -556,7 +559,7 @@ async fn a_solution_is_accepted_once_and_challenges_expire() {
     // Expiry: answerable in the window of issue and the next one, not later.
     let issued_at = now - now.rem_euclid(window) + window - 1;
     let late = challenge_for(&room, show, user(2), issued_at).await;
-    let answer = queue::token::solve(&late, 8);
+    let answer = queue::token::solve(&late, BITS);
     let too_late = issued_at + window + 2;
     let refused = room
         .join(show, user(2), 3, Some(&answer), UnixMs(too_late))
@@ -571,7 +574,7 @@ async fn a_solution_is_accepted_once_and_challenges_expire() {
             show,
             user(3),
             4,
-            Some(&queue::token::solve(&early, 8)),
+            Some(&queue::token::solve(&early, BITS)),
             UnixMs(issued_at + 2),
         )
         .await;
