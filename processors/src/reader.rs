@@ -335,17 +335,13 @@ mod tests {
     use crate::store::{Fence, ShowWrite};
     use schemas::UnixMs;
 
-    /// A held hold is found with its show's fixed facts from the meta row alone: the answer
-    /// carries the show's currency and layout, not a state that could pass for the current one.
-    #[tokio::test]
-    async fn a_hold_comes_with_its_show_facts_from_the_meta_row() {
-        let store = Arc::new(EmbeddedStore::in_memory().unwrap());
-        let s = show(1);
+    /// Store show `s` (10 seats) in its first conditional batch with hold 2 of user 1 on `seats`;
+    /// the engine state written.
+    async fn store_show_with_hold(store: &impl ShowStore, s: ShowId, seats: &[u32]) -> ShowState {
         let mut state = ShowState::new(s);
         let now = UnixMs(1_000);
         state.decide(&create(s, 10), now);
-        state.decide(&hold(s, 2, user(1), &[3, 4], 600_000), now);
-        let hold = hold_id(2);
+        state.decide(&hold(s, 2, user(1), seats, 600_000), now);
         let write = ShowWrite {
             show_id: s,
             expected: None,
@@ -357,6 +353,17 @@ mod tests {
             rows: rows::encode_changes(state.take_dirty()).unwrap(),
         };
         store.persist(&write).await.unwrap();
+        state
+    }
+
+    /// A held hold is found with its show's fixed facts from the meta row alone: the answer
+    /// carries the show's currency and layout, not a state that could pass for the current one.
+    #[tokio::test]
+    async fn a_hold_comes_with_its_show_facts_from_the_meta_row() {
+        let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+        let s = show(1);
+        let state = store_show_with_hold(&*store, s, &[3, 4]).await;
+        let hold = hold_id(2);
         store
             .write_index(&crate::store::IndexRows {
                 lookups: vec![(hold.0, LookupKind::Hold, s)],
@@ -452,20 +459,7 @@ mod tests {
             row_reads: Default::default(),
         });
         let s = show(1);
-        let mut state = ShowState::new(s);
-        state.decide(&create(s, 10), UnixMs(1_000));
-        state.decide(&hold(s, 2, user(1), &[3], 600_000), UnixMs(1_000));
-        let write = ShowWrite {
-            show_id: s,
-            expected: None,
-            next: Fence {
-                applied_seq: 2,
-                owner_epoch: 1,
-            },
-            version: 2,
-            rows: rows::encode_changes(state.take_dirty()).unwrap(),
-        };
-        store.persist(&write).await.unwrap();
+        store_show_with_hold(&*store, s, &[3]).await;
         let reader = StateReader::new(store.clone());
         let missing = hold_id(2);
         assert!(reader.hold(missing).await.unwrap().is_none());
