@@ -7,6 +7,10 @@
 //! between components can be injected on purpose ([`SkewedClock`]) to prove it does no harm.
 //! The pure engine reads no clock at all: it decides with the log time its commands carry.
 
+mod format;
+
+pub use format::{rfc3339_ms, rfc3339_s};
+
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -390,16 +390,25 @@ pub struct LiveConfig {
     pub ping_interval_ms: u64,
 }
 
-pub(crate) const DEFAULT_WINDOW_MIN_MS: u64 = 50;
-pub(crate) const DEFAULT_WINDOW_MAX_MS: u64 = 250;
-/// 80 ms at 10,000 viewers. When the fan-out of one frame takes longer than the window, viewers
-/// catch up with one write for the frames they missed, so a shorter window costs little CPU
-/// then and cuts the wait: 15 us (150 ms) gave p99 956-1,670 ms in serve mode on the busy 2-core
-/// box, 8 us 449-986 ms in the same runs (docs/BENCHMARKS.md, ws).
-pub(crate) const DEFAULT_WINDOW_PER_VIEWER_US: u64 = 8;
-pub(crate) const DEFAULT_QUEUE_FRAMES: usize = 32;
-pub(crate) const DEFAULT_WRITE_STALL_MS: u64 = 10_000;
-pub(crate) const DEFAULT_PING_EVERY_MS: u64 = 20_000;
+use live::{
+    DEFAULT_PING_EVERY_MS, DEFAULT_QUEUE_FRAMES, DEFAULT_WINDOW_MAX_MS, DEFAULT_WINDOW_MIN_MS,
+    DEFAULT_WINDOW_PER_VIEWER_US, DEFAULT_WRITE_STALL_MS, LiveTuning,
+};
+
+impl LiveConfig {
+    /// The fan-out's settings: these, and defaults for the rest.
+    pub fn tuning(&self) -> LiveTuning {
+        LiveTuning {
+            coalesce_min_ms: self.window_min_ms,
+            coalesce_max_ms: self.window_max_ms,
+            coalesce_us_per_viewer: self.window_per_viewer_us,
+            queue_frames: self.queue_frames,
+            write_stall_ms: self.write_stall_ms,
+            ping_every_ms: self.ping_interval_ms,
+            ..LiveTuning::default()
+        }
+    }
+}
 
 impl Default for LiveConfig {
     fn default() -> Self {
@@ -512,5 +521,68 @@ mod tests {
         assert_eq!(cli.dev.api.trusted_proxies.len(), 2);
         let cli = Cli::try_parse_from(["x", "--guest-auth", "false"]).unwrap();
         assert!(!cli.dev.api.guest_auth);
+    }
+
+    #[derive(Parser)]
+    struct LiveCli {
+        #[command(flatten)]
+        live: LiveConfig,
+    }
+
+    #[test]
+    fn flags_default_to_the_tuning_defaults_and_set_the_tuning() {
+        let defaults = LiveCli::try_parse_from(["x"]).unwrap().live;
+        assert_eq!(defaults, LiveConfig::default());
+        defaults.validate().unwrap();
+        let fallback = LiveTuning::default();
+        let tuning = defaults.tuning();
+        assert_eq!(tuning.window(10_000), fallback.window(10_000));
+        assert_eq!(tuning.queue_frames, fallback.queue_frames);
+        assert_eq!(tuning.ping_every_ms, fallback.ping_every_ms);
+
+        let cli = LiveCli::try_parse_from([
+            "x",
+            "--live-window-min-ms",
+            "20",
+            "--live-window-max-ms",
+            "80",
+            "--live-window-per-viewer-us",
+            "4",
+            "--live-queue-frames",
+            "8",
+            "--live-write-stall-ms",
+            "500",
+            "--live-ping-interval-ms",
+            "1000",
+        ])
+        .unwrap();
+        cli.live.validate().unwrap();
+        let tuning = cli.live.tuning();
+        let ms = Duration::from_millis;
+        assert_eq!(tuning.window(1), ms(20));
+        assert_eq!(tuning.window(10_000), ms(40));
+        assert_eq!(tuning.window(100_000), ms(80));
+        assert_eq!(tuning.queue_frames, 8);
+        assert_eq!(tuning.write_stall_ms, 500);
+        assert_eq!(tuning.ping_every_ms, 1000);
+    }
+
+    #[test]
+    fn unusable_live_settings_are_refused() {
+        for args in [
+            &[
+                "x",
+                "--live-window-min-ms",
+                "100",
+                "--live-window-max-ms",
+                "50",
+            ][..],
+            &["x", "--live-queue-frames", "0"],
+            &["x", "--live-ping-interval-ms", "1"],
+            &["x", "--live-write-stall-ms", "5"],
+        ] {
+            let cli = LiveCli::try_parse_from(args).unwrap();
+            assert!(cli.live.validate().is_err(), "{args:?}");
+        }
     }
 }

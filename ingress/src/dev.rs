@@ -253,7 +253,7 @@ pub async fn start_with(
         catalog: catalog.clone(),
         payments,
         tickets: after_sale.desk.clone(),
-        seat_feed: Arc::new(crate::live::feed::HubFeed::new(pipeline.events())),
+        seat_feed: Arc::new(live::feed::HubFeed::new(pipeline.events())),
         clock,
     };
     let pipeline = Arc::new(tokio::sync::Mutex::new(Some(pipeline)));

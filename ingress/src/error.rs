@@ -417,6 +417,12 @@ impl IntoResponse for ApiError {
 // is decided in one place. Failures of a backing service are logged where they are translated
 // and answer `503` without their detail.
 
+impl From<live::upgrade::UpgradeError> for ApiError {
+    fn from(refused: live::upgrade::UpgradeError) -> Self {
+        ApiError::invalid(refused.field, refused.reason)
+    }
+}
+
 impl From<catalog::CatalogError> for ApiError {
     fn from(error: catalog::CatalogError) -> ApiError {
         use catalog::CatalogError;

@@ -17,8 +17,8 @@
 //! - [`extract`]: JSON body, path id, query and `Idempotency-Key` extractors with field-naming
 //!   `400 invalid-request` errors.
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to problem documents.
-//! - [`contract`]: the contract's spellings of seat and hold statuses (answers and live frames).
-//! - [`routes`]: handlers per contract section; [`live`]: the live seat-map WebSocket fan-out.
+//! - [`contract`]: the contract's spelling of hold statuses.
+//! - [`routes`]: handlers per contract section (the live seat-map fan-out is the `live` crate).
 //! - [`waitroom`]: wiring of the waiting room (`queue` crate): catalog directory, dev and serve logs.
 //! - [`state`]: [`state::AppState`], what handlers share.
 //! - [`server`]: serving with graceful shutdown, start-up errors; [`telemetry`]: Prometheus registry, tracing.
@@ -37,7 +37,6 @@ pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
-pub mod live;
 pub mod middleware;
 pub mod openapi;
 pub mod pipeline;
@@ -49,6 +48,5 @@ pub mod server;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
-pub mod time;
 pub mod waitroom;
 pub mod web;

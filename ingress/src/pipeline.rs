@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::idempotency::Claim;
 use crate::state::AppState;
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
 
 /// The hold a hold command creates: derived from the command id, so a retried command (same
 /// idempotency key) names the same hold.

@@ -130,10 +130,7 @@ pub async fn start_full(
         catalog: catalog.clone(),
         payments,
         tickets,
-        seat_feed: Arc::new(crate::live::feed::NatsFeed::new(
-            nats.clone(),
-            topology.clone(),
-        )),
+        seat_feed: Arc::new(live::feed::NatsFeed::new(nats.clone(), topology.clone())),
         clock: clock::system(),
     };
     let state = AppState::new(

@@ -16,10 +16,10 @@ use crate::auth::TokenKeys;
 use crate::client::TrustedProxies;
 use crate::config::ApiConfig;
 use crate::idempotency::IdempotencyIndex;
-use crate::live::LiveSeats;
-use crate::live::feed::SeatFeed;
 use crate::ratelimit::RateLimits;
 use crate::seatmap::{RenderCache, SeatVersions};
+use live::LiveSeats;
+use live::feed::SeatFeed;
 
 /// One readiness check of a backing service: `Ok` when reachable and loaded.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;

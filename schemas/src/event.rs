@@ -151,6 +151,19 @@ pub enum SeatStatus {
     Blocked,
 }
 
+impl SeatStatus {
+    /// The public contract's spelling (`AVAILABLE`, `HELD`, ...): one place for the HTTP answers
+    /// and the live seat-map frames, which must spell a status alike.
+    pub fn contract_name(self) -> &'static str {
+        match self {
+            SeatStatus::Available => "AVAILABLE",
+            SeatStatus::Held => "HELD",
+            SeatStatus::Booked => "BOOKED",
+            SeatStatus::Blocked => "BLOCKED",
+        }
+    }
+}
+
 /// One seat's new status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatChange {

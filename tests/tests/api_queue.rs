@@ -413,7 +413,7 @@ async fn early_joiners_are_shuffled_at_the_opening_and_later_ones_follow() {
     let api = Api::start().await;
     let opens_s = support::api::chrono_now() + 4;
     let show = api
-        .create_show(1, 1, 10, Some(ingress::time::rfc3339_s(opens_s)))
+        .create_show(1, 1, 10, Some(clock::rfc3339_s(opens_s)))
         .await;
     let switched = enable(&api, &show, 600, None).await;
     assert_eq!(

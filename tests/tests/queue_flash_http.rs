@@ -174,7 +174,7 @@ fn assert_shuffled(joins: &[&Joined], numbers: &[u64]) {
 async fn open_waiting_room(api: &Api, opens_in_s: i64) -> (TestShow, i64) {
     let opens_s = support::api::chrono_now() + opens_in_s;
     let show = api
-        .create_show(1, 20, 30, Some(ingress::time::rfc3339_s(opens_s)))
+        .create_show(1, 20, 30, Some(clock::rfc3339_s(opens_s)))
         .await;
     assert_eq!(show.seats.len() as u64, SEATS);
     let switched = api

@@ -15,7 +15,7 @@ use crate::auth::{Claims, HasTokenKeys};
 use crate::client::ClientIp;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::time::rfc3339_s;
+use clock::rfc3339_s;
 
 /// A freshly issued guest token.
 #[derive(Debug, Serialize, ToSchema)]

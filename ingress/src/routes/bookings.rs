@@ -28,7 +28,7 @@ use crate::routes::holds::owned_hold;
 use crate::routes::tickets::{TicketBody, booking_tickets};
 use crate::routes::views::PageBody;
 use crate::state::AppState;
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
 
 /// One seat of a booking.
 #[derive(Debug, Serialize, ToSchema)]

@@ -20,7 +20,7 @@ use crate::idempotency;
 use crate::pipeline::{self, claim, envelope, submit};
 use crate::routes::tickets::{TicketBody, ticket_body};
 use crate::state::AppState;
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
 
 /// Longest gate label, in characters.
 pub const GATE_CHARS_MAX: usize = 64;

@@ -23,7 +23,7 @@ use crate::idempotency::{self, Claim};
 use crate::pipeline::{self, claim, envelope, hold_id, submit};
 use crate::routes::shows::ensure_show;
 use crate::state::AppState;
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
 
 /// Body of `POST /v1/bookings/hold`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

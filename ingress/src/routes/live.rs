@@ -9,9 +9,9 @@ use schemas::ShowId;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::PathIds;
-use crate::live::{deflate, upgrade};
 use crate::routes::shows::ensure_show;
 use crate::state::AppState;
+use live::{deflate, upgrade};
 
 /// Live seat statuses of a show over WebSocket (no auth). Frames are text JSON: first
 /// `{"type":"SNAPSHOT","version","seats":[{"seatId","status"}]}` listing every seat, then

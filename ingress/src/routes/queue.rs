@@ -26,11 +26,11 @@ use crate::auth::{Admin, Caller, HasTokenKeys, bearer_value};
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
 use crate::idempotency;
-use crate::live::upgrade;
 use crate::pipeline::claim;
 use crate::routes::views::ShowBody;
 use crate::state::AppState;
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
+use live::upgrade;
 
 /// Header carrying the admission token on hold requests.
 pub const ADMISSION_TOKEN: &str = "admission-token";

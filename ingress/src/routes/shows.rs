@@ -19,14 +19,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::contract::seat_status_str;
 use crate::error::{ApiError, Problem};
 use crate::extract::{PathIds, QueryParams};
 use crate::pipeline::{create_show_command_id, envelope, submit};
 use crate::routes::views::{EventBody, EventSummaryBody, PageBody};
 use crate::seatmap::{self, Projected, Rendered};
 use crate::state::AppState;
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
 
 /// Tell the pipeline to create a show's seat state from its catalog layout (idempotent: the
 /// command id derives from the show).
@@ -329,7 +328,7 @@ fn seat_map_body(
     statuses: &[SeatStatus],
     last: schemas::UnixMs,
 ) -> SeatMapBody {
-    let status_of = |index: u32| seat_status_str(seatmap::status_at(statuses, index));
+    let status_of = |index: u32| seatmap::status_at(statuses, index).contract_name();
     let sections = map
         .sections
         .iter()

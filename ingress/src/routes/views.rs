@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
 
 /// A page of a list.
 #[derive(Debug, Serialize, ToSchema)]

@@ -484,7 +484,7 @@ fn flush(channel: &ShowChannel, coalescer: &mut Coalescer, now: schemas::UnixMs)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::wire;
+    use crate::wire;
     use SeatStatus::{Available as A, Booked as B, Held as H};
     use schemas::SeatChange;
 

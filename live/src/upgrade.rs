@@ -7,10 +7,23 @@ use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::error::ApiError;
+/// Why a request cannot become a WebSocket: the header (or `upgrade` for the connection itself)
+/// and what is wrong with it, for a `400 invalid-request` that names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct UpgradeError {
+    /// The offending header, or `upgrade`.
+    pub field: &'static str,
+    /// What is wrong, in words for the client.
+    pub reason: &'static str,
+}
+
+fn refuse(field: &'static str, reason: &'static str) -> UpgradeError {
+    UpgradeError { field, reason }
+}
 
 /// Check that `headers` ask for a WebSocket and return the `Sec-WebSocket-Accept` value.
-pub fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
+pub fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, UpgradeError> {
     let connection_upgrade = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -22,7 +35,7 @@ pub fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
     if !connection_upgrade || !upgrade_websocket {
-        return Err(ApiError::invalid(
+        return Err(refuse(
             "upgrade",
             "this endpoint speaks WebSocket only (Connection: Upgrade, Upgrade: websocket)",
         ));
@@ -31,7 +44,7 @@ pub fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
         .get(header::SEC_WEBSOCKET_VERSION)
         .is_none_or(|v| v.as_bytes() != b"13")
     {
-        return Err(ApiError::invalid(
+        return Err(refuse(
             "sec-websocket-version",
             "only WebSocket version 13 is supported",
         ));
@@ -39,18 +52,18 @@ pub fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
     let key = headers
         .get(header::SEC_WEBSOCKET_KEY)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::invalid("sec-websocket-key", "missing"))?;
+        .ok_or_else(|| refuse("sec-websocket-key", "missing"))?;
     HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
-        .map_err(|_| ApiError::invalid("sec-websocket-key", "unusable"))
+        .map_err(|_| refuse("sec-websocket-key", "unusable"))
 }
 
 /// The pending upgrade of this connection (absent when the connection cannot be taken over,
 /// for example HTTP/2 without extended CONNECT).
-pub fn take_upgrade(request: &mut axum::extract::Request) -> Result<OnUpgrade, ApiError> {
+pub fn take_upgrade(request: &mut axum::extract::Request) -> Result<OnUpgrade, UpgradeError> {
     request
         .extensions_mut()
         .remove::<OnUpgrade>()
-        .ok_or_else(|| ApiError::invalid("upgrade", "this connection cannot be upgraded"))
+        .ok_or_else(|| refuse("upgrade", "this connection cannot be upgraded"))
 }
 
 /// `101 Switching Protocols` completing the handshake.
@@ -96,7 +109,7 @@ mod tests {
         let plain = request_headers(&[]);
         assert!(matches!(
             accept_key(&plain),
-            Err(ApiError::InvalidRequest { field, .. }) if field == "upgrade"
+            Err(UpgradeError { field, .. }) if field == "upgrade"
         ));
         let old = request_headers(&[
             ("connection", "Upgrade"),
@@ -106,7 +119,7 @@ mod tests {
         ]);
         assert!(matches!(
             accept_key(&old),
-            Err(ApiError::InvalidRequest { field, .. }) if field == "sec-websocket-version"
+            Err(UpgradeError { field, .. }) if field == "sec-websocket-version"
         ));
     }
 }

@@ -12,8 +12,7 @@
 use bytes::Bytes;
 use schemas::{SeatId, SeatStatus, UnixMs};
 
-use crate::contract::seat_status_str;
-use crate::time::rfc3339_ms;
+use clock::rfc3339_ms;
 
 /// Bytes one `{"seatId":…,"status":…}` entry takes at most (with its comma).
 const SEAT_ENTRY_BYTES_MAX: usize = 72;
@@ -59,7 +58,7 @@ fn push_seats(out: &mut Vec<u8>, seats: impl Iterator<Item = (SeatId, SeatStatus
         out.extend_from_slice(b"{\"seatId\":\"");
         out.extend_from_slice(seat.0.hyphenated().encode_lower(&mut uuid).as_bytes());
         out.extend_from_slice(b"\",\"status\":\"");
-        out.extend_from_slice(seat_status_str(status).as_bytes());
+        out.extend_from_slice(status.contract_name().as_bytes());
         out.extend_from_slice(b"\"}");
     }
     out.push(b']');

@@ -1,4 +1,5 @@
-//! Timestamps on the wire: RFC 3339 UTC strings (`2026-12-01T18:30:00Z`).
+//! Instants on the wire: RFC 3339 UTC strings (`2026-12-01T18:30:00Z`), one spelling for the HTTP
+//! answers and the live frames.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemas::UnixMs;

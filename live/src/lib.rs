@@ -42,30 +42,23 @@ use tokio::task::AbortHandle;
 use feed::SeatFeed;
 use show::ShowChannel;
 
-pub use crate::config::LiveConfig;
-use crate::config::{
-    DEFAULT_PING_EVERY_MS, DEFAULT_QUEUE_FRAMES, DEFAULT_WINDOW_MAX_MS, DEFAULT_WINDOW_MIN_MS,
-    DEFAULT_WINDOW_PER_VIEWER_US, DEFAULT_WRITE_STALL_MS,
-};
+/// Default shortest coalescing window, in milliseconds.
+pub const DEFAULT_WINDOW_MIN_MS: u64 = 50;
+/// Default longest coalescing window, in milliseconds.
+pub const DEFAULT_WINDOW_MAX_MS: u64 = 250;
+/// Default window per viewer: 80 ms at 10,000 viewers. When the fan-out of one frame takes longer
+/// than the window, viewers catch up with one write for the frames they missed, so a shorter
+/// window costs little CPU then and cuts the wait: 15 us (150 ms) gave p99 956-1,670 ms in serve
+/// mode on the busy 2-core box, 8 us 449-986 ms in the same runs (docs/BENCHMARKS.md, ws).
+pub const DEFAULT_WINDOW_PER_VIEWER_US: u64 = 8;
+/// Default send-queue bound of a viewer, in frames.
+pub const DEFAULT_QUEUE_FRAMES: usize = 32;
+/// Default stall after which a viewer counts as too slow, in milliseconds.
+pub const DEFAULT_WRITE_STALL_MS: u64 = 10_000;
+/// Default keepalive ping period, in milliseconds.
+pub const DEFAULT_PING_EVERY_MS: u64 = 20_000;
 
-// How the operator's settings become the fan-out's tuning: here, beside [`LiveTuning`], so that
-// the settings (config.rs) need nothing of the fan-out.
-impl LiveConfig {
-    /// The fan-out's settings: these, and defaults for the rest.
-    pub fn tuning(&self) -> LiveTuning {
-        LiveTuning {
-            coalesce_min_ms: self.window_min_ms,
-            coalesce_max_ms: self.window_max_ms,
-            coalesce_us_per_viewer: self.window_per_viewer_us,
-            queue_frames: self.queue_frames,
-            write_stall_ms: self.write_stall_ms,
-            ping_every_ms: self.ping_interval_ms,
-            ..LiveTuning::default()
-        }
-    }
-}
-
-/// Sizes and periods of the live fan-out ([`LiveConfig`] sets the operator's share of them).
+/// Sizes and periods of the live fan-out (the operator's settings set a share of them).
 #[derive(Clone, Debug)]
 pub struct LiveTuning {
     /// Shortest coalescing window: changes of a show within one window go out as one update
@@ -354,78 +347,16 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        live: LiveConfig,
-    }
-
-    #[test]
-    fn flags_default_to_the_tuning_defaults_and_set_the_tuning() {
-        let defaults = Cli::try_parse_from(["x"]).unwrap().live;
-        assert_eq!(defaults, LiveConfig::default());
-        defaults.validate().unwrap();
-        let fallback = LiveTuning::default();
-        let tuning = defaults.tuning();
-        assert_eq!(tuning.window(10_000), fallback.window(10_000));
-        assert_eq!(tuning.queue_frames, fallback.queue_frames);
-        assert_eq!(tuning.ping_every_ms, fallback.ping_every_ms);
-
-        let cli = Cli::try_parse_from([
-            "x",
-            "--live-window-min-ms",
-            "20",
-            "--live-window-max-ms",
-            "80",
-            "--live-window-per-viewer-us",
-            "4",
-            "--live-queue-frames",
-            "8",
-            "--live-write-stall-ms",
-            "500",
-            "--live-ping-interval-ms",
-            "1000",
-        ])
-        .unwrap();
-        cli.live.validate().unwrap();
-        let tuning = cli.live.tuning();
-        let ms = Duration::from_millis;
-        assert_eq!(tuning.window(1), ms(20));
-        assert_eq!(tuning.window(10_000), ms(40));
-        assert_eq!(tuning.window(100_000), ms(80));
-        assert_eq!(tuning.queue_frames, 8);
-        assert_eq!(tuning.write_stall_ms, 500);
-        assert_eq!(tuning.ping_every_ms, 1000);
-    }
-
-    #[test]
-    fn unusable_live_settings_are_refused() {
-        for args in [
-            &[
-                "x",
-                "--live-window-min-ms",
-                "100",
-                "--live-window-max-ms",
-                "50",
-            ][..],
-            &["x", "--live-queue-frames", "0"],
-            &["x", "--live-ping-interval-ms", "1"],
-            &["x", "--live-write-stall-ms", "5"],
-        ] {
-            let cli = Cli::try_parse_from(args).unwrap();
-            assert!(cli.live.validate().is_err(), "{args:?}");
-        }
-    }
-
-    /// The ping interval set by flag is the one a served viewer gets (the default, 20 s, would
-    /// send nothing within the test).
+    /// The tuning's ping interval is the one a served viewer gets (the default, 20 s, would send
+    /// nothing within the test; the flag that sets it is tested with the settings).
     #[tokio::test]
-    async fn the_ping_interval_flag_takes_effect_on_a_viewer() {
-        let cli = Cli::try_parse_from(["x", "--live-ping-interval-ms", "40"]).unwrap();
-        let tuning = cli.live.tuning();
+    async fn the_ping_interval_takes_effect_on_a_viewer() {
+        let tuning = LiveTuning {
+            ping_every_ms: 40,
+            ..LiveTuning::default()
+        };
         let (server, mut peer) = tokio::io::duplex(1 << 16);
         let (_frames, receiver) = tokio::sync::broadcast::channel(4);
         let start = show::Attachment {
