@@ -24,7 +24,7 @@ enum Command {
     Dev {
         /// API and data dir.
         #[command(flatten)]
-        config: ingress::config::DevConfig,
+        config: application::config::DevConfig,
         /// Tickets, reconciliation and payment fault injection.
         #[command(flatten)]
         after_sale: fulfilment::dev::DevSettings,
@@ -33,7 +33,7 @@ enum Command {
     Serve {
         /// API and backing services.
         #[command(flatten)]
-        config: ingress::config::ServeConfig,
+        config: application::config::ServeConfig,
         /// Ticket keys (check-in verifies codes).
         #[command(flatten)]
         after_sale: fulfilment::FulfilmentConfig,
@@ -61,11 +61,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Dev { config, after_sale } => {
             ingress::telemetry::init_tracing();
-            tokio::runtime::Runtime::new()?.block_on(ingress::dev::run(config, after_sale))?
+            tokio::runtime::Runtime::new()?.block_on(application::dev::run(config, after_sale))?
         }
         Command::Serve { config, after_sale } => {
             ingress::telemetry::init_tracing();
-            tokio::runtime::Runtime::new()?.block_on(ingress::serve::run(config, after_sale))?
+            tokio::runtime::Runtime::new()?.block_on(application::serve::run(config, after_sale))?
         }
         Command::Tickets(args) => {
             ingress::telemetry::init_tracing();

@@ -1,9 +1,8 @@
-//! Start-up configuration: one clap-derived struct per binary mode, each field a flag and a
-//! `BOXOFFICE_*` environment variable (names fixed by the public contract), validated before the
-//! server binds.
+//! Settings of the HTTP API, each field a flag and a `BOXOFFICE_*` environment variable (names
+//! fixed by the public contract), validated before the server binds. The modes that embed them
+//! (`dev`, `serve`) are assembled by the `application` crate.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
@@ -152,11 +151,18 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        reason: reason.into(),
+impl ConfigError {
+    /// `setting` cannot work, for `reason`.
+    pub fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            setting,
+            reason: reason.into(),
+        }
     }
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::invalid(setting, reason)
 }
 
 /// Where `boxoffice dev` and `boxoffice serve` serve `/metrics` unless told otherwise: loopback
@@ -237,95 +243,6 @@ impl ApiConfig {
     /// Command decision timeout.
     pub fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout_ms)
-    }
-}
-
-/// `boxoffice dev`: everything in one process over an embedded store under a data dir.
-#[derive(Args, Debug, Clone)]
-pub struct DevConfig {
-    /// HTTP API settings.
-    #[command(flatten)]
-    pub api: ApiConfig,
-
-    /// Directory holding all embedded state (store, catalog, search index, auth secret); a
-    /// restart with the same directory resumes with everything intact.
-    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = ".data/dev")]
-    pub data_dir: PathBuf,
-
-    /// Benchmarks only (REF-MEM in `scripts/bench flash-sale`): keep the pipeline's seat store
-    /// in memory, so the run measures the HTTP front and the engine without a durable store.
-    /// Holds and bookings are lost when the process exits. Hidden from `--help`.
-    #[arg(long, env = "BOXOFFICE_BENCH_REF_MEM", hide = true)]
-    pub bench_ref_mem: bool,
-}
-
-impl DevConfig {
-    /// Check every setting.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.api.validate()?;
-        if self.data_dir.as_os_str().is_empty() {
-            return Err(invalid("BOXOFFICE_DATA_DIR", "must not be empty"));
-        }
-        Ok(())
-    }
-}
-
-/// `boxoffice serve`: the stateless HTTP front over NATS JetStream, ScyllaDB/Cassandra and the
-/// payments service.
-#[derive(Args, Debug, Clone)]
-pub struct ServeConfig {
-    /// HTTP API settings.
-    #[command(flatten)]
-    pub api: ApiConfig,
-
-    /// NATS server URL(s), comma-separated.
-    #[arg(
-        long,
-        env = "BOXOFFICE_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
-
-    /// CQL contact points (`host:port`), comma-separated.
-    #[arg(
-        long,
-        env = "BOXOFFICE_CQL_NODES",
-        default_value = "127.0.0.1:9042",
-        value_delimiter = ','
-    )]
-    pub cql_nodes: Vec<String>,
-
-    /// streams.yaml: streams, partitions, subjects and the CQL keyspace, shared with the
-    /// processors (the built-in topology when unset).
-    #[arg(long, env = "BOXOFFICE_STREAMS")]
-    pub streams: Option<PathBuf>,
-
-    /// Base URL of the payments service (`boxoffice payments-sandbox` or a real provider bridge).
-    #[arg(
-        long,
-        env = "BOXOFFICE_PAYMENTS_URL",
-        default_value = "http://127.0.0.1:8090"
-    )]
-    pub payments_url: String,
-}
-
-impl ServeConfig {
-    /// Check every setting.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.api.validate()?;
-        if self.api.auth_secret.is_none() {
-            return Err(invalid(
-                "BOXOFFICE_AUTH_SECRET",
-                "required in serve mode (every ingress must share it)",
-            ));
-        }
-        if self.cql_nodes.iter().all(|n| n.trim().is_empty()) {
-            return Err(invalid("BOXOFFICE_CQL_NODES", "needs at least one node"));
-        }
-        if self.nats_url.trim().is_empty() {
-            return Err(invalid("BOXOFFICE_NATS_URL", "must not be empty"));
-        }
-        Ok(())
     }
 }
 
@@ -468,13 +385,13 @@ mod tests {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        dev: DevConfig,
+        api: ApiConfig,
     }
 
     #[test]
     fn defaults_match_the_contract_and_validate() {
         let cli = Cli::try_parse_from(["x"]).unwrap();
-        let api = &cli.dev.api;
+        let api = &cli.api;
         assert_eq!(api.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(api.hold_ttl_s, 600);
         assert_eq!(api.max_tickets_per_user, 6);
@@ -491,13 +408,13 @@ mod tests {
             MetricsAddr(Some("127.0.0.1:9463".parse().unwrap()))
         );
         assert!(api.guest_auth);
-        cli.dev.validate().unwrap();
+        cli.api.validate().unwrap();
     }
 
     #[test]
     fn an_auth_secret_under_32_bytes_is_refused_naming_the_variable() {
         let refused = Cli::try_parse_from(["x", "--auth-secret", &"s".repeat(31)]).unwrap();
-        match refused.dev.validate() {
+        match refused.api.validate() {
             Err(ConfigError::Invalid { setting, reason }) => {
                 assert_eq!(setting, "BOXOFFICE_AUTH_SECRET");
                 assert!(reason.contains("at least 32 bytes"), "{reason}");
@@ -506,21 +423,21 @@ mod tests {
             other => panic!("a 31-byte secret was accepted: {other:?}"),
         }
         let accepted = Cli::try_parse_from(["x", "--auth-secret", &"s".repeat(32)]).unwrap();
-        accepted.dev.validate().unwrap();
+        accepted.api.validate().unwrap();
     }
 
     #[test]
     fn unusable_values_are_refused_at_start_up() {
         let cli = Cli::try_parse_from(["x", "--hold-ttl", "0"]).unwrap();
-        assert!(cli.dev.validate().is_err());
+        assert!(cli.api.validate().is_err());
         let cli = Cli::try_parse_from(["x", "--auth-secret", "short"]).unwrap();
-        assert!(cli.dev.validate().is_err());
+        assert!(cli.api.validate().is_err());
         assert!(Cli::try_parse_from(["x", "--guest-auth", "maybe"]).is_err());
         assert!(Cli::try_parse_from(["x", "--trusted-proxies", "10.0.0.0/8,lb.local"]).is_err());
         let cli = Cli::try_parse_from(["x", "--trusted-proxies", "10.0.0.0/8,192.0.2.10"]).unwrap();
-        assert_eq!(cli.dev.api.trusted_proxies.len(), 2);
+        assert_eq!(cli.api.trusted_proxies.len(), 2);
         let cli = Cli::try_parse_from(["x", "--guest-auth", "false"]).unwrap();
-        assert!(!cli.dev.api.guest_auth);
+        assert!(!cli.api.guest_auth);
     }
 
     #[derive(Parser)]

@@ -2,11 +2,11 @@
 //! (machine-readable: the served `/openapi.json`, checked in as `docs/openapi.json`).
 //!
 //! # Layout
-//! - [`config`]: clap-derived settings per mode ([`config::DevConfig`], [`config::ServeConfig`]).
-//! - [`dev`] / [`serve`]: wiring of each mode (backends, background tasks, serving).
-//! - [`sync`]: demo seed, start-up reconciliation, seat-delta follower for `availableSeats`.
+//! - [`config`]: clap-derived settings of the API ([`config::ApiConfig`]); the modes that embed
+//!   them, and the choice of log, store and payment provider behind [`state::Backends`], are the
+//!   `application` crate's.
 //! - [`pipeline`]: command ids, envelopes, submitting, rejections -> API errors.
-//! - [`idempotency`]: command ids from keys, fingerprints, the embedded and NATS KV indexes.
+//! - [`idempotency`]: command ids from keys, fingerprints, the index's seam.
 //! - [`app`]: the router: routes, problem+json 404/405 fallbacks, middleware stack, OpenAPI.
 //! - [`middleware`]: request metrics, body-size guard, request timeout, rate limits.
 //! - [`ratelimit`]: per-IP and per-user governor limiters with a janitor bounding their memory,
@@ -19,7 +19,6 @@
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to problem documents.
 //! - [`contract`]: the contract's spelling of hold statuses.
 //! - [`routes`]: handlers per contract section (the live seat-map fan-out is the `live` crate).
-//! - [`waitroom`]: wiring of the waiting room (`queue` crate): catalog directory, dev and serve logs.
 //! - [`state`]: [`state::AppState`], what handlers share.
 //! - [`server`]: serving with graceful shutdown, start-up errors; [`telemetry`]: Prometheus registry, tracing.
 //! - [`web`]: the web front end (`web/`), embedded at build time, at `/` and `/assets/`.
@@ -33,7 +32,6 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod contract;
-pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -43,10 +41,7 @@ pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
 pub mod seatmap;
-pub mod serve;
 pub mod server;
 pub mod state;
-pub mod sync;
 pub mod telemetry;
-pub mod waitroom;
 pub mod web;

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use application::config::DevConfig;
 use clap::Parser;
-use ingress::config::DevConfig;
 use rand::seq::IndexedRandom;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -272,12 +272,12 @@ async fn a_server_with_an_auth_secret_under_32_bytes_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut api = support::api::api_config();
     api.auth_secret = Some("s".repeat(31));
-    let config = ingress::config::DevConfig {
+    let config = application::config::DevConfig {
         api,
         data_dir: dir.path().to_path_buf(),
         bench_ref_mem: false,
     };
-    let refused = match ingress::dev::start(config).await {
+    let refused = match application::dev::start(config).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("a 31-byte secret was accepted"),
     };

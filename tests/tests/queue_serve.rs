@@ -116,7 +116,7 @@ async fn provisioned_stream(test: &str) -> StreamSpec {
         again.changes.is_empty(),
         "a second run changes nothing: {again}"
     );
-    ingress::waitroom::stream_spec(&topology)
+    application::waitroom::stream_spec(&topology)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use application::config::DevConfig;
+use application::dev::{self, DevServer};
 use fulfilment::dev::DevSettings;
 use ingress::auth::Claims;
-use ingress::config::{ApiConfig, DevConfig};
-use ingress::dev::{self, DevServer};
+use ingress::config::ApiConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -176,14 +177,14 @@ impl Api {
     ) -> Api {
         let mut config = api_config();
         tweak(&mut config);
-        let serve = ingress::config::ServeConfig {
+        let serve = application::config::ServeConfig {
             api: config.clone(),
             nats_url: nats_url.to_owned(),
             cql_nodes: cql_nodes.split(',').map(str::to_owned).collect(),
             streams: None,
             payments_url,
         };
-        let server = ingress::serve::start_with(serve, topology)
+        let server = application::serve::start_with(serve, topology)
             .await
             .expect("serve starts");
         Api::serving(server, tempfile::tempdir().unwrap(), config)

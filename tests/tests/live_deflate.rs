@@ -4,49 +4,19 @@
 //! as `client_no_context_takeover` allows), control frames left uncompressed, and the same JSON
 //! for viewers with and without the extension.
 
+mod support;
+
 use std::time::Duration;
 
 use flate2::{Decompress, FlushDecompress};
 use ingress::auth::{Claims, TokenKeys};
-use ingress::config::{ApiConfig, DevConfig};
 use serde_json::{Value, json};
+use support::api::{SECRET, api_config, dev_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SECRET: &str = "live-deflate-test-secret-0123456789abcdef";
 const EXTENSION: &str =
     "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
-
-fn config(dir: &std::path::Path) -> DevConfig {
-    DevConfig {
-        api: ApiConfig {
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            auth_secret: Some(SECRET.to_owned()),
-            guest_auth: true,
-            guest_token_ttl_s: 3600,
-            hold_ttl_s: 600,
-            max_tickets_per_user: 6,
-            max_holds_per_user: 3,
-            rate_per_user: 0,
-            rate_per_ip: 0,
-            trusted_proxies: Vec::new(),
-            guest_per_ip_per_min: 0,
-            guest_per_prefix_per_min: 0,
-            guard: false,
-            guard_address_permille: 10,
-            guard_prefix_permille: 25,
-            guard_refused_pct: 50,
-            guard_new_guest_s: 0,
-            guard_bits: 18,
-            metrics_addr: ingress::config::MetricsAddr(Some("127.0.0.1:0".parse().unwrap())),
-            request_timeout_ms: 20_000,
-            command_timeout_ms: 10_000,
-            live: Default::default(),
-        },
-        data_dir: dir.to_path_buf(),
-        bench_ref_mem: false,
-    }
-}
 
 async fn post(base: &str, path: &str, token: &str, body: Value) -> Value {
     let response = reqwest::Client::new()
@@ -238,7 +208,7 @@ fn inflate(compressed: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deflate_viewers_get_compressed_frames_and_others_the_same_json_plain() {
     let dir = std::env::temp_dir().join(format!("live-deflate-{}", uuid::Uuid::new_v4()));
-    let server = ingress::dev::start(config(&dir)).await.unwrap();
+    let server = dev_server(&dir, api_config(), None).await;
     let base = format!("http://{}", server.addr);
     let (show, seats) = create_show(&base).await;
 

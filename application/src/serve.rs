@@ -19,13 +19,13 @@ use processors::topology::Topology;
 use schemas::SeatDelta;
 use tokio::net::TcpListener;
 
-use crate::app;
 use crate::config::ServeConfig;
 use crate::dev::{DevServer, StartError};
 use crate::idempotency::KvIndex;
-use crate::server;
-use crate::state::{AppState, Backends, Probe};
 use crate::sync;
+use ingress::app;
+use ingress::server;
+use ingress::state::{AppState, Backends, Probe};
 
 fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
     move |reason| StartError::Backend { part, reason }
@@ -67,7 +67,7 @@ pub async fn start_full(
     after_sale: FulfilmentConfig,
 ) -> Result<DevServer, StartError> {
     config.validate()?;
-    crate::telemetry::prometheus();
+    ingress::telemetry::prometheus();
     let secret = config
         .api
         .auth_secret

@@ -9,9 +9,9 @@ use chrono::Utc;
 use schemas::{SeatDelta, ShowId};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use crate::routes::shows::ensure_show;
-use crate::server::StartError;
-use crate::state::AppState;
+use ingress::routes::shows::ensure_show;
+use ingress::server::StartError;
+use ingress::state::AppState;
 
 fn failed(part: &'static str) -> impl FnOnce(String) -> StartError {
     move |reason| StartError::Backend { part, reason }
@@ -45,7 +45,7 @@ pub async fn reconcile(state: &AppState) -> Result<(), StartError> {
 }
 
 /// Reset a show's available-seat projection from the source of truth.
-pub async fn resync(state: &AppState, show: ShowId) -> Result<u32, crate::error::ApiError> {
+pub async fn resync(state: &AppState, show: ShowId) -> Result<u32, ingress::error::ApiError> {
     let snapshot = ensure_show(state, show).await?;
     let statuses = snapshot.state.seat_statuses().map(|(_, status)| status);
     let available = state

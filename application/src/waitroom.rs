@@ -21,7 +21,7 @@ use queue::jetstream::StreamSpec;
 use queue::{AutoPolicy, Directory, QueueError, RoomConfig, RoomShow, WaitingRoom};
 use schemas::{ShowId, UnixMs};
 
-use crate::config::ApiConfig;
+use ingress::config::ApiConfig;
 
 /// File of the dev-mode waiting-room log under the data dir.
 pub const LOG_FILE: &str = "waiting-room.redb";

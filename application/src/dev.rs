@@ -16,12 +16,14 @@ use processors::reader::ShowReader;
 use rand::RngCore;
 use tokio::net::TcpListener;
 
-use crate::app;
-use crate::config::{ApiConfig, DevConfig};
+use ingress::app;
+use ingress::config::ApiConfig;
+
+use crate::config::DevConfig;
 use crate::idempotency::EmbeddedIndex;
-use crate::server;
-use crate::state::{AppState, Backends, Probe};
 use crate::sync;
+use ingress::server;
+use ingress::state::{AppState, Backends, Probe};
 
 /// File holding the generated auth secret when none is configured.
 pub const SECRET_FILE: &str = "auth-secret";
@@ -29,7 +31,7 @@ pub const SECRET_FILE: &str = "auth-secret";
 /// How often idle idempotency keys are purged.
 const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-pub use crate::server::StartError;
+pub use ingress::server::StartError;
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
     let what = what.into();
@@ -166,9 +168,9 @@ pub async fn run(config: DevConfig, after_sale: DevSettings) -> Result<(), Start
 
 fn banner(server: &DevServer) -> String {
     let url = format!("http://{}", server.addr);
-    let admin = server.state.keys().sign(&crate::auth::Claims {
+    let admin = server.state.keys().sign(&ingress::auth::Claims {
         sub: uuid::Uuid::new_v4().to_string(),
-        exp: crate::auth::HasTokenKeys::now_s(&server.state) + 7 * 86_400,
+        exp: ingress::auth::HasTokenKeys::now_s(&server.state) + 7 * 86_400,
         roles: vec!["admin".into()],
         iat: None,
     });
@@ -198,7 +200,7 @@ pub async fn start_with(
     after_sale: DevSettings,
 ) -> Result<DevServer, StartError> {
     config.validate()?;
-    crate::telemetry::prometheus();
+    ingress::telemetry::prometheus();
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(io(format!("creating data dir {}", data_dir.display())))?;
