@@ -248,6 +248,8 @@ pub async fn start_with(
     })
     .await
     .map_err(|e| backend("tickets")(e.to_string()))?;
+    let seat_feed: Arc<dyn live::feed::SeatFeed> =
+        Arc::new(live::feed::HubFeed::new(pipeline.events()));
     let backends = Backends {
         bus: Arc::new(pipeline.bus()),
         reader: reader.clone(),
@@ -255,7 +257,6 @@ pub async fn start_with(
         catalog: catalog.clone(),
         payments,
         tickets: after_sale.desk.clone(),
-        seat_feed: Arc::new(live::feed::HubFeed::new(pipeline.events())),
         clock,
     };
     let pipeline = Arc::new(tokio::sync::Mutex::new(Some(pipeline)));
@@ -263,6 +264,7 @@ pub async fn start_with(
         config.api.clone(),
         &secret,
         backends,
+        seat_feed,
         vec![("pipeline", pipeline_probe(pipeline.clone()))],
     );
 
@@ -280,7 +282,7 @@ pub async fn start_with(
     let room = crate::waitroom::open_dev(&config.api, directory, &secret, &data_dir)
         .await
         .map_err(|e| backend("waiting room")(e.to_string()))?;
-    state.install_waiting_room(room.clone());
+    state.services().install_waiting_room(room.clone());
     let mut background = vec![
         room.spawn_admitter(),
         follower,

@@ -1,4 +1,4 @@
-//! The stores of the `Idempotency-Key` index ([`ingress::idempotency::IdempotencyIndex`]): a redb
+//! The stores of the `Idempotency-Key` index ([`usecases::idempotency::IdempotencyIndex`]): a redb
 //! file under the data dir in dev mode, a NATS KV bucket shared by every ingress in serve mode.
 
 use std::path::Path;
@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ingress::idempotency::{Claim, IdempotencyIndex, IndexError, KEY_TTL};
 use redb::ReadableTable as _;
 use schemas::{CommandId, Fingerprint};
+use usecases::idempotency::{Claim, IdempotencyIndex, IndexError, KEY_TTL};
 
 const TABLE: redb::TableDefinition<'static, u128, (&[u8], i64)> =
     redb::TableDefinition::new("idempotency");
@@ -191,7 +191,7 @@ impl IdempotencyIndex for KvIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ingress::idempotency::fingerprint;
+    use usecases::idempotency::fingerprint;
     use uuid::Uuid;
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! Assembles boxoffice's modes from the library crates; `boxoffice/src/main.rs` dispatches to
-//! them. The HTTP front (`ingress`) knows the seams it is handed ([`ingress::state::Backends`]),
+//! them. The HTTP front (`ingress`) knows the seams it is handed ([`usecases::Backends`]),
 //! not which log, store or payment provider stands behind them: that choice is made here.
 //!
 //! # Layout

@@ -123,6 +123,8 @@ pub async fn start_full(
     .await
     .map_err(|e| backend("tickets")(e.to_string()))?;
 
+    let seat_feed: Arc<dyn live::feed::SeatFeed> =
+        Arc::new(live::feed::NatsFeed::new(nats.clone(), topology.clone()));
     let backends = Backends {
         bus: Arc::new(bus),
         reader,
@@ -130,13 +132,13 @@ pub async fn start_full(
         catalog: catalog.clone(),
         payments,
         tickets,
-        seat_feed: Arc::new(live::feed::NatsFeed::new(nats.clone(), topology.clone())),
         clock: clock::system(),
     };
     let state = AppState::new(
         config.api.clone(),
         &secret,
         backends,
+        seat_feed,
         vec![("nats", nats_probe(nats.clone()))],
     );
     let seat_subjects = format!("{}.>", topology.seat_events.subject_prefix);
@@ -152,7 +154,7 @@ pub async fn start_full(
         crate::waitroom::open_serve(&config.api, nats.clone(), &topology, directory, &secret)
             .await
             .map_err(|e| backend("waiting room")(e.to_string()))?;
-    state.install_waiting_room(room.clone());
+    state.services().install_waiting_room(room.clone());
     let background = vec![
         room.spawn_admitter(),
         follower,

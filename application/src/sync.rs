@@ -9,9 +9,9 @@ use chrono::Utc;
 use schemas::{SeatDelta, ShowId};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use ingress::routes::shows::ensure_show;
 use ingress::server::StartError;
 use ingress::state::AppState;
+use usecases::shows::ensure_show;
 
 fn failed(part: &'static str) -> impl FnOnce(String) -> StartError {
     move |reason| StartError::Backend { part, reason }
@@ -46,13 +46,13 @@ pub async fn reconcile(state: &AppState) -> Result<(), StartError> {
 
 /// Reset a show's available-seat projection from the source of truth.
 pub async fn resync(state: &AppState, show: ShowId) -> Result<u32, ingress::error::ApiError> {
-    let snapshot = ensure_show(state, show).await?;
+    let snapshot = ensure_show(state.services(), show).await?;
     let statuses = snapshot.state.seat_statuses().map(|(_, status)| status);
     let available = state
         .backends()
         .catalog
         .sync_seats(show, snapshot.version, statuses);
-    state.seat_versions().projection_moved();
+    state.services().seat_versions.projection_moved();
     Ok(available)
 }
 
@@ -77,9 +77,9 @@ pub fn spawn_seat_follower(
 
 /// Fold one committed seat delta into the projection (resyncing the show on a gap).
 pub async fn apply(state: &AppState, delta: &SeatDelta) {
-    state.note_seat_change(delta.show_id, delta.at);
+    state.services().note_seat_change(delta.show_id, delta.at);
     match state.backends().catalog.apply_seat_delta(delta) {
-        DeltaOutcome::Applied { .. } => state.seat_versions().projection_moved(),
+        DeltaOutcome::Applied { .. } => state.services().seat_versions.projection_moved(),
         DeltaOutcome::Stale => {}
         DeltaOutcome::NeedsSnapshot { .. } => {
             if let Err(e) = resync(state, delta.show_id).await {

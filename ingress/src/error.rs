@@ -8,7 +8,15 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use payments::PaymentError;
+use processors::bus::BusError;
+use queue::TokenRefusal;
+use schemas::{NotCancellableReason, Rejection};
 use serde::Serialize;
+use usecases::Failure;
+use usecases::failure::Refusal;
+
+use clock::rfc3339_ms;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -416,6 +424,153 @@ impl IntoResponse for ApiError {
 // Each crate's errors become API errors here, so a handler says `?` and the meaning of a failure
 // is decided in one place. Failures of a backing service are logged where they are translated
 // and answer `503` without their detail.
+
+/// A use case that did not happen, as the contract answers it.
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> ApiError {
+        match failure {
+            Failure::NotFound => ApiError::NotFound,
+            Failure::Rejected(rejection) => rejection.into(),
+            Failure::HoldExpired => ApiError::HoldExpired,
+            Failure::HoldAlreadyConfirmed => ApiError::HoldAlreadyConfirmed,
+            Failure::KeyReused => ApiError::IdempotencyKeyReused,
+            Failure::InvalidTicket => ApiError::InvalidTicket,
+            Failure::Payment(error) => payment_failed(error),
+            Failure::Pipeline(BusError::Timeout) => ApiError::unavailable(
+                "the booking pipeline did not answer in time; retry with the same Idempotency-Key",
+            ),
+            Failure::Pipeline(BusError::Unavailable(_)) => {
+                ApiError::unavailable("the booking pipeline is unavailable")
+            }
+            Failure::Pipeline(BusError::Encode(_)) => {
+                ApiError::unavailable("the command could not be encoded")
+            }
+            Failure::Index(_) => ApiError::unavailable("the idempotency index is unavailable"),
+            Failure::Catalog(error) => error.into(),
+            Failure::Store(error) => error.into(),
+            Failure::Tickets(error) => error.into(),
+            Failure::Unanswered { what } => {
+                ApiError::unavailable(format!("the pipeline answered without {what}"))
+            }
+            Failure::SeatsNotReady(detail) => ApiError::unavailable(detail),
+            Failure::Refused(refusal) => refused(refusal),
+            Failure::Queue(error) => error.into(),
+            Failure::NoWaitingRoom => ApiError::unavailable("the waiting room is not running"),
+        }
+    }
+}
+
+/// Held back by the waiting room or the demand guard, as the contract answers it.
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Admission(refusal) => ApiError::AdmissionRequired(admission_text(refusal)),
+        Refusal::Guard { challenge, reason } => ApiError::GuardChallenge {
+            challenge: challenge.challenge,
+            bits: challenge.bits,
+            reason,
+        },
+        Refusal::Join(challenge) => ApiError::ChallengeRequired {
+            challenge: challenge.challenge,
+            bits: challenge.bits,
+        },
+    }
+}
+
+fn admission_text(refusal: TokenRefusal) -> &'static str {
+    match refusal {
+        TokenRefusal::Missing => "this show sells through a waiting room: join the queue first",
+        TokenRefusal::Forged => "the admission token is not valid",
+        TokenRefusal::OtherShow => "the admission token is for another show",
+        TokenRefusal::OtherUser => "the admission token is for another user",
+        TokenRefusal::Expired => "the admission token has expired: join the queue again",
+    }
+}
+
+/// A payment that failed, as the contract answers it: declined is `402` (the hold stays
+/// active), a bad method or field `400`, anything on the provider's side `503`.
+fn payment_failed(error: PaymentError) -> ApiError {
+    match error {
+        PaymentError::Declined { .. } => ApiError::PaymentDeclined,
+        PaymentError::InvalidMethod { .. } => {
+            ApiError::invalid("paymentMethodId", "unknown payment method")
+        }
+        PaymentError::InvalidRequest { field, reason } => {
+            let field = match field.as_str() {
+                "paymentMethodId" | "payment_method_id" => "paymentMethodId".to_owned(),
+                _ => field,
+            };
+            ApiError::invalid(field, reason)
+        }
+        PaymentError::KeyReused => ApiError::IdempotencyKeyReused,
+        PaymentError::Unavailable { .. }
+        | PaymentError::Timeout
+        | PaymentError::Storage { .. }
+        | PaymentError::NotFound { .. }
+        | PaymentError::InvalidState { .. }
+        | PaymentError::RefundExceedsCaptured { .. } => {
+            ApiError::unavailable("the payment provider is unavailable")
+        }
+    }
+}
+
+/// The general meaning of a rejection. The use cases answer operation-specific cases (a released
+/// hold on release, an already confirmed hold on confirm) before falling back to this.
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> ApiError {
+        rejected(rejection)
+    }
+}
+
+fn rejected(rejection: Rejection) -> ApiError {
+    match rejection {
+        Rejection::UnknownShow
+        | Rejection::UnknownSeats { .. }
+        | Rejection::HoldNotFound
+        | Rejection::NotHoldOwner
+        | Rejection::BookingNotFound
+        | Rejection::NotBookingOwner => ApiError::NotFound,
+        Rejection::ShowAlreadyExists => ApiError::AlreadyExists,
+        Rejection::InvalidLayout { detail } => ApiError::invalid("sections", detail),
+        Rejection::NoSeats => ApiError::invalid("seatIds", "must name at least one seat"),
+        Rejection::DuplicateSeats { .. } => ApiError::invalid("seatIds", "names a seat twice"),
+        Rejection::TooManySeats { max } => {
+            ApiError::invalid("seatIds", format!("must name at most {max} seats"))
+        }
+        Rejection::SaleNotOpen { opens_at } => ApiError::SaleNotOpen {
+            opens_at: rfc3339_ms(opens_at),
+        },
+        Rejection::ShowStarted => ApiError::SaleClosed,
+        Rejection::TicketLimitExceeded { limit } => ApiError::TicketLimitExceeded { limit },
+        Rejection::HoldLimitExceeded { limit } => ApiError::HoldLimitExceeded { limit },
+        Rejection::SeatsUnavailable { seat_ids } | Rejection::SeatsNotBlockable { seat_ids } => {
+            ApiError::SeatsUnavailable {
+                seat_ids: seat_ids.into_iter().map(|s| s.0).collect(),
+            }
+        }
+        Rejection::HoldExpired | Rejection::HoldReleased => ApiError::HoldExpired,
+        Rejection::HoldAlreadyConfirmed { .. } => ApiError::HoldAlreadyConfirmed,
+        Rejection::BookingNotCancellable { reason } => {
+            not_cancellable(reason);
+            ApiError::BookingNotCancellable
+        }
+        Rejection::TicketNotFound => ApiError::InvalidTicket,
+        Rejection::AlreadyCheckedIn { at, gate } => ApiError::AlreadyCheckedIn {
+            checked_in_at: rfc3339_ms(at),
+            gate,
+        },
+        Rejection::TicketCancelled => ApiError::TicketCancelled,
+        Rejection::CommandIdReused => ApiError::IdempotencyKeyReused,
+    }
+}
+
+fn not_cancellable(reason: NotCancellableReason) {
+    let reason = match reason {
+        NotCancellableReason::AlreadyCancelled => "already_cancelled",
+        NotCancellableReason::CheckedIn => "checked_in",
+        NotCancellableReason::ShowStarted => "show_started",
+    };
+    metrics::counter!("boxoffice_ingress_not_cancellable_total", "reason" => reason).increment(1);
+}
 
 impl From<live::upgrade::UpgradeError> for ApiError {
     fn from(refused: live::upgrade::UpgradeError) -> Self {

@@ -5,8 +5,6 @@
 //! - [`config`]: clap-derived settings of the API ([`config::ApiConfig`]); the modes that embed
 //!   them, and the choice of log, store and payment provider behind [`state::Backends`], are the
 //!   `application` crate's.
-//! - [`pipeline`]: command ids, envelopes, submitting, rejections -> API errors.
-//! - [`idempotency`]: command ids from keys, fingerprints, the index's seam.
 //! - [`app`]: the router: routes, problem+json 404/405 fallbacks, middleware stack, OpenAPI.
 //! - [`middleware`]: request metrics, body-size guard, request timeout, rate limits.
 //! - [`ratelimit`]: per-IP and per-user governor limiters with a janitor bounding their memory,
@@ -18,7 +16,8 @@
 //!   `400 invalid-request` errors.
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to problem documents.
 //! - [`contract`]: the contract's spelling of hold statuses.
-//! - [`routes`]: handlers per contract section (the live seat-map fan-out is the `live` crate).
+//! - [`routes`]: handlers per contract section: parse, call a use case (the `usecases` crate), answer
+//!   (the live seat-map fan-out is the `live` crate).
 //! - [`state`]: [`state::AppState`], what handlers share.
 //! - [`server`]: serving with graceful shutdown, start-up errors; [`telemetry`]: Prometheus registry, tracing.
 //! - [`web`]: the web front end (`web/`), embedded at build time, at `/` and `/assets/`.
@@ -34,10 +33,8 @@ pub mod config;
 pub mod contract;
 pub mod error;
 pub mod extract;
-pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
-pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
 pub mod seatmap;

@@ -1,49 +1,26 @@
 //! Shared application state handed to every handler: configuration, token keys, rate limiters,
-//! and the backends (pipeline bus, seat-state reader, catalog, payments, idempotency index).
+//! the use cases' services (`usecases::Services` over the seams the mode chose), rendered seat
+//! maps and the live fan-out.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use catalog::Catalog;
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::PrometheusHandle;
-use payments::PaymentProvider;
-use processors::bus::CommandBus;
-use processors::reader::ShowReader;
-use schemas::{ShowId, UnixMs};
+use schemas::UnixMs;
+pub use usecases::Backends;
+use usecases::Services;
+use usecases::admission::GuardPolicy;
 
 use crate::auth::TokenKeys;
 use crate::client::TrustedProxies;
 use crate::config::ApiConfig;
-use crate::idempotency::IdempotencyIndex;
 use crate::ratelimit::RateLimits;
-use crate::seatmap::{RenderCache, SeatVersions};
+use crate::seatmap::RenderCache;
 use live::LiveSeats;
 use live::feed::SeatFeed;
 
 /// One readiness check of a backing service: `Ok` when reachable and loaded.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-
-/// The services behind the API, the same seams in dev and serve mode.
-#[derive(Clone)]
-pub struct Backends {
-    /// Where commands go (LocalBus in dev, NatsBus in serve).
-    pub bus: Arc<dyn CommandBus>,
-    /// Seat state, holds and bookings from the source of truth.
-    pub reader: Arc<dyn ShowReader>,
-    /// Idempotency-Key index.
-    pub idempotency: Arc<dyn IdempotencyIndex>,
-    /// Venues, events, shows, search, seat maps, availability.
-    pub catalog: Arc<Catalog>,
-    /// Payment provider (sandbox in-process in dev, HTTP client in serve).
-    pub payments: Arc<dyn PaymentProvider>,
-    /// Tickets, check-in codes and refunds (the after-sale side).
-    pub tickets: Arc<fulfilment::Desk>,
-    /// Committed seat deltas per show, for live seat maps (event hub in dev, NATS in serve).
-    pub seat_feed: Arc<dyn SeatFeed>,
-    /// The one time source of the process (dev: shared with the embedded pipeline).
-    pub clock: clock::SharedClock,
-}
 
 /// Cheap-to-clone handle on everything a request may need.
 #[derive(Clone)]
@@ -58,24 +35,19 @@ struct Inner {
     proxies: TrustedProxies,
     prometheus: PrometheusHandle,
     probes: Vec<(&'static str, Probe)>,
-    backends: Backends,
-    seat_changes: Mutex<HashMap<ShowId, UnixMs>>,
-    seat_versions: SeatVersions,
+    services: Services,
     seat_maps: RenderCache,
     live: LiveSeats,
-    waiting_room: OnceLock<queue::WaitingRoom>,
 }
 
-/// Shows whose last seat-change time is remembered at most (then the memory starts over; the
-/// seat map falls back to the read time).
-pub const SEAT_CHANGE_MEMORY_MAX: usize = 100_000;
-
 impl AppState {
-    /// State for `config`, signing tokens with `secret`.
+    /// State for `config`, signing tokens with `secret`, running the use cases over `backends`
+    /// and the live seat maps over `seat_feed`.
     pub fn new(
         config: ApiConfig,
         secret: &[u8],
         backends: Backends,
+        seat_feed: Arc<dyn SeatFeed>,
         probes: Vec<(&'static str, Probe)>,
     ) -> Self {
         let limits = RateLimits::new(config.rate_per_user, config.rate_per_ip)
@@ -89,16 +61,19 @@ impl AppState {
                 prometheus: crate::telemetry::prometheus(),
                 probes,
                 live: LiveSeats::new(
-                    backends.seat_feed.clone(),
+                    seat_feed,
                     backends.reader.clone(),
                     config.live.tuning(),
                     backends.clock.clone(),
                 ),
-                backends,
-                seat_changes: Mutex::new(HashMap::new()),
-                seat_versions: SeatVersions::default(),
+                services: Services::new(
+                    backends,
+                    GuardPolicy {
+                        on: config.guard,
+                        new_identity_s: config.guard_new_guest_s,
+                    },
+                ),
                 seat_maps: RenderCache::default(),
-                waiting_room: OnceLock::new(),
                 config,
             }),
         }
@@ -129,30 +104,14 @@ impl AppState {
         &self.inner.prometheus
     }
 
-    /// The backing services.
+    /// The seams behind the use cases.
     pub fn backends(&self) -> &Backends {
-        &self.inner.backends
+        &self.inner.services.backends
     }
 
-    /// Remember when `show`'s seats last changed (from the seat-delta stream).
-    pub fn note_seat_change(&self, show: ShowId, at: UnixMs) {
-        let mut changes = self.inner.seat_changes.lock().expect("seat change lock");
-        if changes.len() >= SEAT_CHANGE_MEMORY_MAX && !changes.contains_key(&show) {
-            changes.clear();
-        }
-        let entry = changes.entry(show).or_insert(at);
-        *entry = (*entry).max(at);
-    }
-
-    /// When `show`'s seats last changed, if known.
-    pub fn last_seat_change(&self, show: ShowId) -> Option<UnixMs> {
-        let changes = self.inner.seat_changes.lock().expect("seat change lock");
-        changes.get(&show).copied()
-    }
-
-    /// The seat versions this process answered at, per show (see [`crate::seatmap`]).
-    pub fn seat_versions(&self) -> &SeatVersions {
-        &self.inner.seat_versions
+    /// The use cases' services (hand them to `usecases`).
+    pub fn services(&self) -> &Services {
+        &self.inner.services
     }
 
     /// Rendered seat maps (see [`crate::seatmap`]).
@@ -165,14 +124,9 @@ impl AppState {
         &self.inner.live
     }
 
-    /// Attach the waiting room (once, at start-up; later calls are ignored).
-    pub fn install_waiting_room(&self, room: queue::WaitingRoom) {
-        let _ = self.inner.waiting_room.set(room);
-    }
-
-    /// The waiting room, when this process runs one.
+    /// The waiting room, when this process runs one (installed on the use cases' services).
     pub fn waiting_room(&self) -> Option<&queue::WaitingRoom> {
-        self.inner.waiting_room.get()
+        self.inner.services.waiting_room()
     }
 
     /// Readiness probes of the backing services.
@@ -182,7 +136,7 @@ impl AppState {
 
     /// Now, by the process's clock.
     pub fn now(&self) -> UnixMs {
-        self.inner.backends.clock.now()
+        self.inner.services.now()
     }
 
     /// [`AppState::now`] as a calendar instant (catalog views take one).

@@ -4,8 +4,9 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use base64::Engine as _;
 use hyper::upgrade::OnUpgrade;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use sha1::{Digest, Sha1};
 
 /// Why a request cannot become a WebSocket: the header (or `upgrade` for the connection itself)
 /// and what is wrong with it, for a `400 invalid-request` that names it.
@@ -53,8 +54,19 @@ pub fn accept_key(headers: &HeaderMap) -> Result<HeaderValue, UpgradeError> {
         .get(header::SEC_WEBSOCKET_KEY)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| refuse("sec-websocket-key", "missing"))?;
-    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+    HeaderValue::from_str(&accept_value(key.as_bytes()))
         .map_err(|_| refuse("sec-websocket-key", "unusable"))
+}
+
+/// The GUID RFC 6455 appends to the client's key before hashing.
+const HANDSHAKE_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept`: base64 of the SHA-1 of the client's key and the GUID (section 4.2.2).
+fn accept_value(key: &[u8]) -> String {
+    let mut hasher = Sha1::new();
+    hasher.update(key);
+    hasher.update(HANDSHAKE_GUID);
+    base64::engine::general_purpose::STANDARD.encode(hasher.finalize())
 }
 
 /// The pending upgrade of this connection (absent when the connection cannot be taken over,

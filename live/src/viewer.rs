@@ -76,6 +76,34 @@ pub async fn serve<S>(io: S, start: Attachment, tuning: &LiveTuning, deflate: bo
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    serve_from(io, Some(start.snapshot), start.frames, tuning, deflate).await
+}
+
+/// Serve a channel with no snapshot: every message of `frames`, in order, until the connection
+/// ends (the waiting room's channel of one buyer's entry uses it). Dropping every sender of
+/// `frames` is a shutdown (close 1001); a viewer a whole ring behind is too slow (4001).
+pub async fn serve_messages<S>(
+    io: S,
+    frames: broadcast::Receiver<Message>,
+    tuning: &LiveTuning,
+    deflate: bool,
+) -> Ending
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    serve_from(io, None, frames, tuning, deflate).await
+}
+
+async fn serve_from<S>(
+    io: S,
+    snapshot: Option<Message>,
+    frames: broadcast::Receiver<Message>,
+    tuning: &LiveTuning,
+    deflate: bool,
+) -> Ending
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut link = Link {
         io,
         inbound: Inbound::new(
@@ -86,7 +114,7 @@ where
         deflate,
         unfinished: None,
     };
-    let ending = link.stream_frames(start, tuning).await;
+    let ending = link.stream_frames(snapshot, frames, tuning).await;
     match ending {
         Ending::TooSlow => {
             metrics::counter!("boxoffice_live_slow_viewers_total").increment(1);
@@ -114,14 +142,17 @@ impl<S> Link<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    async fn stream_frames(&mut self, start: Attachment, tuning: &LiveTuning) -> Ending {
-        let Attachment {
-            snapshot,
-            mut frames,
-        } = start;
-        let snapshot = snapshot.frame(self.deflate);
-        if let Err(ending) = self.write(snapshot, 0, &frames, tuning).await {
-            return ending;
+    async fn stream_frames(
+        &mut self,
+        snapshot: Option<Message>,
+        mut frames: broadcast::Receiver<Message>,
+        tuning: &LiveTuning,
+    ) -> Ending {
+        if let Some(snapshot) = snapshot {
+            let snapshot = snapshot.frame(self.deflate);
+            if let Err(ending) = self.write(snapshot, 0, &frames, tuning).await {
+                return ending;
+            }
         }
         let mut ping = tokio::time::interval(tuning.ping_every());
         ping.reset();

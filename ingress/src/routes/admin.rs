@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use catalog::{Category, NewEvent, NewShow, NewVenue, VenueRow, VenueSection, WaitingRoom};
 use chrono::{DateTime, NaiveDate, Utc};
-use schemas::{Command, EventId, Outcome, SeatId, ShowId, VenueId};
+use schemas::{EventId, SeatId, ShowId, VenueId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,11 +13,9 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, PathIds};
-use crate::idempotency;
-use crate::pipeline::{self, envelope, submit};
-use crate::routes::shows::{create_seat_state, ensure_show};
 use crate::routes::views::{EventBody, ShowBody, VenueBody};
 use crate::state::AppState;
+use usecases::submit::Identity;
 
 /// One row of a new venue section.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -224,7 +222,7 @@ pub async fn create_show(
     let catalog = &state.backends().catalog;
     let created = catalog.create_show(event, new).await?;
     // If this fails the show still exists in the catalog; its seats are created on first use.
-    create_seat_state(&state, created.show.show_id).await?;
+    usecases::shows::create_seat_state(state.services(), created.show.show_id).await?;
     Ok((
         StatusCode::CREATED,
         Json(created.show.view(state.now_utc()).into()),
@@ -272,35 +270,16 @@ async fn change_seats(
     if body.seat_ids.iter().any(|s| !seen.insert(*s)) {
         return Err(ApiError::invalid("seatIds", "names a seat twice"));
     }
-    let snapshot = ensure_show(state, show).await?;
-    if body
-        .seat_ids
-        .iter()
-        .any(|s| snapshot.state.seat_index(SeatId(*s)).is_none())
-    {
-        return Err(ApiError::NotFound);
-    }
     let seats: Vec<SeatId> = body.seat_ids.iter().map(|s| SeatId(*s)).collect();
-    let (operation, command) = if block {
-        ("block", Command::Block { seats })
-    } else {
-        ("unblock", Command::Unblock { seats })
-    };
-    let command_id = idempotency::command_id(admin.0.user, None);
-    let fingerprint = idempotency::fingerprint(operation, &body);
-    let reply = submit(
-        state,
-        envelope(state, command_id, fingerprint, show, command),
-    )
-    .await?;
-    match reply.outcome {
-        Outcome::Accepted(_) => Ok(Json(SeatsChanged {
-            show_id: show.0,
-            seat_ids: body.seat_ids,
-            version: reply.version,
-        })),
-        Outcome::Rejected(rejection) => Err(pipeline::rejection(rejection)),
-    }
+    let operation = if block { "block" } else { "unblock" };
+    let identity = Identity::of(admin.0.user, None, operation, &body);
+    let version =
+        usecases::shows::change_seats(state.services(), show, seats, block, identity).await?;
+    Ok(Json(SeatsChanged {
+        show_id: show.0,
+        seat_ids: body.seat_ids,
+        version,
+    }))
 }
 
 /// Take seats off sale; held or booked seats answer 409 seats-unavailable.

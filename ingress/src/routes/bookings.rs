@@ -1,8 +1,7 @@
 //! Bookings: `POST /v1/bookings/confirm`, `GET /v1/bookings`, `GET /v1/bookings/{bookingId}`.
 //!
-//! Confirm never leaves a buyer paid without seats: authorize first, claim the seats through the
-//! log, capture only after the claim is committed, void when it is refused. An unknown outcome
-//! (503) leaves the authorization for the retry (same key) or the payments reconciler.
+//! Confirm is the saga of `usecases::confirm` (authorize, claim through the log, capture or
+//! void); here it is parsed and answered.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,10 +10,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use catalog::SeatMap;
-use engine::{BookingStatus, BookingView, HoldStatus};
-use payments::{AuthorizationId, AuthorizeRequest, PaymentError};
+use engine::{BookingStatus, BookingView};
 use processors::reader::ShowSnapshot;
-use schemas::{BookingId, Command, CommandId, HoldId, Outcome, Rejection, ShowId};
+use schemas::{BookingId, HoldId, ShowId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -22,13 +20,12 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
-use crate::idempotency::{self, Claim};
-use crate::pipeline::{self, booking_id, claim, envelope, submit};
-use crate::routes::holds::owned_hold;
 use crate::routes::tickets::{TicketBody, booking_tickets};
 use crate::routes::views::PageBody;
 use crate::state::AppState;
 use clock::rfc3339_ms;
+use usecases::confirm::{ConfirmOrder, Confirmed};
+use usecases::submit::Identity;
 
 /// One seat of a booking.
 #[derive(Debug, Serialize, ToSchema)]
@@ -255,187 +252,27 @@ pub async fn confirm(
             "must be 1..=255 characters",
         ));
     }
-    let hold = HoldId(body.hold_id);
-    let (snapshot, view) = owned_hold(&state, &caller, hold).await?;
-    let command_id = idempotency::command_id(caller.user, key.as_deref());
-    let fingerprint = idempotency::fingerprint("confirm", &body);
-    let claim = claim(&state, key.as_deref(), command_id, fingerprint).await?;
-    // A retry (same key) goes through the log again so it gets the first outcome and status.
-    if claim == Claim::New {
-        match view.status_at(pipeline::surely_lapsed(state.now())) {
-            HoldStatus::Active => {}
-            HoldStatus::Expired | HoldStatus::Released => return Err(ApiError::HoldExpired),
-            HoldStatus::Confirmed => {
-                let booking = view.booking_id.unwrap_or_else(|| booking_id(hold));
-                return Ok((
-                    StatusCode::OK,
-                    Json(owned_booking(&state, &caller, booking).await?),
-                ));
-            }
-        }
-    }
-    let currency = snapshot.state.currency().unwrap_or_default().to_owned();
-    let payment_key = payment_key(command_id);
-    let authorization = authorize(
-        &state,
-        &payment_key,
-        &body,
-        view.total_minor,
-        currency,
-        hold,
-    )
-    .await?;
-    let booking = booking_id(hold);
-    let command = Command::Confirm {
-        hold_id: hold,
+    let order = ConfirmOrder {
         user: caller.user,
-        booking_id: booking,
-        payment_ref: authorization.to_string(),
-    };
-    let reply = submit(
-        &state,
-        envelope(&state, command_id, fingerprint, snapshot.show_id, command),
-    )
-    .await?;
-    let status = match reply.outcome {
-        Outcome::Accepted(events) => {
-            capture(&state, &payment_key, authorization).await;
-            metrics::counter!("boxoffice_bookings_confirmed_total").increment(1);
-            // The decision carries the whole new booking: answer from it (no read back).
-            if let Some(view) = events.iter().find_map(confirmed_view) {
-                let map = seat_map(&state, snapshot.show_id).await?;
-                let currency = snapshot.state.currency().unwrap_or_default();
-                let mut body = booking_body_of(snapshot.show_id, currency, &view, &map);
-                body.tickets = booking_tickets(&state, &view).await?;
-                return Ok((StatusCode::CREATED, Json(body)));
-            }
-            StatusCode::CREATED
-        }
-        Outcome::Rejected(Rejection::HoldAlreadyConfirmed {
-            booking_id: existing,
-        }) => {
-            let body = owned_booking(&state, &caller, existing).await?;
-            if body.payment_id == authorization.to_string() {
-                // Our own earlier confirm won (its outcome was forgotten or unknown): settle it.
-                capture(&state, &payment_key, authorization).await;
-            } else {
-                void(&state, &payment_key, authorization).await;
-            }
-            return Ok((StatusCode::OK, Json(body)));
-        }
-        Outcome::Rejected(rejection) => {
-            void(&state, &payment_key, authorization).await;
-            return Err(pipeline::rejection(rejection));
-        }
-    };
-    Ok((status, Json(owned_booking(&state, &caller, booking).await?)))
-}
-
-/// The booking a `Confirmed` event describes, as the engine shows it right after confirming.
-fn confirmed_view(event: &schemas::Event) -> Option<BookingView> {
-    let schemas::Event::Confirmed {
-        booking_id,
-        hold_id,
-        user,
-        seats,
-        total_minor,
-        payment_ref,
-        booked_at,
-    } = event
-    else {
-        return None;
-    };
-    Some(BookingView {
-        booking_id: *booking_id,
-        hold_id: *hold_id,
-        user: *user,
-        status: BookingStatus::Confirmed,
-        total_minor: *total_minor,
-        payment_ref: payment_ref.clone(),
-        booked_at: *booked_at,
-        cancelled: None,
-        tickets: seats
-            .iter()
-            .map(|seat| engine::TicketView {
-                ticket_id: engine::ticket_id(*booking_id, *seat),
-                seat_id: *seat,
-                status: engine::TicketStatus::Valid,
-            })
-            .collect(),
-    })
-}
-
-/// The payment provider key of a confirm: its command id, so a retry with the same
-/// Idempotency-Key reuses the same authorization, and a new attempt (say, another card after a
-/// decline) gets a new one.
-fn payment_key(command: CommandId) -> String {
-    format!("confirm-{}", command.0)
-}
-
-async fn authorize(
-    state: &AppState,
-    key: &str,
-    body: &ConfirmRequest,
-    amount_minor: i64,
-    currency: String,
-    hold: HoldId,
-) -> Result<AuthorizationId, ApiError> {
-    let request = AuthorizeRequest {
-        amount_minor,
-        currency,
+        hold: HoldId(body.hold_id),
         payment_method_id: body.payment_method_id.clone(),
-        reference: Some(hold.to_string()),
+        identity: Identity::of(caller.user, key.as_deref(), "confirm", &body),
     };
-    match state.backends().payments.authorize(key, &request).await {
-        Ok(authorization) => Ok(authorization.authorization_id),
-        Err(PaymentError::Declined { reason }) => {
-            tracing::info!(%hold, %reason, "payment declined");
-            metrics::counter!("boxoffice_payments_declined_total").increment(1);
-            Err(ApiError::PaymentDeclined)
+    let (status, body) = match usecases::confirm::confirm(state.services(), order).await? {
+        Confirmed::Booked(snapshot, view) => {
+            let map = seat_map(&state, snapshot.show_id).await?;
+            let mut body = booking_body(&snapshot, &view, &map);
+            body.tickets = booking_tickets(&state, &view).await?;
+            (StatusCode::CREATED, body)
         }
-        Err(PaymentError::InvalidMethod { .. }) => Err(ApiError::invalid(
-            "paymentMethodId",
-            "unknown payment method",
-        )),
-        Err(PaymentError::InvalidRequest { field, reason }) => {
-            Err(ApiError::invalid(payment_field(&field), reason))
-        }
-        Err(PaymentError::KeyReused) => Err(ApiError::IdempotencyKeyReused),
-        Err(
-            e @ (PaymentError::Unavailable { .. }
-            | PaymentError::Timeout
-            | PaymentError::Storage { .. }
-            | PaymentError::NotFound { .. }
-            | PaymentError::InvalidState { .. }
-            | PaymentError::RefundExceedsCaptured { .. }),
-        ) => {
-            tracing::warn!(error = %e, "payment authorization failed");
-            Err(ApiError::unavailable("the payment provider is unavailable"))
-        }
-    }
-}
-
-fn payment_field(field: &str) -> String {
-    match field {
-        "paymentMethodId" | "payment_method_id" => "paymentMethodId".to_owned(),
-        other => other.to_owned(),
-    }
-}
-
-/// Capture after the claim committed. A failure does not undo the booking: the authorization
-/// stays AUTHORIZED and the payments reconciler captures it from the booking facts.
-async fn capture(state: &AppState, key: &str, authorization: AuthorizationId) {
-    if let Err(e) = state.backends().payments.capture(key, authorization).await {
-        metrics::counter!("boxoffice_payments_capture_failed_total").increment(1);
-        tracing::warn!(%authorization, error = %e, "capture failed; left to the reconciler");
-    }
-}
-
-/// Void after the claim was refused. A failure leaves the authorization to expire at the
-/// provider or to the reconciler.
-async fn void(state: &AppState, key: &str, authorization: AuthorizationId) {
-    if let Err(e) = state.backends().payments.void(key, authorization).await {
-        metrics::counter!("boxoffice_payments_void_failed_total").increment(1);
-        tracing::warn!(%authorization, error = %e, "void failed; left to the reconciler");
-    }
+        Confirmed::BookedAs(booking) => (
+            StatusCode::CREATED,
+            owned_booking(&state, &caller, booking).await?,
+        ),
+        Confirmed::Already(booking) => (
+            StatusCode::OK,
+            owned_booking(&state, &caller, booking).await?,
+        ),
+    };
+    Ok((status, Json(body)))
 }

@@ -1,17 +1,12 @@
 //! Cancellation: `DELETE /v1/bookings/{bookingId}` with an optional body `{ reason }` (owner).
 //!
-//! The `Cancel` goes through the show's partition, which decides the refund tier from the show
-//! time (100% at 24 h or more before the show, 50% at 4 h or more, else 0), frees the seats and
-//! refuses a booking already cancelled, checked in, or whose show has started. The refund is then
-//! recorded as owed and asked of the provider with the booking's refund key; if the provider
-//! fails, the cancellation still stands and the reconciler finishes the refund. A retry with
-//! the same `Idempotency-Key` gets the first answer from the partition's memory.
+//! What a cancellation does (the refund tier, the refund that is never lost) is
+//! `usecases::cancel`; here it is parsed and answered.
 
 use axum::Json;
 use axum::extract::State;
 use bytes::Bytes;
-use fulfilment::{RefundDue, RefundOutcome};
-use schemas::{BookingId, Command, Event, Outcome, Rejection, ShowId};
+use schemas::BookingId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,9 +14,8 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{IdempotencyKey, PathIds, parse_json};
-use crate::idempotency;
-use crate::pipeline::{self, claim, envelope, submit};
 use crate::state::AppState;
+use usecases::submit::Identity;
 
 /// Longest cancellation reason, in characters.
 pub const REASON_CHARS_MAX: usize = 500;
@@ -100,97 +94,21 @@ pub async fn cancel_booking(
 ) -> Result<Json<CancelBody>, ApiError> {
     let booking = BookingId(path.uuid("bookingId")?);
     let request = parse_body(&body)?;
-    let found = state.backends().reader.booking(booking).await?;
-    let Some((snapshot, _)) = found.filter(|(_, view)| view.user == caller.user) else {
-        return Err(ApiError::NotFound);
-    };
-    let command_id = idempotency::command_id(caller.user, key.as_deref());
     let identity = CancelIdentity {
         booking_id: booking.0,
         reason: request.reason.as_deref(),
     };
-    let fingerprint = idempotency::fingerprint("cancel", &identity);
-    claim(&state, key.as_deref(), command_id, fingerprint).await?;
-    let command = Command::Cancel {
-        booking_id: booking,
-        user: caller.user,
-        reason: request.reason.clone(),
-    };
-    let reply = submit(
-        &state,
-        envelope(&state, command_id, fingerprint, snapshot.show_id, command),
-    )
-    .await?;
-    let events = match reply.outcome {
-        Outcome::Accepted(events) => events,
-        Outcome::Rejected(rejection) => return Err(refused(rejection)),
-    };
-    let (refund_minor, refund_percent, payment_ref) = cancelled(&events)?;
-    refund(&state, snapshot.show_id, booking, refund_minor, payment_ref).await;
-    metrics::counter!("boxoffice_bookings_cancelled_total").increment(1);
+    let identity = Identity::of(caller.user, key.as_deref(), "cancel", &identity);
+    let services = state.services();
+    let cancelled =
+        usecases::cancel::cancel(services, caller.user, booking, request.reason, identity).await?;
     Ok(Json(CancelBody {
         booking_id: booking.0,
         status: "CANCELLED",
-        refund_amount: refund_minor,
-        refund_percentage: refund_percent,
-        currency: snapshot.state.currency().unwrap_or_default().to_owned(),
+        refund_amount: cancelled.refund_minor,
+        refund_percentage: cancelled.refund_percent,
+        currency: cancelled.currency,
     }))
-}
-
-fn refused(rejection: Rejection) -> ApiError {
-    match rejection {
-        Rejection::BookingNotFound | Rejection::NotBookingOwner => ApiError::NotFound,
-        other => pipeline::rejection(other),
-    }
-}
-
-fn cancelled(events: &[Event]) -> Result<(i64, u8, String), ApiError> {
-    events
-        .iter()
-        .find_map(|event| match event {
-            Event::Cancelled {
-                refund_minor,
-                refund_percent,
-                payment_ref,
-                ..
-            } => Some((*refund_minor, *refund_percent, payment_ref.clone())),
-            Event::ShowCreated { .. }
-            | Event::Held { .. }
-            | Event::Released { .. }
-            | Event::Expired { .. }
-            | Event::Confirmed { .. }
-            | Event::CheckedIn { .. }
-            | Event::Blocked { .. }
-            | Event::Unblocked { .. } => None,
-        })
-        .ok_or_else(|| ApiError::unavailable("the pipeline answered without a cancellation"))
-}
-
-/// Refund now if the provider answers; the cancellation stands either way.
-async fn refund(
-    state: &AppState,
-    show: ShowId,
-    booking: BookingId,
-    amount_minor: i64,
-    payment_ref: String,
-) {
-    if amount_minor <= 0 {
-        return;
-    }
-    let due = RefundDue {
-        booking_id: booking,
-        show_id: show,
-        payment_ref,
-        amount_minor,
-        cancelled_at: state.now(),
-    };
-    match state.backends().tickets.refund(&due).await {
-        RefundOutcome::Refunded | RefundOutcome::NothingToRefund => {}
-        RefundOutcome::Pending(reason) => {
-            metrics::counter!("boxoffice_refunds_deferred_total").increment(1);
-            tracing::warn!(%booking, %reason, "refund deferred to the reconciler");
-        }
-    }
 }
 
 #[cfg(test)]

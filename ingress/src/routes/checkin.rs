@@ -1,32 +1,25 @@
 //! Check-in: `POST /v1/checkin { code, gate? }` (role `staff` or `admin`).
 //!
-//! The code is verified by the key id inside it (no lookup per ticket; forged, altered,
-//! unknown-key and malformed codes are `422 invalid-ticket`), then admitted through the show's
-//! partition like every other state change (`CheckIn`), so two gates scanning one ticket admit it
-//! once, and a check-in and a cancellation of the same booking never both succeed.
+//! How a code is verified and admitted once is `usecases::checkin`; forged, altered,
+//! unknown-key and malformed codes answer `422 invalid-ticket`.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use fulfilment::TicketClaims;
-use schemas::{Command, Event, Outcome, Rejection, UnixMs};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey};
-use crate::idempotency;
-use crate::pipeline::{self, claim, envelope, submit};
 use crate::routes::tickets::{TicketBody, ticket_body};
 use crate::state::AppState;
 use clock::rfc3339_ms;
+use usecases::submit::Identity;
 
 /// Longest gate label, in characters.
 pub const GATE_CHARS_MAX: usize = 64;
-
-/// Longest code looked at; anything longer is not a ticket code (422 without decoding).
-const CODE_CHARS_MAX: usize = 1024;
 
 /// A caller with the `staff` or `admin` role (403 otherwise).
 #[derive(Clone, Debug)]
@@ -84,17 +77,6 @@ fn check_gate(gate: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn verify(state: &AppState, code: &str) -> Result<TicketClaims, ApiError> {
-    if code.len() > CODE_CHARS_MAX {
-        return Err(ApiError::InvalidTicket);
-    }
-    state.backends().tickets.verify(code).map_err(|e| {
-        metrics::counter!("boxoffice_checkins_total", "result" => "invalid").increment(1);
-        tracing::info!(error = %e, "ticket code refused");
-        ApiError::InvalidTicket
-    })
-}
-
 /// Admit a ticket at a gate.
 #[utoipa::path(post, path = "/v1/checkin", tag = "tickets", request_body = CheckinRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1..255 printable characters; a retried scan returns the first answer")),
@@ -116,69 +98,17 @@ pub async fn checkin(
     ApiJson(body): ApiJson<CheckinRequest>,
 ) -> Result<Json<CheckinBody>, ApiError> {
     check_gate(body.gate.as_deref())?;
-    let claims = verify(&state, &body.code)?;
-    let command_id = idempotency::command_id(caller.user, key.as_deref());
-    let fingerprint = idempotency::fingerprint("checkin", &body);
-    claim(&state, key.as_deref(), command_id, fingerprint).await?;
-    let command = Command::CheckIn {
-        ticket_id: claims.ticket_id,
-        booking_id: claims.booking_id,
-        seat_id: claims.seat_id,
-        gate: body.gate.clone(),
-    };
-    let reply = submit(
-        &state,
-        envelope(&state, command_id, fingerprint, claims.show_id, command),
-    )
-    .await?;
-    let (at, gate) = match reply.outcome {
-        Outcome::Accepted(events) => admitted(&events)?,
-        Outcome::Rejected(rejection) => return Err(refused(rejection)),
-    };
-    metrics::counter!("boxoffice_checkins_total", "result" => "admitted").increment(1);
-    let ticket = admitted_ticket(&state, &claims, body.code).await?;
+    let identity = Identity::of(caller.user, key.as_deref(), "checkin", &body);
+    let services = state.services();
+    let admitted =
+        usecases::checkin::check_in(services, &body.code, body.gate.clone(), identity).await?;
+    let ticket = admitted_ticket(&state, &admitted.claims, body.code).await?;
     Ok(Json(CheckinBody {
         result: "ADMITTED",
         ticket,
-        checked_in_at: rfc3339_ms(at),
-        gate,
+        checked_in_at: rfc3339_ms(admitted.at),
+        gate: admitted.gate,
     }))
-}
-
-fn admitted(events: &[Event]) -> Result<(UnixMs, Option<String>), ApiError> {
-    events
-        .iter()
-        .find_map(|event| match event {
-            Event::CheckedIn { at, gate, .. } => Some((*at, gate.clone())),
-            Event::ShowCreated { .. }
-            | Event::Held { .. }
-            | Event::Released { .. }
-            | Event::Expired { .. }
-            | Event::Confirmed { .. }
-            | Event::Cancelled { .. }
-            | Event::Blocked { .. }
-            | Event::Unblocked { .. } => None,
-        })
-        .ok_or_else(|| ApiError::unavailable("the pipeline answered without a check-in"))
-}
-
-/// A refused check-in as an API error: a code that verifies but names no ticket of a booking
-/// of a known show is as invalid as a forged one.
-fn refused(rejection: Rejection) -> ApiError {
-    let result = if matches!(rejection, Rejection::AlreadyCheckedIn { .. }) {
-        "already_checked_in"
-    } else if matches!(rejection, Rejection::TicketCancelled) {
-        "cancelled"
-    } else {
-        "invalid"
-    };
-    metrics::counter!("boxoffice_checkins_total", "result" => result).increment(1);
-    match rejection {
-        Rejection::UnknownShow | Rejection::BookingNotFound | Rejection::TicketNotFound => {
-            ApiError::InvalidTicket
-        }
-        other => pipeline::rejection(other),
-    }
 }
 
 async fn admitted_ticket(

@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use engine::{HoldStatus, HoldView};
+use engine::HoldView;
 use processors::reader::ShowSnapshot;
-use schemas::{Command, Event, HoldId, HoldLimits, Outcome, Rejection, SeatId, ShowId, UnixMs};
+use schemas::{HoldId, HoldLimits, SeatId, ShowId, UnixMs};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,11 +19,12 @@ use crate::config::MAX_SEATS_PER_HOLD;
 use crate::contract::hold_status_str;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds};
-use crate::idempotency::{self, Claim};
-use crate::pipeline::{self, claim, envelope, hold_id, submit};
-use crate::routes::shows::ensure_show;
+use crate::routes::queue::{ADMISSION_TOKEN, challenge_solution, header_text};
 use crate::state::AppState;
 use clock::rfc3339_ms;
+use usecases::admission::Gate;
+use usecases::holds::{HoldOrder, owned_hold};
+use usecases::submit::Identity;
 
 /// Body of `POST /v1/bookings/hold`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -115,33 +116,19 @@ pub async fn hold(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<HoldRequest>,
 ) -> Result<Response, ApiError> {
-    let client = client.map(|Extension(ClientIp(ip))| ip);
     check_seat_list(&body.seat_ids)?;
-    let show_id = ShowId(body.show_id);
-    // The catalog's seat map is immutable and cached in memory: validating against it keeps the
-    // source of truth out of the hot path (the partition loop checks again anyway).
-    let map = state.backends().catalog.seat_map(show_id).await?;
-    if body
-        .seat_ids
-        .iter()
-        .any(|s| map.index_of(SeatId(*s)).is_none())
-    {
-        return Err(ApiError::NotFound);
-    }
     if body.user_id.is_some_and(|u| u != caller.user.0) {
         return Err(ApiError::Forbidden("userId is not the caller"));
     }
-    if let Some(ip) = client {
-        let seats = map.total_seats;
-        crate::routes::queue::guard_hold(&state, show_id, &caller, ip, seats, &headers)?;
-    }
-    crate::routes::queue::require_admission(&state, show_id, caller.user, &headers).await?;
-    let command_id = idempotency::command_id(caller.user, key.as_deref());
-    let fingerprint = idempotency::fingerprint("hold", &body);
-    claim(&state, key.as_deref(), command_id, fingerprint).await?;
     let config = state.config();
-    let command = Command::Hold {
-        hold_id: hold_id(command_id),
+    let gate = Gate {
+        client: client.map(|Extension(ClientIp(ip))| ip),
+        issued_at_s: caller.issued_at,
+        admission_token: header_text(&headers, ADMISSION_TOKEN),
+        challenge_solution: challenge_solution(&headers)?.map(str::to_owned),
+    };
+    let order = HoldOrder {
+        show: ShowId(body.show_id),
         user: caller.user,
         seats: body.seat_ids.iter().map(|s| SeatId(*s)).collect(),
         ttl_ms: config.hold_ttl().as_millis() as u64,
@@ -150,63 +137,20 @@ pub async fn hold(
             max_tickets_per_user: config.max_tickets_per_user,
             max_holds_per_user: config.max_holds_per_user,
         },
+        identity: Identity::of(caller.user, key.as_deref(), "hold", &body),
+        gate,
     };
-    let hold = envelope(&state, command_id, fingerprint, show_id, command);
-    let mut reply = submit(&state, hold.clone()).await?;
-    if reply.outcome == Outcome::Rejected(Rejection::UnknownShow) {
-        // A catalog show whose seats never reached the pipeline: create them, then hold.
-        ensure_show(&state, show_id).await?;
-        reply = submit(&state, hold).await?;
-    }
-    let events = match reply.outcome {
-        Outcome::Accepted(events) => events,
-        Outcome::Rejected(rejection) => {
-            metrics::counter!("boxoffice_holds_rejected_total").increment(1);
-            if let Some(ip) = client {
-                crate::routes::queue::note_guard(&state, show_id, ip, None);
-            }
-            return Err(pipeline::rejection(rejection));
-        }
-    };
-    let Some(Event::Held {
-        hold_id,
-        seats,
-        expires_at,
-        total_minor,
-        ..
-    }) = events.into_iter().find(|e| matches!(e, Event::Held { .. }))
-    else {
-        return Err(ApiError::unavailable(
-            "the pipeline answered without a hold",
-        ));
-    };
-    metrics::counter!("boxoffice_holds_created_total").increment(1);
-    if let Some(ip) = client {
-        crate::routes::queue::note_guard(&state, show_id, ip, Some(seats.len()));
-    }
-    crate::routes::queue::note_hold(&state, show_id, caller.user, seats.len());
+    let held = usecases::holds::hold(state.services(), order).await?;
     let body = HoldBody {
-        hold_id: hold_id.0,
-        show_id: show_id.0,
-        seats: seats.iter().map(|s| s.0).collect(),
+        hold_id: held.hold_id.0,
+        show_id: body.show_id,
+        seats: held.seats.iter().map(|s| s.0).collect(),
         status: "ACTIVE",
-        expires_at: rfc3339_ms(expires_at),
-        total_amount: total_minor,
-        currency: map.currency.clone(),
+        expires_at: rfc3339_ms(held.expires_at),
+        total_amount: held.total_minor,
+        currency: held.currency,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// The caller's hold with its show, or 404 (also for other users' holds).
-pub async fn owned_hold(
-    state: &AppState,
-    caller: &Caller,
-    hold: HoldId,
-) -> Result<(ShowSnapshot, HoldView), ApiError> {
-    match state.backends().reader.hold(hold).await? {
-        Some((snapshot, view)) if view.user == caller.user => Ok((snapshot, view)),
-        Some(_) | None => Err(ApiError::NotFound),
-    }
 }
 
 /// One of the caller's holds.
@@ -225,7 +169,7 @@ pub async fn get_hold(
     path: PathIds,
 ) -> Result<Json<HoldBody>, ApiError> {
     let hold = HoldId(path.uuid("holdId")?);
-    let (snapshot, view) = owned_hold(&state, &caller, hold).await?;
+    let (snapshot, view) = owned_hold(state.services(), caller.user, hold).await?;
     Ok(Json(hold_body(&snapshot, &view, state.now())))
 }
 
@@ -257,46 +201,20 @@ pub async fn release_hold(
     path: PathIds,
 ) -> Result<StatusCode, ApiError> {
     let hold = HoldId(path.uuid("holdId")?);
-    let (snapshot, view) = owned_hold(&state, &caller, hold).await?;
-    let command_id = idempotency::command_id(caller.user, key.as_deref());
-    let fingerprint = idempotency::fingerprint("release", &ReleaseRequest { hold_id: hold.0 });
-    let claim = claim(&state, key.as_deref(), command_id, fingerprint).await?;
-    if claim == Claim::New {
-        match view.status_at(pipeline::surely_lapsed(state.now())) {
-            HoldStatus::Active => {}
-            HoldStatus::Expired | HoldStatus::Released => return Ok(StatusCode::NO_CONTENT),
-            HoldStatus::Confirmed => return Err(ApiError::HoldAlreadyConfirmed),
-        }
+    let identity = Identity::of(
+        caller.user,
+        key.as_deref(),
+        "release",
+        &ReleaseRequest { hold_id: hold.0 },
+    );
+    let released = usecases::holds::release(state.services(), caller.user, hold, identity).await?;
+    // Released seats were not taken after all (the demand guard counts what a client holds, not
+    // how often it changes its mind); a retry of the same release is not counted twice.
+    if released.now {
+        let client = client.map(|Extension(ClientIp(ip))| ip);
+        usecases::admission::note_release(state.services(), released.show, client, released.seats);
     }
-    let command = Command::Release {
-        hold_id: hold,
-        user: caller.user,
-    };
-    let reply = submit(
-        &state,
-        envelope(&state, command_id, fingerprint, snapshot.show_id, command),
-    )
-    .await?;
-    match reply.outcome {
-        Outcome::Accepted(_) => {
-            // Released seats were not taken after all (the demand guard counts what a client
-            // holds, not how often it changes its mind); a retry of the same release is not
-            // counted twice.
-            if claim == Claim::New
-                && let Some(Extension(ClientIp(ip))) = client
-            {
-                let seats = u32::try_from(view.seats.len()).unwrap_or(u32::MAX);
-                if let Some(room) = state.waiting_room() {
-                    room.note_release(snapshot.show_id, ip, state.now(), seats);
-                }
-            }
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Outcome::Rejected(Rejection::HoldExpired | Rejection::HoldReleased) => {
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Outcome::Rejected(rejection) => Err(pipeline::rejection(rejection)),
-    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

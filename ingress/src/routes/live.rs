@@ -9,7 +9,6 @@ use schemas::ShowId;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::PathIds;
-use crate::routes::shows::ensure_show;
 use crate::state::AppState;
 use live::{deflate, upgrade};
 
@@ -33,7 +32,7 @@ pub async fn seats_live(
     let show = ShowId(path.uuid("showId")?);
     let live = state.live().clone();
     if !live.is_followed(show) {
-        ensure_show(&state, show).await?;
+        usecases::shows::ensure_show(state.services(), show).await?;
     }
     let accept = upgrade::accept_key(request.headers())?;
     let deflate = deflate::negotiate(request.headers());

@@ -7,30 +7,24 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use catalog::WaitingRoom as RoomSettings;
-use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
-use queue::{
-    AdmissionError, AutoSetting, JoinError, QueueEntry, TokenRefusal, UseRecord, WaitingRoom,
-};
+use queue::{AutoSetting, QueueEntry, WaitingRoom};
 use schemas::{ShowId, UserId};
 use serde::{Deserialize, Serialize};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, HasTokenKeys, bearer_value};
 use crate::error::{ApiError, PROBLEM_JSON as PROBLEM, Problem};
 use crate::extract::{ApiJson, IdempotencyKey, PathIds, QueryParams};
-use crate::idempotency;
-use crate::pipeline::claim;
 use crate::routes::views::ShowBody;
 use crate::state::AppState;
 use clock::rfc3339_ms;
 use live::upgrade;
+use live::wire::Message;
+use usecases::submit::Identity;
 
 /// Header carrying the admission token on hold requests.
 pub const ADMISSION_TOKEN: &str = "admission-token";
@@ -86,23 +80,8 @@ fn room(state: &AppState) -> Result<&WaitingRoom, ApiError> {
         .ok_or_else(|| ApiError::unavailable("the waiting room is not running"))
 }
 
-fn join_error(error: JoinError) -> ApiError {
-    match error {
-        JoinError::UnknownShow | JoinError::NoWaitingRoom => ApiError::NotFound,
-        JoinError::SaleClosed => ApiError::SaleClosed,
-        // Every refusal (no answer, a malformed or a wrong one) answers the same 428 with the
-        // challenge to solve; the queue counts them by reason.
-        JoinError::ChallengeRequired {
-            challenge,
-            bits,
-            refusal: _,
-        } => ApiError::ChallengeRequired { challenge, bits },
-        JoinError::Queue(e) => e.into(),
-    }
-}
-
 /// The `Challenge-Solution` header, if sent (printable, at most 64 characters).
-fn challenge_solution(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub fn challenge_solution(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(CHALLENGE_SOLUTION) else {
         return Ok(None);
     };
@@ -122,10 +101,12 @@ struct JoinRequest {
     show_id: Uuid,
 }
 
-/// 32 bits of a command id: what the queue remembers of the join that created an entry.
-fn join_tag(command: schemas::CommandId) -> u32 {
-    let bytes = command.0.as_bytes();
-    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+/// A header's value as text, if sent and printable.
+pub fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Join a show's waiting room (joining again returns the same entry with 200).
@@ -154,20 +135,10 @@ pub async fn join(
 ) -> Result<Response, ApiError> {
     let show = ShowId(path.uuid("showId")?);
     let solution = challenge_solution(&headers)?;
-    let room = room(&state)?;
-    let command_id = idempotency::command_id(caller.user, key.as_deref());
-    let fingerprint = idempotency::fingerprint("queue-join", &JoinRequest { show_id: show.0 });
-    claim(&state, key.as_deref(), command_id, fingerprint).await?;
-    let joined = room
-        .join(
-            show,
-            caller.user,
-            join_tag(command_id),
-            solution,
-            state.now(),
-        )
-        .await
-        .map_err(join_error)?;
+    let request = JoinRequest { show_id: show.0 };
+    let identity = Identity::of(caller.user, key.as_deref(), "queue-join", &request);
+    let services = state.services();
+    let joined = usecases::admission::join(services, show, caller.user, solution, identity).await?;
     let status = if joined.created {
         StatusCode::CREATED
     } else {
@@ -275,121 +246,13 @@ pub async fn set_waiting_room(
     Ok(Json(updated.view(state.now_utc()).into()))
 }
 
-/// Refuse a hold on a show whose waiting room is active unless it carries a valid admission
-/// token for this show and user (`403 admission-required`). Shows without one ignore the header.
-pub async fn require_admission(
-    state: &AppState,
-    show: ShowId,
-    user: UserId,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    let token = headers.get(ADMISSION_TOKEN).and_then(|v| v.to_str().ok());
-    let room = room(state)?;
-    let now = state.now();
-    // Every hold attempt is a demand signal for automatic switch-on.
-    room.note_demand(show, now);
-    match room.check_admission(show, user, token, now).await {
-        Ok(()) => Ok(()),
-        Err(AdmissionError::Refused(refusal)) => {
-            metrics::counter!("boxoffice_queue_admission_refused_total").increment(1);
-            Err(ApiError::AdmissionRequired(refusal_text(refusal)))
-        }
-        Err(AdmissionError::Queue(e)) => Err(e.into()),
-    }
-}
-
-fn refusal_text(refusal: TokenRefusal) -> &'static str {
-    match refusal {
-        TokenRefusal::Missing => "this show sells through a waiting room: join the queue first",
-        TokenRefusal::Forged => "the admission token is not valid",
-        TokenRefusal::OtherShow => "the admission token is for another show",
-        TokenRefusal::OtherUser => "the admission token is for another user",
-        TokenRefusal::Expired => "the admission token has expired: join the queue again",
-    }
-}
-
-/// The demand guard in front of a hold by `caller` from client `ip` on `show` (of `show_seats`
-/// seats): when the caller's identity is newer than `BOXOFFICE_GUARD_NEW_GUEST_S`, or the
-/// client's address or network took more than its share of the show or most of its attempts are
-/// refused, the hold needs the guard's proof of work (`428 challenge-required` with the reason in
-/// `detail`, answered in `Challenge-Solution` on the retry, as joins are). Without a waiting room
-/// in this process there is no guard.
-pub fn guard_hold(
-    state: &AppState,
-    show: ShowId,
-    caller: &Caller,
-    ip: std::net::IpAddr,
-    show_seats: u32,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    let Some(room) = state.waiting_room() else {
-        return Ok(());
-    };
-    if !state.config().guard {
-        return Ok(());
-    }
-    let now = state.now();
-    let young = queue::guard::new_identity(
-        caller.issued_at,
-        state.now_s(),
-        state.config().guard_new_guest_s,
-    );
-    let Some(reason) = young.or_else(|| room.guard_verdict(show, ip, show_seats, now)) else {
-        return Ok(());
-    };
-    let solution = challenge_solution(headers)?;
-    room.check_hold_challenge(show, caller.user, solution, now)
-        .map_err(|issued| ApiError::GuardChallenge {
-            challenge: issued.challenge,
-            bits: issued.bits,
-            reason,
-        })
-}
-
-/// After a hold attempt the pipeline answered: count it for the demand guard (`held` seats, or
-/// `None` when refused).
-pub fn note_guard(state: &AppState, show: ShowId, ip: std::net::IpAddr, held: Option<usize>) {
-    if let Some(room) = state.waiting_room() {
-        let held = held.map(|seats| u32::try_from(seats).unwrap_or(u32::MAX));
-        room.note_hold(show, ip, state.now(), held);
-    }
-}
-
-/// After a hold: tell the waiting room the caller's admission turned into `seats` held seats.
-/// Off the request path and bounded ([`WaitingRoom::record_use`]): the hold has succeeded, and
-/// a record dropped when too many are in flight only makes pacing more cautious, whereas
-/// waiting here would make a slow log slow every hold.
-pub fn note_hold(state: &AppState, show: ShowId, user: UserId, seats: usize) {
-    if let Some(room) = state.waiting_room() {
-        let seats = u32::try_from(seats).unwrap_or(u32::MAX);
-        match room.record_use(show, user, seats, state.now()) {
-            UseRecord::NotAdmitted | UseRecord::Started => {}
-            UseRecord::Dropped => {
-                tracing::debug!(%show, "admission use not recorded: too many records in flight");
-            }
-        }
-    }
-}
-
-/// Settings of one live-queue connection.
-const LIVE_READ_BUFFER_BYTES: usize = 1024;
-/// Largest message a watcher may send.
-const LIVE_INBOUND_BYTES_MAX: usize = 1024;
 /// How often the entry is recomputed without a change signal (expiry, estimates).
 const LIVE_REFRESH: Duration = Duration::from_secs(1);
 /// Least time between two pushes to one watcher (changes in between are coalesced).
 const LIVE_MIN_GAP: Duration = Duration::from_millis(250);
-/// Longest a push may take before the watcher is dropped as too slow.
-const LIVE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn live_socket_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(LIVE_READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .max_write_buffer_size(16 * 1024)
-        .max_message_size(Some(LIVE_INBOUND_BYTES_MAX))
-        .max_frame_size(Some(LIVE_INBOUND_BYTES_MAX))
-}
+/// Entries a watcher may be behind before it is closed as too slow (at one push per
+/// [`LIVE_MIN_GAP`], a few seconds of a socket taking nothing).
+const LIVE_FRAMES: usize = 16;
 
 /// The caller's entry pushed over WebSocket whenever it changes (auth with `?token=<JWT>`):
 /// text frames, each a QueueEntry.
@@ -428,34 +291,31 @@ pub async fn live(
         return Err(ApiError::NotFound);
     }
     let clock = state.backends().clock.clone();
+    let tuning = state.config().live.tuning();
     let accept = upgrade::accept_key(request.headers())?;
     let on_upgrade = upgrade::take_upgrade(&mut request)?;
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let ws = WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            Role::Server,
-            Some(live_socket_config()),
-        )
-        .await;
+        let (entries, frames) = tokio::sync::broadcast::channel(LIVE_FRAMES);
+        let pusher = tokio::spawn(push_entry(entries, room, (show, caller.user), clock));
         metrics::gauge!("boxoffice_queue_live_watchers").increment(1.0);
-        watch_entry(ws, room, (show, caller.user), clock).await;
+        live::viewer::serve_messages(TokioIo::new(upgraded), frames, &tuning, false).await;
+        pusher.abort();
         metrics::gauge!("boxoffice_queue_live_watchers").decrement(1.0);
     });
     Ok(upgrade::switching_protocols(accept))
 }
 
-/// Push the entry whenever what it shows changes, until the watcher leaves or we shut down.
-async fn watch_entry<S>(
-    mut ws: WebSocketStream<S>,
+/// Push the entry whenever what it shows changes, until the watcher leaves (no receiver) or
+/// the room shuts down (the sender is dropped: the watcher gets 1001).
+async fn push_entry(
+    entries: tokio::sync::broadcast::Sender<Message>,
     room: WaitingRoom,
     (show, user): (ShowId, UserId),
     clock: clock::SharedClock,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+) {
     let mut changes = room.subscribe(show);
     let mut closing = room.closing();
     let mut last_sent: Option<QueueEntryBody> = None;
@@ -464,30 +324,18 @@ async fn watch_entry<S>(
         if let Ok(Some(entry)) = room.entry(show, user, clock.now()).await {
             let body = QueueEntryBody::from(entry);
             if last_sent.as_ref() != Some(&body) {
-                let text = serde_json::to_string(&body).unwrap_or_default();
-                match tokio::time::timeout(LIVE_WRITE_TIMEOUT, ws.send(Message::Text(text.into())))
-                    .await
-                {
-                    Ok(Ok(())) => last_sent = Some(body),
-                    Ok(Err(_)) | Err(_) => return,
+                let text = serde_json::to_vec(&body).unwrap_or_default();
+                if entries.send(Message::text(Bytes::from(text))).is_err() {
+                    return;
                 }
+                last_sent = Some(body);
                 tokio::time::sleep(LIVE_MIN_GAP).await;
             }
         }
         tokio::select! {
             _ = changes.changed() => {}
             () = tokio::time::sleep(LIVE_REFRESH) => {}
-            () = async { let _ = closing.wait_for(|closing| *closing).await; } => {
-                let frame = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
-                let _ = tokio::time::timeout(LIVE_WRITE_TIMEOUT, ws.send(Message::Close(Some(frame)))).await;
-                return;
-            }
-            incoming = ws.next() => match incoming {
-                // Pings are answered by the socket itself; anything else from the watcher is
-                // ignored. A close or a broken connection ends the watch.
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(_)) => {}
-            },
+            () = async { let _ = closing.wait_for(|closing| *closing).await; } => return,
         }
     }
 }
@@ -495,12 +343,6 @@ async fn watch_entry<S>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn join_tags_come_from_the_command_id() {
-        let id = schemas::CommandId(Uuid::from_u128(0x0102_0304_0000_0000_0000_0000_0000_0000));
-        assert_eq!(join_tag(id), 0x0102_0304);
-    }
 
     #[test]
     fn an_admin_switch_off_stops_automatic_switch_on_unless_a_threshold_is_given() {

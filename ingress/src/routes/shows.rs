@@ -1,5 +1,4 @@
-//! Catalog reads: event search, event detail, and the live seat map of a show; plus the link
-//! between a catalog show and its seat state in the pipeline.
+//! Catalog reads: event search, event detail, and the seat map of a show.
 
 use std::sync::Arc;
 
@@ -13,63 +12,17 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use catalog::{Category, EventQuery, SeatMap};
 use chrono::NaiveDate;
-use processors::reader::ShowSnapshot;
-use schemas::{Command, EventId, Fingerprint, Outcome, Rejection, SeatStatus, ShowId};
+use schemas::{EventId, SeatStatus, ShowId};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{PathIds, QueryParams};
-use crate::pipeline::{create_show_command_id, envelope, submit};
 use crate::routes::views::{EventBody, EventSummaryBody, PageBody};
-use crate::seatmap::{self, Projected, Rendered};
+use crate::seatmap::{self, Rendered};
 use crate::state::AppState;
 use clock::rfc3339_ms;
-
-/// Tell the pipeline to create a show's seat state from its catalog layout (idempotent: the
-/// command id derives from the show).
-pub async fn create_seat_state(state: &AppState, show: ShowId) -> Result<(), ApiError> {
-    let catalog = &state.backends().catalog;
-    let stored = catalog.show(show).await?;
-    let layout = catalog.show_layout(show).await?;
-    let command = Command::CreateShow {
-        layout,
-        show_time: schemas::UnixMs(stored.show_time.timestamp_millis()),
-        sale_opens_at: stored
-            .sale_opens_at
-            .map(|t| schemas::UnixMs(t.timestamp_millis())),
-    };
-    let id = create_show_command_id(show);
-    let reply = submit(
-        state,
-        envelope(state, id, Fingerprint(*id.0.as_bytes()), show, command),
-    )
-    .await?;
-    match reply.outcome {
-        Outcome::Accepted(_) | Outcome::Rejected(Rejection::ShowAlreadyExists) => Ok(()),
-        Outcome::Rejected(other) => {
-            tracing::error!(%show, rejection = ?other, "pipeline refused a catalog layout");
-            Err(ApiError::unavailable(
-                "the show's seats could not be created",
-            ))
-        }
-    }
-}
-
-/// The show's seat state; a catalog show whose seats never reached the pipeline (a crash or an
-/// outage between the two writes) gets them now. Unknown shows are 404.
-pub async fn ensure_show(state: &AppState, show: ShowId) -> Result<ShowSnapshot, ApiError> {
-    let reader = &state.backends().reader;
-    if let Some(snapshot) = reader.show(show).await? {
-        return Ok(snapshot);
-    }
-    create_seat_state(state, show).await?;
-    reader
-        .show(show)
-        .await?
-        .ok_or_else(|| ApiError::unavailable("the show's seats are not ready yet"))
-}
 
 /// Search events.
 #[utoipa::path(get, path = "/v1/events", tag = "catalog",
@@ -244,37 +197,16 @@ pub async fn seat_map(
     if map.event_id != event {
         return Err(ApiError::NotFound);
     }
-    let (version, statuses) = seat_statuses(&state, show).await?;
-    let last = state.last_seat_change(show).unwrap_or_else(|| state.now());
+    let (version, statuses) = usecases::shows::seat_statuses(state.services(), show).await?;
+    let last = state
+        .services()
+        .last_seat_change(show)
+        .unwrap_or_else(|| state.now());
     let rendered = state.seat_maps().get_or_render(show, version, || {
         let body = seat_map_body(&map, version, &statuses, last);
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
     });
     Ok(seat_map_response(&rendered, &headers))
-}
-
-/// A show's seat statuses from this process's projection (see [`crate::seatmap`]), or, when the
-/// projection does not know the show, from the store.
-async fn seat_statuses(state: &AppState, show: ShowId) -> Result<(u64, Vec<SeatStatus>), ApiError> {
-    let catalog = &state.backends().catalog;
-    let projected = state
-        .seat_versions()
-        .fresh(show, seatmap::CATCH_UP, || catalog.seat_statuses(show))
-        .await;
-    match projected {
-        Projected::Fresh(version, statuses) => return Ok((version, statuses)),
-        Projected::Behind(version, statuses) => {
-            metrics::counter!("boxoffice_seat_map_behind_total").increment(1);
-            return Ok((version, statuses));
-        }
-        Projected::Unknown => {}
-    }
-    metrics::counter!("boxoffice_seat_map_store_reads_total").increment(1);
-    let snapshot = ensure_show(state, show).await?;
-    let statuses: Vec<SeatStatus> = snapshot.state.seat_statuses().map(|(_, s)| s).collect();
-    catalog.sync_seats(show, snapshot.version, statuses.iter().copied());
-    state.seat_versions().projection_moved();
-    Ok((snapshot.version, statuses))
 }
 
 /// The rendered map, gzipped when the client takes it, `304` when it holds this version.
