@@ -21,8 +21,8 @@ use ingress::config::ApiConfig;
 
 use crate::config::DevConfig;
 use crate::idempotency::EmbeddedIndex;
+use crate::server;
 use crate::sync;
-use ingress::server;
 use ingress::state::{AppState, Backends, Probe};
 
 /// File holding the generated auth secret when none is configured.
@@ -31,7 +31,7 @@ pub const SECRET_FILE: &str = "auth-secret";
 /// How often idle idempotency keys are purged.
 const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-pub use ingress::server::StartError;
+pub use crate::server::StartError;
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
     let what = what.into();

@@ -8,6 +8,7 @@
 //!   worker and the API in one process.
 //! - [`serve`]: `boxoffice serve`: the API over NATS JetStream, ScyllaDB/Cassandra and the
 //!   payments service.
+//! - [`server`]: serving with graceful shutdown, the metrics listener, start-up errors.
 //! - [`idempotency`]: the stores of the `Idempotency-Key` index (redb, NATS KV).
 //! - [`sync`]: demo seed, start-up reconciliation, the seat-delta follower for `availableSeats`.
 //! - [`waitroom`]: wiring of the waiting room (`queue` crate): catalog directory, dev and serve logs.
@@ -16,5 +17,6 @@ pub mod config;
 pub mod dev;
 pub mod idempotency;
 pub mod serve;
+pub mod server;
 pub mod sync;
 pub mod waitroom;

@@ -22,9 +22,9 @@ use tokio::net::TcpListener;
 use crate::config::ServeConfig;
 use crate::dev::{DevServer, StartError};
 use crate::idempotency::KvIndex;
+use crate::server;
 use crate::sync;
 use ingress::app;
-use ingress::server;
 use ingress::state::{AppState, Backends, Probe};
 
 fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {

@@ -9,7 +9,7 @@ use chrono::Utc;
 use schemas::{SeatDelta, ShowId};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use ingress::server::StartError;
+use crate::server::StartError;
 use ingress::state::AppState;
 use usecases::shows::ensure_show;
 

@@ -19,7 +19,7 @@
 //! - [`routes`]: handlers per contract section: parse, call a use case (the `usecases` crate), answer
 //!   (the live seat-map fan-out is the `live` crate).
 //! - [`state`]: [`state::AppState`], what handlers share.
-//! - [`server`]: serving with graceful shutdown, start-up errors; [`telemetry`]: Prometheus registry, tracing.
+//! - [`telemetry`]: Prometheus registry, tracing.
 //! - [`web`]: the web front end (`web/`), embedded at build time, at `/` and `/assets/`.
 //!
 //! A request flows: request id -> trace span -> metrics -> body-size guard -> timeout -> rate
@@ -38,7 +38,6 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod seatmap;
-pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod web;

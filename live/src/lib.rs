@@ -22,6 +22,7 @@
 //! has read the show -> attach (snapshot + ring position, atomically) -> [`viewer::serve`] ->
 //! leave (the last viewer of a show stops its follower and drops the subscription).
 
+pub mod config;
 pub mod deflate;
 pub mod feed;
 pub mod frame;
@@ -39,6 +40,7 @@ use schemas::ShowId;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
+pub use config::{InvalidSetting, LiveConfig};
 use feed::SeatFeed;
 use show::ShowChannel;
 

@@ -54,7 +54,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 }
 
 /// Prometheus text exposition of every metric recorded in this process (served on the metrics
-/// address, [`crate::server::spawn_metrics`], never on the API's).
+/// address, `application::server::spawn_metrics`, never on the API's).
 pub fn prometheus_text(prometheus: &PrometheusHandle) -> Response {
     let body = prometheus.render();
     (

@@ -32,7 +32,7 @@ pub async fn serve(
 /// operators, not its clients, and a scraper needs no API credentials or rate-limit budget.
 /// Returns the bound address and the serving task (abort it to stop).
 pub async fn spawn_metrics(
-    addr: crate::config::MetricsAddr,
+    addr: ingress::config::MetricsAddr,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<Option<(SocketAddr, tokio::task::JoinHandle<()>)>, StartError> {
     let Some(addr) = addr.0 else {
@@ -54,7 +54,7 @@ pub async fn spawn_metrics(
         "/metrics",
         axum::routing::get(move || {
             let prometheus = prometheus.clone();
-            async move { crate::routes::ops::prometheus_text(&prometheus) }
+            async move { ingress::routes::ops::prometheus_text(&prometheus) }
         }),
     );
     tracing::info!(%bound, "metrics at http://{bound}/metrics");
@@ -96,7 +96,7 @@ pub async fn shutdown_signal() {
 pub enum StartError {
     /// A setting is unusable.
     #[error("configuration: {0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] ingress::config::ConfigError),
     /// A file or socket operation failed.
     #[error("{what}: {source}")]
     Io {

@@ -1,6 +1,6 @@
-//! Embeds the web front end (`../web`: `index.html` and everything under `assets/`) into the
-//! binary: writes `$OUT_DIR/web_assets.rs`, a sorted table of `(path, bytes)` that
-//! `ingress::web` serves. Cargo reruns this whenever anything under `web/` changes, so a new file
+//! Embeds the web front end (`index.html` and everything under `assets/`, beside this file) into
+//! the binary: writes `$OUT_DIR/web_assets.rs`, a sorted table of `(path, bytes)` that this
+//! crate serves. Cargo reruns this whenever anything under `web/` changes, so a new file
 //! is picked up without touching this crate.
 
 use std::fmt::Write as _;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let web = manifest.join("..").join("web");
+    let web = manifest;
     println!("cargo:rerun-if-changed={}", web.display());
     let mut files = Vec::new();
     let index = web.join("index.html");
