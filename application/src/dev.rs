@@ -21,7 +21,7 @@ use ingress::config::ApiConfig;
 
 use crate::config::DevConfig;
 use crate::idempotency::EmbeddedIndex;
-use crate::server;
+use crate::server::{self, backend};
 use crate::sync;
 use ingress::state::{AppState, Backends, Probe};
 
@@ -36,10 +36,6 @@ pub use crate::server::StartError;
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
     let what = what.into();
     move |source| StartError::Io { what, source }
-}
-
-fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
-    move |reason| StartError::Backend { part, reason }
 }
 
 /// The configured secret, or the one generated on first start and kept in the data dir.
@@ -151,10 +147,7 @@ impl DevServer {
     /// Stop serving, drain, shut the pipeline down, and wait.
     pub async fn stop(self) -> Result<(), StartError> {
         let _ = self.shutdown.send(());
-        self.task.await.map_err(|e| StartError::Backend {
-            part: "server",
-            reason: e.to_string(),
-        })?
+        self.task.await.map_err(backend("server"))?
     }
 }
 
@@ -190,7 +183,7 @@ fn banner(server: &DevServer) -> String {
 /// Start every part and begin serving, with the after-sale settings (tickets, reconciliation,
 /// payment faults) of the `BOXOFFICE_*` variables; returns once the API accepts connections.
 pub async fn start(config: DevConfig) -> Result<DevServer, StartError> {
-    let after_sale = DevSettings::from_env().map_err(|e| backend("settings")(e.to_string()))?;
+    let after_sale = DevSettings::from_env().map_err(backend("settings"))?;
     start_with(config, after_sale).await
 }
 
@@ -218,23 +211,23 @@ pub async fn start_with(
     }
     let pipeline = DevPipeline::start(pipeline_config)
         .await
-        .map_err(|e| backend("pipeline")(e.to_string()))?;
+        .map_err(backend("pipeline"))?;
     let catalog = Arc::new(
         Catalog::open_embedded(&subdir(&data_dir, "catalog")?)
             .await
-            .map_err(|e| backend("catalog")(e.to_string()))?,
+            .map_err(backend("catalog"))?,
     );
     let sandbox = SandboxProvider::open(&SandboxConfig {
         data_dir: Some(subdir(&data_dir, "payments")?),
         faults: after_sale.payment_faults.config(),
         ..SandboxConfig::default()
     })
-    .map_err(|e| backend("payments")(e.to_string()))?;
+    .map_err(backend("payments"))?;
     // Injected 5xx and lost answers are ridden out with the same idempotency key.
     let payments: Arc<dyn PaymentProvider> =
         Arc::new(Retrying::new(sandbox, RetryPolicy::default()));
     let index = EmbeddedIndex::open(&data_dir.join("idempotency.redb"), clock.clone())
-        .map_err(|e| backend("idempotency index")(e.to_string()))?;
+        .map_err(backend("idempotency index"))?;
 
     let reader: Arc<dyn ShowReader> = pipeline.reader();
     let after_sale = fulfilment::dev::start(fulfilment::dev::DevParts {
@@ -247,7 +240,7 @@ pub async fn start_with(
         payments: payments.clone(),
     })
     .await
-    .map_err(|e| backend("tickets")(e.to_string()))?;
+    .map_err(backend("tickets"))?;
     let seat_feed: Arc<dyn live::feed::SeatFeed> =
         Arc::new(live::feed::HubFeed::new(pipeline.events()));
     let backends = Backends {
@@ -281,7 +274,7 @@ pub async fn start_with(
     let directory = crate::waitroom::CatalogDirectory::new(catalog.clone(), reader.clone());
     let room = crate::waitroom::open_dev(&config.api, directory, &secret, &data_dir)
         .await
-        .map_err(|e| backend("waiting room")(e.to_string()))?;
+        .map_err(backend("waiting room"))?;
     state.services().install_waiting_room(room.clone());
     let mut background = vec![
         room.spawn_admitter(),

@@ -22,19 +22,15 @@ use tokio::net::TcpListener;
 use crate::config::ServeConfig;
 use crate::dev::{DevServer, StartError};
 use crate::idempotency::KvIndex;
-use crate::server;
+use crate::server::{self, backend};
 use crate::sync;
 use ingress::app;
 use ingress::state::{AppState, Backends, Probe};
 
-fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
-    move |reason| StartError::Backend { part, reason }
-}
-
 /// Run `boxoffice serve` until SIGTERM or Ctrl-C.
 pub async fn run(config: ServeConfig, after_sale: FulfilmentConfig) -> Result<(), StartError> {
     let topology = match &config.streams {
-        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
+        Some(path) => Topology::load(path).map_err(backend("streams.yaml"))?,
         None => Topology::builtin(),
     };
     let server = start_full(config, topology, after_sale).await?;
@@ -46,7 +42,7 @@ pub async fn run(config: ServeConfig, after_sale: FulfilmentConfig) -> Result<()
 /// Connect every backing service and begin serving, with the topology of `--streams`.
 pub async fn start(config: ServeConfig) -> Result<DevServer, StartError> {
     let topology = match &config.streams {
-        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
+        Some(path) => Topology::load(path).map_err(backend("streams.yaml"))?,
         None => Topology::builtin(),
     };
     start_with(config, topology).await
@@ -55,8 +51,7 @@ pub async fn start(config: ServeConfig) -> Result<DevServer, StartError> {
 /// Connect every backing service and begin serving with `topology` (streams, subjects, keyspace
 /// shared with the processors), with the ticket settings of the `BOXOFFICE_*` variables.
 pub async fn start_with(config: ServeConfig, topology: Topology) -> Result<DevServer, StartError> {
-    let after_sale =
-        FulfilmentConfig::from_env().map_err(|e| backend("settings")(e.to_string()))?;
+    let after_sale = FulfilmentConfig::from_env().map_err(backend("settings"))?;
     start_full(config, topology, after_sale).await
 }
 
@@ -77,41 +72,41 @@ pub async fn start_full(
     let topology = Arc::new(topology);
     let nats = processors::serve::connect(&config.nats_url)
         .await
-        .map_err(|e| backend("nats")(e.to_string()))?;
+        .map_err(backend("nats"))?;
     let bus = NatsBus::new(nats.clone(), topology.clone(), config.api.command_timeout())
         .await
-        .map_err(|e| backend("nats bus")(e.to_string()))?;
+        .map_err(backend("nats bus"))?;
     let js = async_nats::jetstream::new(nats.clone());
     let index = KvIndex::open(&js, topology.commands.replicas)
         .await
-        .map_err(|e| backend("idempotency bucket")(e.to_string()))?;
+        .map_err(backend("idempotency bucket"))?;
 
     let nodes = config.cql_nodes.join(",");
     let keyspace = topology.cql.keyspace.clone();
     let store = CqlStore::connect(&nodes, &keyspace)
         .await
-        .map_err(|e| backend("show store")(e.to_string()))?;
+        .map_err(backend("show store"))?;
     let store = Arc::new(store);
     let reader: Arc<dyn ShowReader> = Arc::new(StateReader::new(store));
 
     let session = catalog::CqlStore::connect(&config.cql_nodes)
         .await
-        .map_err(|e| backend("catalog store")(e.to_string()))?;
+        .map_err(backend("catalog store"))?;
     // Idempotent: creates the catalog tables beside the show state if they are missing.
     catalog::CqlStore::provision(&session, &keyspace, topology.cql.replication_factor)
         .await
-        .map_err(|e| backend("catalog schema")(e.to_string()))?;
+        .map_err(backend("catalog schema"))?;
     let catalog_store = catalog::CqlStore::new(session, &keyspace)
         .await
-        .map_err(|e| backend("catalog store")(e.to_string()))?;
+        .map_err(backend("catalog store"))?;
     let catalog = Arc::new(
         Catalog::open(Arc::new(catalog_store))
             .await
-            .map_err(|e| backend("catalog")(e.to_string()))?,
+            .map_err(backend("catalog"))?,
     );
     let payments: Arc<dyn PaymentProvider> = Arc::new(
         HttpPaymentProvider::new(ClientConfig::new(config.payments_url.clone()))
-            .map_err(|e| backend("payments client")(e.to_string()))?,
+            .map_err(backend("payments client"))?,
     );
     let tickets = fulfilment::serve::serve_desk(
         &after_sale,
@@ -121,7 +116,7 @@ pub async fn start_full(
         payments.clone(),
     )
     .await
-    .map_err(|e| backend("tickets")(e.to_string()))?;
+    .map_err(backend("tickets"))?;
 
     let seat_feed: Arc<dyn live::feed::SeatFeed> =
         Arc::new(live::feed::NatsFeed::new(nats.clone(), topology.clone()));
@@ -145,7 +140,7 @@ pub async fn start_full(
     let deltas = nats
         .subscribe(seat_subjects)
         .await
-        .map_err(|e| backend("seat events")(e.to_string()))?;
+        .map_err(backend("seat events"))?;
     let follower = spawn_nats_follower(state.clone(), deltas);
     sync::reconcile(&state).await?;
     let directory =
@@ -153,7 +148,7 @@ pub async fn start_full(
     let room =
         crate::waitroom::open_serve(&config.api, nats.clone(), &topology, directory, &secret)
             .await
-            .map_err(|e| backend("waiting room")(e.to_string()))?;
+            .map_err(backend("waiting room"))?;
     state.services().install_waiting_room(room.clone());
     let background = vec![
         room.spawn_admitter(),

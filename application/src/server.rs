@@ -106,11 +106,20 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// A backing part could not start.
-    #[error("{part} failed to start: {reason}")]
+    #[error("{part} failed to start: {source}")]
     Backend {
         /// Which part.
         part: &'static str,
         /// Why.
-        reason: String,
+        #[source]
+        source: processors::Cause,
     },
+}
+
+/// The failure of `part` to start, keeping what went wrong as its source (an error, or words).
+pub fn backend<E: Into<processors::Cause>>(part: &'static str) -> impl FnOnce(E) -> StartError {
+    move |failure| StartError::Backend {
+        part,
+        source: failure.into(),
+    }
 }

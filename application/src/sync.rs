@@ -9,13 +9,9 @@ use chrono::Utc;
 use schemas::{SeatDelta, ShowId};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use crate::server::StartError;
+use crate::server::{StartError, backend};
 use ingress::state::AppState;
 use usecases::shows::ensure_show;
-
-fn failed(part: &'static str) -> impl FnOnce(String) -> StartError {
-    move |reason| StartError::Backend { part, reason }
-}
 
 /// Seed the demo catalog on first start, then reconcile (see [`reconcile`]). Returns how many
 /// shows the seed created.
@@ -23,7 +19,7 @@ pub async fn seed_and_reconcile(state: &AppState) -> Result<usize, StartError> {
     let catalog = &state.backends().catalog;
     let created = catalog::seed::demo(catalog, Utc::now())
         .await
-        .map_err(|e| failed("demo seed")(e.to_string()))?;
+        .map_err(backend("demo seed"))?;
     reconcile(state).await?;
     Ok(created.len())
 }
@@ -32,14 +28,11 @@ pub async fn seed_and_reconcile(state: &AppState) -> Result<usize, StartError> {
 /// taken from the source of truth.
 pub async fn reconcile(state: &AppState) -> Result<(), StartError> {
     let catalog = &state.backends().catalog;
-    let shows = catalog
-        .all_shows()
-        .await
-        .map_err(|e| failed("catalog")(e.to_string()))?;
+    let shows = catalog.all_shows().await.map_err(backend("catalog"))?;
     for show in &shows {
         resync(state, show.show_id)
             .await
-            .map_err(|e| failed("seat state")(format!("show {}: {e}", show.show_id)))?;
+            .map_err(|e| backend("seat state")(format!("show {}: {e}", show.show_id)))?;
     }
     Ok(())
 }

@@ -64,11 +64,12 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] TicketStoreError),
     /// Another backing part could not start.
-    #[error("{part} failed to start: {reason}")]
+    #[error("{part} failed to start: {source}")]
     Backend {
         /// Which part.
         part: &'static str,
         /// Why.
-        reason: String,
+        #[source]
+        source: processors::Cause,
     },
 }

@@ -44,8 +44,12 @@ pub const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(200);
 /// How long a failed fact waits before it is redelivered.
 pub const FACT_RETRY_DELAY: Duration = Duration::from_secs(5);
 
-fn backend(part: &'static str) -> impl FnOnce(String) -> StartError {
-    move |reason| StartError::Backend { part, reason }
+/// The failure of `part` to start, keeping what went wrong as its source.
+fn backend<E: Into<processors::Cause>>(part: &'static str) -> impl FnOnce(E) -> StartError {
+    move |failure| StartError::Backend {
+        part,
+        source: failure.into(),
+    }
 }
 
 /// The desk of `boxoffice serve`: keys from the configuration (or derived from the auth secret),
@@ -85,7 +89,7 @@ impl TicketsService {
 /// Run `boxoffice tickets` until SIGTERM or Ctrl-C.
 pub async fn run_tickets(args: TicketsArgs) -> Result<(), StartError> {
     let topology = match &args.streams {
-        Some(path) => Topology::load(path).map_err(|e| backend("streams.yaml")(e.to_string()))?,
+        Some(path) => Topology::load(path).map_err(backend("streams.yaml"))?,
         None => Topology::builtin(),
     };
     let service = start_tickets(args, topology).await?;
@@ -106,20 +110,20 @@ pub async fn start_tickets(
     let keyspace = topology.cql.keyspace.clone();
     let shows = CqlStore::connect(&args.cql_nodes, &keyspace)
         .await
-        .map_err(|e| backend("show store")(e.to_string()))?;
+        .map_err(backend("show store"))?;
     let reader: Arc<dyn ShowReader> = Arc::new(StateReader::new(Arc::new(shows)));
     let catalog = open_catalog(&args.cql_nodes, &topology).await?;
     let store: Arc<dyn TicketStore> =
         Arc::new(CqlTicketStore::connect(&args.cql_nodes, &keyspace).await?);
     let payments: Arc<dyn PaymentProvider> = Arc::new(
         HttpPaymentProvider::new(ClientConfig::new(args.payments_url.clone()))
-            .map_err(|e| backend("payments client")(e.to_string()))?,
+            .map_err(backend("payments client"))?,
     );
     let worker = Arc::new(TicketWorker::new(Issuer::new(keys, catalog), store.clone()));
     let (lanes, mut tasks) = Lanes::spawn(worker, config.lanes());
     let nats = processors::serve::connect(&args.nats_url)
         .await
-        .map_err(|e| backend("nats")(e.to_string()))?;
+        .map_err(backend("nats"))?;
     let messages = open_consumer(&nats, &topology, &args.consumer).await?;
     let reconciler = Arc::new(Reconciler::new(payments, reader, store));
     tasks.push(reconciler.spawn(config.reconcile_interval()));
@@ -137,17 +141,17 @@ async fn open_catalog(nodes: &str, topology: &Topology) -> Result<Arc<Catalog>, 
     let keyspace = &topology.cql.keyspace;
     let session = catalog::CqlStore::connect(&nodes)
         .await
-        .map_err(|e| backend("catalog store")(e.to_string()))?;
+        .map_err(backend("catalog store"))?;
     // Idempotent: the catalog tables may not exist yet if no ingress has started.
     catalog::CqlStore::provision(&session, keyspace, topology.cql.replication_factor)
         .await
-        .map_err(|e| backend("catalog schema")(e.to_string()))?;
+        .map_err(backend("catalog schema"))?;
     let store = catalog::CqlStore::new(session, keyspace)
         .await
-        .map_err(|e| backend("catalog store")(e.to_string()))?;
+        .map_err(backend("catalog store"))?;
     let catalog = Catalog::open(Arc::new(store))
         .await
-        .map_err(|e| backend("catalog")(e.to_string()))?;
+        .map_err(backend("catalog"))?;
     Ok(Arc::new(catalog))
 }
 

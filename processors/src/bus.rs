@@ -16,7 +16,7 @@ pub enum BusError {
     Timeout,
     /// The log or the processors are down or overloaded; the command was not accepted.
     #[error("command pipeline unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::Cause),
     /// The command could not be encoded (a bug, not a condition to retry).
     #[error("command encoding failed: {0}")]
     Encode(#[from] schemas::CodecError),

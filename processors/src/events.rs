@@ -45,7 +45,7 @@ pub enum EventError {
     /// The event transport is unreachable or did not confirm in time; publishing again is safe
     /// (each event carries a deduplication id).
     #[error("event transport unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::Cause),
     /// An event could not be encoded.
     #[error("event encoding failed: {0}")]
     Encode(#[from] schemas::CodecError),

@@ -31,6 +31,10 @@
 //! `PartitionLoop` decides it with the stream time -> `ShowStore::persist` (fenced) -> reply to
 //! the waiting `submit` -> `EventSink::publish` (in the background) -> ack.
 
+/// What failed underneath a store, log, event or lease error (a driver's error, an I/O error, a
+/// decode error), kept as that error's `source()` so nothing of it is lost on the way up.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 pub mod bus;
 pub mod cli;
 pub mod dev;

@@ -49,13 +49,13 @@ pub struct LoggedCommand {
 pub enum LogError {
     /// The log service is unreachable or timed out.
     #[error("command log unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::Cause),
     /// The log was closed (shutdown): the loop finishes what it holds and exits.
     #[error("command log closed")]
     Closed,
     /// A misconfiguration or protocol violation that retrying cannot fix.
     #[error("command log failed: {0}")]
-    Fatal(String),
+    Fatal(#[source] crate::Cause),
     /// A delivery was lost in transit (the consumer's delivery sequence skipped). Nothing after
     /// it may be processed or acknowledged: a cumulative ack would acknowledge the lost command
     /// too. The owner starts reading again from the last acknowledged command.
@@ -109,11 +109,14 @@ pub trait CommandLog: Send {
         }
         match failed.pop() {
             None => Ok(()),
-            Some(last) => Err(LogError::Unavailable(format!(
-                "{} of {} replies not delivered, the last because: {last}",
-                failed.len() + 1,
-                replies.len()
-            ))),
+            Some(last) => Err(LogError::Unavailable(
+                format!(
+                    "{} of {} replies not delivered, the last because: {last}",
+                    failed.len() + 1,
+                    replies.len()
+                )
+                .into(),
+            )),
         }
     }
 

@@ -436,7 +436,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         };
         if let Some(task) = tail.publish {
             task.await.map_err(|e| {
-                LoopError::Events(EventError::Unavailable(format!("publish task: {e}")))
+                LoopError::Events(EventError::Unavailable(format!("publish task: {e}").into()))
             })??;
         }
         Ok(Some(tail.last_seq))

@@ -197,7 +197,7 @@ async fn provision_cql(
     let ks = &topology.cql.keyspace;
     let rf = topology.cql.replication_factor;
     let statements = schema_statements(ks, rf, backend);
-    let unavailable = |e: &dyn std::fmt::Display| StoreError::Unavailable(e.to_string());
+    let unavailable = |e: &dyn std::fmt::Display| StoreError::Unavailable(e.to_string().into());
     let existing_rf = keyspace_rf(&session, ks).await?;
     match existing_rf {
         None => {
@@ -248,13 +248,13 @@ async fn keyspace_rf(
             (ks,),
         )
         .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        .map_err(|e| StoreError::Unavailable(e.into()))?;
     let rows = result
         .into_rows_result()
-        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        .map_err(|e| StoreError::Fatal(e.into()))?;
     let row = rows
         .maybe_first_row::<(std::collections::HashMap<String, String>,)>()
-        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        .map_err(|e| StoreError::Fatal(e.into()))?;
     Ok(row.map(|(replication,)| {
         // NetworkTopologyStrategy lists a factor per datacenter; SimpleStrategy one.
         replication
@@ -277,10 +277,10 @@ async fn table_exists(
             (ks, table),
         )
         .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        .map_err(|e| StoreError::Unavailable(e.into()))?;
     let rows = result
         .into_rows_result()
-        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        .map_err(|e| StoreError::Fatal(e.into()))?;
     Ok(rows.rows_num() > 0)
 }
 

@@ -234,10 +234,13 @@ impl<S: ShowStore> StateReader<S> {
         let row = rows::decode_booking(booking, &body)?;
         let hold_kind = RowKind::Hold.code();
         let Some(hold_body) = self.store.read_row(show, hold_kind, row.hold_id.0).await? else {
-            return Err(StoreError::Corrupt(format!(
-                "booking {} of show {} without its hold row {}",
-                booking.0, show.0, row.hold_id.0
-            )));
+            return Err(StoreError::Corrupt(
+                format!(
+                    "booking {} of show {} without its hold row {}",
+                    booking.0, show.0, row.hold_id.0
+                )
+                .into(),
+            ));
         };
         let hold = rows::decode_hold(row.hold_id, &hold_body)?;
         Ok(Some(rows::booking_view(show, booking, &row, &hold)))

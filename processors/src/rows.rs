@@ -20,7 +20,7 @@ fn encode_change(change: RowChange) -> Result<Row, StoreError> {
     let body = match &change {
         RowChange::Put(row) => Some(
             row.encode_body()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                .map_err(|e| StoreError::Corrupt(e.into()))?,
         ),
         RowChange::Delete(_) => None,
     };
@@ -38,10 +38,10 @@ pub fn restore(show: ShowId, stored: &StoredShow) -> Result<ShowState, StoreErro
         .iter()
         .filter_map(|row| row.body.as_deref().map(|body| (row.kind, row.id, body)))
         .map(|(kind, id, body)| {
-            StateRow::decode(kind, id, body).map_err(|e| StoreError::Corrupt(e.to_string()))
+            StateRow::decode(kind, id, body).map_err(|e| StoreError::Corrupt(e.into()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    ShowState::restore(show, rows).map_err(|e| StoreError::Corrupt(e.to_string()))
+    ShowState::restore(show, rows).map_err(|e| StoreError::Corrupt(e.into()))
 }
 
 /// A hold's row as stored: decode the `body` of the row `(RowKind::Hold, hold_id)`.
@@ -67,15 +67,18 @@ pub fn decode_booking(booking_id: BookingId, body: &[u8]) -> Result<BookingRow, 
 }
 
 fn decode_row(kind: RowKind, id: Uuid, body: &[u8]) -> Result<StateRow, StoreError> {
-    StateRow::decode(kind.code(), id, body).map_err(|e| StoreError::Corrupt(e.to_string()))
+    StateRow::decode(kind.code(), id, body).map_err(|e| StoreError::Corrupt(e.into()))
 }
 
 fn wrong_kind(wanted: RowKind, found: &StateRow) -> StoreError {
-    StoreError::Corrupt(format!(
-        "row {:?} decoded as {:?}, wanted {wanted:?}",
-        found.key(),
-        found.key().kind()
-    ))
+    StoreError::Corrupt(
+        format!(
+            "row {:?} decoded as {:?}, wanted {wanted:?}",
+            found.key(),
+            found.key().kind()
+        )
+        .into(),
+    )
 }
 
 /// The view of one hold from its row alone: exactly what [`ShowState::hold`] answers for it

@@ -133,13 +133,13 @@ pub enum StoreError {
     Timeout,
     /// The store is unreachable or overloaded; nothing was written.
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::Cause),
     /// Stored data cannot be understood (a bug or a newer schema).
     #[error("stored data unreadable: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] crate::Cause),
     /// A misconfiguration or schema mismatch that retrying cannot fix.
     #[error("store failed: {0}")]
-    Fatal(String),
+    Fatal(#[source] crate::Cause),
 }
 
 impl StoreError {

@@ -42,7 +42,7 @@ impl CommandBus for LocalBus {
             }
             Ok(Err(e)) => {
                 self.hub.forget(&reply_to);
-                return Err(BusError::Unavailable(e.to_string()));
+                return Err(BusError::Unavailable(e.into()));
             }
             Err(_) => {
                 // The queue stayed full: nothing was appended, so nothing can apply.

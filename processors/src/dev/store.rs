@@ -43,7 +43,7 @@ impl std::fmt::Debug for EmbeddedStore {
 }
 
 fn fatal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Fatal(e.to_string())
+    StoreError::Fatal(e.to_string().into())
 }
 
 impl EmbeddedStore {
@@ -94,7 +94,7 @@ impl EmbeddedStore {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || work(&db))
             .await
-            .map_err(|e| StoreError::Fatal(format!("store task failed: {e}")))?
+            .map_err(|e| StoreError::Fatal(format!("store task failed: {e}").into()))?
     }
 }
 
@@ -134,7 +134,7 @@ fn uuid_at(bytes: &[u8], at: usize) -> Result<Uuid, StoreError> {
     let slice = bytes
         .get(at..at + 16)
         .ok_or_else(|| StoreError::Corrupt("short key".into()))?;
-    Uuid::from_slice(slice).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Uuid::from_slice(slice).map_err(|e| StoreError::Corrupt(e.into()))
 }
 
 fn fence_of(value: (u64, u64, u64)) -> (Fence, u64) {

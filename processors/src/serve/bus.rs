@@ -333,12 +333,12 @@ impl NatsBus {
             .publish_with_headers(subject, headers, payload.into())
             .await
             // Not sent at all: nothing can apply.
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+            .map_err(|e| BusError::Unavailable(e.into()))?;
         match tokio::time::timeout(self.reply_timeout, ack).await {
             Ok(Ok(ack)) => Ok(!ack.duplicate),
             Ok(Err(e)) => match e.kind() {
                 async_nats::jetstream::context::PublishErrorKind::StreamNotFound => {
-                    Err(BusError::Unavailable(e.to_string()))
+                    Err(BusError::Unavailable(e.into()))
                 }
                 // The server may have stored it before failing to tell us.
                 _ => Err(BusError::Timeout),
@@ -374,8 +374,10 @@ impl CommandBus for NatsBus {
 fn shared(error: &BusError) -> BusError {
     match error {
         BusError::Timeout => BusError::Timeout,
-        BusError::Unavailable(reason) => BusError::Unavailable(reason.clone()),
-        BusError::Encode(e) => BusError::Unavailable(format!("command encoding failed: {e}")),
+        BusError::Unavailable(reason) => BusError::Unavailable(reason.to_string().into()),
+        BusError::Encode(e) => {
+            BusError::Unavailable(format!("command encoding failed: {e}").into())
+        }
     }
 }
 

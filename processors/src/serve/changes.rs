@@ -203,7 +203,7 @@ pub fn decode(mut bytes: &[u8]) -> Result<Vec<Row>, StoreError> {
                 let len = u32::from_be_bytes(take(&mut bytes, 4)?.try_into().map_err(corrupt)?);
                 Some(take(&mut bytes, len as usize)?.to_vec())
             }
-            flag => return Err(StoreError::Corrupt(format!("change flag {flag}"))),
+            flag => return Err(StoreError::Corrupt(format!("change flag {flag}").into())),
         };
         rows.push(Row { kind, id, body });
     }
@@ -220,7 +220,7 @@ fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], StoreError> {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("change-log row: {e}"))
+    StoreError::Corrupt(format!("change-log row: {e}").into())
 }
 
 #[cfg(test)]

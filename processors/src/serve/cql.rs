@@ -131,7 +131,7 @@ pub async fn connect(nodes: &str) -> Result<Session, StoreError> {
         .connection_timeout(Duration::from_secs(5))
         .build()
         .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
+        .map_err(|e| StoreError::Unavailable(e.into()))
 }
 
 /// Whether the cluster is ScyllaDB or Cassandra.
@@ -146,7 +146,7 @@ pub async fn detect_backend(session: &Session) -> Result<Backend, StoreError> {
         .map_err(read_error)?;
     let rows = found
         .into_rows_result()
-        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        .map_err(|e| StoreError::Fatal(e.into()))?;
     Ok(if rows.rows_num() > 0 {
         Backend::Scylla
     } else {
@@ -172,9 +172,9 @@ impl CqlStore {
             .map_err(read_error)?;
         let rows = result
             .into_rows_result()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+            .map_err(|e| StoreError::Fatal(e.into()))?;
         rows.maybe_first_row::<R>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))
+            .map_err(|e| StoreError::Fatal(e.into()))
     }
 
     /// Prepare every statement against `keyspace` (which must exist; see provisioning).
@@ -186,7 +186,7 @@ impl CqlStore {
                 session
                     .prepare(cql)
                     .await
-                    .map_err(|e| StoreError::Fatal(e.to_string()))
+                    .map_err(|e| StoreError::Fatal(e.into()))
             }
         };
         let mut fence_first = prepare(format!(
@@ -334,10 +334,10 @@ impl CqlStore {
             .session
             .execute_iter(self.statements.load.clone(), (show.0,))
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         let mut stream = pager
             .rows_stream::<LoadRow>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+            .map_err(|e| StoreError::Fatal(e.into()))?;
         let mut fence = None;
         let mut last_seq = None;
         let mut rows = Vec::new();
@@ -345,7 +345,7 @@ impl CqlStore {
         let mut legacy_logs = Vec::new();
         while let Some(row) = stream.next().await {
             let (kind, id, body, seq, epoch, version) =
-                row.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                row.map_err(|e| StoreError::Unavailable(e.into()))?;
             if fence.is_none() {
                 fence = fence_from(seq, epoch, version);
             }
@@ -402,14 +402,14 @@ impl CqlStore {
             .map_err(write_error)?;
         let rows = result
             .into_rows_result()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+            .map_err(|e| StoreError::Fatal(e.into()))?;
         let specs = rows.column_specs();
         let applied_at = specs.get_by_name("[applied]").map(|(i, _)| i);
         let seq_at = specs.get_by_name("applied_seq").map(|(i, _)| i);
         let epoch_at = specs.get_by_name("owner_epoch").map(|(i, _)| i);
         let first: Option<CqlRow> = rows
             .maybe_first_row::<CqlRow>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+            .map_err(|e| StoreError::Fatal(e.into()))?;
         let Some(first) = first else {
             return Err(StoreError::Fatal(
                 "conditional batch returned no [applied] row".into(),
@@ -428,9 +428,9 @@ impl CqlStore {
                 });
                 Ok(PersistOutcome::NotApplied { current })
             }
-            other => Err(StoreError::Fatal(format!(
-                "unexpected [applied] value {other:?}"
-            ))),
+            other => Err(StoreError::Fatal(
+                format!("unexpected [applied] value {other:?}").into(),
+            )),
         }
     }
 
@@ -491,8 +491,8 @@ impl CqlStore {
 /// Map a failed read or unconditional write (idempotent, so a retry is safe).
 fn read_error(e: ExecutionError) -> StoreError {
     match classify(&e) {
-        Class::Fatal => StoreError::Fatal(e.to_string()),
-        Class::NotApplied | Class::Unknown => StoreError::Unavailable(e.to_string()),
+        Class::Fatal => StoreError::Fatal(e.to_string().into()),
+        Class::NotApplied | Class::Unknown => StoreError::Unavailable(e.to_string().into()),
     }
 }
 
@@ -500,8 +500,8 @@ fn read_error(e: ExecutionError) -> StoreError {
 /// outcome (settled by reading), only a refusal before any work is "not written".
 fn write_error(e: ExecutionError) -> StoreError {
     match classify(&e) {
-        Class::Fatal => StoreError::Fatal(e.to_string()),
-        Class::NotApplied => StoreError::Unavailable(e.to_string()),
+        Class::Fatal => StoreError::Fatal(e.to_string().into()),
+        Class::NotApplied => StoreError::Unavailable(e.to_string().into()),
         Class::Unknown => StoreError::Timeout,
     }
 }
@@ -592,9 +592,9 @@ impl ShowStore for CqlStore {
                 return Ok(read);
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "show {show} changed during each of {LOAD_ATTEMPTS} reads of it"
-        )))
+        Err(StoreError::Unavailable(
+            format!("show {show} changed during each of {LOAD_ATTEMPTS} reads of it").into(),
+        ))
     }
 
     async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
@@ -696,13 +696,13 @@ impl ShowStore for CqlStore {
             .session
             .execute_iter(self.statements.list_hints.clone(), (partition.0.as_str(),))
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         let rows: Vec<(Uuid, i64)> = pager
             .rows_stream::<(Uuid, i64)>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?
+            .map_err(|e| StoreError::Fatal(e.into()))?
             .try_collect()
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         Ok(rows
             .into_iter()
             .map(|(show, due)| (ShowId(show), UnixMs(due)))
@@ -726,13 +726,13 @@ impl ShowStore for CqlStore {
             .session
             .execute_iter(self.statements.list_user_bookings.clone(), (user.0,))
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         let rows: Vec<(i64, Uuid, Uuid)> = pager
             .rows_stream::<(i64, Uuid, Uuid)>()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?
+            .map_err(|e| StoreError::Fatal(e.into()))?
             .try_collect()
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         let total = rows.len();
         let page = rows
             .into_iter()

@@ -54,7 +54,7 @@ impl NatsEventSink {
         self.js
             .publish_with_headers(subject, headers, payload.into())
             .await
-            .map_err(|e| EventError::Unavailable(e.to_string()))
+            .map_err(|e| EventError::Unavailable(e.into()))
     }
 }
 
@@ -87,7 +87,7 @@ impl EventSink for NatsEventSink {
         Ok(Box::pin(async move {
             let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
             for result in futures::future::join_all(acks).await {
-                result.map_err(|e| EventError::Unavailable(e.to_string()))?;
+                result.map_err(|e| EventError::Unavailable(e.into()))?;
             }
             Ok(())
         }))

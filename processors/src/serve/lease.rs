@@ -19,7 +19,7 @@ use crate::partition::Ownership;
 pub enum LeaseError {
     /// The bucket could not be reached.
     #[error("lease bucket unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::Cause),
 }
 
 /// A held lease; renewed in the background until released or lost.
@@ -70,7 +70,7 @@ impl Lease {
         let entry = store
             .entry(key)
             .await
-            .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
+            .map_err(|e| LeaseError::Unavailable(e.into()))?;
         let written = match entry {
             None => store.create(key, value).await.ok(),
             Some(entry) => {

@@ -183,7 +183,7 @@ impl JetStreamLog {
 
     /// The commands one delivered message carries (one, or a [`schemas::CommandBatch`]'s).
     fn logged(&mut self, message: jetstream::Message) -> Result<Vec<LoggedCommand>, LogError> {
-        let info = message.info().map_err(|e| LogError::Fatal(e.to_string()))?;
+        let info = message.info().map_err(LogError::Fatal)?;
         let seq = info.stream_sequence;
         if info.consumer_sequence != self.next_delivery {
             return Err(LogError::Gap {
@@ -240,7 +240,7 @@ impl JetStreamLog {
         envelope: &CommandEnvelope,
         headers: HeaderMap,
     ) -> Result<(), LogError> {
-        let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.to_string()))?;
+        let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.into()))?;
         let subject = self.topology.command_subject(envelope.show_id);
         let ack = self
             .js
@@ -253,7 +253,7 @@ impl JetStreamLog {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
-    LogError::Unavailable(e.to_string())
+    LogError::Unavailable(e.to_string().into())
 }
 
 #[async_trait]
@@ -306,9 +306,9 @@ impl CommandLog for JetStreamLog {
     async fn ack_through(&mut self, seq: u64) -> Result<(), LogError> {
         let Some(at) = self.unacked.iter().position(|(s, _)| *s == seq) else {
             return match self.unacked.front() {
-                Some((first, _)) if *first < seq => Err(LogError::Fatal(format!(
-                    "ack through {seq}, which ends no delivered batch"
-                ))),
+                Some((first, _)) if *first < seq => Err(LogError::Fatal(
+                    format!("ack through {seq}, which ends no delivered batch").into(),
+                )),
                 // Already acknowledged (cumulatively), or nothing delivered.
                 _ => Ok(()),
             };
@@ -324,7 +324,7 @@ impl CommandLog for JetStreamLog {
     }
 
     async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
-        let payload = schemas::encode(reply).map_err(|e| LogError::Fatal(e.to_string()))?;
+        let payload = schemas::encode(reply).map_err(|e| LogError::Fatal(e.into()))?;
         self.client
             .publish(to.0.clone(), payload.into())
             .await
@@ -332,7 +332,7 @@ impl CommandLog for JetStreamLog {
     }
 
     async fn reply_all(&mut self, replies: &[(ReplyTo, Reply)]) -> Result<(), LogError> {
-        let messages = reply_messages(replies).map_err(|e| LogError::Fatal(e.to_string()))?;
+        let messages = reply_messages(replies).map_err(|e| LogError::Fatal(e.into()))?;
         for (subject, payload) in messages {
             self.client
                 .publish(subject, payload.into())

@@ -176,7 +176,7 @@ impl Supervisor {
 
     async fn consume(&self, lease: &Lease) -> Result<(), LoopError> {
         let fatal = |e: crate::serve::NatsError| {
-            LoopError::Log(crate::log::LogError::Unavailable(e.to_string()))
+            LoopError::Log(crate::log::LogError::Unavailable(e.to_string().into()))
         };
         let consumer = prepare_consumer(&self.js, &self.topology, &self.partition)
             .await
