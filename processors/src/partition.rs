@@ -277,7 +277,8 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
     }
 
     fn next_wait(&self) -> Duration {
-        let until_expiry = self.expiry.time_until_next(self.log_now());
+        let own = self.settings.clock.now();
+        let until_expiry = self.expiry.time_until_next(self.log_time.now(own), own);
         let wait = until_expiry.map_or(self.settings.batch_wait, |d| {
             d.min(self.settings.batch_wait)
         });
@@ -302,8 +303,9 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
     }
 
     async fn send_due_expiries(&mut self) {
-        let now = self.log_now();
-        for show in self.expiry.take_due(now, self.settings.expire_resend) {
+        let own = self.settings.clock.now();
+        let now = self.log_time.now(own);
+        for show in self.expiry.take_due(now, own, self.settings.expire_resend) {
             let envelope = expire_command(show, now);
             match self.log.append(&envelope).await {
                 Ok(()) => debug!(%show, "expire scheduled"),
