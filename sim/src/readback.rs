@@ -1,11 +1,11 @@
 //! The final state read back once the run is quiet: every show from the store, its seat map
-//! from the projection a live reader keeps, in the checker's terms.
+//! from the projection a live reader keeps (after its quiet audit), in the checker's terms.
 
 use engine::{HoldStatus, ShowState, StateRow};
 use history::{Admission, BookingRecord, Cancellation, FinalState, HoldEnd, HoldRecord, Ms};
 use schemas::{SeatStatus, ShowId};
 
-use crate::sink::reload;
+use crate::sink::audit;
 use crate::store::stored;
 use crate::world::World;
 
@@ -38,10 +38,8 @@ fn read_show(world: &World, show: ShowId, out: &mut FinalState) {
     for (seat, s) in engine.seat_statuses() {
         out.stored_seats.insert(seat.0, status(s));
     }
-    if !world.lock().seat_map.contains_key(&show) {
-        // Never changed since it was created: a reader loads it from the store.
-        reload(world, show);
-    }
+    // Quiet now: the live map has audited the show against the store.
+    audit(world, show);
     if let Some(map) = world.lock().seat_map.get(&show) {
         for (seat, s) in &map.seats {
             out.seat_map.insert(seat.0, status(*s));

@@ -60,6 +60,17 @@ pub fn project(world: &World, delta: &SeatDelta) {
     reload(world, delta.show_id);
 }
 
+/// A live seat map's quiet audit (the ingress reads the show when its feed has been quiet a
+/// while): a store read NEWER than what the map knows replaces it; an older or equal one
+/// changes nothing, so a map that went wrong at its own version stays wrong and is caught.
+pub fn audit(world: &World, show: ShowId) {
+    let known = world.lock().seat_map.get(&show).map(|p| p.version);
+    let stored = stored(world, show).map(|s| s.version);
+    if known.is_none() || stored > known {
+        reload(world, show);
+    }
+}
+
 /// The seat map of `show` read again from the store.
 pub fn reload(world: &World, show: ShowId) {
     let Some(show_rows) = stored(world, show) else {
