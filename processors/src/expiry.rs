@@ -68,6 +68,21 @@ impl ExpirySchedule {
         due
     }
 
+    /// The show due first, whenever that is, guarded like [`ExpirySchedule::take_due`] (`None`
+    /// if there is none or it is guarded). A loop that cannot read the log's time yet sends it
+    /// an `Expire` early to learn it (see [`LogTime::is_known`]).
+    pub fn take_earliest(&mut self, own: UnixMs, resend_after: Duration) -> Option<ShowId> {
+        let (show, entry) = self
+            .shows
+            .iter_mut()
+            .min_by_key(|(show, entry)| (entry.due, **show))?;
+        if entry.not_before > own {
+            return None;
+        }
+        entry.not_before = UnixMs(own.0 + resend_after.as_millis() as i64);
+        Some(*show)
+    }
+
     /// Time until the next show becomes due (zero if one is due already), at log time `now`
     /// and own time `own`.
     pub fn time_until_next(&self, now: UnixMs, own: UnixMs) -> Option<Duration> {
@@ -104,6 +119,12 @@ impl LogTime {
             None => seen,
         };
         self.offset = Some((offset, now));
+    }
+
+    /// Whether a command has been seen, so [`LogTime::now`] follows the log's clock rather than
+    /// only the loop's own.
+    pub fn is_known(&self) -> bool {
+        self.offset.is_some()
     }
 
     /// The log's current time when the loop's clock reads `now` (its own clock until a command
@@ -200,6 +221,20 @@ mod tests {
             log.observe(UnixMs(t), UnixMs(t));
         }
         assert_eq!(log.now(UnixMs(1_000_000)), UnixMs(1_000_000));
+    }
+
+    #[test]
+    fn the_earliest_show_can_be_taken_early_once_per_guard_period() {
+        let mut s = ExpirySchedule::default();
+        let guard = Duration::from_millis(1000);
+        assert_eq!(s.take_earliest(UnixMs(0), guard), None);
+        let (a, b) = (ShowId(Uuid::from_u128(1)), ShowId(Uuid::from_u128(2)));
+        s.set(a, Some(UnixMs(90_000)));
+        s.set(b, Some(UnixMs(70_000)));
+        assert_eq!(s.take_earliest(UnixMs(5_000), guard), Some(b));
+        assert_eq!(s.take_earliest(UnixMs(5_999), guard), None);
+        assert_eq!(s.take_earliest(UnixMs(6_000), guard), Some(b));
+        assert!(!LogTime::default().is_known());
     }
 
     #[test]

@@ -305,7 +305,16 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
     async fn send_due_expiries(&mut self) {
         let own = self.settings.clock.now();
         let now = self.log_time.now(own);
-        for show in self.expiry.take_due(now, own, self.settings.expire_resend) {
+        let resend = self.settings.expire_resend;
+        let mut due = self.expiry.take_due(now, own, resend);
+        if due.is_empty() && !self.log_time.is_known() {
+            // No command seen yet (a loop that took over an idle partition): `now` is only the
+            // loop's own clock, and one running behind the log's would hold seats past their
+            // TTL by as much. An Expire sent now comes back stamped with the log's time and
+            // teaches it; it sweeps only holds due by then.
+            due.extend(self.expiry.take_earliest(own, resend));
+        }
+        for show in due {
             let envelope = expire_command(show, now);
             match self.log.append(&envelope).await {
                 Ok(()) => debug!(%show, "expire scheduled"),
