@@ -135,6 +135,9 @@ async fn simulate(seed: u64) -> Report {
                 .map(|v| v.to_string())
         })
         .or_else(|| readback::lapsed_but_active(&state, clock.now().0, LAPSE_GRACE_MS));
+    drop(s);
+    let violation = violation.or_else(|| readback::undecided(&world, clock.now().0));
+    let s = world.lock();
     let mut hasher = DefaultHasher::new();
     format!("{:?}{:?}{:?}", history.ops(), s.injected, state).hash(&mut hasher);
     Report {

@@ -116,3 +116,54 @@ pub fn lapsed_but_active(state: &FinalState, now: Ms, grace_ms: Ms) -> Option<St
         )
     })
 }
+
+/// Every command the log accepted must have been decided once the run is quiet (its outcome is
+/// remembered by its show), whether or not anyone heard the answer. A client retry with the
+/// same key can hide a lost command from the history (the retry applies it), so this reads the
+/// log itself: an acknowledged delivery that was never applied (a cumulative ack past a lost
+/// delivery, an ack before persist) shows here. `Expire` is left out: the loop drops a late one
+/// by design and schedules another.
+pub fn undecided(world: &World, now: Ms) -> Option<String> {
+    let stream = world.lock().stream.clone();
+    let mut shows: std::collections::BTreeMap<ShowId, Option<ShowState>> = Default::default();
+    for msg in stream {
+        if matches!(msg.envelope.command, schemas::Command::Expire) {
+            continue;
+        }
+        let show = msg.envelope.show_id;
+        let engine = shows.entry(show).or_insert_with(|| {
+            stored(world, show)
+                .map(|rows| processors::rows::restore(show, &rows).expect("stored rows restore"))
+        });
+        let decided = engine.as_ref().is_some_and(|e| {
+            matches!(
+                e.recall(&msg.envelope, msg.at, schemas::UnixMs(now)),
+                engine::Recalled::Outcome(_)
+            )
+        });
+        if !decided {
+            return Some(format!(
+                "VIOLATION logged-commands-decided: command {} ({}) logged as #{} at {} was never decided",
+                msg.envelope.command_id.0,
+                command_name(&msg.envelope.command),
+                msg.seq,
+                msg.at.0
+            ));
+        }
+    }
+    None
+}
+
+fn command_name(command: &schemas::Command) -> &'static str {
+    match command {
+        schemas::Command::CreateShow { .. } => "create",
+        schemas::Command::Hold { .. } => "hold",
+        schemas::Command::Release { .. } => "release",
+        schemas::Command::Expire => "expire",
+        schemas::Command::Confirm { .. } => "confirm",
+        schemas::Command::Cancel { .. } => "cancel",
+        schemas::Command::CheckIn { .. } => "check-in",
+        schemas::Command::Block { .. } => "block",
+        schemas::Command::Unblock { .. } => "unblock",
+    }
+}
