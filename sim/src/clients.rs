@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use history::{Action, Done, History, Outcome as Told};
 use schemas::{
-    BookingId, Command, CommandEnvelope, CommandId, Event, HoldId, Outcome, Reply, ShowId, UserId,
+    Command, CommandEnvelope, CommandId, Event, HoldId, Outcome, Reply, ShowId, UnixMs, UserId,
 };
 use uuid::Uuid;
 
+use crate::payments;
 use crate::world::{Fault, World};
 
 /// How long a buyer waits for one attempt's answer.
@@ -70,28 +71,43 @@ async fn perform(
     key: String,
     envelope: CommandEnvelope,
     action: Action,
-) -> Option<Done> {
+) -> Answer {
     let now = || world.clock.now().0;
     let op = history
         .lock()
         .expect("history")
         .invoke(buyer, key, action, now());
-    let told = match submit(world, &envelope).await {
-        None => Told::Unknown,
+    let (told, answer) = match submit(world, &envelope).await {
+        None => (Told::Unknown, Answer::Unknown),
         Some(reply) => match reply.outcome {
             Outcome::Accepted(events) => match done(&envelope.command, &events) {
-                Some(done) => Told::Ok(done),
-                None => Told::Unknown,
+                Some(done) => (Told::Ok(done), Answer::Accepted(events)),
+                None => (Told::Unknown, Answer::Unknown),
             },
-            Outcome::Rejected(why) => Told::Rejected(format!("{why:?}")),
+            Outcome::Rejected(why) => (Told::Rejected(format!("{why:?}")), Answer::Rejected),
         },
     };
-    let result = match &told {
-        Told::Ok(done) => Some(done.clone()),
-        Told::Rejected(_) | Told::Unknown => None,
-    };
     history.lock().expect("history").complete(op, now(), told);
-    result
+    answer
+}
+
+/// What a buyer heard.
+enum Answer {
+    /// Accepted, with the decision's events.
+    Accepted(Vec<Event>),
+    /// Refused.
+    Rejected,
+    /// Nothing definite.
+    Unknown,
+}
+
+impl Answer {
+    fn accepted(self) -> Option<Vec<Event>> {
+        match self {
+            Answer::Accepted(events) => Some(events),
+            Answer::Rejected | Answer::Unknown => None,
+        }
+    }
 }
 
 /// The result an accepted command reports to its buyer.
@@ -162,12 +178,15 @@ pub async fn buyer(world: Arc<World>, history: SharedHistory, buyer: u64, work: 
         };
         let hold = envelope(&world, show, command);
         let key = format!("b{buyer}-{step}-hold");
-        if perform(&world, &history, buyer, key, hold, action)
-            .await
-            .is_none()
-        {
+        let held = perform(&world, &history, buyer, key, hold, action).await;
+        let Some(total) = held.accepted().and_then(|events| {
+            events.iter().find_map(|e| match e {
+                Event::Held { total_minor, .. } => Some(*total_minor),
+                _ => None,
+            })
+        }) else {
             continue;
-        }
+        };
         think(&world, 0..ttl_ms * 13 / 10).await;
         let choice = world.lock().pick(0..10);
         let session = Session {
@@ -178,6 +197,7 @@ pub async fn buyer(world: Arc<World>, history: SharedHistory, buyer: u64, work: 
             show,
             user,
             hold_id,
+            total,
         };
         match choice {
             0..7 => session.confirm_and_maybe_cancel().await,
@@ -196,25 +216,46 @@ struct Session<'a> {
     show: ShowId,
     user: UserId,
     hold_id: HoldId,
+    /// The hold's price, minor units.
+    total: i64,
 }
 
 impl Session<'_> {
+    /// As the ingress confirms: authorize (key = the command id), confirm with the
+    /// authorization as the payment reference, then capture if booked or void if refused; an
+    /// unknown outcome is left to the reconciler.
     async fn confirm_and_maybe_cancel(&self) {
-        let booking_id = BookingId(Uuid::new_v5(&self.hold_id.0, b"booking"));
-        let command = Command::Confirm {
-            hold_id: self.hold_id,
-            user: self.user,
-            booking_id,
-            payment_ref: format!("pay-{}", self.hold_id.0),
-        };
+        let booking_id = payments::booking_of(self.hold_id);
         let action = Action::Confirm {
             hold: self.hold_id.0,
             booking: booking_id.0,
         };
         let key = format!("b{}-{}-confirm", self.buyer, self.step);
-        let confirm = envelope(self.world, self.show, command);
-        let booked = perform(self.world, self.history, self.buyer, key, confirm, action).await;
-        if booked.is_none() || !self.world.lock().chance(0.25) {
+        let command_id = CommandId(self.world.lock().uuid());
+        let pay_key = format!("confirm-{}", command_id.0);
+        let money = &self.world.money;
+        let Some(authorization) = money.authorize(&pay_key, self.hold_id, self.total).await else {
+            let mut history = self.history.lock().expect("history");
+            let now = self.world.clock.now().0;
+            let op = history.invoke(self.buyer, key, action, now);
+            history.complete(op, now, Told::Rejected("PaymentNotAuthorized".into()));
+            return;
+        };
+        let command = Command::Confirm {
+            hold_id: self.hold_id,
+            user: self.user,
+            booking_id,
+            payment_ref: authorization.to_string(),
+        };
+        let confirm = processors::fixtures::envelope_with(self.show, command_id, command);
+        let answer = perform(self.world, self.history, self.buyer, key, confirm, action).await;
+        let booked = match answer {
+            Answer::Accepted(_) => true,
+            Answer::Rejected => false,
+            Answer::Unknown => return,
+        };
+        money.settle_confirm(&pay_key, authorization, booked).await;
+        if !booked || !self.world.lock().chance(0.25) {
             return;
         }
         think(self.world, 0..3_000).await;
@@ -228,7 +269,16 @@ impl Session<'_> {
         };
         let key = format!("b{}-{}-cancel", self.buyer, self.step);
         let cancel = envelope(self.world, self.show, command);
-        perform(self.world, self.history, self.buyer, key, cancel, action).await;
+        let answer = perform(self.world, self.history, self.buyer, key, cancel, action).await;
+        let owed = answer.accepted().and_then(|events| {
+            let at = UnixMs(self.world.clock.now().0);
+            events
+                .iter()
+                .find_map(|e| payments::refund_owed(self.show, at, e))
+        });
+        if let Some(due) = owed {
+            self.world.money.refund(due).await;
+        }
     }
 
     async fn release(&self) {

@@ -3,18 +3,24 @@
 //! The real [`processors::partition::PartitionLoop`] runs over simulated seams: a command stream
 //! with JetStream's consumer semantics ([`log::SimLog`]), a store with the CQL batch's fence
 //! ([`store::SimStore`]), an event sink feeding a live seat map ([`sink::SimSink`]), leases
-//! with epochs and clocks skewed per processor ([`processor`]). Buyers hold, confirm, release
-//! and cancel with idempotent retries ([`clients`]); every fault (lost, duplicated and
+//! with epochs and clocks skewed per processor ([`processor`]). Buyers hold, confirm (paying
+//! through the payments sandbox as the ingress does: authorize, confirm, capture or void),
+//! release and cancel (refund) with idempotent retries ([`clients`]); the real payments
+//! `Reconciler` settles what they leave open ([`payments`]). Every fault (lost, duplicated and
 //! redelivered deliveries, reconnects mid-batch, lost acks and replies, store outages, timeouts
 //! that did or did not apply, crashes at each persist, reply, publish and ack boundary, a newer
-//! processor taking the lease while the old one still works, a lease lost mid-batch) is drawn
-//! from the seed. The run then goes quiet and the [`history`] checker judges it.
+//! processor taking the lease while the old one still works, a lease lost mid-batch, payment
+//! 5xx, lost payment responses and declines) is drawn from the seed. The run then goes quiet and
+//! the [`history`] checker judges it, with four checks of its own: holds lapse
+//! (`holds-lapse`), every logged command is decided (`logged-commands-decided`), no
+//! authorization is left open (`payments-settled`), and a seed replays identically.
 //!
 //! Everything runs on one thread in paused tokio time, and every choice comes from one seeded
 //! generator, so a seed replays exactly: `scripts/sim --seed N`.
 
 pub mod clients;
 pub mod log;
+pub mod payments;
 pub mod processor;
 pub mod readback;
 pub mod sink;
@@ -102,6 +108,7 @@ async fn simulate(seed: u64) -> Report {
     for show in &work.shows {
         clients::create_show(&world, *show, work.seats, UnixMs(show_time)).await;
     }
+    world.money.reconcile(world.clone());
     let history: SharedHistory = Arc::new(Mutex::new(History::new()));
     world.lock().faults_on = true;
     let tasks: Vec<_> = (0..buyers)
@@ -120,7 +127,9 @@ async fn simulate(seed: u64) -> Report {
     world.lock().faults_on = false;
     tokio::time::sleep(QUIET).await;
     let history = history.lock().expect("history").clone();
-    let state = readback::final_state(&world, &work.shows, show_time);
+    let mut state = readback::final_state(&world, &work.shows, show_time);
+    let (payments, open) = world.money.read_back().await;
+    state.payments = Some(payments);
     let rules = Rules {
         refund_percent: engine::refund_percent,
     };
@@ -136,7 +145,16 @@ async fn simulate(seed: u64) -> Report {
         })
         .or_else(|| readback::lapsed_but_active(&state, clock.now().0, LAPSE_GRACE_MS));
     drop(s);
-    let violation = violation.or_else(|| readback::undecided(&world, clock.now().0));
+    let violation = violation
+        .or_else(|| readback::undecided(&world, clock.now().0))
+        .or_else(|| {
+            (!open.is_empty()).then(|| {
+                format!(
+                    "VIOLATION payments-settled: {} authorization(s) still open once quiet: {open:?}",
+                    open.len()
+                )
+            })
+        });
     let s = world.lock();
     let mut hasher = DefaultHasher::new();
     format!("{:?}{:?}{:?}", history.ops(), s.injected, state).hash(&mut hasher);

@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use processors::events::{EventBatch, EventError, EventSink};
 use schemas::{SeatDelta, ShowId};
 
+use fulfilment::store::TicketStore;
+
+use crate::payments::refund_owed;
 use crate::store::stored;
 use crate::world::{Fault, Incarnation, Projection, World};
 
@@ -33,6 +36,14 @@ impl EventSink for SimSink {
         }
         for delta in &batch.seat_deltas {
             project(&self.world, delta);
+        }
+        // The ticket worker records the refund a cancellation owes (idempotent by booking).
+        for keyed in &batch.show_events {
+            let fact = &keyed.event;
+            if let Some(due) = refund_owed(fact.show_id, fact.at, &fact.event) {
+                let tickets = &self.world.money.tickets;
+                let _ = tickets.put_refund_due(&due).await;
+            }
         }
         Ok(())
     }

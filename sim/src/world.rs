@@ -14,6 +14,8 @@ use tokio::sync::{Notify, oneshot, watch};
 use uuid::Uuid;
 
 use processors::log::ReplyTo;
+
+use crate::payments::Money;
 use processors::store::{Fence, UserBookingRef};
 
 /// Every fault the simulation injects, each at its own boundary.
@@ -228,6 +230,8 @@ pub struct World {
     pub clock: SharedClock,
     /// Number of partitions.
     pub partitions: u16,
+    /// The payment side.
+    pub money: Arc<Money>,
 }
 
 impl World {
@@ -259,6 +263,7 @@ impl World {
             appended: (0..partitions).map(|_| Notify::new()).collect(),
             clock,
             partitions,
+            money: Money::new(seed),
         })
     }
 
