@@ -126,6 +126,7 @@ fn done(command: &Command, events: &[Event]) -> Option<Done> {
             amount: *total_minor as u64,
         }),
         (Command::Release { .. }, Event::Released { .. }) => Some(Done::Released),
+        (Command::CheckIn { .. }, Event::CheckedIn { .. }) => Some(Done::Admitted),
         (Command::Cancel { .. }, Event::Cancelled { refund_minor, .. }) => Some(Done::Cancelled {
             refund: *refund_minor as u64,
         }),
@@ -249,16 +250,51 @@ impl Session<'_> {
         };
         let confirm = processors::fixtures::envelope_with(self.show, command_id, command);
         let answer = perform(self.world, self.history, self.buyer, key, confirm, action).await;
-        let booked = match answer {
-            Answer::Accepted(_) => true,
-            Answer::Rejected => false,
+        let seats = match answer {
+            Answer::Accepted(events) => events.into_iter().find_map(|e| match e {
+                Event::Confirmed { seats, .. } => Some(seats),
+                _ => None,
+            }),
+            Answer::Rejected => None,
             Answer::Unknown => return,
         };
-        money.settle_confirm(&pay_key, authorization, booked).await;
-        if !booked || !self.world.lock().chance(0.25) {
+        money
+            .settle_confirm(&pay_key, authorization, seats.is_some())
+            .await;
+        let Some(seats) = seats else {
             return;
-        }
+        };
+        let next = self.world.lock().pick(0..20);
         think(self.world, 0..3_000).await;
+        match next {
+            0..5 => self.cancel(booking_id).await,
+            5..12 => self.check_in_at_two_gates(booking_id, seats[0]).await,
+            _ => {}
+        }
+    }
+
+    /// The same ticket scanned at two gates at once: one must admit it, the other refuse.
+    async fn check_in_at_two_gates(&self, booking_id: schemas::BookingId, seat: schemas::SeatId) {
+        let ticket_id = engine::ticket_id(booking_id, seat);
+        let gate = |name: &'static str| {
+            let command = Command::CheckIn {
+                ticket_id,
+                booking_id,
+                seat_id: seat,
+                gate: Some(name.into()),
+            };
+            let action = Action::CheckIn {
+                ticket: ticket_id.0,
+                booking: booking_id.0,
+            };
+            let key = format!("b{}-{}-checkin-{name}", self.buyer, self.step);
+            let scan = envelope(self.world, self.show, command);
+            perform(self.world, self.history, self.buyer, key, scan, action)
+        };
+        tokio::join!(gate("A"), gate("B"));
+    }
+
+    async fn cancel(&self, booking_id: schemas::BookingId) {
         let command = Command::Cancel {
             booking_id,
             user: self.user,
