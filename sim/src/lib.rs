@@ -127,8 +127,11 @@ async fn simulate(seed: u64) -> Report {
     world.lock().faults_on = false;
     tokio::time::sleep(QUIET).await;
     let history = history.lock().expect("history").clone();
-    let mut state = readback::final_state(&world, &work.shows, show_time);
     let (payments, open) = world.money.read_back().await;
+    let (mut state, unreadable) = match readback::final_state(&world, &work.shows, show_time) {
+        Ok(state) => (state, None),
+        Err(violation) => (history::FinalState::default(), Some(violation)),
+    };
     state.payments = Some(payments);
     let rules = Rules {
         refund_percent: engine::refund_percent,
@@ -138,6 +141,7 @@ async fn simulate(seed: u64) -> Report {
         .failures
         .first()
         .cloned()
+        .or(unreadable)
         .or_else(|| {
             history::check(&history, &state, &rules)
                 .err()

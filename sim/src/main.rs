@@ -31,14 +31,14 @@ fn main() -> ExitCode {
         None => (args.first..args.first + args.seeds).collect(),
     };
     // A seed must replay exactly: run the first one twice and compare.
-    let replayed = seeds.first().map(|seed| sim::run_seed(*seed).digest);
+    let replayed = seeds.first().map(|seed| run(*seed).digest);
     let started = Instant::now();
     let mut violations = 0u64;
     let mut ops = 0usize;
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
     let mut simulated = std::time::Duration::ZERO;
     for (i, seed) in seeds.iter().enumerate() {
-        let report = sim::run_seed(*seed);
+        let report = run(*seed);
         ops += report.ops;
         simulated += report.simulated;
         for (fault, n) in &report.injected {
@@ -83,4 +83,23 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Run one seed; a panic anywhere in it is a violation of that seed, not the end of the run.
+fn run(seed: u64) -> sim::Report {
+    std::panic::catch_unwind(|| sim::run_seed(seed)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        sim::Report {
+            seed,
+            ops: 0,
+            injected: Default::default(),
+            violation: Some(format!("VIOLATION panic: the run panicked: {what}")),
+            digest: 0,
+            simulated: std::time::Duration::ZERO,
+        }
+    })
 }

@@ -9,16 +9,21 @@ use crate::sink::audit;
 use crate::store::stored;
 use crate::world::World;
 
-/// Read every show of the run back.
-pub fn final_state(world: &World, shows: &[ShowId], show_time: Ms) -> FinalState {
+/// Read every show of the run back; a show the store holds but that does not restore (the
+/// restore refuses, say, a seat claimed by two holds) is a violation of its own.
+pub fn final_state(world: &World, shows: &[ShowId], show_time: Ms) -> Result<FinalState, String> {
     let mut state = FinalState {
         show_time,
         ..FinalState::default()
     };
     for show in shows {
-        read_show(world, *show, &mut state);
+        read_show(world, *show, &mut state)?;
     }
-    state
+    Ok(state)
+}
+
+fn unreadable(show: ShowId, e: impl std::fmt::Display) -> String {
+    format!("VIOLATION stored-state-restores: show {show} does not restore: {e}")
 }
 
 fn status(s: SeatStatus) -> history::SeatStatus {
@@ -30,11 +35,11 @@ fn status(s: SeatStatus) -> history::SeatStatus {
     }
 }
 
-fn read_show(world: &World, show: ShowId, out: &mut FinalState) {
+fn read_show(world: &World, show: ShowId, out: &mut FinalState) -> Result<(), String> {
     let Some(rows) = stored(world, show) else {
-        return;
+        return Ok(());
     };
-    let engine = processors::rows::restore(show, &rows).expect("stored rows restore");
+    let engine = processors::rows::restore(show, &rows).map_err(|e| unreadable(show, e))?;
     for (seat, s) in engine.seat_statuses() {
         out.stored_seats.insert(seat.0, status(s));
     }
@@ -89,6 +94,7 @@ fn read_show(world: &World, show: ShowId, out: &mut FinalState) {
             }
         }
     }
+    Ok(())
 }
 
 fn seat_ids(engine: &ShowState, indices: &[u32]) -> Vec<uuid::Uuid> {
@@ -132,8 +138,7 @@ pub fn undecided(world: &World, now: Ms) -> Option<String> {
         }
         let show = msg.envelope.show_id;
         let engine = shows.entry(show).or_insert_with(|| {
-            stored(world, show)
-                .map(|rows| processors::rows::restore(show, &rows).expect("stored rows restore"))
+            stored(world, show).and_then(|rows| processors::rows::restore(show, &rows).ok())
         });
         let decided = engine.as_ref().is_some_and(|e| {
             matches!(
