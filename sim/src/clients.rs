@@ -145,7 +145,13 @@ async fn think(world: &World, ms: std::ops::Range<u64>) {
 }
 
 /// One buyer's session.
-pub async fn buyer(world: Arc<World>, history: SharedHistory, buyer: u64, work: Workload) {
+pub async fn buyer(
+    world: Arc<World>,
+    history: SharedHistory,
+    money: Arc<payments::Money>,
+    buyer: u64,
+    work: Workload,
+) {
     let user = UserId(Uuid::from_u128(0x7000 + u128::from(buyer)));
     for step in 0..work.holds_per_buyer {
         think(&world, 0..2_000).await;
@@ -193,6 +199,7 @@ pub async fn buyer(world: Arc<World>, history: SharedHistory, buyer: u64, work: 
         let session = Session {
             world: &world,
             history: &history,
+            money: &money,
             buyer,
             step,
             show,
@@ -212,6 +219,7 @@ pub async fn buyer(world: Arc<World>, history: SharedHistory, buyer: u64, work: 
 struct Session<'a> {
     world: &'a World,
     history: &'a SharedHistory,
+    money: &'a payments::Money,
     buyer: u64,
     step: u64,
     show: ShowId,
@@ -234,7 +242,7 @@ impl Session<'_> {
         let key = format!("b{}-{}-confirm", self.buyer, self.step);
         let command_id = CommandId(self.world.lock().uuid());
         let pay_key = format!("confirm-{}", command_id.0);
-        let money = &self.world.money;
+        let money = self.money;
         let Some(authorization) = money.authorize(&pay_key, self.hold_id, self.total).await else {
             let mut history = self.history.lock().expect("history");
             let now = self.world.clock.now().0;
@@ -313,7 +321,7 @@ impl Session<'_> {
                 .find_map(|e| payments::refund_owed(self.show, at, e))
         });
         if let Some(due) = owed {
-            self.world.money.refund(due).await;
+            self.money.refund(due).await;
         }
     }
 

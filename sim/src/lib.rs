@@ -37,6 +37,7 @@ use history::{History, Rules};
 use schemas::{ShowId, UnixMs};
 
 use crate::clients::{SharedHistory, Workload};
+use crate::payments::Money;
 use crate::world::{Fault, VirtualClock, World};
 
 /// Partitions of the simulated stream (stream sequences of one skip the other's).
@@ -102,13 +103,15 @@ async fn simulate(seed: u64) -> Report {
         let show_time = start.0 + (1 + s.pick(0..48) as i64) * HOUR_MS;
         (work, show_time, 4 + s.pick(0..8))
     };
+    let money = Money::new(seed);
     for partition in 0..PARTITIONS {
-        tokio::spawn(processor::supervise(world.clone(), partition));
+        let tickets = money.tickets.clone();
+        tokio::spawn(processor::supervise(world.clone(), partition, tickets));
     }
     for show in &work.shows {
         clients::create_show(&world, *show, work.seats, UnixMs(show_time)).await;
     }
-    world.money.reconcile(world.clone());
+    money.reconcile(world.clone());
     let history: SharedHistory = Arc::new(Mutex::new(History::new()));
     world.lock().faults_on = true;
     let tasks: Vec<_> = (0..buyers)
@@ -116,6 +119,7 @@ async fn simulate(seed: u64) -> Report {
             tokio::spawn(clients::buyer(
                 world.clone(),
                 history.clone(),
+                money.clone(),
                 b,
                 work.clone(),
             ))
@@ -127,7 +131,7 @@ async fn simulate(seed: u64) -> Report {
     world.lock().faults_on = false;
     tokio::time::sleep(QUIET).await;
     let history = history.lock().expect("history").clone();
-    let (payments, open) = world.money.read_back().await;
+    let (payments, open) = money.read_back().await;
     let (mut state, unreadable) = match readback::final_state(&world, &work.shows, show_time) {
         Ok(state) => (state, None),
         Err(violation) => (history::FinalState::default(), Some(violation)),

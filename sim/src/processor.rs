@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::log::SimLog;
+use crate::payments::SimTickets;
 use crate::sink::SimSink;
 use crate::store::SimStore;
 use crate::world::{Fault, Incarnation, World};
@@ -39,13 +40,13 @@ enum End {
 }
 
 /// Run `partition`'s processors forever (the runtime drops this task at the end of the run).
-pub async fn supervise(world: Arc<World>, partition: u16) {
+pub async fn supervise(world: Arc<World>, partition: u16, tickets: Arc<SimTickets>) {
     let mut keep_epoch = None;
     loop {
         let epoch = keep_epoch
             .take()
             .unwrap_or_else(|| next_epoch(&world, partition));
-        let mut running = start(&world, partition, epoch);
+        let mut running = start(&world, partition, epoch, &tickets);
         match watch_over(&world, &mut running).await {
             End::Returned(Err(LoopError::Log(LogError::Gap { .. }))) => {
                 // Read again from the last acknowledged command; the lease is still ours.
@@ -86,7 +87,7 @@ async fn pause(world: &World, ms: std::ops::Range<u64>) {
 }
 
 /// Start a loop with lease `epoch`, its own clock skewed from true time and its own tuning.
-fn start(world: &Arc<World>, partition: u16, epoch: u64) -> Running {
+fn start(world: &Arc<World>, partition: u16, epoch: u64, tickets: &Arc<SimTickets>) -> Running {
     let life = Incarnation::new();
     let (held, held_rx) = watch::channel(true);
     let mut settings = LoopSettings::new(PartitionId(partition.to_string()));
@@ -114,7 +115,7 @@ fn start(world: &Arc<World>, partition: u16, epoch: u64) -> Running {
         Ownership::new(epoch, held_rx),
         SimLog::open(world.clone(), partition, life.clone()),
         Arc::new(SimStore::new(world.clone(), life.clone())),
-        Arc::new(SimSink::new(world.clone(), life.clone())),
+        Arc::new(SimSink::new(world.clone(), life.clone(), tickets.clone())),
         stop,
     );
     Running {

@@ -10,7 +10,7 @@ use schemas::{SeatDelta, ShowId};
 
 use fulfilment::store::TicketStore;
 
-use crate::payments::refund_owed;
+use crate::payments::{SimTickets, refund_owed};
 use crate::store::stored;
 use crate::world::{Fault, Incarnation, Projection, World};
 
@@ -18,12 +18,17 @@ use crate::world::{Fault, Incarnation, Projection, World};
 pub struct SimSink {
     world: Arc<World>,
     life: Arc<Incarnation>,
+    tickets: Arc<SimTickets>,
 }
 
 impl SimSink {
     /// The sink as `life` sees it.
-    pub fn new(world: Arc<World>, life: Arc<Incarnation>) -> SimSink {
-        SimSink { world, life }
+    pub fn new(world: Arc<World>, life: Arc<Incarnation>, tickets: Arc<SimTickets>) -> SimSink {
+        SimSink {
+            world,
+            life,
+            tickets,
+        }
     }
 }
 
@@ -41,8 +46,7 @@ impl EventSink for SimSink {
         for keyed in &batch.show_events {
             let fact = &keyed.event;
             if let Some(due) = refund_owed(fact.show_id, fact.at, &fact.event) {
-                let tickets = &self.world.money.tickets;
-                let _ = tickets.put_refund_due(&due).await;
+                let _ = self.tickets.put_refund_due(&due).await;
             }
         }
         Ok(())

@@ -14,8 +14,6 @@ use tokio::sync::{Notify, oneshot, watch};
 use uuid::Uuid;
 
 use processors::log::ReplyTo;
-
-use crate::payments::Money;
 use processors::store::{Fence, UserBookingRef};
 
 /// Every fault the simulation injects, each at its own boundary.
@@ -230,8 +228,6 @@ pub struct World {
     pub clock: SharedClock,
     /// Number of partitions.
     pub partitions: u16,
-    /// The payment side.
-    pub money: Arc<Money>,
 }
 
 impl World {
@@ -263,7 +259,6 @@ impl World {
             appended: (0..partitions).map(|_| Notify::new()).collect(),
             clock,
             partitions,
-            money: Money::new(seed),
         })
     }
 
