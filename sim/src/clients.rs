@@ -12,6 +12,8 @@ use schemas::{
 };
 use uuid::Uuid;
 
+use processors::reader::ShowReader;
+
 use crate::payments;
 use crate::world::{Fault, World};
 
@@ -149,6 +151,7 @@ pub async fn buyer(
     world: Arc<World>,
     history: SharedHistory,
     money: Arc<payments::Money>,
+    reader: Arc<dyn ShowReader>,
     buyer: u64,
     work: Workload,
 ) {
@@ -194,12 +197,14 @@ pub async fn buyer(
         }) else {
             continue;
         };
+        read_own(&world, &*reader, Own::Hold(hold_id)).await;
         think(&world, 0..ttl_ms * 13 / 10).await;
         let choice = world.lock().pick(0..10);
         let session = Session {
             world: &world,
             history: &history,
             money: &money,
+            reader: &*reader,
             buyer,
             step,
             show,
@@ -215,11 +220,42 @@ pub async fn buyer(
     }
 }
 
+/// Something a buyer was told it now has.
+#[derive(Clone, Copy, Debug)]
+enum Own {
+    Hold(HoldId),
+    Booking(schemas::BookingId),
+}
+
+/// Read-your-writes: a buyer told its hold or booking exists reads it back at once through the
+/// reader the ingress uses (index rows are written before any reply). A store outage is waited
+/// out; not finding it is a violation.
+async fn read_own(world: &World, reader: &dyn ShowReader, own: Own) {
+    loop {
+        let found = match own {
+            Own::Hold(id) => reader.hold(id).await.map(|f| f.is_some()),
+            Own::Booking(id) => reader.booking(id).await.map(|f| f.is_some()),
+        };
+        match found {
+            Ok(true) => return,
+            Ok(false) => {
+                let failure = format!(
+                    "VIOLATION read-your-writes: {own:?} was acknowledged but the reader does not find it"
+                );
+                world.lock().failures.push(failure);
+                return;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// One hold's follow-up.
 struct Session<'a> {
     world: &'a World,
     history: &'a SharedHistory,
     money: &'a payments::Money,
+    reader: &'a dyn ShowReader,
     buyer: u64,
     step: u64,
     show: ShowId,
@@ -272,6 +308,7 @@ impl Session<'_> {
         let Some(seats) = seats else {
             return;
         };
+        read_own(self.world, self.reader, Own::Booking(booking_id)).await;
         let next = self.world.lock().pick(0..20);
         think(self.world, 0..3_000).await;
         match next {

@@ -37,6 +37,8 @@ use history::{History, Rules};
 use schemas::{ShowId, UnixMs};
 
 use crate::clients::{SharedHistory, Workload};
+use processors::reader::{ShowReader, StateReader};
+
 use crate::payments::Money;
 use crate::world::{Fault, VirtualClock, World};
 
@@ -113,6 +115,12 @@ async fn simulate(seed: u64) -> Report {
     }
     money.reconcile(world.clone());
     let history: SharedHistory = Arc::new(Mutex::new(History::new()));
+    // The ingress's reader, through a store handle that never dies.
+    let reader_store = Arc::new(store::SimStore::new(
+        world.clone(),
+        world::Incarnation::new(),
+    ));
+    let reader: Arc<dyn ShowReader> = Arc::new(StateReader::new(reader_store));
     world.lock().faults_on = true;
     let tasks: Vec<_> = (0..buyers)
         .map(|b| {
@@ -120,6 +128,7 @@ async fn simulate(seed: u64) -> Report {
                 world.clone(),
                 history.clone(),
                 money.clone(),
+                reader.clone(),
                 b,
                 work.clone(),
             ))
