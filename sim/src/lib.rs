@@ -80,15 +80,21 @@ impl Report {
 
 /// Run one seed to the end.
 pub fn run_seed(seed: u64) -> Report {
+    run_seed_with(seed, false)
+}
+
+/// Run one seed, moving a show to the other partition mid-sale if `hot_moves` (the move has no
+/// handover yet: issue 15's third finding).
+pub fn run_seed_with(seed: u64, hot_moves: bool) -> Report {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("a current-thread runtime");
-    runtime.block_on(simulate(seed))
+    runtime.block_on(simulate(seed, hot_moves))
 }
 
-async fn simulate(seed: u64) -> Report {
+async fn simulate(seed: u64, hot_moves: bool) -> Report {
     let began = tokio::time::Instant::now();
     let start = world::SIM_START;
     let clock: SharedClock = Arc::new(VirtualClock::new(start));
@@ -122,6 +128,24 @@ async fn simulate(seed: u64) -> Report {
     ));
     let reader: Arc<dyn ShowReader> = Arc::new(StateReader::new(reader_store));
     world.lock().faults_on = true;
+    if hot_moves {
+        let (world, shows) = (world.clone(), work.shows.clone());
+        tokio::spawn(async move {
+            let (after, show) = {
+                let mut s = world.lock();
+                (
+                    s.pick(500..8_000),
+                    shows[s.pick(0..shows.len() as u64) as usize],
+                )
+            };
+            tokio::time::sleep(Duration::from_millis(after)).await;
+            let mut s = world.lock();
+            let from = processors::topology::partition_index(show, PARTITIONS);
+            if s.roll(Fault::HotMove) {
+                s.moved.insert(show, (from + 1) % PARTITIONS);
+            }
+        });
+    }
     let tasks: Vec<_> = (0..buyers)
         .map(|b| {
             tokio::spawn(clients::buyer(

@@ -150,9 +150,13 @@ impl CommandLog for SimLog {
     }
 
     async fn reply(&self, to: &ReplyTo, reply: &Reply) -> Result<(), LogError> {
-        let mut s = self.world.lock();
-        if !s.roll(Fault::LoseReply) {
-            s.deliver(to, reply);
+        let lost = self.world.lock().roll(Fault::LoseReply);
+        self.world.trace(format_args!(
+            "reply to {} (lost: {lost}): {} {:?}",
+            to.0, reply.command_id.0, reply.outcome
+        ));
+        if !lost {
+            self.world.lock().deliver(to, reply);
         }
         Ok(())
     }

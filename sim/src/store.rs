@@ -136,6 +136,10 @@ impl ShowStore for SimStore {
             return Err(StoreError::Timeout);
         }
         let outcome = self.apply(write);
+        self.world.trace(format_args!(
+            "store: show {} {:?} -> {:?}: {:?}",
+            write.show_id, write.expected, write.next, outcome
+        ));
         if outcome == PersistOutcome::Applied {
             self.life
                 .boundary(&self.world, Fault::CrashAfterPersist)

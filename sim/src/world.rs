@@ -60,6 +60,8 @@ pub enum Fault {
     ClientPublishLost,
     /// A client's publish is stored but the client is not told.
     ClientAckLost,
+    /// A show's commands go to another partition from now on, with no handover.
+    HotMove,
 }
 
 impl Fault {
@@ -86,6 +88,7 @@ impl Fault {
             Fault::LeaseExpiry => 0.2,
             Fault::ClientPublishLost => 0.02,
             Fault::ClientAckLost => 0.02,
+            Fault::HotMove => 1.0,
         }
     }
 }
@@ -170,6 +173,8 @@ pub struct State {
     pub seat_map: BTreeMap<ShowId, Projection>,
     /// Failures outside the checker's reach (a loop that panicked).
     pub failures: Vec<String>,
+    /// Shows moved to another partition mid-sale (a hot-show move), and where.
+    pub moved: BTreeMap<ShowId, u16>,
 }
 
 impl State {
@@ -255,6 +260,7 @@ impl World {
                 hints: BTreeMap::new(),
                 seat_map: BTreeMap::new(),
                 failures: Vec::new(),
+                moved: BTreeMap::new(),
             }),
             appended: (0..partitions).map(|_| Notify::new()).collect(),
             clock,
@@ -276,9 +282,11 @@ impl World {
 
     /// Append a command to its show's partition, stamped with log time.
     pub fn append(&self, envelope: CommandEnvelope, reply_to: Option<ReplyTo>) -> u64 {
-        let partition = processors::topology::partition_index(envelope.show_id, self.partitions);
         let now = self.clock.now().0;
         let mut s = self.lock();
+        let partition = s.moved.get(&envelope.show_id).copied().unwrap_or_else(|| {
+            processors::topology::partition_index(envelope.show_id, self.partitions)
+        });
         let last = s.last_at.entry(partition).or_insert(0);
         let at = now.max(*last);
         *last = at;
