@@ -736,7 +736,11 @@ fn decide_show(
         }
         changes.extend_from_slice(&decision.seat_changes);
         collect_events(show, command, &decision, &mut plan);
-        if let (Origin::Decided, Outcome::Accepted(events)) = (decision.origin, &decision.outcome) {
+        if let Outcome::Accepted(events) = &decision.outcome {
+            // Also for a retry answered from memory: its first attempt's batch may have died
+            // between its persist and its index rows, and the retry can overtake that attempt's
+            // redelivery (a show moved to another partition), so the retry's requester would
+            // hear of a hold or booking no reader finds. The rows are idempotent.
             index_rows(show, events, &mut plan.index);
         }
         if let Some(to) = &command.reply_to {
