@@ -68,17 +68,17 @@ impl ExpirySchedule {
         due
     }
 
-    /// The show due first, whenever that is, guarded like [`ExpirySchedule::take_due`] (`None`
-    /// if there is none or it is guarded). A loop that cannot read the log's time yet sends it
-    /// an `Expire` early to learn it (see [`LogTime::is_known`]).
+    /// The show due first, whenever that is, among those not guarded (then guarded like
+    /// [`ExpirySchedule::take_due`]; `None` if every show is guarded). A loop that cannot read
+    /// the log's time yet sends it an `Expire` early to learn it (see [`LogTime::is_known`]); if
+    /// that one never comes back (its show moved to another partition), the next call takes the
+    /// next show instead of waiting on the same one.
     pub fn take_earliest(&mut self, own: UnixMs, resend_after: Duration) -> Option<ShowId> {
         let (show, entry) = self
             .shows
             .iter_mut()
+            .filter(|(_, entry)| entry.not_before <= own)
             .min_by_key(|(show, entry)| (entry.due, **show))?;
-        if entry.not_before > own {
-            return None;
-        }
         entry.not_before = UnixMs(own.0 + resend_after.as_millis() as i64);
         Some(*show)
     }
@@ -224,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn the_earliest_show_can_be_taken_early_once_per_guard_period() {
+    fn the_earliest_unguarded_show_can_be_taken_early() {
         let mut s = ExpirySchedule::default();
         let guard = Duration::from_millis(1000);
         assert_eq!(s.take_earliest(UnixMs(0), guard), None);
@@ -232,6 +232,8 @@ mod tests {
         s.set(a, Some(UnixMs(90_000)));
         s.set(b, Some(UnixMs(70_000)));
         assert_eq!(s.take_earliest(UnixMs(5_000), guard), Some(b));
+        // b is guarded: the next show is taken, then none until the guards pass.
+        assert_eq!(s.take_earliest(UnixMs(5_100), guard), Some(a));
         assert_eq!(s.take_earliest(UnixMs(5_999), guard), None);
         assert_eq!(s.take_earliest(UnixMs(6_000), guard), Some(b));
         assert!(!LogTime::default().is_known());
