@@ -15,8 +15,13 @@ pub struct ExpirySchedule {
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
+    /// When the show's next hold lapses, in log time.
     due: UnixMs,
-    /// An `Expire` was sent; do not send another before this instant.
+    /// An `Expire` was sent; do not send another before this instant of the loop's OWN clock.
+    /// Not log time: the loop's reading of the log's time jumps when it first sees a command
+    /// (a fresh loop whose clock is a minute ahead sends an `Expire` at once, learns from it that
+    /// the log is a minute behind, and a guard set in its first reading would hold the show's
+    /// expiry back by that minute).
     not_before: UnixMs,
 }
 
@@ -47,13 +52,14 @@ impl ExpirySchedule {
         self.shows.is_empty()
     }
 
-    /// Shows whose expiry is due at `now`; each is then guarded for `resend_after` so a slow
-    /// `Expire` is not sent again on every loop iteration.
-    pub fn take_due(&mut self, now: UnixMs, resend_after: Duration) -> Vec<ShowId> {
-        let guard = UnixMs(now.0 + resend_after.as_millis() as i64);
+    /// Shows whose expiry is due at log time `now`; each is then guarded for `resend_after` of
+    /// the loop's own clock (reading `own` now) so a slow `Expire` is not sent again on every
+    /// loop iteration.
+    pub fn take_due(&mut self, now: UnixMs, own: UnixMs, resend_after: Duration) -> Vec<ShowId> {
+        let guard = UnixMs(own.0 + resend_after.as_millis() as i64);
         let mut due = Vec::new();
         for (show, entry) in &mut self.shows {
-            if entry.due <= now && entry.not_before <= now {
+            if entry.due <= now && entry.not_before <= own {
                 entry.not_before = guard;
                 due.push(*show);
             }
@@ -62,10 +68,29 @@ impl ExpirySchedule {
         due
     }
 
-    /// Time from `now` until the next show becomes due (zero if one is due already).
-    pub fn time_until_next(&self, now: UnixMs) -> Option<Duration> {
-        let next = self.shows.values().map(|e| e.due.max(e.not_before)).min()?;
-        Some(Duration::from_millis((next.0 - now.0).max(0) as u64))
+    /// The show due first, whenever that is, among those not guarded (then guarded like
+    /// [`ExpirySchedule::take_due`]; `None` if every show is guarded). A loop that cannot read
+    /// the log's time yet sends it an `Expire` early to learn it (see [`LogTime::is_known`]); if
+    /// that one never comes back (its show moved to another partition), the next call takes the
+    /// next show instead of waiting on the same one.
+    pub fn take_earliest(&mut self, own: UnixMs, resend_after: Duration) -> Option<ShowId> {
+        let (show, entry) = self
+            .shows
+            .iter_mut()
+            .filter(|(_, entry)| entry.not_before <= own)
+            .min_by_key(|(show, entry)| (entry.due, **show))?;
+        entry.not_before = UnixMs(own.0 + resend_after.as_millis() as i64);
+        Some(*show)
+    }
+
+    /// Time until the next show becomes due (zero if one is due already), at log time `now`
+    /// and own time `own`.
+    pub fn time_until_next(&self, now: UnixMs, own: UnixMs) -> Option<Duration> {
+        self.shows
+            .values()
+            .map(|e| (e.due.0 - now.0).max(e.not_before.0 - own.0).max(0))
+            .min()
+            .map(|ms| Duration::from_millis(ms as u64))
     }
 }
 
@@ -94,6 +119,12 @@ impl LogTime {
             None => seen,
         };
         self.offset = Some((offset, now));
+    }
+
+    /// Whether a command has been seen, so [`LogTime::now`] follows the log's clock rather than
+    /// only the loop's own.
+    pub fn is_known(&self) -> bool {
+        self.offset.is_some()
     }
 
     /// The log's current time when the loop's clock reads `now` (its own clock until a command
@@ -130,20 +161,46 @@ mod tests {
         s.set(a, Some(UnixMs(100)));
         s.set(b, Some(UnixMs(500)));
         let guard = Duration::from_millis(1000);
-        assert_eq!(s.take_due(UnixMs(99), guard), vec![]);
+        // Here the loop's own clock agrees with the log's.
+        let at = |t| (UnixMs(t), UnixMs(t));
+        let take = |s: &mut ExpirySchedule, t| {
+            let (now, own) = at(t);
+            s.take_due(now, own, guard)
+        };
+        assert_eq!(take(&mut s, 99), vec![]);
         assert_eq!(
-            s.time_until_next(UnixMs(90)),
+            s.time_until_next(UnixMs(90), UnixMs(90)),
             Some(Duration::from_millis(10))
         );
-        assert_eq!(s.take_due(UnixMs(100), guard), vec![a]);
-        assert_eq!(s.take_due(UnixMs(600), guard), vec![b]);
+        assert_eq!(take(&mut s, 100), vec![a]);
+        assert_eq!(take(&mut s, 600), vec![b]);
         // a is still due (its Expire has not been applied) but guarded until 1100.
-        assert_eq!(s.take_due(UnixMs(1099), guard), vec![]);
-        assert_eq!(s.take_due(UnixMs(1100), guard), vec![a]);
+        assert_eq!(take(&mut s, 1099), vec![]);
+        assert_eq!(take(&mut s, 1100), vec![a]);
         s.set(a, None);
         s.set(b, Some(UnixMs(5000)));
-        assert_eq!(s.take_due(UnixMs(4000), guard), vec![]);
+        assert_eq!(take(&mut s, 4000), vec![]);
         assert_eq!(s.len(), 1);
+    }
+
+    /// Found by the simulation (seed 26): a loop whose clock ran a minute ahead sent an `Expire`
+    /// at once, learned the log's time from it, and then sent none for a minute.
+    #[test]
+    fn the_resend_guard_runs_on_the_loops_own_clock_not_its_reading_of_the_log() {
+        let mut s = ExpirySchedule::default();
+        let a = ShowId(Uuid::from_u128(1));
+        let guard = Duration::from_millis(1000);
+        s.set(a, Some(UnixMs(10_000)));
+        // Own clock 60 s ahead, no command seen yet: log time is read as 65 s; the show is due.
+        assert_eq!(s.take_due(UnixMs(65_000), UnixMs(65_000), guard), vec![a]);
+        // The Expire comes back stamped 5 s: log time is now read correctly, the hold is still
+        // not due, and once it is, the guard (1 s of own time, long past) does not hold it back.
+        assert_eq!(s.take_due(UnixMs(5_200), UnixMs(65_200), guard), vec![]);
+        assert_eq!(
+            s.time_until_next(UnixMs(5_200), UnixMs(65_200)),
+            Some(Duration::from_millis(4_800))
+        );
+        assert_eq!(s.take_due(UnixMs(10_000), UnixMs(70_000), guard), vec![a]);
     }
 
     #[test]
@@ -164,6 +221,22 @@ mod tests {
             log.observe(UnixMs(t), UnixMs(t));
         }
         assert_eq!(log.now(UnixMs(1_000_000)), UnixMs(1_000_000));
+    }
+
+    #[test]
+    fn the_earliest_unguarded_show_can_be_taken_early() {
+        let mut s = ExpirySchedule::default();
+        let guard = Duration::from_millis(1000);
+        assert_eq!(s.take_earliest(UnixMs(0), guard), None);
+        let (a, b) = (ShowId(Uuid::from_u128(1)), ShowId(Uuid::from_u128(2)));
+        s.set(a, Some(UnixMs(90_000)));
+        s.set(b, Some(UnixMs(70_000)));
+        assert_eq!(s.take_earliest(UnixMs(5_000), guard), Some(b));
+        // b is guarded: the next show is taken, then none until the guards pass.
+        assert_eq!(s.take_earliest(UnixMs(5_100), guard), Some(a));
+        assert_eq!(s.take_earliest(UnixMs(5_999), guard), None);
+        assert_eq!(s.take_earliest(UnixMs(6_000), guard), Some(b));
+        assert!(!LogTime::default().is_known());
     }
 
     #[test]

@@ -139,3 +139,73 @@ pub trait CommandLog: Send {
         None
     }
 }
+
+/// The order a consumer's deliveries must arrive in. The server numbers every delivery of a
+/// consumer (stream sequences skip other partitions' commands; these do not), so a delivery whose
+/// number is not the next one means one was lost in transit, such as one sent while the
+/// connection was being replaced. With cumulative acks nothing after such a gap may be processed:
+/// acknowledging it would acknowledge the lost command too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryOrder {
+    next: u64,
+}
+
+impl DeliveryOrder {
+    /// Deliveries continue after `delivered`, the consumer's last delivery number when reading
+    /// (re)starts.
+    pub fn after(delivered: u64) -> DeliveryOrder {
+        DeliveryOrder {
+            next: delivered + 1,
+        }
+    }
+
+    /// The delivery number that must come next.
+    pub fn expected(&self) -> u64 {
+        self.next
+    }
+
+    /// Take delivery number `delivery`, or name the gap before it.
+    pub fn accept(&mut self, delivery: u64) -> Result<(), LogError> {
+        if delivery != self.next {
+            return Err(LogError::Gap {
+                expected: self.next,
+                delivered: delivery,
+            });
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// After an idle wait: the server reports it delivered through `delivered`; anything
+    /// reported and never received is a gap.
+    pub fn missing(&self, delivered: u64) -> Option<LogError> {
+        (delivered >= self.next).then_some(LogError::Gap {
+            expected: self.next,
+            delivered,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_delivery_is_a_gap_and_nothing_after_it_is_taken() {
+        let mut order = DeliveryOrder::after(4);
+        assert!(order.accept(5).is_ok());
+        assert!(order.missing(5).is_none());
+        assert!(matches!(
+            order.accept(7),
+            Err(LogError::Gap {
+                expected: 6,
+                delivered: 7
+            })
+        ));
+        assert_eq!(order.expected(), 6, "the gap is not stepped over");
+        assert!(matches!(
+            order.missing(6),
+            Some(LogError::Gap { expected: 6, .. })
+        ));
+    }
+}

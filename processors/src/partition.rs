@@ -277,7 +277,8 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
     }
 
     fn next_wait(&self) -> Duration {
-        let until_expiry = self.expiry.time_until_next(self.log_now());
+        let own = self.settings.clock.now();
+        let until_expiry = self.expiry.time_until_next(self.log_time.now(own), own);
         let wait = until_expiry.map_or(self.settings.batch_wait, |d| {
             d.min(self.settings.batch_wait)
         });
@@ -302,8 +303,18 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
     }
 
     async fn send_due_expiries(&mut self) {
-        let now = self.log_now();
-        for show in self.expiry.take_due(now, self.settings.expire_resend) {
+        let own = self.settings.clock.now();
+        let now = self.log_time.now(own);
+        let resend = self.settings.expire_resend;
+        let mut due = self.expiry.take_due(now, own, resend);
+        if due.is_empty() && !self.log_time.is_known() {
+            // No command seen yet (a loop that took over an idle partition): `now` is only the
+            // loop's own clock, and one running behind the log's would hold seats past their
+            // TTL by as much. An Expire sent now comes back stamped with the log's time and
+            // teaches it; it sweeps only holds due by then.
+            due.extend(self.expiry.take_earliest(own, resend));
+        }
+        for show in due {
             let envelope = expire_command(show, now);
             match self.log.append(&envelope).await {
                 Ok(()) => debug!(%show, "expire scheduled"),
@@ -725,7 +736,11 @@ fn decide_show(
         }
         changes.extend_from_slice(&decision.seat_changes);
         collect_events(show, command, &decision, &mut plan);
-        if let (Origin::Decided, Outcome::Accepted(events)) = (decision.origin, &decision.outcome) {
+        if let Outcome::Accepted(events) = &decision.outcome {
+            // Also for a retry answered from memory: its first attempt's batch may have died
+            // between its persist and its index rows, and the retry can overtake that attempt's
+            // redelivery (a show moved to another partition), so the retry's requester would
+            // hear of a hold or booking no reader finds. The rows are idempotent.
             index_rows(show, events, &mut plan.index);
         }
         if let Some(to) = &command.reply_to {

@@ -13,7 +13,7 @@ use futures::{FutureExt, StreamExt};
 use schemas::{CommandEnvelope, Reply, UnixMs};
 use tracing::{debug, info, warn};
 
-use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
+use crate::log::{CommandLog, DeliveryOrder, LogEntry, LogError, LoggedCommand, ReplyTo};
 use crate::serve::bus::{REPLY_TO_HEADER, logged_commands, reply_messages};
 use crate::serve::nats::NatsError;
 use crate::topology::{PartitionId, Topology};
@@ -92,10 +92,8 @@ pub struct JetStreamLog {
     /// The last message delivered, until its batch is complete.
     last: Option<(u64, jetstream::Message)>,
     pending: Option<u64>,
-    /// The consumer sequence the next delivery must carry. The server numbers every delivery of
-    /// this consumer (stream sequences skip other partitions' commands; these do not), so a skip
-    /// is a delivery lost in transit, such as one sent while the connection was being replaced.
-    next_delivery: u64,
+    /// The consumer sequence the next delivery must carry (see [`DeliveryOrder`]).
+    order: DeliveryOrder,
     /// The consumer, to ask the server how far it delivered (see [`GAP_PROBE_EVERY`]).
     consumer: PullConsumer,
     /// When the server was last asked.
@@ -146,7 +144,7 @@ impl JetStreamLog {
             unacked: VecDeque::new(),
             last: None,
             pending: None,
-            next_delivery: consumer.cached_info().delivered.consumer_sequence + 1,
+            order: DeliveryOrder::after(consumer.cached_info().delivered.consumer_sequence),
             consumer: consumer.clone(),
             last_probe: tokio::time::Instant::now(),
         })
@@ -167,17 +165,14 @@ impl JetStreamLog {
                 return Ok(None);
             }
         };
-        if delivered < self.next_delivery {
+        let Some(gap) = self.order.missing(delivered) else {
             return Ok(None);
-        }
+        };
         match tokio::time::timeout(GAP_PROBE_GRACE, self.messages.next()).await {
             Ok(Some(Ok(message))) => Ok(Some(message)),
             Ok(Some(Err(e))) => Err(unavailable(e)),
             Ok(None) => Err(LogError::Closed),
-            Err(_) => Err(LogError::Gap {
-                expected: self.next_delivery,
-                delivered,
-            }),
+            Err(_) => Err(gap),
         }
     }
 
@@ -185,13 +180,7 @@ impl JetStreamLog {
     fn logged(&mut self, message: jetstream::Message) -> Result<Vec<LoggedCommand>, LogError> {
         let info = message.info().map_err(LogError::Fatal)?;
         let seq = info.stream_sequence;
-        if info.consumer_sequence != self.next_delivery {
-            return Err(LogError::Gap {
-                expected: self.next_delivery,
-                delivered: info.consumer_sequence,
-            });
-        }
-        self.next_delivery += 1;
+        self.order.accept(info.consumer_sequence)?;
         let at = UnixMs((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
         self.pending = Some(info.pending);
         let logged = |part: usize, entry, reply_to| LoggedCommand {

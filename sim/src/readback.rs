@@ -1,0 +1,174 @@
+//! The final state read back once the run is quiet: every show from the store, its seat map
+//! from the projection a live reader keeps (after its quiet audit), in the checker's terms.
+
+use engine::{HoldStatus, ShowState, StateRow};
+use history::{Admission, BookingRecord, Cancellation, FinalState, HoldEnd, HoldRecord, Ms};
+use schemas::{SeatStatus, ShowId};
+
+use crate::sink::audit;
+use crate::store::stored;
+use crate::world::World;
+
+/// Read every show of the run back; a show the store holds but that does not restore (the
+/// restore refuses, say, a seat claimed by two holds) is a violation of its own.
+pub fn final_state(world: &World, shows: &[ShowId], show_time: Ms) -> Result<FinalState, String> {
+    let mut state = FinalState {
+        show_time,
+        ..FinalState::default()
+    };
+    for show in shows {
+        read_show(world, *show, &mut state)?;
+    }
+    Ok(state)
+}
+
+fn unreadable(show: ShowId, e: impl std::fmt::Display) -> String {
+    format!("VIOLATION stored-state-restores: show {show} does not restore: {e}")
+}
+
+fn status(s: SeatStatus) -> history::SeatStatus {
+    match s {
+        SeatStatus::Available => history::SeatStatus::Available,
+        SeatStatus::Held => history::SeatStatus::Held,
+        SeatStatus::Booked => history::SeatStatus::Booked,
+        SeatStatus::Blocked => history::SeatStatus::Blocked,
+    }
+}
+
+fn read_show(world: &World, show: ShowId, out: &mut FinalState) -> Result<(), String> {
+    let Some(rows) = stored(world, show) else {
+        return Ok(());
+    };
+    let engine = processors::rows::restore(show, &rows).map_err(|e| unreadable(show, e))?;
+    for (seat, s) in engine.seat_statuses() {
+        out.stored_seats.insert(seat.0, status(s));
+    }
+    // Quiet now: the live map has audited the show against the store.
+    audit(world, show);
+    if let Some(map) = world.lock().seat_map.get(&show) {
+        for (seat, s) in &map.seats {
+            out.seat_map.insert(seat.0, status(*s));
+        }
+    }
+    let snapshot = engine.snapshot();
+    for row in &snapshot {
+        if let StateRow::Hold { hold_id, body } = row {
+            out.holds.push(HoldRecord {
+                id: hold_id.0,
+                seats: seat_ids(&engine, &body.seats),
+                expires_at: body.expires_at.0,
+                end: match (body.status, body.booking_id) {
+                    (HoldStatus::Confirmed, Some(b)) => HoldEnd::Confirmed(b.0),
+                    (HoldStatus::Confirmed, None) | (HoldStatus::Active, _) => HoldEnd::Active,
+                    (HoldStatus::Released, _) => HoldEnd::Released,
+                    (HoldStatus::Expired, _) => HoldEnd::Expired,
+                },
+            });
+        }
+    }
+    for row in &snapshot {
+        let StateRow::Booking { booking_id, body } = row else {
+            continue;
+        };
+        let hold = snapshot.iter().find_map(|r| match r {
+            StateRow::Hold { hold_id, body: h } if *hold_id == body.hold_id => Some(h),
+            _ => None,
+        });
+        out.bookings.push(BookingRecord {
+            id: booking_id.0,
+            hold: body.hold_id.0,
+            seats: hold.map_or_else(Vec::new, |h| seat_ids(&engine, &h.seats)),
+            amount: hold.map_or(0, |h| h.total_minor as u64),
+            booked_at: body.booked_at.0,
+            cancelled: body.cancellation.as_ref().map(|c| Cancellation {
+                at: c.at.0,
+                refund: c.refund_minor as u64,
+            }),
+        });
+        for check_in in &body.check_ins {
+            if let Some(seat) = engine.seat_id(check_in.seat) {
+                out.admissions.push(Admission {
+                    ticket: engine::ticket_id(*booking_id, seat).0,
+                    booking: booking_id.0,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn seat_ids(engine: &ShowState, indices: &[u32]) -> Vec<uuid::Uuid> {
+    indices
+        .iter()
+        .filter_map(|i| engine.seat_id(*i))
+        .map(|s| s.0)
+        .collect()
+}
+
+/// Holds still active long after they lapsed, although the run has been quiet: expiry stopped
+/// working (the checker cannot tell, as the seats agree with the hold).
+pub fn lapsed_but_active(state: &FinalState, now: Ms, grace_ms: Ms) -> Option<String> {
+    let stuck: Vec<String> = state
+        .holds
+        .iter()
+        .filter(|h| h.end == HoldEnd::Active && h.expires_at + grace_ms < now)
+        .map(|h| format!("{} (lapsed at {})", h.id, h.expires_at))
+        .collect();
+    (!stuck.is_empty()).then(|| {
+        format!(
+            "VIOLATION holds-lapse: {} hold(s) still active more than {grace_ms} ms after they lapsed, at {now}: {}",
+            stuck.len(),
+            stuck.join(", ")
+        )
+    })
+}
+
+/// Every command the log accepted must have been decided once the run is quiet (its outcome is
+/// remembered by its show), whether or not anyone heard the answer. A client retry with the
+/// same key can hide a lost command from the history (the retry applies it), so this reads the
+/// log itself: an acknowledged delivery that was never applied (a cumulative ack past a lost
+/// delivery, an ack before persist) shows here. `Expire` is left out: the loop drops a late one
+/// by design and schedules another.
+pub fn undecided(world: &World, now: Ms) -> Option<String> {
+    let stream = world.lock().stream.clone();
+    let mut shows: std::collections::BTreeMap<ShowId, Option<ShowState>> = Default::default();
+    for msg in stream {
+        if matches!(msg.envelope.command, schemas::Command::Expire) {
+            continue;
+        }
+        let show = msg.envelope.show_id;
+        let engine = shows.entry(show).or_insert_with(|| {
+            stored(world, show).and_then(|rows| processors::rows::restore(show, &rows).ok())
+        });
+        let decided = engine.as_ref().is_some_and(|e| {
+            matches!(
+                e.recall(&msg.envelope, msg.at, schemas::UnixMs(now)),
+                engine::Recalled::Outcome(_)
+            )
+        });
+        if !decided {
+            return Some(format!(
+                "VIOLATION logged-commands-decided: command {} ({}) logged as #{} at {} was never decided",
+                msg.envelope.command_id.0,
+                command_name(&msg.envelope.command),
+                msg.seq,
+                msg.at.0
+            ));
+        }
+    }
+    None
+}
+
+fn command_name(command: &schemas::Command) -> &'static str {
+    match command {
+        schemas::Command::CreateShow { .. } => "create",
+        schemas::Command::Hold { .. } => "hold",
+        schemas::Command::Release { .. } => "release",
+        schemas::Command::Expire => "expire",
+        schemas::Command::Confirm { .. } => "confirm",
+        schemas::Command::Cancel { .. } => "cancel",
+        schemas::Command::CheckIn { .. } => "check-in",
+        schemas::Command::Block { .. } => "block",
+        schemas::Command::Unblock { .. } => "unblock",
+    }
+}
