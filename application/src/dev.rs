@@ -11,7 +11,7 @@ use std::time::Duration;
 use catalog::Catalog;
 use fulfilment::dev::DevSettings;
 use payments::{PaymentProvider, RetryPolicy, Retrying, SandboxConfig, SandboxProvider};
-use processors::dev::{DevPipeline, PipelineConfig};
+use processors::embedded::{DevPipeline, PipelineConfig};
 use processors::reader::ShowReader;
 use rand::RngCore;
 use tokio::net::TcpListener;

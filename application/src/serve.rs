@@ -12,15 +12,15 @@ use catalog::Catalog;
 use fulfilment::FulfilmentConfig;
 use futures::StreamExt;
 use payments::{ClientConfig, HttpPaymentProvider, PaymentProvider};
+use processors::cql::CqlStore;
+use processors::jetstream::NatsBus;
 use processors::reader::{ShowReader, StateReader};
-use processors::serve::CqlStore;
-use processors::serve::NatsBus;
 use processors::topology::Topology;
 use schemas::SeatDelta;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
-use crate::dev::{DevServer, StartError};
+use crate::embedded::{DevServer, StartError};
 use crate::idempotency::KvIndex;
 use crate::server::{self, backend};
 use crate::sync;
@@ -70,7 +70,7 @@ pub async fn start_full(
         .unwrap_or_default()
         .into_bytes();
     let topology = Arc::new(topology);
-    let nats = processors::serve::connect(&config.nats_url)
+    let nats = processors::jetstream::connect(&config.nats_url)
         .await
         .map_err(backend("nats"))?;
     let bus = NatsBus::new(nats.clone(), topology.clone(), config.api.command_timeout())

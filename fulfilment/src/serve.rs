@@ -10,8 +10,8 @@ use async_nats::jetstream::{self, AckKind, consumer::AckPolicy, consumer::pull};
 use catalog::Catalog;
 use futures::StreamExt;
 use payments::{ClientConfig, HttpPaymentProvider, PaymentProvider};
+use processors::cql::CqlStore;
 use processors::reader::{ShowReader, StateReader};
-use processors::serve::CqlStore;
 use processors::topology::Topology;
 use schemas::ShowFacts;
 use tokio::sync::{oneshot, watch};
@@ -121,7 +121,7 @@ pub async fn start_tickets(
     );
     let worker = Arc::new(TicketWorker::new(Issuer::new(keys, catalog), store.clone()));
     let (lanes, mut tasks) = Lanes::spawn(worker, config.lanes());
-    let nats = processors::serve::connect(&args.nats_url)
+    let nats = processors::jetstream::connect(&args.nats_url)
         .await
         .map_err(backend("nats"))?;
     let messages = open_consumer(&nats, &topology, &args.consumer).await?;

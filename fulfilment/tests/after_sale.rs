@@ -17,7 +17,7 @@ use payments::{
     SandboxConfig, SandboxProvider,
 };
 use processors::bus::CommandBus;
-use processors::dev::{DevPipeline, PipelineConfig};
+use processors::embedded::{DevPipeline, PipelineConfig};
 use processors::reader::ShowReader;
 use schemas::{
     BookingId, Command, CommandEnvelope, CommandId, Event, Fingerprint, HoldId, HoldLimits,

@@ -29,10 +29,11 @@ use async_nats::jetstream::{self, stream};
 use engine::ShowState;
 use futures::StreamExt;
 use processors::bus::CommandBus;
+use processors::cql::CqlStore;
+use processors::jetstream::NatsBus;
+use processors::jetstream::REPLY_TO_HEADER;
+use processors::processor::{ProcessorConfig, run_processor};
 use processors::provision::{ProvisionTarget, provision};
-use processors::serve::NatsBus;
-use processors::serve::REPLY_TO_HEADER;
-use processors::serve::{CqlStore, ProcessorConfig, run_processor};
 use processors::store::{Fence, PersistOutcome, ShowStore, ShowWrite};
 use processors::topology::Topology;
 use schemas::{
@@ -477,7 +478,7 @@ async fn main() -> Result<(), Failure> {
         cql_nodes: Some(cql_nodes.clone()),
     };
     provision(&topology, &target).await?;
-    let client = processors::serve::connect(&nats_url).await?;
+    let client = processors::jetstream::connect(&nats_url).await?;
     let js = jetstream::new(client.clone());
     let show = ShowId(Uuid::new_v4());
     let payload = schemas::encode(&hold(show, 0))?;

@@ -1,7 +1,7 @@
 //! The seam the ingress submits commands through: one call, one decision (or a named failure).
 //!
-//! Implementations: [`NatsBus`](crate::serve::NatsBus) (serve mode: JetStream publish with
-//! `Nats-Msg-Id`, reply on an inbox) and [`LocalBus`](crate::dev::LocalBus) (dev mode: the
+//! Implementations: [`NatsBus`](crate::jetstream::NatsBus) (serve mode: JetStream publish with
+//! `Nats-Msg-Id`, reply on an inbox) and [`LocalBus`](crate::embedded::LocalBus) (dev mode: the
 //! in-process log of the embedded pipeline).
 
 use async_trait::async_trait;

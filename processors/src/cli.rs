@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::metrics::{Exporter, LAG_POLL_INTERVAL, MetricsError, serve_exporter, watch_lag};
+use crate::processor::{ProcessorConfig, ProcessorError, run_processor};
 use crate::provision::{ProvisionError, ProvisionReport, ProvisionTarget, provision};
-use crate::serve::{ProcessorConfig, ProcessorError, run_processor};
 use crate::topology::{PartitionId, Topology, TopologyError};
 
 /// `boxoffice processor`: apply partitions' commands (serve mode).
@@ -167,7 +167,7 @@ impl ProcessorProcess {
         let exporter = serve_exporter(addr).await?;
         info!("metrics at http://{}/metrics", exporter.local_addr());
         process.exporter = Some(exporter);
-        let client = crate::serve::connect(&process.config.nats_url)
+        let client = crate::jetstream::connect(&process.config.nats_url)
             .await
             .map_err(ProcessorError::from)?;
         let topology = Arc::new(process.config.topology.clone());

@@ -1,7 +1,7 @@
 //! The event seam: seat deltas and booking facts leave the partition loop here, after persist.
 //!
 //! Serve mode publishes to JetStream (`seats.<showId>`, `bookings.<showId>`, see
-//! [`crate::serve::NatsEventSink`]); dev mode fans out in process through [`EventHub`], which the
+//! [`crate::jetstream::NatsEventSink`]); dev mode fans out in process through [`EventHub`], which the
 //! ingress subscribes to for live seat maps and projections.
 
 use std::future::Future;

@@ -4,8 +4,8 @@
 //! # Layout
 //! Seams (traits the rest of the system codes against):
 //! - [`bus`]: [`bus::CommandBus`] — the ingress submits a `CommandEnvelope` and awaits its
-//!   `Reply` (`BusError::Timeout` = outcome unknown). Impls: [`dev::LocalBus`] (dev) and
-//!   `serve::NatsBus` (JetStream).
+//!   `Reply` (`BusError::Timeout` = outcome unknown). Impls: [`embedded::LocalBus`] (dev) and
+//!   `jetstream::NatsBus` (JetStream).
 //! - [`store`]: [`store::ShowStore`] — the source of truth the loop persists through (fenced
 //!   conditional batches, index rows, expiry hints); [`reader::ShowReader`] — by-id reads for the
 //!   ingress that see every answered write ([`reader::StateReader`] over any `ShowStore`: a
@@ -24,8 +24,13 @@
 //! - [`metrics`]: batch sizes, decide/persist/publish latencies, lag, via the `metrics` facade.
 //! - [`topology`]: `streams.yaml` (streams, partitions, hot shows, processor and CQL settings).
 //!
-//! Modes:
-//! - [`dev`]: `DevPipeline` = in-process log + embedded redb store + `EventHub` + `LocalBus`.
+//! Adapters, named by technology as in the other crates (`embedded`, `jetstream`, `cql`):
+//! - [`embedded`]: in-process log + embedded redb store + `EventHub` + `LocalBus`, and
+//!   `DevPipeline`, which wires them for `boxoffice dev`.
+//! - [`jetstream`]: the JetStream command log, events, the ingress's `NatsBus`, partition leases
+//!   in NATS KV, connecting to a server.
+//! - [`cql`]: the ScyllaDB/Cassandra show store with its change-log rows, and the schema.
+//! - [`processor`]: the `boxoffice processor` runtime over `jetstream` and `cql`.
 //!
 //! A command flows: ingress -> `CommandBus::submit` -> log (partition of its show) ->
 //! `PartitionLoop` decides it with the stream time -> `ShowStore::persist` (fenced) -> reply to
@@ -37,16 +42,18 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 pub mod bus;
 pub mod cli;
-pub mod dev;
+pub mod cql;
+pub mod embedded;
 pub mod events;
 pub mod expiry;
+pub mod jetstream;
 pub mod log;
 pub mod metrics;
 pub mod partition;
+pub mod processor;
 pub mod provision;
 pub mod reader;
 pub mod rows;
-pub mod serve;
 pub mod store;
 pub mod topology;
 

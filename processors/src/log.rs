@@ -1,7 +1,7 @@
 //! The command log seam: where a partition's commands come from, in order, and where replies go.
 //!
-//! Serve mode reads a JetStream consumer ([`crate::serve::JetStreamLog`]); dev mode reads an
-//! in-process queue ([`crate::dev::MemLog`]). The partition loop only sees this trait.
+//! Serve mode reads a JetStream consumer ([`crate::jetstream::JetStreamLog`]); dev mode reads an
+//! in-process queue ([`crate::embedded::MemLog`]). The partition loop only sees this trait.
 
 use std::time::Duration;
 

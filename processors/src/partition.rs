@@ -962,7 +962,7 @@ where
 mod tests {
     use super::*;
     use crate::bus::CommandBus;
-    use crate::dev::{EmbeddedStore, LocalBus, MemLogHub};
+    use crate::embedded::{EmbeddedStore, LocalBus, MemLogHub};
     use crate::events::EventHub;
     use crate::fixtures::*;
     use clock::{SkewedClock, SystemClock};

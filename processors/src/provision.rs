@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 
-use crate::serve::cql::{TABLES, detect_backend, schema_statements};
-use crate::serve::{Backend, NatsError, connect};
+use crate::cql::Backend;
+use crate::cql::store::{TABLES, detect_backend, schema_statements};
+use crate::jetstream::{NatsError, connect};
 use crate::store::StoreError;
 use crate::topology::{EventStream, Storage, Topology};
 
@@ -192,7 +193,7 @@ async fn provision_cql(
     nodes: &str,
     changes: &mut Vec<String>,
 ) -> Result<Backend, StoreError> {
-    let session = crate::serve::cql::connect(nodes).await?;
+    let session = crate::cql::store::connect(nodes).await?;
     let backend = detect_backend(&session).await?;
     let ks = &topology.cql.keyspace;
     let rf = topology.cql.replication_factor;

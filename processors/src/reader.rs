@@ -333,7 +333,7 @@ pub async fn show_bookings<S: ShowStore + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dev::EmbeddedStore;
+    use crate::embedded::EmbeddedStore;
     use crate::fixtures::*;
     use crate::store::{Fence, ShowWrite};
     use schemas::UnixMs;

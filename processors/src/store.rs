@@ -4,8 +4,8 @@
 //! A show is one partition of rows (meta, seats, holds, bookings, remembered outcomes) plus a
 //! [`Fence`]: the last log position applied and the lease epoch of the processor allowed to write.
 //! Every write is one conditional batch on the fence, so a stale processor can never overwrite a
-//! newer one. Serve mode stores in Cassandra/ScyllaDB ([`crate::serve::CqlStore`]), dev mode in an
-//! embedded redb file ([`crate::dev::EmbeddedStore`]).
+//! newer one. Serve mode stores in Cassandra/ScyllaDB ([`crate::cql::CqlStore`]), dev mode in an
+//! embedded redb file ([`crate::embedded::EmbeddedStore`]).
 
 use async_trait::async_trait;
 use schemas::{BookingId, HoldId, ShowId, UnixMs, UserId};

@@ -8,17 +8,17 @@
 mod support;
 
 use engine::{RowKind, ShowState};
-use processors::serve::CqlStore;
+use processors::cql::CqlStore;
 use processors::store::{Fence, PersistOutcome, ShowStore, ShowWrite};
 use schemas::{HoldId, UnixMs, UserId};
 use support::pipeline::*;
 use uuid::Uuid;
 
-/// The stored `kind` of change-log rows (see `processors::serve::changes`).
-const CHANGES_KIND: i8 = processors::serve::CHANGES_KIND;
+/// The stored `kind` of change-log rows (see `processors::cql::changes`).
+const CHANGES_KIND: i8 = processors::cql::CHANGES_KIND;
 
 /// The stored `kind` of outcome-log rows.
-const OUTCOMES_KIND: i8 = processors::serve::OUTCOMES_KIND;
+const OUTCOMES_KIND: i8 = processors::cql::OUTCOMES_KIND;
 
 /// Batches persisted after the legacy rows.
 const BATCHES: u64 = 300;
@@ -166,7 +166,7 @@ async fn a_show_in_plain_rows_takes_hundreds_of_batches_and_forgets_outcomes_a_d
         BATCHES,
         "one outcome-log row per batch"
     );
-    let ttl = processors::serve::OUTCOME_TTL_S;
+    let ttl = processors::cql::OUTCOME_TTL_S;
     assert!(
         outcome_logs
             .iter()

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use processors::bus::{BusError, CommandBus};
-use processors::dev::LocalBus;
-use processors::dev::MemLogHub;
+use processors::cql::CqlStore;
+use processors::embedded::LocalBus;
+use processors::embedded::MemLogHub;
 use processors::events::EventHub;
+use processors::jetstream::JetStreamLog;
 use processors::log::{CommandLog, LogError, LoggedCommand};
 use processors::partition::{LoopError, LoopSettings, Ownership, PartitionLoop};
-use processors::serve::{CqlStore, JetStreamLog};
 use processors::store::ShowStore;
 use processors::topology::{PartitionId, Topology};
 use schemas::{CommandEnvelope, Event, HoldId, Outcome, Rejection, Reply, SeatId};
@@ -91,7 +92,7 @@ fn spawn_child_with(name: &str, env: &[(&str, String)]) -> Child {
 
 /// Who holds the lease of partition 0.
 async fn lease_owner(services: &Services, topology: &Topology) -> Option<String> {
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client);
@@ -253,7 +254,7 @@ async fn publish_and_await_answer(
     use futures::StreamExt;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", envelope.command_id.to_string().as_str());
-    headers.insert(processors::serve::REPLY_TO_HEADER, reply_to);
+    headers.insert(processors::jetstream::REPLY_TO_HEADER, reply_to);
     js.publish_with_headers(
         topology.command_subject(envelope.show_id),
         headers,
@@ -298,7 +299,7 @@ async fn pipeline_two_processors_only_one_applies_and_a_restart_recovers() {
     // While proc-a holds the lease, every command is answered once and stored by proc-a's
     // epoch: a standby that decided a command would answer it too, one that persisted would
     // leave its own (newer) epoch in the fence.
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client.clone());
@@ -484,7 +485,7 @@ async fn pipeline_redelivered_commands_after_a_crash_apply_once() {
     let show = new_show();
     let hold_id = new_hold();
     // Publish before any processor runs, so one batch holds them all.
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client.clone());

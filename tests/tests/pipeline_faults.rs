@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use processors::bus::CommandBus;
+use processors::cql::CqlStore;
+use processors::jetstream::JetStreamLog;
 use processors::log::{CommandLog, LogEntry, LogError, LoggedCommand};
 use processors::partition::LoopExit;
-use processors::serve::{CqlStore, JetStreamLog};
 use processors::store::{
     Fence, IndexRows, LookupKind, PersistOutcome, ShowStore, ShowWrite, StoreError, StoredShow,
     UserBookingRef,
@@ -379,7 +380,7 @@ fn nats_addr(url: &str) -> std::net::SocketAddr {
 /// rather than never sent.
 async fn wait_delivered(services: &Services, topology: &Topology, show: ShowId, n: u64) {
     use async_nats::jetstream::consumer::pull;
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let stream = async_nats::jetstream::new(client)

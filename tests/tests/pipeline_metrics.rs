@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use processors::bus::CommandBus;
 use processors::cli::{MetricsAddr, ProcessorProcess};
-use processors::serve::{Lease, ProcessorConfig, prepare_consumer};
+use processors::jetstream::{Lease, prepare_consumer};
+use processors::processor::ProcessorConfig;
 use processors::topology::{PartitionId, Topology};
 use schemas::{CommandEnvelope, Outcome, ShowId};
 use support::pipeline::*;
@@ -99,7 +100,7 @@ fn assert_bounded_labels(body: &str, topology: &Topology) {
 
 /// Hold the lease of `partition` so the processor stands by for it.
 async fn block(services: &Services, topology: &Topology, partition: &str) -> Lease {
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client);
@@ -127,7 +128,7 @@ async fn block(services: &Services, topology: &Topology, partition: &str) -> Lea
 
 /// Append `commands` to the command stream without waiting for decisions.
 async fn append(services: &Services, topology: &Topology, commands: &[CommandEnvelope]) {
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client);

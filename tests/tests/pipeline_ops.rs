@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use processors::bus::{BusError, CommandBus};
-use processors::serve::NatsBus;
-use processors::serve::{CqlStore, ProcessorConfig, run_processor};
+use processors::cql::CqlStore;
+use processors::jetstream::NatsBus;
+use processors::processor::{ProcessorConfig, run_processor};
 use processors::store::ShowStore;
 use processors::topology::{HotShow, PartitionId, Topology};
 use schemas::{CommandEnvelope, Event, HoldId, Outcome, Reply, SeatDelta, SeatId, ShowId};
@@ -96,7 +97,7 @@ async fn lease_bucket(
     services: &Services,
     topology: &Topology,
 ) -> async_nats::jetstream::kv::Store {
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     async_nats::jetstream::new(client)
@@ -137,7 +138,7 @@ async fn wait_for_owner(
 
 /// The real publisher with a short decision timeout.
 async fn publisher(services: &Services, topology: &Topology, timeout: Duration) -> Arc<NatsBus> {
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .expect("nats");
     let bus = NatsBus::new(client, Arc::new(topology.clone()), timeout)
@@ -188,7 +189,7 @@ async fn stream_subjects(
 
 /// The stream sequence partition 0's consumer has acknowledged through.
 async fn acked_through(services: &Services, topology: &Topology) -> u64 {
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let stream = async_nats::jetstream::new(client)
@@ -469,7 +470,7 @@ async fn pipeline_sigterm_exits_cleanly_persists_what_it_answered_and_hands_over
     let standby = ProcessorChild::spawn(&services, &streams, "term-b", &dir.path().join("b.log"));
     let bus = publisher(&services, &topology, Duration::from_secs(2)).await;
     let show = new_show();
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let mut deltas = client.subscribe(topology.seat_subject(show)).await.unwrap();

@@ -10,8 +10,8 @@ use std::time::Duration;
 use engine::ShowState;
 use futures::StreamExt;
 use processors::bus::CommandBus;
+use processors::cql::CqlStore;
 use processors::reader::{ShowReader, StateReader};
-use processors::serve::CqlStore;
 use processors::store::ShowStore;
 use schemas::{Event, Outcome, Rejection, SeatDelta, SeatStatus};
 use support::pipeline::*;
@@ -47,7 +47,7 @@ async fn pipeline_commands_flow_and_stored_state_equals_the_engine_replayed_over
     let bus = bus(&services, &topology).await;
     let show = new_show();
     let (alice, bob) = (user(1), user(2));
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let mut seat_deltas = client.subscribe(topology.seat_subject(show)).await.unwrap();

@@ -266,7 +266,7 @@ async fn serve_mode_a_dead_workers_facts_reach_the_next_worker_within_the_ticket
     }
 
     // The dead worker: takes every pending fact through the shared consumer and never answers.
-    let client = processors::serve::connect(&stack.backend.services.nats_url)
+    let client = processors::jetstream::connect(&stack.backend.services.nats_url)
         .await
         .unwrap();
     let consumer: PullConsumer = async_nats::jetstream::new(client)

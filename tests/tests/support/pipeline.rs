@@ -9,12 +9,11 @@ use processors::fixtures;
 // Re-exported for the suites; a suite that uses neither would otherwise warn.
 #[allow(unused_imports)]
 pub use processors::fixtures::{seat, user};
+use processors::jetstream::{JetStreamLog, NatsEventSink, prepare_consumer};
 use processors::log::{CommandLog, LogError, LoggedCommand, ReplyTo};
 use processors::partition::{LoopError, LoopExit, LoopSettings, Ownership, PartitionLoop};
+use processors::processor::{ProcessorConfig, run_processor};
 use processors::provision::{ProvisionTarget, provision};
-use processors::serve::{
-    JetStreamLog, NatsEventSink, ProcessorConfig, prepare_consumer, run_processor,
-};
 use processors::store::ShowStore;
 use processors::topology::PartitionId;
 use processors::topology::Topology;
@@ -108,11 +107,11 @@ impl Processor {
     }
 }
 
-pub async fn bus(services: &Services, topology: &Topology) -> processors::serve::NatsBus {
-    let client = processors::serve::connect(&services.nats_url)
+pub async fn bus(services: &Services, topology: &Topology) -> processors::jetstream::NatsBus {
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .expect("nats");
-    processors::serve::NatsBus::new(client, Arc::new(topology.clone()), Duration::from_secs(10))
+    processors::jetstream::NatsBus::new(client, Arc::new(topology.clone()), Duration::from_secs(10))
         .await
         .expect("bus")
 }
@@ -125,7 +124,7 @@ pub async fn stream_messages(
 ) -> Vec<async_nats::jetstream::Message> {
     use async_nats::jetstream::{self, consumer::pull};
     use futures::StreamExt;
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let js = jetstream::new(client);
@@ -175,7 +174,7 @@ pub async fn stream_commands(
 
 /// The commands one message of a command stream carries (one, or a batch's).
 pub fn message_commands(message: &async_nats::jetstream::Message) -> Vec<CommandEnvelope> {
-    processors::serve::logged_commands(message.headers.as_ref(), &message.payload)
+    processors::jetstream::logged_commands(message.headers.as_ref(), &message.payload)
         .expect("a command message")
         .into_iter()
         .map(|(envelope, _)| envelope)
@@ -190,7 +189,7 @@ pub async fn assert_stored_equals_replay(
 ) -> engine::ShowState {
     use processors::store::ShowStore;
     let commands = stream_commands(services, topology).await;
-    let store = processors::serve::CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
+    let store = processors::cql::CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
         .await
         .unwrap();
     let stored = store.load(show).await.unwrap().unwrap();
@@ -347,7 +346,7 @@ pub async fn partition_zero(
     services: &Services,
     topology: &Arc<Topology>,
 ) -> (JetStreamLog, Arc<NatsEventSink>) {
-    let client = processors::serve::connect(&services.nats_url)
+    let client = processors::jetstream::connect(&services.nats_url)
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client.clone());

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-use crate::dev::{EmbeddedStore, LocalBus, MemLogHub};
+use crate::embedded::{EmbeddedStore, LocalBus, MemLogHub};
 use crate::events::EventHub;
 use crate::partition::{LoopError, LoopExit, LoopSettings, Ownership, PartitionLoop};
 use crate::reader::StateReader;

@@ -13,9 +13,9 @@ use futures::{FutureExt, StreamExt};
 use schemas::{CommandEnvelope, Reply, UnixMs};
 use tracing::{debug, info, warn};
 
+use crate::jetstream::bus::{REPLY_TO_HEADER, logged_commands, reply_messages};
+use crate::jetstream::nats::NatsError;
 use crate::log::{CommandLog, DeliveryOrder, LogEntry, LogError, LoggedCommand, ReplyTo};
-use crate::serve::bus::{REPLY_TO_HEADER, logged_commands, reply_messages};
-use crate::serve::nats::NatsError;
 use crate::topology::{PartitionId, Topology};
 
 /// Get the partition's durable consumer ready for a new owner. A consumer with deliveries still

@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::bus::{BusError, CommandBus};
+use crate::jetstream::nats::NatsError;
 use crate::log::ReplyTo;
-use crate::serve::nats::NatsError;
 use crate::topology::Topology;
 
 /// Header carrying the subject the processor replies to. (The message's own reply subject is

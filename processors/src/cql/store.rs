@@ -1,7 +1,7 @@
 //! [`CqlStore`]: show state in Cassandra / ScyllaDB. One partition per show in `show_state`, its
 //! fence in static columns; every write is ONE conditional (LWT) batch on that partition, holding
 //! the batch's hold and booking rows and one change-log row for the rest (see
-//! [`crate::serve::changes`]: why, and how the log is folded).
+//! [`crate::cql::changes`]: why, and how the log is folded).
 //!
 //! Result rows of conditional statements are read untyped (`[applied]` plus whatever columns the
 //! server adds, which differ between Cassandra and ScyllaDB), and LWT statements never use cached
@@ -24,7 +24,7 @@ use scylla::statement::{Consistency, SerialConsistency};
 use scylla::value::{CqlValue, Row as CqlRow};
 use uuid::Uuid;
 
-use crate::serve::changes::{self, Tail};
+use crate::cql::changes::{self, Tail};
 use crate::store::{
     Fence, IndexRows, LookupKind, PersistOutcome, Row, ShowStore, ShowWrite, StoreError,
     StoredShow, UserBookingRef,

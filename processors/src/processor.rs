@@ -8,9 +8,10 @@ use async_nats::jetstream;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use crate::cql::CqlStore;
+use crate::jetstream::{JetStreamLog, Lease, NatsEventSink, prepare_consumer};
 use crate::log::LogError;
 use crate::partition::{LoopError, LoopSettings, PartitionLoop};
-use crate::serve::{CqlStore, JetStreamLog, Lease, NatsEventSink, prepare_consumer};
 use crate::store::StoreError;
 use crate::topology::{PartitionId, Topology};
 
@@ -38,7 +39,7 @@ pub struct ProcessorConfig {
 pub enum ProcessorError {
     /// NATS unusable.
     #[error(transparent)]
-    Nats(#[from] crate::serve::NatsError),
+    Nats(#[from] crate::jetstream::NatsError),
     /// The store unusable.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -68,13 +69,13 @@ pub async fn run_processor(
     if let Some(unknown) = partitions.iter().find(|p| !all.contains(p)) {
         return Err(ProcessorError::UnknownPartition(unknown.0.clone()));
     }
-    let client = crate::serve::connect(&config.nats_url).await?;
+    let client = crate::jetstream::connect(&config.nats_url).await?;
     let js = jetstream::new(client.clone());
     let bucket = js
         .get_key_value(&topology.processor.lease_bucket)
         .await
         .map_err(|e| {
-            crate::serve::NatsError::JetStream(format!(
+            crate::jetstream::NatsError::JetStream(format!(
                 "lease bucket: {e} (run `boxoffice provision`)"
             ))
         })?;
@@ -175,7 +176,7 @@ impl Supervisor {
     }
 
     async fn consume(&self, lease: &Lease) -> Result<(), LoopError> {
-        let fatal = |e: crate::serve::NatsError| {
+        let fatal = |e: crate::jetstream::NatsError| {
             LoopError::Log(crate::log::LogError::Unavailable(e.to_string().into()))
         };
         let consumer = prepare_consumer(&self.js, &self.topology, &self.partition)

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use schemas::{CommandEnvelope, Reply};
 
 use crate::bus::{BusError, CommandBus};
-use crate::dev::log::MemLogHub;
+use crate::embedded::log::MemLogHub;
 use crate::log::LogError;
 
 /// Submits commands to the embedded pipeline's in-process log and waits for the reply.

@@ -1,4 +1,4 @@
-//! Dev mode: the same partition loop with an in-process log ([`MemLog`]), an embedded on-disk
+//! The embedded adapters (dev mode): the same partition loop with an in-process log ([`MemLog`]), an embedded on-disk
 //! store ([`EmbeddedStore`]), in-process events ([`crate::events::EventHub`]) and a
 //! [`LocalBus`]; [`DevPipeline`] wires them for `boxoffice dev`.
 
