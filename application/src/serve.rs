@@ -20,7 +20,7 @@ use schemas::SeatDelta;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
-use crate::embedded::{DevServer, StartError};
+use crate::dev::{DevServer, StartError};
 use crate::idempotency::KvIndex;
 use crate::server::{self, backend};
 use crate::sync;
