@@ -52,6 +52,12 @@ pub struct LoopSettings {
     pub batch_size_max: usize,
     /// How long an idle iteration waits for a first command.
     pub batch_wait: Duration,
+    /// How long a busy loop waits for more commands when a batch came back with fewer than half
+    /// of `batch_size_max` (zero: never). Every batch costs the store one conditional write
+    /// (a Paxos round) whatever its size, so under load a few milliseconds spent gathering
+    /// commands buy fewer, larger rounds; a loop that was idle answers its first command at
+    /// once, so a trickle of commands never waits.
+    pub linger: Duration,
     /// Most shows kept decoded in memory; the least recently used are dropped beyond it.
     pub shows_cached_max: usize,
     /// An `Expire` that did not take effect is sent again after this long.
@@ -70,6 +76,7 @@ impl LoopSettings {
             partition,
             batch_size_max: 64,
             batch_wait: Duration::from_millis(50),
+            linger: Duration::ZERO,
             shows_cached_max: 1024,
             expire_resend: Duration::from_secs(1),
             backoff_max: Duration::from_secs(2),
@@ -236,6 +243,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
 
     async fn run_batches(&mut self, tail: &mut Option<Tail>) -> Result<LoopExit, LoopError> {
         let partition = self.settings.partition.clone();
+        let mut busy = false;
         loop {
             if *self.stop.borrow() {
                 info!(%partition, "partition loop stopping");
@@ -252,11 +260,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             } else {
                 self.next_wait()
             };
-            let batch = match self
-                .log
-                .next_batch(self.settings.batch_size_max, wait)
-                .await
-            {
+            let batch = match self.next_batch(wait, busy).await {
                 Ok(batch) => batch,
                 Err(LogError::Closed) => return Ok(LoopExit::LogClosed),
                 Err(e) if e.is_retryable() => {
@@ -270,12 +274,35 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             if let Some(lag) = self.log.pending() {
                 m::lag(&partition, lag);
             }
+            busy = !batch.is_empty();
             if batch.is_empty() {
                 self.finish(tail.take()).await?;
             } else {
                 self.process(batch, tail).await?;
             }
         }
+    }
+
+    /// The next batch: what the log has within `wait`; when the loop is `busy` (its previous
+    /// batch was not empty) and this one is small, topped up with what arrives within the
+    /// linger.
+    async fn next_batch(
+        &mut self,
+        wait: Duration,
+        busy: bool,
+    ) -> Result<Vec<LoggedCommand>, LogError> {
+        let max = self.settings.batch_size_max;
+        let mut batch = self.log.next_batch(max, wait).await?;
+        let linger = self.settings.linger;
+        if busy && !linger.is_zero() && !batch.is_empty() && batch.len() < max / 2 {
+            tokio::time::sleep(linger).await;
+            let more = self
+                .log
+                .next_batch(max - batch.len(), Duration::from_millis(1))
+                .await?;
+            batch.extend(more);
+        }
+        Ok(batch)
     }
 
     fn next_wait(&self) -> Duration {
@@ -986,12 +1013,21 @@ mod tests {
     /// Start one loop whose own clock is `skew_ms` off the log's; the bus, the booking facts and
     /// the store.
     fn start(skew_ms: i64) -> (LocalBus, EventHub, Arc<EmbeddedStore>, watch::Sender<bool>) {
+        start_lingering(skew_ms, Duration::ZERO)
+    }
+
+    /// [`start`] with a linger.
+    fn start_lingering(
+        skew_ms: i64,
+        linger: Duration,
+    ) -> (LocalBus, EventHub, Arc<EmbeddedStore>, watch::Sender<bool>) {
         let log_clock: SharedClock = Arc::new(SystemClock);
         let (hub, mut logs) = MemLogHub::new(1, 0, log_clock.clone());
         let store = Arc::new(EmbeddedStore::in_memory().unwrap());
         let events = EventHub::default();
         let mut settings = LoopSettings::new(PartitionId("0".into()));
         settings.clock = Arc::new(SkewedClock::new(log_clock, skew_ms));
+        settings.linger = linger;
         let (stop, stop_rx) = watch::channel(false);
         let partition_loop = PartitionLoop::new(
             settings,
@@ -1046,6 +1082,46 @@ mod tests {
                 expires <= 2,
                 "{expires} Expire commands for one hold with the loop's clock {skew_ms} ms off"
             );
+        }
+    }
+
+    /// Seat deltas (one per show per batch) until none arrives for a while.
+    async fn deltas(seats: &mut tokio::sync::broadcast::Receiver<Arc<SeatDelta>>) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        while let Ok(Ok(delta)) = tokio::time::timeout(Duration::from_secs(1), seats.recv()).await {
+            sizes.push(delta.changes.len());
+        }
+        sizes
+    }
+
+    /// A busy loop gathers what arrives within its linger into one batch (one seat delta, one
+    /// conditional write); a loop that was idle decides its first command at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_loop_lingers_for_more_and_an_idle_one_does_not() {
+        let linger = Duration::from_millis(200);
+        for (linger, batches) in [(Duration::ZERO, vec![1, 1]), (linger, vec![2])] {
+            let (bus, events, _store, stop) = start_lingering(0, linger);
+            let s = show(1);
+            let mut seats = events.subscribe_seats();
+            bus.submit(create(s, 10)).await.unwrap();
+            // Straight after the create's batch: the loop is busy.
+            let first = bus.submit(hold(s, 2, user(1), &[1], 60_000));
+            let second = async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                bus.submit(hold(s, 3, user(2), &[2], 60_000)).await
+            };
+            let (a, b) = tokio::join!(first, second);
+            assert!(a.is_ok() && b.is_ok());
+            assert_eq!(deltas(&mut seats).await, batches, "linger {linger:?}");
+            // Idle for a while: the next command is decided without lingering.
+            let started = tokio::time::Instant::now();
+            bus.submit(hold(s, 4, user(3), &[3], 60_000)).await.unwrap();
+            assert!(
+                started.elapsed() < Duration::from_millis(100),
+                "an idle loop lingered: {:?}",
+                started.elapsed()
+            );
+            let _ = stop.send(true);
         }
     }
 }

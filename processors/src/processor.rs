@@ -189,6 +189,7 @@ impl Supervisor {
         settings.clock = self.clock.clone();
         settings.batch_size_max = self.topology.processor.batch_size_max;
         settings.batch_wait = Duration::from_millis(self.topology.processor.batch_wait_ms);
+        settings.linger = Duration::from_millis(self.topology.processor.linger_ms);
         settings.shows_cached_max = self.shows_cached_max;
         let partition_loop = PartitionLoop::new(
             settings,

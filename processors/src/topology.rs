@@ -178,6 +178,10 @@ pub struct ProcessorSettings {
     pub batch_size_max: usize,
     /// How long an iteration waits for its first command, in milliseconds.
     pub batch_wait_ms: u64,
+    /// How long a busy loop lingers for more commands when a batch came back small, in
+    /// milliseconds (0: never). See [`crate::partition::LoopSettings::linger`].
+    #[serde(default)]
+    pub linger_ms: u64,
     /// Redelivery delay for unacknowledged commands, in seconds.
     pub ack_wait_s: u64,
     /// A pinned client that stops pulling for this long loses its pin, in milliseconds.

@@ -105,6 +105,9 @@ fn start(world: &Arc<World>, partition: u16, epoch: u64, tickets: &Arc<SimTicket
         ));
         settings.batch_size_max = 1 + s.pick(0..16) as usize;
         settings.shows_cached_max = 1 + s.pick(0..3) as usize;
+        // Half the loops linger for more commands when busy (a crash or takeover can then land
+        // between a batch and its top-up).
+        settings.linger = Duration::from_millis(s.pick(0..2) * (1 + s.pick(0..10)));
     }
     settings.batch_wait = Duration::from_millis(20);
     settings.backoff_max = Duration::from_millis(400);
