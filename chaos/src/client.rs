@@ -56,6 +56,8 @@ pub struct Attempt {
     pub at: Ms,
     /// Answered without a 5xx or a transport error.
     pub ok: bool,
+    /// A hold: its answer needs the whole write path (ingress, NATS, a processor, Cassandra).
+    pub hold: bool,
 }
 
 /// The ingresses and the keys to sign tokens with.
@@ -142,10 +144,11 @@ impl Api {
             Err(_) => Answer::Transport,
         };
         let ok = matches!(answer, Answer::Status(s, _) if s < 500);
-        self.attempts
-            .lock()
-            .expect("attempts")
-            .push(Attempt { at: now_ms(), ok });
+        self.attempts.lock().expect("attempts").push(Attempt {
+            at: now_ms(),
+            ok,
+            hold: path == "/v1/bookings/hold",
+        });
         answer
     }
 

@@ -52,6 +52,10 @@ struct Args {
     /// Seed of the fault schedule, the workload's choices and the sandbox's payment faults.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Strike only the faults whose name contains this (`cassandra`, `kill-9 tickets`,
+    /// `processor-0`, ...): to reproduce one finding quickly.
+    #[arg(long)]
+    only: Option<String>,
     /// Concurrent buyers.
     #[arg(long, default_value_t = 12)]
     buyers: u64,
@@ -185,7 +189,15 @@ async fn campaign(args: Args) -> Result<usize, BoxError> {
             http: api.http(),
             ingresses: &layout.ingresses,
         };
-        run_faults(&mut targets, args.seed, until, started).await?
+        let schedule: Vec<_> = faults::schedule(args.seed, 200)
+            .into_iter()
+            .filter(|f| {
+                args.only
+                    .as_ref()
+                    .is_none_or(|only| f.name().contains(only.as_str()))
+            })
+            .collect();
+        run_faults(&mut targets, schedule, args.seed, until, started).await?
     };
     for buyer in buyers {
         buyer.await?;
@@ -338,12 +350,12 @@ fn start_fleet(
 /// after each; the windows they made.
 async fn run_faults(
     targets: &mut Targets<'_>,
+    schedule: Vec<faults::Fault>,
     seed: u64,
     until: i64,
     started: i64,
 ) -> Result<Vec<Window>, BoxError> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xfa17);
-    let schedule = faults::schedule(seed, 200);
     let mut windows = Vec::new();
     tokio::time::sleep(Duration::from_secs(5)).await;
     for fault in schedule {
@@ -407,6 +419,7 @@ async fn judge(
     }
     violations.extend(report::open_payments(&payments).await);
     violations.extend(report::late_tickets(&recorder.ticket_waits(), windows));
+    violations.extend(report::slow_resumes(&api.attempts(), windows));
     Ok(report::Report::new(
         history,
         windows.to_vec(),

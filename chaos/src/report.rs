@@ -95,6 +95,49 @@ fn near(at: Ms, windows: &[Window]) -> String {
     }
 }
 
+/// How long after a backing service is back service must resume (issue 15).
+pub const RESUME_BOUND_MS: Ms = 2_000;
+
+/// After each restart of NATS or Cassandra, how long until a hold was answered again (from the
+/// moment the service was ready), in the order of the windows; `None`: never within the run.
+pub fn resumed(attempts: &[Attempt], windows: &[Window]) -> Vec<(Window, Option<Ms>)> {
+    windows
+        .iter()
+        .filter(|w| w.fault.outage())
+        .map(|w| {
+            let first = attempts
+                .iter()
+                .filter(|a| a.hold && a.ok && a.at >= w.to)
+                .map(|a| a.at - w.to)
+                .min();
+            (w.clone(), first)
+        })
+        .collect()
+}
+
+/// Holds still refused more than [`RESUME_BOUND_MS`] after a backing service was back (the
+/// driver's reconnect backoff, say).
+pub fn slow_resumes(attempts: &[Attempt], windows: &[Window]) -> Option<String> {
+    let slow: Vec<String> = resumed(attempts, windows)
+        .into_iter()
+        .filter(|(_, after)| after.is_none_or(|ms| ms > RESUME_BOUND_MS))
+        .map(|(w, after)| {
+            let after = after.map_or("never".into(), |ms| format!("{ms} ms"));
+            format!(
+                "{} ready at {}: first hold answered after {after}",
+                w.fault.name(),
+                w.to
+            )
+        })
+        .collect();
+    (!slow.is_empty()).then(|| {
+        format!(
+            "VIOLATION resumes-within-bound: holds refused more than {RESUME_BOUND_MS} ms after the service was back: {}",
+            slow.join("; ")
+        )
+    })
+}
+
 /// Share of `attempts` answered without a 5xx or a transport error (1 when there are none).
 fn ratio<'a>(attempts: impl Iterator<Item = &'a Attempt>) -> (f64, usize, usize) {
     let (mut ok, mut all) = (0usize, 0usize);
@@ -179,6 +222,14 @@ impl Report {
                 "tickets: {} bookings watched, median {} ms, worst {worst} ms after the confirm",
                 self.tickets.len(),
                 issued[issued.len() / 2]
+            );
+        }
+        for (w, after) in resumed(&self.attempts, &self.windows) {
+            let after = after.map_or("never".into(), |ms| format!("{ms} ms"));
+            println!(
+                "{}: down {} ms, first hold answered {after} after it was ready",
+                w.fault.name(),
+                w.to - w.from
             );
         }
         let (overall, ok, all) = ratio(self.attempts.iter());
