@@ -371,10 +371,12 @@ impl Buyer {
     }
 }
 
-/// The booking's tickets, once listed (empty while not issued, `None` when unreadable).
-async fn tickets_of(api: &Api, booking: Uuid, token: &str) -> Option<Vec<Value>> {
+/// The booking's tickets as ingress `via` lists them (empty while not issued, `None` when
+/// unreadable). Readers alternate between the ingresses: a watcher stuck on a killed ingress
+/// would blame the ticket worker for the ingress's absence.
+async fn tickets_of(api: &Api, via: usize, booking: Uuid, token: &str) -> Option<Vec<Value>> {
     let path = format!("/v1/bookings/{booking}");
-    match api.once(0, Method::GET, &path, token, None, None).await {
+    match api.once(via, Method::GET, &path, token, None, None).await {
         Answer::Status(200, body) => Some(body["tickets"].as_array().cloned().unwrap_or_default()),
         _ => None,
     }
@@ -382,8 +384,8 @@ async fn tickets_of(api: &Api, booking: Uuid, token: &str) -> Option<Vec<Value>>
 
 /// The booking's first ticket id and code, waiting up to 10 s for it to be issued.
 async fn first_ticket(api: &Api, booking: Uuid, token: &str) -> Option<(Uuid, String)> {
-    for _ in 0..50 {
-        if let Some(ticket) = tickets_of(api, booking, token)
+    for poll in 0..50 {
+        if let Some(ticket) = tickets_of(api, poll, booking, token)
             .await
             .and_then(|t| t.into_iter().next())
         {
@@ -404,8 +406,10 @@ async fn watch_tickets(
     confirmed: Ms,
 ) {
     let mut issued = None;
+    let mut poll = 0;
     while now_ms() - confirmed < TICKET_WATCH.as_millis() as Ms {
-        if tickets_of(&api, booking, &token)
+        poll += 1;
+        if tickets_of(&api, poll, booking, &token)
             .await
             .is_some_and(|t| !t.is_empty())
         {
