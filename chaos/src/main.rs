@@ -67,7 +67,7 @@ struct Args {
     logs: PathBuf,
     /// First of the loopback ports the campaign's HTTP processes use (ingresses at +0 and +1,
     /// the payments sandbox at +10).
-    #[arg(long, env = "BOXOFFICE_CHAOS_HTTP_PORT", default_value_t = 38080)]
+    #[arg(long, env = "BOXOFFICE_CHAOS_HTTP_PORT", default_value_t = 26080)]
     http_port: u16,
 }
 
