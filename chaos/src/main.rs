@@ -125,8 +125,43 @@ impl Layout {
     }
 }
 
+/// Everything a running campaign has started.
+struct Stage {
+    instance: Instance,
+    proxies: Vec<boxoffice_tests::proxy::TcpProxy>,
+    layout: Layout,
+    fleet: Fleet,
+    api: Arc<Api>,
+}
+
 async fn campaign(args: Args) -> Result<usize, BoxError> {
     let started = now_ms();
+    let mut stage = bring_up(&args, started).await?;
+    let show_time = show_time(args.seed);
+    let shows = Arc::new(shows::create(&stage.api, 4, 10, 20, show_time).await?);
+    say(
+        started,
+        format!(
+            "{} shows of {} seats on sale; faults for {} min",
+            shows.len(),
+            shows[0].seats.len(),
+            args.minutes
+        ),
+    );
+    let recorder = Arc::new(Recorder::default());
+    let windows = sale(&args, &mut stage, &recorder, &shows, started).await?;
+    say(
+        started,
+        format!("buyers done; quiet for {} s", QUIET.as_secs()),
+    );
+    tokio::time::sleep(QUIET).await;
+    let report = judge(&stage, &recorder, &shows, show_time, &windows).await?;
+    report.print();
+    Ok(report.violations.len())
+}
+
+/// The services, the schema, the proxies and every boxoffice process, ingresses ready.
+async fn bring_up(args: &Args, started: i64) -> Result<Stage, BoxError> {
     let root = std::env::current_dir()?;
     let instance = Instance::from_env(&root);
     say(
@@ -149,7 +184,7 @@ async fn campaign(args: Args) -> Result<usize, BoxError> {
     }
     let layout = Layout::new(args.http_port);
     let mut fleet = Fleet::new(&args.binary, &args.logs);
-    start_fleet(&mut fleet, &args, &instance, &layout, &proxies)?;
+    start_fleet(&mut fleet, args, &instance, &layout, &proxies)?;
     let api = Api::new(layout.ingresses.clone(), SECRET);
     for base in &layout.ingresses {
         let ready = format!("{base}/readyz");
@@ -161,59 +196,57 @@ async fn campaign(args: Args) -> Result<usize, BoxError> {
             .into());
         }
     }
-    let show_time = show_time(args.seed);
-    let shows = Arc::new(shows::create(&api, 4, 10, 20, show_time).await?);
-    say(
-        started,
-        format!(
-            "{} shows of {} seats on sale; faults for {} min",
-            shows.len(),
-            shows[0].seats.len(),
-            args.minutes
-        ),
-    );
+    Ok(Stage {
+        instance,
+        proxies,
+        layout,
+        fleet,
+        api,
+    })
+}
 
-    let recorder = Arc::new(Recorder::default());
+/// The buyers for `args.minutes` while the seeded faults strike; the faults' windows once the
+/// buyers are done.
+async fn sale(
+    args: &Args,
+    stage: &mut Stage,
+    recorder: &Arc<Recorder>,
+    shows: &Arc<Vec<shows::Show>>,
+    started: i64,
+) -> Result<Vec<Window>, BoxError> {
     let until = now_ms() + (args.minutes * 60_000.0) as i64;
     let buyers: Vec<_> = (0..args.buyers)
         .map(|b| {
-            let buyer = Buyer::new(b, args.seed, api.clone(), recorder.clone(), shows.clone());
+            let buyer = Buyer::new(
+                b,
+                args.seed,
+                stage.api.clone(),
+                recorder.clone(),
+                shows.clone(),
+            );
             tokio::spawn(buyer.run(until))
         })
         .collect();
-    let windows = {
-        let mut targets = Targets {
-            fleet: &mut fleet,
-            instance: &instance,
-            proxies: &proxies,
-            http: api.http(),
-            ingresses: &layout.ingresses,
-        };
-        let schedule: Vec<_> = faults::schedule(args.seed, 200)
-            .into_iter()
-            .filter(|f| {
-                args.only
-                    .as_ref()
-                    .is_none_or(|only| f.name().contains(only.as_str()))
-            })
-            .collect();
-        run_faults(&mut targets, schedule, args.seed, until, started).await?
+    let schedule: Vec<_> = faults::schedule(args.seed, 200)
+        .into_iter()
+        .filter(|f| {
+            args.only
+                .as_ref()
+                .is_none_or(|only| f.name().contains(only.as_str()))
+        })
+        .collect();
+    let mut targets = Targets {
+        fleet: &mut stage.fleet,
+        instance: &stage.instance,
+        proxies: &stage.proxies,
+        http: stage.api.http(),
+        ingresses: &stage.layout.ingresses,
     };
+    let windows = run_faults(&mut targets, schedule, args.seed, until, started).await?;
     for buyer in buyers {
         buyer.await?;
     }
-    say(
-        started,
-        format!("buyers done; quiet for {} s", QUIET.as_secs()),
-    );
-    tokio::time::sleep(QUIET).await;
-    let report = judge(
-        &instance, &api, &layout, &recorder, &shows, show_time, &windows,
-    )
-    .await?;
-    report.print();
-    drop(fleet);
-    Ok(report.violations.len())
+    Ok(windows)
 }
 
 /// The show's start: 30 h, 10 h or 2 h away by seed, so cancellations fall in each refund tier
@@ -389,14 +422,13 @@ async fn run_faults(
 }
 
 async fn judge(
-    instance: &Instance,
-    api: &Api,
-    layout: &Layout,
+    stage: &Stage,
     recorder: &Recorder,
     shows: &[shows::Show],
     show_time: i64,
     windows: &[Window],
 ) -> Result<report::Report, BoxError> {
+    let (instance, api, layout) = (&stage.instance, &stage.api, &stage.layout);
     let store = processors::cql::CqlStore::connect(&instance.cql_nodes, "boxoffice").await?;
     let payments = payments::HttpPaymentProvider::new(payments::ClientConfig::new(
         layout.payments_url.clone(),
