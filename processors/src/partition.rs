@@ -30,6 +30,7 @@ use schemas::{
 };
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
 use crate::events::{EventBatch, EventError, EventSink, KeyedEvent};
 use crate::expiry::{ExpirySchedule, LogTime, expire_command};
@@ -38,6 +39,7 @@ use crate::metrics as m;
 use crate::rows;
 use crate::store::{
     Fence, IndexRows, LookupKind, PersistOutcome, ShowStore, ShowWrite, StoreError, UserBookingRef,
+    tag_row,
 };
 use crate::topology::PartitionId;
 
@@ -509,6 +511,15 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             return Ok(());
         }
         let stored = retry_store(&self.settings, &self.ownership, || self.store.load(show)).await?;
+        // Before any reply about the show's tagged holds and bookings: the row they are found by.
+        let tag = IndexRows {
+            lookups: vec![tag_row(show)],
+            ..IndexRows::default()
+        };
+        retry_store(&self.settings, &self.ownership, || {
+            self.store.write_index(&tag)
+        })
+        .await?;
         let loaded = match stored {
             None => LoadedShow {
                 state: ShowState::new(show),
@@ -869,20 +880,25 @@ fn push_events(
     }
 }
 
-/// Lookups for new holds and bookings, and the buyer's booking list entry.
+/// Lookups for new holds and bookings that do not carry their show's tag (the show's tag row,
+/// written when the loop loads the show, finds those that do), and the buyer's booking list entry.
 fn index_rows(show: ShowId, events: &[Event], index: &mut IndexRows) {
+    let tag = show.tag();
+    let mut lookup = |id: Uuid, kind: LookupKind| {
+        if schemas::ids::show_tag_of(&id) != Some(tag) {
+            index.lookups.push((id, kind, show));
+        }
+    };
     for event in events {
         match event {
-            Event::Held { hold_id, .. } => index.lookups.push((hold_id.0, LookupKind::Hold, show)),
+            Event::Held { hold_id, .. } => lookup(hold_id.0, LookupKind::Hold),
             Event::Confirmed {
                 booking_id,
                 user,
                 booked_at,
                 ..
             } => {
-                index
-                    .lookups
-                    .push((booking_id.0, LookupKind::Booking, show));
+                lookup(booking_id.0, LookupKind::Booking);
                 index.user_bookings.push(UserBookingRef {
                     user: *user,
                     booking_id: *booking_id,

@@ -12,7 +12,7 @@ use schemas::{BookingId, HoldId, ShowId, UserId};
 use uuid::Uuid;
 
 use crate::rows;
-use crate::store::{Fence, LookupKind, Row, ShowStore, StoreError, StoredShow};
+use crate::store::{Fence, LookupKind, Row, ShowStore, StoreError, StoredShow, tag_key};
 
 /// A show's state as of one applied log position.
 #[derive(Clone, Debug)]
@@ -99,9 +99,27 @@ impl<S: ShowStore> StateReader<S> {
         }
     }
 
-    /// The show `id` (a hold's or a booking's) belongs to: remembered once found, since it never
-    /// changes; an id not found is asked again next time (its row may yet be written).
+    /// The show `id` (a hold's or a booking's) belongs to: through its show's tag row when it
+    /// carries a tag (one row per show, so nearly always remembered already), else through its
+    /// own lookup row.
     async fn show_of(&self, id: Uuid, kind: LookupKind) -> Result<Option<ShowId>, StoreError> {
+        if let Some(tag) = schemas::ids::show_tag_of(&id)
+            && let Some(show) = self
+                .remembered_lookup(tag_key(tag), LookupKind::ShowTag)
+                .await?
+        {
+            return Ok(Some(show));
+        }
+        self.remembered_lookup(id, kind).await
+    }
+
+    /// One lookup row, remembered once found, since it never changes; a key not found is asked
+    /// again next time (its row may yet be written).
+    async fn remembered_lookup(
+        &self,
+        id: Uuid,
+        kind: LookupKind,
+    ) -> Result<Option<ShowId>, StoreError> {
         let key = (id, kind.code());
         if let Some(show) = self.shows_of.lock().expect("reader ids lock").get(&key) {
             return Ok(Some(*show));

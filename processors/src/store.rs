@@ -63,10 +63,13 @@ pub struct ShowWrite {
 /// What kind of entity an id -> show lookup resolves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LookupKind {
-    /// A hold id.
+    /// A hold id (one an earlier build named, untagged).
     Hold,
-    /// A booking id.
+    /// A booking id (untagged, as above).
     Booking,
+    /// A show tag ([`schemas::ShowId::tag`]), keyed by [`tag_key`]: the one row through which
+    /// every tagged hold and booking id of the show is found.
+    ShowTag,
 }
 
 impl LookupKind {
@@ -75,6 +78,7 @@ impl LookupKind {
         match self {
             LookupKind::Hold => 1,
             LookupKind::Booking => 2,
+            LookupKind::ShowTag => 3,
         }
     }
 }
@@ -86,7 +90,7 @@ impl LookupKind {
 /// their redelivery rewrites the rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IndexRows {
-    /// Hold and booking ids -> their show.
+    /// Untagged hold and booking ids, and show tags ([`tag_key`]) -> their show.
     pub lookups: Vec<(Uuid, LookupKind, ShowId)>,
     /// A user's bookings, newest first when listed.
     pub user_bookings: Vec<UserBookingRef>,
@@ -207,6 +211,16 @@ pub trait ShowStore: Send + Sync + 'static {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<UserBookingRef>, usize), StoreError>;
+}
+
+/// The lookup key of a show tag's row.
+pub fn tag_key(tag: u64) -> Uuid {
+    Uuid::from_u64_pair(tag, 0)
+}
+
+/// The lookup row of `show`'s tag, which every tagged id of the show is found through.
+pub fn tag_row(show: ShowId) -> (Uuid, LookupKind, ShowId) {
+    (tag_key(show.tag()), LookupKind::ShowTag, show)
 }
 
 /// Convenience: the lookup key of a hold.

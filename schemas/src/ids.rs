@@ -102,6 +102,58 @@ impl SeatId {
     }
 }
 
+impl ShowId {
+    /// The show's tag: eight bytes every hold and booking id of the show starts with (see
+    /// [`HoldId::for_show`]), so the show an id belongs to is found from the id itself, through one
+    /// stored row per show instead of one per hold and booking. The version nibble of a UUIDv8 is
+    /// already set inside it.
+    pub fn tag(&self) -> u64 {
+        let named = Uuid::new_v5(&self.0, b"boxoffice/show-tag");
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&named.as_bytes()[..8]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x80;
+        u64::from_be_bytes(bytes)
+    }
+}
+
+/// The show tag a hold or booking id carries, if it is a tagged id ([`HoldId::for_show`],
+/// [`BookingId::of_hold`]): a UUIDv8. Ids of other versions (earlier builds derived v5 ids,
+/// tests use their own) carry none, and are found through a lookup row of their own.
+pub fn show_tag_of(id: &Uuid) -> Option<u64> {
+    (id.get_version_num() == 8).then(|| id.as_u64_pair().0)
+}
+
+/// A UUIDv8 made of `tag` and the last eight bytes of `unique` (variant bits set there).
+fn tagged(tag: u64, unique: &Uuid) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&tag.to_be_bytes());
+    bytes[8..].copy_from_slice(&unique.as_bytes()[8..]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+impl HoldId {
+    /// A hold id of `show` made unique by `unique`: the show's tag, then 62 bits of `unique`
+    /// (pass a name-based UUID so a retried command names the same hold). Two holds of one show
+    /// collide with a chance of n^2 / 2^63 for n holds (about 1 in 10^7 at a million).
+    pub fn for_show(show: ShowId, unique: &Uuid) -> HoldId {
+        HoldId(tagged(show.tag(), unique))
+    }
+}
+
+impl BookingId {
+    /// The booking a hold becomes: derived from the hold, so every confirm of one hold names the
+    /// same booking (the engine relies on it to tell an id reuse from a second confirm), and
+    /// carrying the hold's show tag. A hold an earlier build named (untagged) keeps the booking
+    /// id that build gave it, so a confirm retried across an upgrade still names one booking.
+    pub fn of_hold(hold: HoldId) -> BookingId {
+        let unique = Uuid::new_v5(&hold.0, b"boxoffice/booking");
+        match show_tag_of(&hold.0) {
+            Some(tag) => BookingId(tagged(tag, &unique)),
+            None => BookingId(unique),
+        }
+    }
+}
+
 /// First 12 bytes of a name-based UUID of the show; version and variant bits are set afterwards by
 /// the UUIDv8 builder and live inside this prefix, so they never touch the index bytes.
 fn seat_prefix(show: ShowId) -> [u8; 16] {
@@ -117,6 +169,33 @@ fn seat_prefix(show: ShowId) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_ids_carry_their_show_and_others_do_not() {
+        let show = ShowId(Uuid::from_u128(7));
+        let other = ShowId(Uuid::from_u128(8));
+        assert_ne!(show.tag(), other.tag());
+        let hold = HoldId::for_show(show, &Uuid::new_v5(&Uuid::nil(), b"command"));
+        assert_eq!(hold.0.get_version_num(), 8);
+        assert_eq!(hold.0.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(show_tag_of(&hold.0), Some(show.tag()));
+        assert_ne!(
+            hold,
+            HoldId::for_show(show, &Uuid::new_v5(&Uuid::nil(), b"another"))
+        );
+        let booking = BookingId::of_hold(hold);
+        assert_eq!(show_tag_of(&booking.0), Some(show.tag()));
+        assert_ne!(booking.0, hold.0);
+        assert_eq!(BookingId::of_hold(hold), booking);
+        let old = HoldId(Uuid::new_v5(&Uuid::nil(), b"earlier build"));
+        assert_eq!(show_tag_of(&old.0), None);
+        let earlier = BookingId(Uuid::new_v5(&old.0, b"boxoffice/booking"));
+        assert_eq!(
+            BookingId::of_hold(old),
+            earlier,
+            "an earlier build's booking id is kept"
+        );
+    }
 
     #[test]
     fn seat_ids_round_trip_their_index_and_reject_other_shows() {

@@ -169,7 +169,12 @@ pub async fn buyer(
                     seats.push(seat);
                 }
             }
-            (show, seats, HoldId(s.uuid()), 1_500 + s.pick(0..3_500))
+            (
+                show,
+                seats,
+                HoldId::for_show(show, &s.uuid()),
+                1_500 + s.pick(0..3_500),
+            )
         };
         let command = processors::fixtures::hold_command(
             show,

@@ -18,7 +18,6 @@ use payments::sandbox::{FaultConfig, SandboxConfig, SandboxProvider};
 use payments::{AuthorizationId, AuthorizationStatus, AuthorizeRequest, PaymentProvider};
 use processors::reader::StateReader;
 use schemas::{BookingId, HoldId, ShowId, TicketId, UnixMs};
-use uuid::Uuid;
 
 use crate::store::SimStore;
 use crate::world::{Incarnation, World};
@@ -141,7 +140,7 @@ impl Money {
 
 /// The booking a buyer makes from `hold` (derived, as the ingress derives it).
 pub fn booking_of(hold: HoldId) -> BookingId {
-    BookingId(Uuid::new_v5(&hold.0, b"booking"))
+    BookingId::of_hold(hold)
 }
 
 /// The refund a `Cancelled` fact owes (the ticket worker's rule), or `None` if nothing is owed.

@@ -187,7 +187,7 @@ async fn serve_mode_resumes_missed_facts_and_captures_stranded_payments() {
         .await
         .unwrap()
         .authorization_id;
-    let stranded = BookingId(Uuid::new_v5(&hold.0, b"boxoffice/booking"));
+    let stranded = BookingId::of_hold(hold);
     let committed = bus
         .submit(support::pipeline::envelope(
             show_id,

@@ -75,7 +75,7 @@ async fn hold_admitted(
 ) -> Result<Held, Failure> {
     claim(services, order.identity).await?;
     let command = Command::Hold {
-        hold_id: hold_id(order.identity.command_id),
+        hold_id: hold_id(order.show, order.identity.command_id),
         user: order.user,
         seats: order.seats,
         ttl_ms: order.ttl_ms,

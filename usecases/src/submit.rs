@@ -12,16 +12,16 @@ use crate::Services;
 use crate::failure::Failure;
 use crate::idempotency::Claim;
 
-/// The hold a hold command creates: derived from the command id, so a retried command (same
-/// idempotency key) names the same hold.
-pub fn hold_id(command: CommandId) -> HoldId {
-    HoldId(Uuid::new_v5(&command.0, b"boxoffice/hold"))
+/// The hold a hold command of `show` creates: derived from the command id, so a retried command
+/// (same idempotency key) names the same hold, and tagged with its show, so whoever holds the id
+/// finds the show without a lookup row of its own.
+pub fn hold_id(show: ShowId, command: CommandId) -> HoldId {
+    HoldId::for_show(show, &Uuid::new_v5(&command.0, b"boxoffice/hold"))
 }
 
-/// The booking a hold becomes: derived from the hold, so every confirm of one hold names the same
-/// booking (the engine relies on it to tell an id reuse from a second confirm).
+/// The booking a hold becomes ([`BookingId::of_hold`]).
 pub fn booking_id(hold: HoldId) -> BookingId {
-    BookingId(Uuid::new_v5(&hold.0, b"boxoffice/booking"))
+    BookingId::of_hold(hold)
 }
 
 /// The command that creates a show's seat state: one per show, so repeats dedupe.

@@ -192,7 +192,8 @@ mod tests {
     use crate::fixtures::*;
     use crate::reader::ShowReader;
     use engine::{BookingStatus, HoldStatus};
-    use schemas::{Event, Outcome, Rejection, SeatStatus};
+    use schemas::{BookingId, Event, HoldId, Outcome, Rejection, SeatStatus};
+    use uuid::Uuid;
 
     async fn start(dir: &std::path::Path) -> DevPipeline {
         DevPipeline::start(PipelineConfig::new(dir.to_path_buf()))
@@ -236,6 +237,46 @@ mod tests {
         let again = start(dir.path()).await;
         assert!(again.reader().show(s).await.unwrap().is_none());
         again.shutdown().await.unwrap();
+    }
+
+    /// Hold and booking ids that carry their show's tag are found through the show's one tag
+    /// row: the pipeline writes no lookup row of their own, yet a reader finds both at once.
+    #[tokio::test]
+    async fn tagged_ids_are_found_without_a_lookup_row_of_their_own() {
+        use crate::store::{LookupKind, ShowStore};
+        let dir = tempfile::tempdir().unwrap();
+        let s = show(1);
+        let alice = user(1);
+        let pipeline = start(dir.path()).await;
+        let bus = pipeline.bus();
+        accepted(&bus.submit(create(s, 20)).await.unwrap().outcome);
+        let hold = HoldId::for_show(s, &Uuid::from_u128(77));
+        let booking = BookingId::of_hold(hold);
+        let command = hold_command(s, hold, alice, &[0, 1], 600_000, limits(10));
+        accepted(&bus.submit(envelope(s, 10, command)).await.unwrap().outcome);
+        let confirm = schemas::Command::Confirm {
+            hold_id: hold,
+            user: alice,
+            booking_id: booking,
+            payment_ref: "pay".into(),
+        };
+        accepted(&bus.submit(envelope(s, 11, confirm)).await.unwrap().outcome);
+
+        let store = pipeline.store();
+        assert_eq!(store.lookup(hold.0, LookupKind::Hold).await.unwrap(), None);
+        assert_eq!(
+            store.lookup(booking.0, LookupKind::Booking).await.unwrap(),
+            None
+        );
+        let reader = pipeline.reader();
+        let (_, view) = reader.hold(hold).await.unwrap().expect("the hold");
+        assert_eq!(view.status, HoldStatus::Confirmed);
+        let (_, found) = reader.booking(booking).await.unwrap().expect("the booking");
+        assert_eq!(found.status, BookingStatus::Confirmed);
+        // A tagged id of a show that holds no such hold is not found.
+        let stranger = HoldId::for_show(s, &Uuid::from_u128(78));
+        assert!(reader.hold(stranger).await.unwrap().is_none());
+        pipeline.shutdown().await.unwrap();
     }
 
     #[tokio::test]
