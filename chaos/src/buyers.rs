@@ -67,16 +67,17 @@ impl Recorder {
     }
 }
 
-/// The hold a hold request with `key` by `user` creates (the ingress derives it the same way, so
-/// the client knows it before any answer: a hold of unknown outcome still has an id).
-pub fn hold_id(user: Uuid, key: &str) -> Uuid {
-    let command = Uuid::new_v5(&user, key.as_bytes());
-    Uuid::new_v5(&command, b"boxoffice/hold")
+/// The hold a hold request of `show` with `key` by `user` creates: the client knows it before any
+/// answer (a hold of unknown outcome still has an id), derived as the ingress derives it (the
+/// use cases' own functions, so the campaign follows any change of the scheme).
+pub fn hold_id(show: Uuid, user: Uuid, key: &str) -> Uuid {
+    let command = usecases::idempotency::command_id(schemas::UserId(user), Some(key));
+    usecases::submit::hold_id(schemas::ShowId(show), command).0
 }
 
 /// The booking a hold becomes.
 pub fn booking_id(hold: Uuid) -> Uuid {
-    Uuid::new_v5(&hold, b"boxoffice/booking")
+    usecases::submit::booking_id(schemas::HoldId(hold)).0
 }
 
 /// The outcome a client records: told yes, told no (a 4xx with its code), or unknown.
@@ -180,7 +181,7 @@ impl Buyer {
         let user = Uuid::new_v4();
         let token = self.api.token(user, &[]);
         let key = self.key("hold");
-        let hold = hold_id(user, &key);
+        let hold = hold_id(show.show_id, user, &key);
         let op = self.recorder.invoke(
             self.id,
             &key,
