@@ -62,7 +62,10 @@ pub struct LoopSettings {
     pub shows_cached_max: usize,
     /// An `Expire` that did not take effect is sent again after this long.
     pub expire_resend: Duration,
-    /// Longest pause between retries of a failing store, log or event call.
+    /// Longest pause between retries of a failing store, log or event call. Short: a call to a
+    /// store that is down fails at once (no connection) and costs nothing, and the pause is how
+    /// late the loop notices the store is back (the fault campaign asks service to resume within
+    /// 2 s of the store's return; 2 s here used it all up).
     pub backoff_max: Duration,
     /// The loop's own clock; it decides nothing by it, only reads the log's time through it
     /// ([`LogTime`]) to know when an `Expire` is due.
@@ -79,7 +82,7 @@ impl LoopSettings {
             linger: Duration::ZERO,
             shows_cached_max: 1024,
             expire_resend: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(2),
+            backoff_max: Duration::from_millis(500),
             clock: clock::system(),
         }
     }

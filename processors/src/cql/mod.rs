@@ -2,6 +2,7 @@
 //! rows ([`changes`]) under the conditional fence, and the schema.
 
 pub mod changes;
+pub mod session;
 pub(crate) mod store;
 
 pub use changes::{CHANGES_KIND, OUTCOME_TTL_S, OUTCOMES_KIND};

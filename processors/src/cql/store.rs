@@ -8,8 +8,8 @@
 //! result metadata.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +25,7 @@ use scylla::value::{CqlValue, Row as CqlRow};
 use uuid::Uuid;
 
 use crate::cql::changes::{self, Tail};
+use crate::cql::session::{LiveSession, no_connection, pager_no_connection};
 use crate::store::{
     Fence, IndexRows, LookupKind, PersistOutcome, Row, ShowStore, ShowWrite, StoreError,
     StoredShow, UserBookingRef,
@@ -97,7 +98,7 @@ struct Statements {
 
 /// Show state in a CQL keyspace.
 pub struct CqlStore {
-    session: Session,
+    session: Arc<LiveSession>,
     statements: Statements,
     /// Change-log tails of the shows this process loaded or wrote (see [`changes`]).
     tails: Mutex<HashMap<ShowId, Tail>>,
@@ -155,6 +156,18 @@ pub async fn detect_backend(session: &Session) -> Result<Backend, StoreError> {
 }
 
 impl CqlStore {
+    /// A read's failure, noted by the session's watcher (no connection: a fresh session).
+    fn read_failed(&self, e: ExecutionError) -> StoreError {
+        self.session.saw(no_connection(&e));
+        read_error(e)
+    }
+
+    /// A pager's failure, likewise.
+    fn pager_failed(&self, e: scylla::errors::PagerExecutionError) -> StoreError {
+        self.session.saw(pager_no_connection(&e));
+        StoreError::Unavailable(e.into())
+    }
+
     /// The first row `statement` answers for `values`, if any (every single-row read goes
     /// through here, so read failures are classified in one place).
     async fn first_row<R>(
@@ -167,9 +180,10 @@ impl CqlStore {
     {
         let result = self
             .session
+            .get()
             .execute_unpaged(statement, values)
             .await
-            .map_err(read_error)?;
+            .map_err(|e| self.read_failed(e))?;
         let rows = result
             .into_rows_result()
             .map_err(|e| StoreError::Fatal(e.into()))?;
@@ -273,7 +287,7 @@ impl CqlStore {
             .await?,
         };
         Ok(CqlStore {
-            session,
+            session: Arc::new(LiveSession::new(session)),
             statements,
             tails: Mutex::default(),
             writing: AtomicBool::new(false),
@@ -332,9 +346,10 @@ impl CqlStore {
         );
         let pager = self
             .session
+            .get()
             .execute_iter(self.statements.load.clone(), (show.0,))
             .await
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
+            .map_err(|e| self.pager_failed(e))?;
         let mut stream = pager
             .rows_stream::<LoadRow>()
             .map_err(|e| StoreError::Fatal(e.into()))?;
@@ -397,9 +412,13 @@ impl CqlStore {
     ) -> Result<PersistOutcome, StoreError> {
         let result = self
             .session
+            .get()
             .batch(&batch, values)
             .await
-            .map_err(write_error)?;
+            .map_err(|e| {
+                self.session.saw(no_connection(&e));
+                write_error(e)
+            })?;
         let rows = result
             .into_rows_result()
             .map_err(|e| StoreError::Fatal(e.into()))?;
@@ -650,10 +669,11 @@ impl ShowStore for CqlStore {
             ]);
         }
         self.session
+            .get()
             .batch(&batch, values)
             .await
             .map(|_| ())
-            .map_err(read_error)
+            .map_err(|e| self.read_failed(e))
     }
 
     async fn persist(&self, write: &ShowWrite) -> Result<PersistOutcome, StoreError> {
@@ -675,17 +695,19 @@ impl ShowStore for CqlStore {
             Some(at) => {
                 let values = (partition.0.as_str(), show.0, at.0);
                 self.session
+                    .get()
                     .execute_unpaged(&self.statements.put_hint, values)
                     .await
             }
             None => {
                 let values = (partition.0.as_str(), show.0);
                 self.session
+                    .get()
                     .execute_unpaged(&self.statements.delete_hint, values)
                     .await
             }
         };
-        result.map(|_| ()).map_err(read_error)
+        result.map(|_| ()).map_err(|e| self.read_failed(e))
     }
 
     async fn expiry_hints(
@@ -694,9 +716,10 @@ impl ShowStore for CqlStore {
     ) -> Result<Vec<(ShowId, UnixMs)>, StoreError> {
         let pager = self
             .session
+            .get()
             .execute_iter(self.statements.list_hints.clone(), (partition.0.as_str(),))
             .await
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
+            .map_err(|e| self.pager_failed(e))?;
         let rows: Vec<(Uuid, i64)> = pager
             .rows_stream::<(Uuid, i64)>()
             .map_err(|e| StoreError::Fatal(e.into()))?
@@ -724,9 +747,10 @@ impl ShowStore for CqlStore {
     ) -> Result<(Vec<UserBookingRef>, usize), StoreError> {
         let pager = self
             .session
+            .get()
             .execute_iter(self.statements.list_user_bookings.clone(), (user.0,))
             .await
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
+            .map_err(|e| self.pager_failed(e))?;
         let rows: Vec<(i64, Uuid, Uuid)> = pager
             .rows_stream::<(i64, Uuid, Uuid)>()
             .map_err(|e| StoreError::Fatal(e.into()))?

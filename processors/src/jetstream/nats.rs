@@ -26,11 +26,28 @@ pub enum NatsError {
     JetStream(String),
 }
 
+/// Longest pause between two attempts to reconnect. The client's default doubles from 2 ms up to
+/// 4 s, so after a nats-server restart of 3 s a process found it 1.5-2 s after it was ready
+/// (`scripts/chaos`, check resumes-within-bound asks 2 s), and later after a longer one. An
+/// attempt at a server that is down is refused at once and costs nothing.
+pub const RECONNECT_DELAY_MAX: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The pause before reconnect attempt `attempts` (1 for the first): none, then doubling from
+/// 2 ms up to [`RECONNECT_DELAY_MAX`].
+pub fn reconnect_delay(attempts: usize) -> std::time::Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
+    match attempts {
+        0 | 1 => std::time::Duration::ZERO,
+        _ => std::time::Duration::from_millis(2_u64.saturating_pow(exp)).min(RECONNECT_DELAY_MAX),
+    }
+}
+
 /// Connect to `url` and check the server version.
 pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
     let client = async_nats::ConnectOptions::new()
         .name("boxoffice")
         .connection_timeout(std::time::Duration::from_secs(5))
+        .reconnect_delay_callback(reconnect_delay)
         .connect(url)
         .await
         .map_err(|e| NatsError::Connect {
@@ -56,6 +73,15 @@ pub fn check_server_version(version: &str) -> Result<(), NatsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnects_are_never_more_than_a_quarter_second_apart() {
+        assert_eq!(reconnect_delay(1), std::time::Duration::ZERO);
+        assert_eq!(reconnect_delay(2), std::time::Duration::from_millis(2));
+        assert_eq!(reconnect_delay(8), std::time::Duration::from_millis(128));
+        assert_eq!(reconnect_delay(9), RECONNECT_DELAY_MAX);
+        assert_eq!(reconnect_delay(usize::MAX), RECONNECT_DELAY_MAX);
+    }
 
     #[test]
     fn old_servers_are_refused() {
