@@ -351,12 +351,13 @@ fn streams_yaml(t: &Topology) -> String {
     text += &events("booking_events", &t.booking_events);
     text += &format!(
         "processor:\n  consumer_prefix: {}\n  priority_group: {}\n  batch_size_max: {}\n  \
-         batch_wait_ms: {}\n  ack_wait_s: {}\n  pin_timeout_ms: {}\n  lease_bucket: {}\n  \
-         lease_ttl_ms: {}\n",
+         batch_wait_ms: {}\n  linger_ms: {}\n  ack_wait_s: {}\n  pin_timeout_ms: {}\n  \
+         lease_bucket: {}\n  lease_ttl_ms: {}\n",
         p.consumer_prefix,
         p.priority_group,
         p.batch_size_max,
         p.batch_wait_ms,
+        p.linger_ms,
         p.ack_wait_s,
         p.pin_timeout_ms,
         p.lease_bucket,
