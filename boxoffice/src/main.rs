@@ -19,6 +19,9 @@ enum Command {
     Provision(processors::cli::ProvisionArgs),
     /// Apply the booking commands of some or all partitions (serve mode's pipeline).
     Processor(processors::cli::ProcessorArgs),
+    /// Move a show's commands to another partition, through the partition that applies them now
+    /// (serve mode): its processor applies every command logged before the request first.
+    Handover(processors::cli::HandoverArgs),
     /// Run all of boxoffice in one process with no external services (embedded pipeline, store,
     /// catalog with demo data, sandbox payments, ticket worker) and serve the HTTP API.
     Dev {
@@ -58,6 +61,12 @@ fn main() -> anyhow::Result<()> {
         Command::Processor(args) => {
             ingress::telemetry::init_tracing();
             tokio::runtime::Runtime::new()?.block_on(processors::cli::processor_command(args))?
+        }
+        Command::Handover(args) => {
+            ingress::telemetry::init_tracing();
+            let done = tokio::runtime::Runtime::new()?
+                .block_on(processors::cli::handover_command(args))?;
+            println!("{done}");
         }
         Command::Dev { config, after_sale } => {
             ingress::telemetry::init_tracing();

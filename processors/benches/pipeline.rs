@@ -437,11 +437,12 @@ async fn lwt_rate(store: &CqlStore, per_batch: u32, seats: u32) -> Result<f64, F
             let next = Fence {
                 applied_seq: seq,
                 owner_epoch: 1,
+                partition: None,
             };
             let write = ShowWrite {
                 show_id: show,
                 expected,
-                next,
+                next: next.clone(),
                 version: seq,
                 rows: rows?,
             };

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::handover::{HandoverError, Requested, await_handover, request_handover};
 use crate::metrics::{Exporter, LAG_POLL_INTERVAL, MetricsError, serve_exporter, watch_lag};
 use crate::processor::{ProcessorConfig, ProcessorError, run_processor};
 use crate::provision::{ProvisionError, ProvisionReport, ProvisionTarget, provision};
@@ -97,6 +98,35 @@ pub struct ProvisionArgs {
     pub skip_cql: bool,
 }
 
+/// `boxoffice handover`: move a show's commands to another partition (serve mode).
+#[derive(clap::Args, Debug, Clone)]
+pub struct HandoverArgs {
+    /// NATS server URL.
+    #[arg(
+        long,
+        env = "BOXOFFICE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+    /// CQL contact points, comma separated host:port.
+    #[arg(long, env = "BOXOFFICE_CQL_NODES", default_value = "127.0.0.1:9042")]
+    pub cql_nodes: String,
+    /// Topology file; the built-in streams.yaml when absent.
+    #[arg(long, env = "BOXOFFICE_STREAMS")]
+    pub streams: Option<PathBuf>,
+    /// The show to move.
+    #[arg(long)]
+    pub show: uuid::Uuid,
+    /// The partition that applies its commands from now on: a hashed partition's index or a
+    /// hot show's label.
+    #[arg(long)]
+    pub to: String,
+    /// How long to wait for the show's current partition to apply the handover, in seconds
+    /// (0: do not wait).
+    #[arg(long, default_value_t = 30)]
+    pub wait_s: u64,
+}
+
 /// A command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -115,6 +145,17 @@ pub enum CliError {
     /// Signal handling could not be installed.
     #[error("signals: {0}")]
     Signals(std::io::Error),
+    /// A handover could not be requested or was not applied.
+    #[error(transparent)]
+    Handover(#[from] HandoverError),
+    /// A backing service could not be reached.
+    #[error("connecting to {what}: {source}")]
+    Connect {
+        /// Which service.
+        what: &'static str,
+        /// Why.
+        source: crate::Cause,
+    },
 }
 
 fn topology(path: &Option<PathBuf>) -> Result<Topology, TopologyError> {
@@ -135,6 +176,39 @@ pub async fn provision_command(args: ProvisionArgs) -> Result<ProvisionReport, C
         cql_nodes: (!args.skip_cql).then_some(args.cql_nodes),
     };
     Ok(provision(&topology, &target).await?)
+}
+
+/// Run `boxoffice handover`: log the request in the show's partition and, unless told not to,
+/// wait until it is applied. Returns what happened, for the operator.
+pub async fn handover_command(args: HandoverArgs) -> Result<String, CliError> {
+    let topology = topology(&args.streams)?;
+    let to = PartitionId(args.to.clone());
+    let show = schemas::ShowId(args.show);
+    let connect = |what| {
+        move |e: &dyn std::fmt::Display| CliError::Connect {
+            what,
+            source: e.to_string().into(),
+        }
+    };
+    let store = crate::cql::CqlStore::connect(&args.cql_nodes, &topology.cql.keyspace)
+        .await
+        .map_err(|e| connect("CQL")(&e))?;
+    let client = crate::jetstream::connect(&args.nats_url)
+        .await
+        .map_err(|e| connect("NATS")(&e))?;
+    let js = async_nats::jetstream::new(client);
+    let from = match request_handover(&js, &topology, &store, show, &to).await? {
+        Requested::AlreadyThere => return Ok(format!("show {show} is in partition {to} already")),
+        Requested::Logged { from } => from,
+    };
+    if args.wait_s == 0 {
+        return Ok(format!(
+            "handover of show {show} from {from} to {to} logged"
+        ));
+    }
+    let wait = std::time::Duration::from_secs(args.wait_s);
+    await_handover(&store, show, &to, wait).await?;
+    Ok(format!("show {show} moved from partition {from} to {to}"))
 }
 
 /// Serve mode's processor with its telemetry: the partition loops ([`run_processor`]) and, when

@@ -46,6 +46,7 @@ pub mod cql;
 pub mod embedded;
 pub mod events;
 pub mod expiry;
+pub mod handover;
 pub mod jetstream;
 pub mod log;
 pub mod metrics;

@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use schemas::{CommandEnvelope, Reply, UnixMs};
+use schemas::{CommandEnvelope, Reply, ShowId, UnixMs};
+use uuid::Uuid;
+
+use crate::topology::PartitionId;
 
 /// Where the reply to one command goes: a NATS inbox subject in serve mode, a waiter token in dev
 /// mode. Opaque to the partition loop.
@@ -18,12 +21,39 @@ pub struct ReplyTo(pub String);
 pub enum LogEntry {
     /// A decodable command.
     Command(CommandEnvelope),
+    /// Move a show to another partition. Logged in the partition that owns the show, so the
+    /// owner applies every command logged before it first; applying it names the new partition
+    /// in the show's fence, and from then on the old partition forwards the show's commands
+    /// there. Never given to the engine: ownership is the pipeline's concern.
+    Handover(Handover),
     /// Bytes that are not a command of a schema this build reads. Skipped (and counted), never
     /// allowed to block the partition.
     Malformed {
         /// Why decoding failed.
         detail: String,
     },
+}
+
+/// A request to move a show's commands to another partition (see [`LogEntry::Handover`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    /// The show.
+    pub show_id: ShowId,
+    /// The partition that applies the show's commands after the handover.
+    pub to: PartitionId,
+    /// Identity of the request: the log stores a repeated request once.
+    pub request_id: Uuid,
+}
+
+impl LogEntry {
+    /// The show the entry is about, if it can be read.
+    pub fn show_id(&self) -> Option<ShowId> {
+        match self {
+            LogEntry::Command(envelope) => Some(envelope.show_id),
+            LogEntry::Handover(handover) => Some(handover.show_id),
+            LogEntry::Malformed { .. } => None,
+        }
+    }
 }
 
 /// One command as the log delivered it.
@@ -134,10 +164,26 @@ pub trait CommandLog: Send {
         envelope: &CommandEnvelope,
     ) -> Result<(), LogError>;
 
+    /// Append `command` (its entry and its requester) to partition `to`'s log: the show's fence
+    /// names `to`, so this partition may not decide it. Stored once per original position, like
+    /// [`CommandLog::resubmit`].
+    async fn forward(&self, command: &LoggedCommand, to: &PartitionId) -> Result<(), LogError>;
+
+    /// Append `entry` to partition `to`'s log with no requester: a handover request for the
+    /// show's owner, or an `Expire` for the partition a show was handed to. A repeated call with
+    /// the same entry is stored once.
+    async fn append_to(&self, to: &PartitionId, entry: &LogEntry) -> Result<(), LogError>;
+
     /// Commands waiting behind the last delivered one, if the log knows (consumer lag).
     fn pending(&self) -> Option<u64> {
         None
     }
+}
+
+/// The id under which the copy of `command` forwarded to another partition is stored once: one
+/// per original log position, so forwarding again after a crash adds nothing.
+pub fn forward_dedupe(command: &LoggedCommand) -> String {
+    format!("forward:{}:{}", command.seq, command.part)
 }
 
 /// The order a consumer's deliveries must arrive in. The server numbers every delivery of a

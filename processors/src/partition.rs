@@ -17,6 +17,14 @@
 //! commands the other writer applied are then recognised by their sequence and answered from the
 //! engine's memory). A write timeout has an unknown outcome: it is settled by reading the fence
 //! back, never by writing again blindly.
+//!
+//! Moving a show between partitions (a hot show getting a partition of its own) is a handover
+//! through the old partition: a [`Handover`] entry logged there is applied in log order, after
+//! every command logged before it, by writing the new partition's name into the show's fence.
+//! A loop decides only the shows whose fence names its partition; it forwards the commands of
+//! any other show to the partition the fence names, so a command logged in the wrong place
+//! (a stale ingress, or one that already routes to the new partition before the handover is
+//! applied) is decided once, by the owner, and never dropped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +42,7 @@ use uuid::Uuid;
 
 use crate::events::{EventBatch, EventError, EventSink, KeyedEvent};
 use crate::expiry::{ExpirySchedule, LogTime, expire_command};
-use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
+use crate::log::{CommandLog, Handover, LogEntry, LogError, LoggedCommand, ReplyTo};
 use crate::metrics as m;
 use crate::rows;
 use crate::store::{
@@ -48,6 +56,13 @@ use crate::topology::PartitionId;
 pub struct LoopSettings {
     /// The partition this loop applies.
     pub partition: PartitionId,
+    /// The partitions that exist, when the log has a fixed set of them (dev mode's queues): a
+    /// show whose fence names one outside the set (written by an earlier run configured with
+    /// more) is taken over, since its commands could not be forwarded anywhere. `None` (serve
+    /// mode): the commands of a show whose fence names another partition are always forwarded
+    /// there, known or not: the stream stores any partition's commands, and a processor whose
+    /// topology is older than the move does not know the new partition yet.
+    pub known_partitions: Option<Vec<PartitionId>>,
     /// Most commands per iteration.
     pub batch_size_max: usize,
     /// How long an idle iteration waits for a first command.
@@ -76,6 +91,7 @@ impl LoopSettings {
     /// Defaults for `partition`.
     pub fn new(partition: PartitionId) -> LoopSettings {
         LoopSettings {
+            known_partitions: None,
             partition,
             batch_size_max: 64,
             batch_wait: Duration::from_millis(50),
@@ -157,6 +173,14 @@ struct LoadedShow {
     last_used: u64,
 }
 
+/// Where a show's commands are decided.
+enum Residence {
+    /// By this loop: the show is loaded.
+    Here,
+    /// By the loop of the partition the show's fence names.
+    Elsewhere(PartitionId),
+}
+
 /// What deciding one show's commands produced, before it is durable.
 struct ShowPlan {
     write: Option<ShowWrite>,
@@ -166,6 +190,66 @@ struct ShowPlan {
     next_expiry: Option<UnixMs>,
     /// Commands the show passed without applying them, to be placed again at the end of the log.
     late: Vec<(LoggedCommand, CommandEnvelope)>,
+    /// Where the show goes if this plan applies a handover.
+    handed_to: Option<PartitionId>,
+    /// Commands for another partition to decide (the show's fence names it), and where.
+    forward: Vec<(LoggedCommand, PartitionId)>,
+}
+
+impl ShowPlan {
+    fn empty() -> ShowPlan {
+        ShowPlan {
+            write: None,
+            index: IndexRows::default(),
+            replies: Vec::new(),
+            events: EventBatch::default(),
+            next_expiry: None,
+            late: Vec::new(),
+            handed_to: None,
+            forward: Vec::new(),
+        }
+    }
+
+    /// A plan that sends `commands` to `owner`, where the show lives. A handover to where the
+    /// show already is has nothing left to do.
+    fn forwarded(partition: &PartitionId, commands: &[LoggedCommand], owner: PartitionId) -> Self {
+        let mut plan = ShowPlan::empty();
+        for command in commands {
+            if matches!(&command.entry, LogEntry::Handover(h) if h.to == owner) {
+                m::command(partition, "handover_settled");
+                continue;
+            }
+            m::command(partition, "forwarded");
+            plan.forward.push((command.clone(), owner.clone()));
+        }
+        plan
+    }
+}
+
+/// What a batch sends to other partitions before it is acknowledged.
+#[derive(Default)]
+struct Elsewhere {
+    /// Commands whose show another partition decides, and where.
+    forward: Vec<(LoggedCommand, PartitionId)>,
+    /// An `Expire` for each partition a show with holds was handed to.
+    expiries: Vec<(PartitionId, LogEntry)>,
+}
+
+impl Elsewhere {
+    fn take(
+        &mut self,
+        show: ShowId,
+        handed_to: Option<PartitionId>,
+        next_expiry: Option<UnixMs>,
+        forward: Vec<(LoggedCommand, PartitionId)>,
+        now: UnixMs,
+    ) {
+        self.forward.extend(forward);
+        if let (Some(to), Some(_)) = (handed_to, next_expiry) {
+            let expire = LogEntry::Command(expire_command(show, now));
+            self.expiries.push((to, expire));
+        }
+    }
 }
 
 /// A durable, answered batch whose events are being published; acknowledged once they are out.
@@ -368,6 +452,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         let mut replies = Vec::new();
         let mut events = EventBatch::default();
         let mut late = Vec::new();
+        let mut elsewhere = Elsewhere::default();
         if let Some(newest) = batch.iter().map(|c| c.at).max() {
             self.log_time.observe(newest, self.settings.clock.now());
         }
@@ -378,10 +463,12 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             events.seat_deltas.extend(plan.events.seat_deltas);
             events.show_events.extend(plan.events.show_events);
             late.extend(plan.late);
+            elsewhere.take(show, plan.handed_to, plan.next_expiry, plan.forward, now);
         }
         // Before this batch can be acknowledged (with the next one): an acked command that was
-        // neither applied nor placed again would be lost.
+        // neither applied nor placed again (here or in its show's partition) would be lost.
         self.resubmit_late(&late).await?;
+        self.send_elsewhere(&elsewhere).await?;
         // The previous batch's events must be out before this batch's start (log order).
         let started = Instant::now();
         let previous = tail.take();
@@ -407,27 +494,57 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         Ok(())
     }
 
+    /// Forward commands to the partitions that decide them, and tell each partition a show was
+    /// handed to that it has holds to expire (it learns a show's expiry only by deciding one of
+    /// its commands).
+    async fn send_elsewhere(&self, elsewhere: &Elsewhere) -> Result<(), LoopError> {
+        for (command, to) in &elsewhere.forward {
+            self.retry_log("forwarding a command", || self.log.forward(command, to))
+                .await?;
+            debug!(seq = command.seq, %to, "forwarded to the show's partition");
+        }
+        for (to, expire) in &elsewhere.expiries {
+            self.retry_log("telling a partition of its new show", || {
+                self.log.append_to(to, expire)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Call the log until it answers, pausing after transient failures; stop if the lease goes.
+    async fn retry_log<'a, F, Fut>(&'a self, what: &str, mut call: F) -> Result<(), LoopError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), LogError>> + 'a,
+    {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match call().await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    warn!(error = %e, "{what} failed; retrying");
+                    if !self.ownership.is_held() {
+                        return Err(LoopError::LeaseLost);
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.settings.backoff_max);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Place each late command again at the end of its show's log, retrying transient failures.
     async fn resubmit_late(
         &self,
         late: &[(LoggedCommand, CommandEnvelope)],
     ) -> Result<(), LoopError> {
         for (command, envelope) in late {
-            let mut pause = Duration::from_millis(20);
-            loop {
-                match self.log.resubmit(command, envelope).await {
-                    Ok(()) => break,
-                    Err(e) if e.is_retryable() => {
-                        warn!(seq = command.seq, error = %e, "resubmitting a late command failed; retrying");
-                        if !self.ownership.is_held() {
-                            return Err(LoopError::LeaseLost);
-                        }
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(self.settings.backoff_max);
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            self.retry_log("resubmitting a late command", || {
+                self.log.resubmit(command, envelope)
+            })
+            .await?;
             info!(show = %envelope.show_id, seq = command.seq, command_id = %envelope.command_id,
                 "a command the show had passed was placed again at the end of the log");
         }
@@ -501,18 +618,27 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         now: UnixMs,
     ) -> Result<ShowPlan, LoopError> {
         let mut pause = Duration::from_millis(20);
+        let partition = self.settings.partition.clone();
         loop {
-            self.ensure_loaded(show).await?;
+            if let Residence::Elsewhere(owner) = self.ensure_loaded(show).await? {
+                return Ok(ShowPlan::forwarded(&partition, commands, owner));
+            }
             let epoch = self.ownership.epoch();
             let loaded = self.shows.get_mut(&show).expect("loaded above");
             let started = Instant::now();
-            let plan = decide_show(&self.settings.partition, loaded, commands, epoch, now)?;
-            m::decide_time(&self.settings.partition, started.elapsed());
+            let plan = decide_show(&partition, loaded, commands, epoch, now)?;
+            m::decide_time(&partition, started.elapsed());
             match self.commit(show, &plan).await {
+                Ok(()) if plan.handed_to.is_some() => {
+                    // The show is the new partition's now: nothing of it stays here.
+                    self.shows.remove(&show);
+                    self.expiry.set(show, None);
+                    return Ok(plan);
+                }
                 Ok(()) => {
                     let loaded = self.shows.get_mut(&show).expect("still loaded");
                     if let Some(write) = &plan.write {
-                        loaded.fence = Some(write.next);
+                        loaded.fence = Some(write.next.clone());
                         loaded.version = write.version;
                     }
                     self.expiry.set(show, plan.next_expiry);
@@ -531,13 +657,19 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         }
     }
 
-    async fn ensure_loaded(&mut self, show: ShowId) -> Result<(), LoopError> {
+    /// Load `show` unless it is loaded, or say which partition decides it instead.
+    async fn ensure_loaded(&mut self, show: ShowId) -> Result<Residence, LoopError> {
         self.tick += 1;
         if let Some(loaded) = self.shows.get_mut(&show) {
             loaded.last_used = self.tick;
-            return Ok(());
+            return Ok(Residence::Here);
         }
+        // A show that lives elsewhere is loaded whole only to read its fence: loads are rare,
+        // and commands reach the wrong partition only while a move is being rolled out.
         let stored = retry_store(&self.settings, &self.ownership, || self.store.load(show)).await?;
+        if let Some(owner) = stored.as_ref().and_then(|s| self.owner_elsewhere(&s.fence)) {
+            return Ok(Residence::Elsewhere(owner));
+        }
         // Before any reply about the show's tagged holds and bookings: the row they are found by.
         let tag = IndexRows {
             lookups: vec![tag_row(show)],
@@ -556,7 +688,9 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
                 last_used: self.tick,
             },
             Some(stored) => {
-                if stored.fence.owner_epoch > self.ownership.epoch() {
+                let named = stored.fence.partition.as_ref();
+                let ours = named.is_none_or(|named| *named == self.settings.partition);
+                if ours && stored.fence.owner_epoch > self.ownership.epoch() {
                     // A processor with a newer lease has written this show: we are stale.
                     warn!(%show, stored = stored.fence.owner_epoch, mine = self.ownership.epoch(),
                         "show written by a newer owner");
@@ -574,7 +708,16 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             }
         };
         self.shows.insert(show, loaded);
-        Ok(())
+        Ok(Residence::Here)
+    }
+
+    /// The partition `fence` names, if it is another known one: the show's commands go there.
+    fn owner_elsewhere(&self, fence: &Fence) -> Option<PartitionId> {
+        let settings = &self.settings;
+        if fence.admits(&settings.partition, settings.known_partitions.as_deref()) {
+            return None;
+        }
+        fence.partition.clone()
     }
 
     /// Expiry hint, then the conditional batch together with the index rows, settled if its
@@ -592,10 +735,15 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         let partition = self.settings.partition.clone();
         let started = Instant::now();
         let hint = self.shows.get(&show).and_then(|l| l.hint);
-        if let Some(due) = plan.next_expiry.filter(|due| Some(*due) != hint) {
+        // A show handed over is due for expiry in its new partition: the hint goes there.
+        let (hinted_in, known) = match &plan.handed_to {
+            Some(to) => (to, None),
+            None => (&partition, hint),
+        };
+        if let Some(due) = plan.next_expiry.filter(|due| Some(*due) != known) {
             // Written before the batch: a hint without holds behind it only costs an Expire.
             self.store
-                .set_expiry_hint(&partition, show, Some(due))
+                .set_expiry_hint(hinted_in, show, Some(due))
                 .await
                 .map_err(retry_or_fatal)?;
         }
@@ -629,7 +777,8 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             .await
             .map_err(Retry::Fatal)?;
         }
-        if plan.next_expiry.is_none()
+        let gone = plan.next_expiry.is_none() || plan.handed_to.is_some();
+        if gone
             && hint.is_some()
             && let Err(e) = self.store.set_expiry_hint(&partition, show, None).await
         {
@@ -648,7 +797,7 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         })
         .await
         .map_err(Retry::Fatal)?;
-        let applied = found.map(|(fence, _)| fence) == Some(write.next);
+        let applied = found.map(|(fence, _)| fence).as_ref() == Some(&write.next);
         info!(show = %write.show_id, applied, "settled a timed-out conditional batch by reading");
         Ok(applied)
     }
@@ -724,6 +873,7 @@ fn group_by_show(
     for command in batch {
         let show = match &command.entry {
             LogEntry::Command(envelope) => envelope.show_id,
+            LogEntry::Handover(handover) => handover.show_id,
             LogEntry::Malformed { detail } => {
                 warn!(seq = command.seq, %detail, "skipping malformed log entry");
                 m::command(partition, "malformed");
@@ -749,22 +899,27 @@ fn decide_show(
     now: UnixMs,
 ) -> Result<ShowPlan, LoopError> {
     let show = loaded.state.show_id();
-    let applied = loaded.fence.map_or(0, |f| f.applied_seq);
+    let applied = loaded.fence.as_ref().map_or(0, |f| f.applied_seq);
     let before = loaded.version;
     let mut version = before;
     let mut last = None;
     let mut changes: Vec<SeatChange> = Vec::new();
-    let mut plan = ShowPlan {
-        write: None,
-        index: IndexRows::default(),
-        replies: Vec::new(),
-        events: EventBatch::default(),
-        next_expiry: None,
-        late: Vec::new(),
-    };
-    for command in commands {
-        let LogEntry::Command(envelope) = &command.entry else {
-            continue;
+    let mut plan = ShowPlan::empty();
+    for (at, command) in commands.iter().enumerate() {
+        let envelope = match &command.entry {
+            LogEntry::Command(envelope) => envelope,
+            LogEntry::Handover(handover) => {
+                if !hands_over(partition, loaded, command, handover, applied) {
+                    continue;
+                }
+                // Everything logged after the handover is the new partition's to decide.
+                plan.handed_to = Some(handover.to.clone());
+                let rest = ShowPlan::forwarded(partition, &commands[at + 1..], handover.to.clone());
+                plan.forward = rest.forward;
+                last = Some(command);
+                break;
+            }
+            LogEntry::Malformed { .. } => continue,
         };
         if command.seq <= applied {
             replay(partition, loaded, command, envelope, now, &mut plan);
@@ -795,12 +950,19 @@ fn decide_show(
         return Ok(plan);
     };
     let rows = rows::encode_changes(loaded.state.take_dirty())?;
+    // A handover names the new partition, with no epoch of it yet: its processor's first write
+    // puts its own.
+    let (owner, owner_epoch) = match &plan.handed_to {
+        Some(to) => (to.clone(), 0),
+        None => (partition.clone(), epoch),
+    };
     plan.write = Some(ShowWrite {
         show_id: show,
-        expected: loaded.fence,
+        expected: loaded.fence.clone(),
         next: Fence {
             applied_seq: last.seq,
-            owner_epoch: epoch,
+            owner_epoch,
+            partition: Some(owner),
         },
         version,
         rows,
@@ -816,6 +978,36 @@ fn decide_show(
         });
     }
     Ok(plan)
+}
+
+/// Whether `handover`, met in log order, moves the show now. One the show has passed (at or below
+/// its applied sequence, so it was applied before, or overtaken by an owner that had already
+/// taken the show over), one to this very partition, and one for a show that does not exist
+/// change nothing.
+fn hands_over(
+    partition: &PartitionId,
+    loaded: &LoadedShow,
+    command: &LoggedCommand,
+    handover: &Handover,
+    applied: u64,
+) -> bool {
+    let show = handover.show_id;
+    let (label, moves) = if command.seq <= applied {
+        ("handover_passed", false)
+    } else if handover.to == *partition {
+        ("handover_to_self", false)
+    } else if !loaded.state.exists() {
+        ("handover_unknown_show", false)
+    } else {
+        ("handed_over", true)
+    };
+    m::command(partition, label);
+    if moves {
+        info!(%show, from = %partition, to = %handover.to, seq = command.seq, "handing the show over");
+    } else {
+        warn!(%show, to = %handover.to, seq = command.seq, label, "a handover that moves nothing");
+    }
+    moves
 }
 
 /// A command at or below the show's applied sequence (redelivered after a crash, or overtaken in
@@ -1043,6 +1235,95 @@ mod tests {
         tokio::spawn(partition_loop.run());
         let bus = LocalBus::new(hub, Duration::from_secs(5));
         (bus, events, store, stop)
+    }
+
+    /// Two loops of a two-partition log.
+    fn start_two() -> (
+        Arc<MemLogHub>,
+        LocalBus,
+        EventHub,
+        Arc<EmbeddedStore>,
+        watch::Sender<bool>,
+    ) {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let (hub, logs) = MemLogHub::new(2, 0, clock);
+        let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+        let events = EventHub::default();
+        let (stop, stop_rx) = watch::channel(false);
+        for (index, log) in logs.into_iter().enumerate() {
+            let settings = LoopSettings::new(PartitionId(index.to_string()));
+            let partition_loop = PartitionLoop::new(
+                settings,
+                Ownership::permanent(1),
+                log,
+                store.clone(),
+                Arc::new(events.clone()),
+                stop_rx.clone(),
+            );
+            tokio::spawn(partition_loop.run());
+        }
+        let bus = LocalBus::new(hub.clone(), Duration::from_secs(5));
+        (hub, bus, events, store, stop)
+    }
+
+    #[tokio::test]
+    async fn a_handover_moves_a_show_with_its_holds_and_its_old_partition_forwards() {
+        let (hub, bus, events, store, _stop) = start_two();
+        let mut facts = events.subscribe_bookings();
+        let s = show(7);
+        let from = PartitionId(crate::topology::partition_index(s, 2).to_string());
+        let to = PartitionId((1 - crate::topology::partition_index(s, 2)).to_string());
+        bus.submit(create(s, 10)).await.unwrap();
+        // A hold that lapses only after the show has moved: the new partition must expire it.
+        bus.submit(hold(s, 2, user(1), &[1], 1_500)).await.unwrap();
+        let handover = Handover {
+            show_id: s,
+            to: to.clone(),
+            request_id: Uuid::from_u128(99),
+        };
+        hub.append_to_partition(&from, LogEntry::Handover(handover), None)
+            .await
+            .unwrap();
+        // An ingress still routing to the old partition: forwarded, decided by the new one.
+        let stale = bus.submit(hold(s, 3, user(2), &[2], 60_000)).await.unwrap();
+        assert!(matches!(stale.outcome, Outcome::Accepted(_)), "{stale:?}");
+        // One routing to the new partition already.
+        let (to_reply, answer) = hub.wait_for_reply();
+        let fresh = hold(s, 4, user(3), &[3], 60_000);
+        hub.append_to_partition(&to, LogEntry::Command(fresh), Some(to_reply))
+            .await
+            .unwrap();
+        let fresh = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .expect("the new partition answers")
+            .unwrap();
+        assert!(matches!(fresh.outcome, Outcome::Accepted(_)), "{fresh:?}");
+        let (fence, _) = store.read_fence(s).await.unwrap().unwrap();
+        assert_eq!(
+            fence.partition,
+            Some(to.clone()),
+            "the fence names the new partition"
+        );
+        assert_eq!(
+            fence.owner_epoch, 1,
+            "written by the new partition's loop since"
+        );
+        let expired = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Event::Expired { .. } = facts.recv().await.unwrap().event {
+                    return;
+                }
+            }
+        });
+        expired
+            .await
+            .expect("the moved show's hold expires in its new partition");
+        let stored = store.load(s).await.unwrap().unwrap();
+        let state = rows::restore(s, &stored).unwrap();
+        let status = |i| state.seat_status_by_id(seat(s, i));
+        assert_eq!(status(1), Some(schemas::SeatStatus::Available));
+        assert_eq!(status(2), Some(schemas::SeatStatus::Held));
+        assert_eq!(status(3), Some(schemas::SeatStatus::Held));
     }
 
     /// Hold TTL of the expiry test.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 
 use crate::cql::Backend;
-use crate::cql::store::{TABLES, detect_backend, schema_statements};
+use crate::cql::store::{ADDED_COLUMNS, TABLES, detect_backend, schema_statements};
 use crate::jetstream::{NatsError, connect};
 use crate::store::StoreError;
 use crate::topology::{EventStream, Storage, Topology};
@@ -232,6 +232,16 @@ async fn provision_cql(
             changes.push(format!("created table {ks}.{table}"));
         }
     }
+    for (table, column, kind) in ADDED_COLUMNS {
+        if !column_exists(&session, ks, table, column).await? {
+            let alter = format!("ALTER TABLE {ks}.{table} ADD {column} {kind}");
+            session
+                .query_unpaged(alter, ())
+                .await
+                .map_err(|e| unavailable(&e))?;
+            changes.push(format!("added column {ks}.{table}.{column}"));
+        }
+    }
     session
         .await_schema_agreement()
         .await
@@ -265,6 +275,26 @@ async fn keyspace_rf(
             .max()
             .unwrap_or(0)
     }))
+}
+
+async fn column_exists(
+    session: &scylla::client::session::Session,
+    ks: &str,
+    table: &str,
+    column: &str,
+) -> Result<bool, StoreError> {
+    let result = session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns \
+             WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+            (ks, table, column),
+        )
+        .await
+        .map_err(|e| StoreError::Unavailable(e.into()))?;
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| StoreError::Fatal(e.into()))?;
+    Ok(rows.rows_num() > 0)
 }
 
 async fn table_exists(

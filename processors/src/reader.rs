@@ -197,6 +197,7 @@ impl<S: ShowStore> StateReader<S> {
             fence: Fence {
                 applied_seq: 0,
                 owner_epoch: 0,
+                partition: None,
             },
             version: 0,
             rows: vec![Row {
@@ -369,6 +370,7 @@ mod tests {
             next: Fence {
                 applied_seq: 2,
                 owner_epoch: 1,
+                partition: None,
             },
             version: 2,
             rows: rows::encode_changes(state.take_dirty()).unwrap(),

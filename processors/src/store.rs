@@ -2,9 +2,10 @@
 //! truth for seat state), [`ShowReader`] is what the ingress reads through.
 //!
 //! A show is one partition of rows (meta, seats, holds, bookings, remembered outcomes) plus a
-//! [`Fence`]: the last log position applied and the lease epoch of the processor allowed to write.
-//! Every write is one conditional batch on the fence, so a stale processor can never overwrite a
-//! newer one. Serve mode stores in Cassandra/ScyllaDB ([`crate::cql::CqlStore`]), dev mode in an
+//! [`Fence`]: the last log position applied, the command partition that owns the show and the
+//! lease epoch of that partition's processor that wrote last. Every write is one conditional batch
+//! on the fence, so a stale processor can never overwrite a newer one, and a show moves between
+//! partitions only through a handover its old partition applies in log order. Serve mode stores in Cassandra/ScyllaDB ([`crate::cql::CqlStore`]), dev mode in an
 //! embedded redb file ([`crate::embedded::EmbeddedStore`]).
 
 use async_trait::async_trait;
@@ -25,12 +26,31 @@ pub struct Row {
 }
 
 /// The write fence of a show: which log position it reflects and who may write next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fence {
     /// Log sequence of the last command applied to the show.
     pub applied_seq: u64,
-    /// Lease epoch of the processor that wrote last.
+    /// Lease epoch, within [`Fence::partition`], of the processor that wrote last. Epochs of
+    /// different partitions are not comparable: each partition's lease counts its own. Zero
+    /// after a handover, until the new partition's processor first writes.
     pub owner_epoch: u64,
+    /// The command partition whose processor applies the show's commands. A processor of
+    /// another partition forwards them there instead of deciding them. `None`: written by a
+    /// build that did not name partitions; the next processor to write the show claims it.
+    pub partition: Option<PartitionId>,
+}
+
+impl Fence {
+    /// Whether a processor of `partition` may decide the show's commands: the fence names it, or
+    /// names no partition, or, when the processor's log has a fixed set of partitions (`known`),
+    /// one outside that set (its commands could not be forwarded anywhere).
+    pub fn admits(&self, partition: &PartitionId, known: Option<&[PartitionId]>) -> bool {
+        match (&self.partition, known) {
+            (None, _) => true,
+            (Some(owner), None) => owner == partition,
+            (Some(owner), Some(known)) => owner == partition || !known.contains(owner),
+        }
+    }
 }
 
 /// A show as stored.
@@ -117,7 +137,7 @@ pub struct UserBookingRef {
 }
 
 /// The result of a conditional write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PersistOutcome {
     /// Written.
     Applied,

@@ -376,15 +376,18 @@ impl Topology {
         }
     }
 
-    /// Subjects the command stream captures.
+    /// The subject that stores a command for `show` straight in `partition`, whatever the
+    /// show hashes to: a forwarded command, or a handover request for the show's owner.
+    pub fn partition_subject(&self, partition: &PartitionId, show: ShowId) -> String {
+        format!("{}.{partition}.{show}", self.commands.subject_prefix)
+    }
+
+    /// Subjects the command stream captures: `<prefix>.<showId>`, partitioned by the stream's
+    /// transform, and `<prefix>.<partition>.<showId>` for any partition, so a hot show's
+    /// partition, a forwarded command or a handover needs no change to the stream.
     pub fn command_stream_subjects(&self) -> Vec<String> {
         let prefix = &self.commands.subject_prefix;
-        let hot = self
-            .commands
-            .hot_shows
-            .iter()
-            .map(|h| format!("{prefix}.{}.*", h.partition));
-        std::iter::once(format!("{prefix}.*")).chain(hot).collect()
+        vec![format!("{prefix}.*"), format!("{prefix}.*.*")]
     }
 
     /// The stream transform `(source, destination)` that partitions hashed shows.
@@ -481,9 +484,11 @@ mod tests {
         assert_eq!(t.partition_of(show), PartitionId("hot-a".into()));
         assert_eq!(t.command_subject(show), format!("cmd.hot-a.{show}"));
         assert!(t.partitions().contains(&PartitionId("hot-a".into())));
-        assert!(
-            t.command_stream_subjects()
-                .contains(&"cmd.hot-a.*".to_string())
+        // The stream captures every partition's own subjects, the hot one's included.
+        assert!(t.command_stream_subjects().contains(&"cmd.*.*".to_string()));
+        assert_eq!(
+            t.partition_subject(&PartitionId("3".into()), show),
+            format!("cmd.3.{show}")
         );
         let other = ShowId(Uuid::from_u128(43));
         assert_eq!(t.command_subject(other), format!("cmd.{other}"));

@@ -20,6 +20,7 @@
 
 pub mod clients;
 pub mod log;
+pub mod moves;
 pub mod payments;
 pub mod processor;
 pub mod readback;
@@ -63,6 +64,8 @@ pub struct Report {
     pub ops: usize,
     /// Faults injected, by kind.
     pub injected: BTreeMap<Fault, u64>,
+    /// Commands a partition forwarded to the one its show's fence names (a hot-show move).
+    pub forwarded: u64,
     /// The first violation, printed.
     pub violation: Option<String>,
     /// A digest of the history and the faults: equal for two runs of one seed.
@@ -78,13 +81,13 @@ impl Report {
     }
 }
 
-/// Run one seed to the end.
+/// Run one seed to the end, hot-show moves included.
 pub fn run_seed(seed: u64) -> Report {
-    run_seed_with(seed, false)
+    run_seed_with(seed, true)
 }
 
-/// Run one seed, moving a show to the other partition mid-sale if `hot_moves` (the move has no
-/// handover yet: issue 15's third finding).
+/// Run one seed; with `hot_moves`, a show may be moved to the other partition mid-sale, by a
+/// handover (as the seed rolls: see [`moves`]).
 pub fn run_seed_with(seed: u64, hot_moves: bool) -> Report {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -129,22 +132,7 @@ async fn simulate(seed: u64, hot_moves: bool) -> Report {
     let reader: Arc<dyn ShowReader> = Arc::new(StateReader::new(reader_store));
     world.lock().faults_on = true;
     if hot_moves {
-        let (world, shows) = (world.clone(), work.shows.clone());
-        tokio::spawn(async move {
-            let (after, show) = {
-                let mut s = world.lock();
-                (
-                    s.pick(500..8_000),
-                    shows[s.pick(0..shows.len() as u64) as usize],
-                )
-            };
-            tokio::time::sleep(Duration::from_millis(after)).await;
-            let mut s = world.lock();
-            let from = processors::topology::partition_index(show, PARTITIONS);
-            if s.roll(Fault::HotMove) {
-                s.moved.insert(show, (from + 1) % PARTITIONS);
-            }
-        });
+        tokio::spawn(moves::move_a_show(world.clone(), work.shows.clone()));
     }
     let tasks: Vec<_> = (0..buyers)
         .map(|b| {
@@ -188,6 +176,7 @@ async fn simulate(seed: u64, hot_moves: bool) -> Report {
     drop(s);
     let violation = violation
         .or_else(|| readback::undecided(&world, clock.now().0))
+        .or_else(|| moves::unapplied(&world))
         .or_else(|| {
             (!open.is_empty()).then(|| {
                 format!(
@@ -203,6 +192,11 @@ async fn simulate(seed: u64, hot_moves: bool) -> Report {
         seed,
         ops: history.ops().len(),
         injected: s.injected.clone(),
+        forwarded: s
+            .appended_once
+            .iter()
+            .filter(|id| id.starts_with("forward:"))
+            .count() as u64,
         violation,
         digest: hasher.finish(),
         simulated: began.elapsed(),

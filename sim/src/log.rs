@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use processors::log::{CommandLog, DeliveryOrder, LogEntry, LogError, LoggedCommand, ReplyTo};
+use processors::log::{
+    CommandLog, DeliveryOrder, LogEntry, LogError, LoggedCommand, ReplyTo, forward_dedupe,
+};
+use processors::topology::PartitionId;
 use schemas::{CommandEnvelope, Reply};
 
 use crate::world::{Fault, Incarnation, Msg, World};
@@ -108,7 +111,7 @@ fn logged(msg: &Msg) -> LoggedCommand {
     LoggedCommand {
         seq: msg.seq,
         at: msg.at,
-        entry: LogEntry::Command(msg.envelope.clone()),
+        entry: msg.entry.clone(),
         reply_to: msg.reply_to.clone(),
         part: 0,
     }
@@ -194,6 +197,44 @@ impl CommandLog for SimLog {
         if first {
             self.world
                 .append(envelope.clone(), command.reply_to.clone());
+        }
+        Ok(())
+    }
+
+    async fn forward(&self, command: &LoggedCommand, to: &PartitionId) -> Result<(), LogError> {
+        let dedupe = forward_dedupe(command);
+        self.append_once(to, dedupe, command.entry.clone(), command.reply_to.clone())
+            .await
+    }
+
+    async fn append_to(&self, to: &PartitionId, entry: &LogEntry) -> Result<(), LogError> {
+        let dedupe = match entry {
+            LogEntry::Command(envelope) => envelope.command_id.0.to_string(),
+            LogEntry::Handover(handover) => format!("handover:{}", handover.request_id),
+            LogEntry::Malformed { detail } => detail.clone(),
+        };
+        self.append_once(to, dedupe, entry.clone(), None).await
+    }
+}
+
+impl SimLog {
+    /// Append to partition `to` unless an entry with the same `dedupe` id is stored already.
+    async fn append_once(
+        &self,
+        to: &PartitionId,
+        dedupe: String,
+        entry: LogEntry,
+        reply_to: Option<ReplyTo>,
+    ) -> Result<(), LogError> {
+        self.life.alive().await;
+        let partition =
+            to.0.parse::<u16>()
+                .ok()
+                .filter(|p| *p < self.world.partitions)
+                .ok_or_else(|| LogError::Fatal(format!("no partition {to}").into()))?;
+        let first = self.world.lock().appended_once.insert(dedupe);
+        if first {
+            self.world.append_to(partition, entry, reply_to);
         }
         Ok(())
     }

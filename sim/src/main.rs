@@ -19,10 +19,9 @@ struct Args {
     /// Replay exactly this one seed (overrides --seeds and --first).
     #[arg(long)]
     seed: Option<u64>,
-    /// Move a show to the other partition mid-sale, with no handover (issue 15's third finding;
-    /// the handover is not built yet, so this is off by default).
+    /// Never move a show to another partition mid-sale (by default a seed may, by a handover).
     #[arg(long)]
-    hot_moves: bool,
+    no_hot_moves: bool,
     /// How the printed replay command starts.
     #[arg(long, default_value = "scripts/sim")]
     replay_with: String,
@@ -35,15 +34,19 @@ fn main() -> ExitCode {
         None => (args.first..args.first + args.seeds).collect(),
     };
     // A seed must replay exactly: run the first one twice and compare.
-    let replayed = seeds.first().map(|seed| run(*seed, args.hot_moves).digest);
+    let replayed = seeds
+        .first()
+        .map(|seed| run(*seed, !args.no_hot_moves).digest);
     let started = Instant::now();
     let mut violations = 0u64;
     let mut ops = 0usize;
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
     let mut simulated = std::time::Duration::ZERO;
+    let mut forwarded = 0u64;
     for (i, seed) in seeds.iter().enumerate() {
-        let report = run(*seed, args.hot_moves);
+        let report = run(*seed, !args.no_hot_moves);
         ops += report.ops;
+        forwarded += report.forwarded;
         simulated += report.simulated;
         for (fault, n) in &report.injected {
             *faults.entry(format!("{fault:?}")).or_default() += n;
@@ -56,7 +59,11 @@ fn main() -> ExitCode {
         }
         if let Some(violation) = found {
             violations += 1;
-            let flags = if args.hot_moves { " --hot-moves" } else { "" };
+            let flags = if args.no_hot_moves {
+                " --no-hot-moves"
+            } else {
+                ""
+            };
             println!(
                 "seed {seed}: {} ops, {} faults\n{violation}\n  replay: {} --seed {seed}{flags}",
                 report.ops,
@@ -76,7 +83,7 @@ fn main() -> ExitCode {
     let total: u64 = faults.values().sum();
     let elapsed = started.elapsed();
     println!(
-        "sim: {} seeds in {:.1} s ({:.0} ms per seed), {ops} operations, {:.0} s simulated, {total} faults injected: {faults:?}",
+        "sim: {} seeds in {:.1} s ({:.0} ms per seed), {ops} operations, {:.0} s simulated, {total} faults injected: {faults:?}, {forwarded} commands forwarded to their show's partition",
         seeds.len(),
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1000.0 / seeds.len().max(1) as f64,
@@ -102,6 +109,7 @@ fn run(seed: u64, hot_moves: bool) -> sim::Report {
             seed,
             ops: 0,
             injected: Default::default(),
+            forwarded: 0,
             violation: Some(format!("VIOLATION panic: the run panicked: {what}")),
             digest: 0,
             simulated: std::time::Duration::ZERO,

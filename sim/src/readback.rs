@@ -3,6 +3,7 @@
 
 use engine::{HoldStatus, ShowState, StateRow};
 use history::{Admission, BookingRecord, Cancellation, FinalState, HoldEnd, HoldRecord, Ms};
+use processors::log::LogEntry;
 use schemas::{SeatStatus, ShowId};
 
 use crate::sink::audit;
@@ -133,24 +134,27 @@ pub fn undecided(world: &World, now: Ms) -> Option<String> {
     let stream = world.lock().stream.clone();
     let mut shows: std::collections::BTreeMap<ShowId, Option<ShowState>> = Default::default();
     for msg in stream {
-        if matches!(msg.envelope.command, schemas::Command::Expire) {
+        let LogEntry::Command(envelope) = &msg.entry else {
+            continue;
+        };
+        if matches!(envelope.command, schemas::Command::Expire) {
             continue;
         }
-        let show = msg.envelope.show_id;
+        let show = envelope.show_id;
         let engine = shows.entry(show).or_insert_with(|| {
             stored(world, show).and_then(|rows| processors::rows::restore(show, &rows).ok())
         });
         let decided = engine.as_ref().is_some_and(|e| {
             matches!(
-                e.recall(&msg.envelope, msg.at, schemas::UnixMs(now)),
+                e.recall(envelope, msg.at, schemas::UnixMs(now)),
                 engine::Recalled::Outcome(_)
             )
         });
         if !decided {
             return Some(format!(
                 "VIOLATION logged-commands-decided: command {} ({}) logged as #{} at {} was never decided",
-                msg.envelope.command_id.0,
-                command_name(&msg.envelope.command),
+                envelope.command_id.0,
+                command_name(&envelope.command),
                 msg.seq,
                 msg.at.0
             ));

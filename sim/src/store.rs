@@ -1,6 +1,12 @@
 //! [`SimStore`]: the store as one processor incarnation sees it. Conditional writes on the fence
-//! with the semantics of the CQL batch (`IF applied_seq = ? AND owner_epoch = ?`), and seeded
-//! unavailability, timeouts that did or did not apply, and crashes either side of a write.
+//! with the semantics of the CQL batch (`IF applied_seq = ? AND owner_epoch = ? AND
+//! owner_partition = ?`), and seeded unavailability, timeouts that did or did not apply, and
+//! crashes either side of a write.
+//!
+//! Every applied write is also checked against the ownership rule the fence exists for
+//! (`owner-fence`): within a partition the writer's lease epoch never goes back (a stale
+//! processor never writes after a newer one), and a show changes partition only by a handover
+//! (the new fence names another partition with no epoch yet).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,10 +53,11 @@ impl SimStore {
         let show = s.shows.entry(write.show_id).or_default();
         if show.fence != write.expected {
             return PersistOutcome::NotApplied {
-                current: show.fence,
+                current: show.fence.clone(),
             };
         }
-        show.fence = Some(write.next);
+        let broken = owner_fence_broken(write);
+        show.fence = Some(write.next.clone());
         show.version = write.version;
         for row in &write.rows {
             match &row.body {
@@ -58,8 +65,28 @@ impl SimStore {
                 None => show.rows.remove(&(row.kind, row.id)),
             };
         }
+        s.failures.extend(broken);
         PersistOutcome::Applied
     }
+}
+
+/// The `owner-fence` violation `write` commits, if any.
+fn owner_fence_broken(write: &ShowWrite) -> Option<String> {
+    let before = write.expected.as_ref()?;
+    let owner = before.partition.as_ref()?;
+    let next = &write.next;
+    let broken = match &next.partition {
+        Some(partition) if partition == owner => next.owner_epoch < before.owner_epoch,
+        // A handover names the new partition with no epoch of it yet.
+        _ => next.owner_epoch != 0,
+    };
+    broken.then(|| {
+        format!(
+            "VIOLATION owner-fence: show {} was written at sequence {} as {:?} epoch {} over a \
+             fence of partition {owner} epoch {} without a handover or with an older lease",
+            write.show_id, next.applied_seq, next.partition, next.owner_epoch, before.owner_epoch
+        )
+    })
 }
 
 /// A stored show as the store returns it (`None` if never written).
@@ -67,7 +94,7 @@ pub fn stored(world: &World, show: ShowId) -> Option<StoredShow> {
     let s = world.lock();
     let data = s.shows.get(&show)?;
     Some(StoredShow {
-        fence: data.fence?,
+        fence: data.fence.clone()?,
         version: data.version,
         rows: data
             .rows
@@ -93,7 +120,7 @@ impl ShowStore for SimStore {
         let s = self.world.lock();
         Ok(s.shows
             .get(&show)
-            .and_then(|d| d.fence.map(|f| (f, d.version))))
+            .and_then(|d| d.fence.clone().map(|f| (f, d.version))))
     }
 
     async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {

@@ -13,8 +13,9 @@ use schemas::{CommandEnvelope, CommandId, Reply, SeatId, SeatStatus, ShowId, Uni
 use tokio::sync::{Notify, oneshot, watch};
 use uuid::Uuid;
 
-use processors::log::ReplyTo;
+use processors::log::{LogEntry, ReplyTo};
 use processors::store::{Fence, UserBookingRef};
+use processors::topology::PartitionId;
 
 /// Every fault the simulation injects, each at its own boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,7 +61,7 @@ pub enum Fault {
     ClientPublishLost,
     /// A client's publish is stored but the client is not told.
     ClientAckLost,
-    /// A show's commands go to another partition from now on, with no handover.
+    /// A show moves to another partition mid-sale, by a handover (see `moves`).
     HotMove,
 }
 
@@ -102,8 +103,8 @@ pub struct Msg {
     pub partition: u16,
     /// Log time.
     pub at: UnixMs,
-    /// The command.
-    pub envelope: CommandEnvelope,
+    /// The command, or a handover.
+    pub entry: LogEntry,
     /// Its requester, if any.
     pub reply_to: Option<ReplyTo>,
 }
@@ -156,6 +157,10 @@ pub struct State {
     pub consumers: Vec<Consumer>,
     /// Late commands already placed again, by (command id, original sequence).
     pub resubmitted: BTreeSet<(CommandId, u64)>,
+    /// Ids of entries appended to a named partition (forwarded copies, handovers, the `Expire`
+    /// a show's new partition is sent): the log stores each once, as JetStream's duplicate
+    /// window does.
+    pub appended_once: BTreeSet<String>,
     /// Requesters waiting for a reply, by token.
     pub waiters: BTreeMap<u64, oneshot::Sender<Reply>>,
     next_token: u64,
@@ -173,8 +178,11 @@ pub struct State {
     pub seat_map: BTreeMap<ShowId, Projection>,
     /// Failures outside the checker's reach (a loop that panicked).
     pub failures: Vec<String>,
-    /// Shows moved to another partition mid-sale (a hot-show move), and where.
+    /// Shows whose commands the ingresses route to another partition since a hot-show move,
+    /// and where.
     pub moved: BTreeMap<ShowId, u16>,
+    /// Shows whose old partition was asked to hand them over, and to which partition.
+    pub handed: BTreeMap<ShowId, PartitionId>,
 }
 
 impl State {
@@ -251,6 +259,7 @@ impl World {
                 last_at: BTreeMap::new(),
                 consumers: vec![Consumer::default(); usize::from(partitions)],
                 resubmitted: BTreeSet::new(),
+                appended_once: BTreeSet::new(),
                 waiters: BTreeMap::new(),
                 next_token: 0,
                 epochs: BTreeMap::new(),
@@ -261,6 +270,7 @@ impl World {
                 seat_map: BTreeMap::new(),
                 failures: Vec::new(),
                 moved: BTreeMap::new(),
+                handed: BTreeMap::new(),
             }),
             appended: (0..partitions).map(|_| Notify::new()).collect(),
             clock,
@@ -282,11 +292,23 @@ impl World {
 
     /// Append a command to its show's partition, stamped with log time.
     pub fn append(&self, envelope: CommandEnvelope, reply_to: Option<ReplyTo>) -> u64 {
+        let partition = self.route(envelope.show_id);
+        self.append_to(partition, LogEntry::Command(envelope), reply_to)
+    }
+
+    /// The partition an ingress publishes `show`'s commands to (its topology).
+    pub fn route(&self, show: ShowId) -> u16 {
+        let s = self.lock();
+        s.moved
+            .get(&show)
+            .copied()
+            .unwrap_or_else(|| processors::topology::partition_index(show, self.partitions))
+    }
+
+    /// Append `entry` to `partition`'s log; returns its stream sequence.
+    pub fn append_to(&self, partition: u16, entry: LogEntry, reply_to: Option<ReplyTo>) -> u64 {
         let now = self.clock.now().0;
         let mut s = self.lock();
-        let partition = s.moved.get(&envelope.show_id).copied().unwrap_or_else(|| {
-            processors::topology::partition_index(envelope.show_id, self.partitions)
-        });
         let last = s.last_at.entry(partition).or_insert(0);
         let at = now.max(*last);
         *last = at;
@@ -295,13 +317,16 @@ impl World {
             seq,
             partition,
             at: UnixMs(at),
-            envelope,
+            entry,
             reply_to,
         });
         drop(s);
         self.trace(format_args!(
             "log: #{seq} at {at} in partition {partition}: {:?}",
-            self.lock().stream[seq as usize - 1].envelope.command
+            match &self.lock().stream[seq as usize - 1].entry {
+                LogEntry::Command(envelope) => format!("{:?}", envelope.command),
+                other => format!("{other:?}"),
+            }
         ));
         self.appended[usize::from(partition)].notify_waiters();
         seq

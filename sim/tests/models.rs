@@ -23,6 +23,7 @@ fn write(show: ShowId, expected: Option<Fence>, seq: u64, epoch: u64) -> ShowWri
         next: Fence {
             applied_seq: seq,
             owner_epoch: epoch,
+            partition: None,
         },
         version: seq,
         rows: Vec::new(),
@@ -43,13 +44,14 @@ async fn a_write_applies_only_on_the_fence_it_expects() {
     assert_eq!(
         store.persist(&write(show, None, 2, 1)).await.unwrap(),
         PersistOutcome::NotApplied {
-            current: Some(first.next)
+            current: Some(first.next.clone())
         }
     );
     // Same sequence, other epoch: refused too (the owner epoch is part of the fence).
     let other_epoch = Fence {
         applied_seq: 1,
         owner_epoch: 2,
+        partition: None,
     };
     assert!(matches!(
         store

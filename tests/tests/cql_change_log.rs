@@ -48,6 +48,7 @@ fn write_after(show: schemas::ShowId, seq: u64, rows: Vec<processors::store::Row
     let fence = |applied_seq| Fence {
         applied_seq,
         owner_epoch: 1,
+        partition: None,
     };
     ShowWrite {
         show_id: show,
@@ -295,4 +296,73 @@ async fn a_load_across_pages_never_mixes_two_moments() {
     }
     writer.await.unwrap();
     assert!(loads > 0, "no load completed");
+}
+
+/// A keyspace made before fences named their partition: provisioning adds the column, a show
+/// written then (no partition) is taken by the next write that names one, and from then on a
+/// write that expects no partition is refused with the fence that names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fence_from_before_partitions_were_named_is_claimed_by_the_next_write() {
+    let Some(services) = services("cql_unnamed_fence") else {
+        return;
+    };
+    let topology = topology("unnamed_fence");
+    let ks = &topology.cql.keyspace;
+    let session = boxoffice_tests::connect_cql("cql_unnamed_fence")
+        .await
+        .expect("services are up");
+    // The schema as the build before named partitions created it.
+    for statement in [
+        format!(
+            "CREATE KEYSPACE {ks} WITH replication = \
+             {{'class': 'NetworkTopologyStrategy', 'replication_factor': 1}}"
+        ),
+        format!(
+            "CREATE TABLE {ks}.show_state (show_id uuid, kind tinyint, id uuid, body blob, \
+             applied_seq bigint STATIC, owner_epoch bigint STATIC, version bigint STATIC, \
+             PRIMARY KEY ((show_id), kind, id))"
+        ),
+    ] {
+        session.query_unpaged(statement, ()).await.unwrap();
+    }
+    let show = new_show();
+    session
+        .query_unpaged(
+            format!(
+                "UPDATE {ks}.show_state SET applied_seq = 5, owner_epoch = 3, version = 5 \
+                 WHERE show_id = ?"
+            ),
+            (show.0,),
+        )
+        .await
+        .unwrap();
+    let report = provision_all(&services, &topology).await;
+    assert!(report.contains("added column"), "{report}");
+    let store = CqlStore::connect(&services.cql_nodes, ks).await.unwrap();
+    let (unnamed, _) = store.read_fence(show).await.unwrap().unwrap();
+    assert_eq!((unnamed.applied_seq, unnamed.partition.clone()), (5, None));
+    let named = Fence {
+        applied_seq: 6,
+        owner_epoch: 1,
+        partition: Some(processors::topology::PartitionId("hot-a".into())),
+    };
+    let claim = ShowWrite {
+        show_id: show,
+        expected: Some(unnamed.clone()),
+        next: named.clone(),
+        version: 5,
+        rows: Vec::new(),
+    };
+    assert_eq!(
+        store.persist(&claim).await.unwrap(),
+        PersistOutcome::Applied
+    );
+    assert_eq!(store.read_fence(show).await.unwrap().unwrap().0, named);
+    // The same claim again (a stale writer that read the unnamed fence) is refused.
+    assert_eq!(
+        store.persist(&claim).await.unwrap(),
+        PersistOutcome::NotApplied {
+            current: Some(named)
+        }
+    );
 }

@@ -116,9 +116,9 @@ impl ShowStore for FaultyStore {
             Some(Fault::AfterApplying) | None => Some(self.inner.persist(write).await?),
         };
         self.attempts.lock().unwrap().push(Attempt {
-            next: write.next,
+            next: write.next.clone(),
             fault,
-            stored,
+            stored: stored.clone(),
         });
         match (fault, stored) {
             (None, Some(outcome)) => Ok(outcome),

@@ -143,7 +143,7 @@ pub fn plan(write: &ShowWrite, tail: Option<Tail>) -> Plan {
             body: None,
         }));
     }
-    tail.after = Some(write.next);
+    tail.after = Some(write.next.clone());
     Plan {
         rows,
         expiring,
@@ -266,6 +266,7 @@ mod tests {
         Fence {
             applied_seq: seq,
             owner_epoch: 1,
+            partition: None,
         }
     }
 

@@ -56,7 +56,7 @@ pub fn schema_statements(keyspace: &str, replication_factor: u32, backend: Backe
         format!(
             "CREATE TABLE IF NOT EXISTS {keyspace}.show_state (show_id uuid, kind tinyint, id uuid, \
              body blob, applied_seq bigint STATIC, owner_epoch bigint STATIC, version bigint STATIC, \
-             PRIMARY KEY ((show_id), kind, id))"
+             owner_partition text STATIC, PRIMARY KEY ((show_id), kind, id))"
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {keyspace}.show_lookup (id uuid, kind tinyint, show_id uuid, \
@@ -77,6 +77,11 @@ pub fn schema_statements(keyspace: &str, replication_factor: u32, backend: Backe
 /// The tables [`schema_statements`] creates.
 pub const TABLES: [&str; 4] = ["show_state", "show_lookup", "user_bookings", "expiry_hints"];
 
+/// Columns added to a table after it was first shipped, as `(table, column, type)`:
+/// provisioning adds each one a keyspace made by an earlier build lacks.
+pub const ADDED_COLUMNS: [(&str, &str, &str); 1] =
+    [("show_state", "owner_partition", "text STATIC")];
+
 struct Statements {
     load: PreparedStatement,
     read_fence: PreparedStatement,
@@ -84,6 +89,7 @@ struct Statements {
     read_row: PreparedStatement,
     fence_first: PreparedStatement,
     fence_next: PreparedStatement,
+    fence_next_unnamed: PreparedStatement,
     put_row: PreparedStatement,
     put_expiring_row: PreparedStatement,
     delete_row: PreparedStatement,
@@ -203,27 +209,36 @@ impl CqlStore {
                     .map_err(|e| StoreError::Fatal(e.into()))
             }
         };
+        let set = "SET applied_seq = ?, owner_epoch = ?, version = ?, owner_partition = ? \
+                   WHERE show_id = ?";
         let mut fence_first = prepare(format!(
-            "UPDATE {ks}.show_state SET applied_seq = ?, owner_epoch = ?, version = ? \
-             WHERE show_id = ? IF applied_seq = null"
+            "UPDATE {ks}.show_state {set} IF applied_seq = null"
         ))
         .await?;
         let mut fence_next = prepare(format!(
-            "UPDATE {ks}.show_state SET applied_seq = ?, owner_epoch = ?, version = ? \
-             WHERE show_id = ? IF applied_seq = ? AND owner_epoch = ?"
+            "UPDATE {ks}.show_state {set} \
+             IF applied_seq = ? AND owner_epoch = ? AND owner_partition = ?"
+        ))
+        .await?;
+        // A show last written by a build that did not name partitions.
+        let mut fence_next_unnamed = prepare(format!(
+            "UPDATE {ks}.show_state {set} \
+             IF applied_seq = ? AND owner_epoch = ? AND owner_partition = null"
         ))
         .await?;
         fence_first.set_use_cached_result_metadata(false);
         fence_next.set_use_cached_result_metadata(false);
+        fence_next_unnamed.set_use_cached_result_metadata(false);
         let mut read_fence = prepare(format!(
-            "SELECT applied_seq, owner_epoch, version FROM {ks}.show_state WHERE show_id = ? LIMIT 1"
+            "SELECT applied_seq, owner_epoch, version, owner_partition FROM {ks}.show_state \
+             WHERE show_id = ? LIMIT 1"
         ))
         .await?;
         // Settling a timed-out LWT must see any Paxos round in progress: read at SERIAL.
         read_fence.set_consistency(Consistency::Serial);
         let mut load = prepare(format!(
-            "SELECT kind, id, body, applied_seq, owner_epoch, version FROM {ks}.show_state \
-             WHERE show_id = ?"
+            "SELECT kind, id, body, applied_seq, owner_epoch, version, owner_partition \
+             FROM {ks}.show_state WHERE show_id = ?"
         ))
         .await?;
         load.set_page_size(5000);
@@ -242,6 +257,7 @@ impl CqlStore {
             .await?,
             fence_first,
             fence_next,
+            fence_next_unnamed,
             put_row: prepare(format!(
                 "INSERT INTO {ks}.show_state (show_id, kind, id, body) VALUES (?, ?, ?, ?)"
             ))
@@ -313,13 +329,13 @@ impl CqlStore {
     /// this process does not know it (after a restart, an unknown outcome or eviction).
     async fn tail_for(&self, write: &ShowWrite) -> Result<Option<Tail>, StoreError> {
         self.writing.store(true, Ordering::Relaxed);
-        let Some(expected) = write.expected else {
+        let Some(expected) = &write.expected else {
             return Ok(Some(Tail::default()));
         };
         let known = |tails: &mut HashMap<ShowId, Tail>| {
             tails
                 .remove(&write.show_id)
-                .filter(|tail| tail.after == Some(expected))
+                .filter(|tail| tail.after.as_ref() == Some(expected))
         };
         if let Some(tail) = known(&mut self.tails()) {
             return Ok(Some(tail));
@@ -343,6 +359,7 @@ impl CqlStore {
             Option<i64>,
             Option<i64>,
             Option<i64>,
+            Option<String>,
         );
         let pager = self
             .session
@@ -359,10 +376,10 @@ impl CqlStore {
         let mut logs = Vec::new();
         let mut legacy_logs = Vec::new();
         while let Some(row) = stream.next().await {
-            let (kind, id, body, seq, epoch, version) =
+            let (kind, id, body, seq, epoch, version, owner) =
                 row.map_err(|e| StoreError::Unavailable(e.into()))?;
             if fence.is_none() {
-                fence = fence_from(seq, epoch, version);
+                fence = fence_from(seq, epoch, version, owner);
             }
             last_seq = seq;
             match (kind, id) {
@@ -394,7 +411,7 @@ impl CqlStore {
                 .filter(|(seq, _)| legacy_logs.contains(seq))
                 .cloned()
                 .collect();
-            self.remember_tail(show, Tail::from_stored(fence, &rows, &legacy));
+            self.remember_tail(show, Tail::from_stored(fence.clone(), &rows, &legacy));
         }
         let rows = apply_logs(rows, &logs);
         Ok(Some(Some(StoredShow {
@@ -408,7 +425,7 @@ impl CqlStore {
     async fn conditional(
         &self,
         batch: Batch,
-        values: Vec<Vec<CqlValue>>,
+        values: Vec<Vec<Option<CqlValue>>>,
     ) -> Result<PersistOutcome, StoreError> {
         let result = self
             .session
@@ -426,6 +443,7 @@ impl CqlStore {
         let applied_at = specs.get_by_name("[applied]").map(|(i, _)| i);
         let seq_at = specs.get_by_name("applied_seq").map(|(i, _)| i);
         let epoch_at = specs.get_by_name("owner_epoch").map(|(i, _)| i);
+        let owner_at = specs.get_by_name("owner_partition").map(|(i, _)| i);
         let first: Option<CqlRow> = rows
             .maybe_first_row::<CqlRow>()
             .map_err(|e| StoreError::Fatal(e.into()))?;
@@ -444,6 +462,7 @@ impl CqlStore {
                 let current = big(column(seq_at)).map(|applied_seq| Fence {
                     applied_seq,
                     owner_epoch: big(column(epoch_at)).unwrap_or(0),
+                    partition: text(column(owner_at)).map(PartitionId),
                 });
                 Ok(PersistOutcome::NotApplied { current })
             }
@@ -453,27 +472,44 @@ impl CqlStore {
         }
     }
 
-    fn batch_for(&self, write: &ShowWrite, plan: &changes::Plan) -> (Batch, Vec<Vec<CqlValue>>) {
+    fn batch_for(
+        &self,
+        write: &ShowWrite,
+        plan: &changes::Plan,
+    ) -> (Batch, Vec<Vec<Option<CqlValue>>>) {
         let mut batch = Batch::new(BatchType::Logged);
         batch.set_serial_consistency(Some(SerialConsistency::Serial));
         let show = CqlValue::Uuid(write.show_id.0);
+        // A fence names no partition only in tests of shows from earlier builds: null, then.
         let next = [
-            CqlValue::BigInt(write.next.applied_seq as i64),
-            CqlValue::BigInt(write.next.owner_epoch as i64),
-            CqlValue::BigInt(write.version as i64),
-            show.clone(),
+            Some(CqlValue::BigInt(write.next.applied_seq as i64)),
+            Some(CqlValue::BigInt(write.next.owner_epoch as i64)),
+            Some(CqlValue::BigInt(write.version as i64)),
+            write
+                .next
+                .partition
+                .as_ref()
+                .map(|p| CqlValue::Text(p.0.clone())),
+            Some(show.clone()),
         ];
         let mut values = Vec::with_capacity(plan.rows.len() + plan.expiring.len() + 1);
-        match write.expected {
+        match &write.expected {
             None => {
                 batch.append_statement(self.statements.fence_first.clone());
                 values.push(next.to_vec());
             }
             Some(expected) => {
-                batch.append_statement(self.statements.fence_next.clone());
                 let mut v = next.to_vec();
-                v.push(CqlValue::BigInt(expected.applied_seq as i64));
-                v.push(CqlValue::BigInt(expected.owner_epoch as i64));
+                v.push(Some(CqlValue::BigInt(expected.applied_seq as i64)));
+                v.push(Some(CqlValue::BigInt(expected.owner_epoch as i64)));
+                let statement = match &expected.partition {
+                    Some(partition) => {
+                        v.push(Some(CqlValue::Text(partition.0.clone())));
+                        &self.statements.fence_next
+                    }
+                    None => &self.statements.fence_next_unnamed,
+                };
+                batch.append_statement(statement.clone());
                 values.push(v);
             }
         }
@@ -481,9 +517,9 @@ impl CqlStore {
         let expiring = plan.expiring.iter().map(|row| (row, true));
         for (row, expires) in rows.chain(expiring) {
             let key = [
-                show.clone(),
-                CqlValue::TinyInt(row.kind),
-                CqlValue::Uuid(row.id),
+                Some(show.clone()),
+                Some(CqlValue::TinyInt(row.kind)),
+                Some(CqlValue::Uuid(row.id)),
             ];
             match &row.body {
                 Some(body) => {
@@ -494,7 +530,7 @@ impl CqlStore {
                     };
                     batch.append_statement(statement.clone());
                     let mut v = key.to_vec();
-                    v.push(CqlValue::Blob(body.clone()));
+                    v.push(Some(CqlValue::Blob(body.clone())));
                     values.push(v);
                 }
                 None => {
@@ -559,11 +595,24 @@ fn big(v: Option<&CqlValue>) -> Option<u64> {
     }
 }
 
-fn fence_from(seq: Option<i64>, epoch: Option<i64>, version: Option<i64>) -> Option<(Fence, u64)> {
+fn text(v: Option<&CqlValue>) -> Option<String> {
+    match v {
+        Some(CqlValue::Text(s) | CqlValue::Ascii(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn fence_from(
+    seq: Option<i64>,
+    epoch: Option<i64>,
+    version: Option<i64>,
+    owner: Option<String>,
+) -> Option<(Fence, u64)> {
     Some((
         Fence {
             applied_seq: seq? as u64,
             owner_epoch: epoch.unwrap_or(0) as u64,
+            partition: owner.map(PartitionId),
         },
         version.unwrap_or(0) as u64,
     ))
@@ -617,10 +666,11 @@ impl ShowStore for CqlStore {
     }
 
     async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
-        let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = self
+        type FenceRow = (Option<i64>, Option<i64>, Option<i64>, Option<String>);
+        let row: Option<FenceRow> = self
             .first_row(&self.statements.read_fence, (show.0,))
             .await?;
-        Ok(row.and_then(|(seq, epoch, version)| fence_from(seq, epoch, version)))
+        Ok(row.and_then(|(seq, epoch, version, owner)| fence_from(seq, epoch, version, owner)))
     }
 
     async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {

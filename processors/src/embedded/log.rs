@@ -18,7 +18,7 @@ use schemas::{CommandEnvelope, Reply, UnixMs};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
-use crate::topology::partition_index;
+use crate::topology::{PartitionId, partition_index};
 use clock::SharedClock;
 
 /// Commands each partition queue holds before submitters wait.
@@ -104,7 +104,37 @@ impl MemLogHub {
         envelope: CommandEnvelope,
         reply_to: Option<ReplyTo>,
     ) -> Result<u64, LogError> {
-        let lane = &self.lanes[usize::from(partition_index(envelope.show_id, self.partitions()))];
+        let lane = partition_index(envelope.show_id, self.partitions());
+        self.append_in(lane, LogEntry::Command(envelope), reply_to)
+            .await
+    }
+
+    /// Append an entry to partition `partition`'s queue (a decimal index; dev mode has no
+    /// labelled partitions).
+    pub async fn append_to_partition(
+        &self,
+        partition: &PartitionId,
+        entry: LogEntry,
+        reply_to: Option<ReplyTo>,
+    ) -> Result<u64, LogError> {
+        let lane = partition
+            .0
+            .parse::<u16>()
+            .ok()
+            .filter(|lane| *lane < self.partitions())
+            .ok_or_else(|| {
+                LogError::Fatal(format!("the embedded log has no partition {partition}").into())
+            })?;
+        self.append_in(lane, entry, reply_to).await
+    }
+
+    async fn append_in(
+        &self,
+        lane: u16,
+        entry: LogEntry,
+        reply_to: Option<ReplyTo>,
+    ) -> Result<u64, LogError> {
+        let lane = &self.lanes[usize::from(lane)];
         let mut sender = lane.sender.lock().await;
         let at = self.clock.now().0.max(sender.last_at);
         let Some(tx) = sender.tx.clone() else {
@@ -114,7 +144,7 @@ impl MemLogHub {
         let command = LoggedCommand {
             seq,
             at: UnixMs(at),
-            entry: LogEntry::Command(envelope),
+            entry,
             reply_to,
             part: 0,
         };
@@ -205,6 +235,22 @@ impl CommandLog for MemLog {
         // resubmission is still placed like any append.
         self.hub
             .append(envelope.clone(), command.reply_to.clone())
+            .await
+            .map(|_| ())
+    }
+
+    async fn forward(&self, command: &LoggedCommand, to: &PartitionId) -> Result<(), LogError> {
+        // Queues are not durable and a restart starts empty, so there is no earlier copy to
+        // store once against.
+        self.hub
+            .append_to_partition(to, command.entry.clone(), command.reply_to.clone())
+            .await
+            .map(|_| ())
+    }
+
+    async fn append_to(&self, to: &PartitionId, entry: &LogEntry) -> Result<(), LogError> {
+        self.hub
+            .append_to_partition(to, entry.clone(), None)
             .await
             .map(|_| ())
     }

@@ -106,8 +106,12 @@ impl DevPipeline {
         let events = EventHub::default();
         let (stop, stop_rx) = watch::channel(false);
         let mut loops = Vec::new();
+        let partitions: Vec<PartitionId> = (0..hub.partitions())
+            .map(|index| PartitionId(index.to_string()))
+            .collect();
         for (index, log) in logs.into_iter().enumerate() {
             let mut settings = LoopSettings::new(PartitionId(index.to_string()));
+            settings.known_partitions = Some(partitions.clone());
             settings.batch_size_max = config.batch_size_max;
             settings.clock = config.clock.clone();
             let partition_loop = PartitionLoop::new(

@@ -20,6 +20,9 @@ use crate::topology::PartitionId;
 const ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("show_rows");
 /// show -> (applied_seq, owner_epoch, version).
 const FENCES: TableDefinition<&[u8], (u64, u64, u64)> = TableDefinition::new("show_fences");
+/// show -> the partition its fence names ([`Fence::partition`]; absent for a show written by an
+/// earlier build). A table of its own so that earlier builds' databases open unchanged.
+const FENCE_OWNERS: TableDefinition<&[u8], &str> = TableDefinition::new("show_fence_owners");
 /// (kind, id) -> show.
 const LOOKUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("lookups");
 /// (user, newest-first time, booking) -> show.
@@ -67,6 +70,7 @@ impl EmbeddedStore {
         {
             txn.open_table(ROWS).map_err(fatal)?;
             txn.open_table(FENCES).map_err(fatal)?;
+            txn.open_table(FENCE_OWNERS).map_err(fatal)?;
             txn.open_table(LOOKUPS).map_err(fatal)?;
             txn.open_table(USER_BOOKINGS).map_err(fatal)?;
             txn.open_table(EXPIRY_HINTS).map_err(fatal)?;
@@ -137,24 +141,42 @@ fn uuid_at(bytes: &[u8], at: usize) -> Result<Uuid, StoreError> {
     Uuid::from_slice(slice).map_err(|e| StoreError::Corrupt(e.into()))
 }
 
-fn fence_of(value: (u64, u64, u64)) -> (Fence, u64) {
+fn fence_of(value: (u64, u64, u64), owner: Option<&str>) -> (Fence, u64) {
     let (applied_seq, owner_epoch, version) = value;
     (
         Fence {
             applied_seq,
             owner_epoch,
+            partition: owner.map(|p| PartitionId(p.to_string())),
         },
         version,
     )
 }
 
+/// The fence and version of `show`, read in `txn`.
+fn stored_fence(
+    fences: &impl ReadableTable<&'static [u8], (u64, u64, u64)>,
+    owners: &impl ReadableTable<&'static [u8], &'static str>,
+    show: ShowId,
+) -> Result<Option<(Fence, u64)>, StoreError> {
+    let key = show.0.as_bytes().as_slice();
+    let Some(found) = fences.get(key).map_err(fatal)? else {
+        return Ok(None);
+    };
+    let owner = owners.get(key).map_err(fatal)?;
+    Ok(Some(fence_of(
+        found.value(),
+        owner.as_ref().map(|o| o.value()),
+    )))
+}
+
 fn load_show(db: &Database, show: ShowId) -> Result<Option<StoredShow>, StoreError> {
     let txn = db.begin_read().map_err(fatal)?;
     let fences = txn.open_table(FENCES).map_err(fatal)?;
-    let Some(found) = fences.get(show.0.as_bytes().as_slice()).map_err(fatal)? else {
+    let owners = txn.open_table(FENCE_OWNERS).map_err(fatal)?;
+    let Some((fence, version)) = stored_fence(&fences, &owners, show)? else {
         return Ok(None);
     };
-    let (fence, version) = fence_of(found.value());
     let table = txn.open_table(ROWS).map_err(fatal)?;
     let mut start = [0u8; 33];
     start[..16].copy_from_slice(show.0.as_bytes());
@@ -184,11 +206,9 @@ fn persist_show(db: &Database, write: &ShowWrite) -> Result<PersistOutcome, Stor
     let txn = db.begin_write().map_err(fatal)?;
     {
         let mut fences = txn.open_table(FENCES).map_err(fatal)?;
+        let mut owners = txn.open_table(FENCE_OWNERS).map_err(fatal)?;
         let show_key = write.show_id.0.as_bytes().as_slice();
-        let current = fences
-            .get(show_key)
-            .map_err(fatal)?
-            .map(|v| fence_of(v.value()).0);
+        let current = stored_fence(&fences, &owners, write.show_id)?.map(|(fence, _)| fence);
         if current != write.expected {
             return Ok(PersistOutcome::NotApplied { current });
         }
@@ -198,6 +218,11 @@ fn persist_show(db: &Database, write: &ShowWrite) -> Result<PersistOutcome, Stor
             write.version,
         );
         fences.insert(show_key, next).map_err(fatal)?;
+        match &write.next.partition {
+            Some(partition) => owners.insert(show_key, partition.0.as_str()),
+            None => owners.remove(show_key),
+        }
+        .map_err(fatal)?;
         let mut rows = txn.open_table(ROWS).map_err(fatal)?;
         for row in &write.rows {
             let key = row_key(write.show_id, row.kind, row.id);
@@ -286,8 +311,8 @@ impl ShowStore for EmbeddedStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(fatal)?;
             let fences = txn.open_table(FENCES).map_err(fatal)?;
-            let found = fences.get(show.0.as_bytes().as_slice()).map_err(fatal)?;
-            Ok(found.map(|v| fence_of(v.value())))
+            let owners = txn.open_table(FENCE_OWNERS).map_err(fatal)?;
+            stored_fence(&fences, &owners, show)
         })
         .await
     }
@@ -415,6 +440,7 @@ mod tests {
             next: Fence {
                 applied_seq: seq,
                 owner_epoch: 1,
+                partition: None,
             },
             version: seq,
             rows,
@@ -449,10 +475,13 @@ mod tests {
         let current = Some(Fence {
             applied_seq: 3,
             owner_epoch: 1,
+            partition: None,
         });
         assert_eq!(
             store.persist(&first).await.unwrap(),
-            PersistOutcome::NotApplied { current }
+            PersistOutcome::NotApplied {
+                current: current.clone()
+            }
         );
         let second = write(s, current, 7, vec![row(1, 2, None), row(2, 3, Some(b"c"))]);
         assert_eq!(
@@ -472,7 +501,8 @@ mod tests {
             loaded.fence,
             Fence {
                 applied_seq: 7,
-                owner_epoch: 1
+                owner_epoch: 1,
+                partition: None,
             }
         );
         assert_eq!(

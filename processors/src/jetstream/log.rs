@@ -15,8 +15,43 @@ use tracing::{debug, info, warn};
 
 use crate::jetstream::bus::{REPLY_TO_HEADER, logged_commands, reply_messages};
 use crate::jetstream::nats::NatsError;
-use crate::log::{CommandLog, DeliveryOrder, LogEntry, LogError, LoggedCommand, ReplyTo};
+use crate::log::{
+    CommandLog, DeliveryOrder, Handover, LogEntry, LogError, LoggedCommand, ReplyTo, forward_dedupe,
+};
 use crate::topology::{PartitionId, Topology};
+
+/// Header of a handover message ([`LogEntry::Handover`]): the partition the show goes to. The
+/// payload is the show id; [`HANDOVER_ID_HEADER`] carries the request id.
+pub const HANDOVER_HEADER: &str = "Boxoffice-Handover";
+
+/// Header carrying a handover's request id.
+pub const HANDOVER_ID_HEADER: &str = "Boxoffice-Handover-Id";
+
+/// The headers and payload of a handover message.
+pub fn handover_message(handover: &Handover) -> (HeaderMap, Vec<u8>) {
+    let mut headers = HeaderMap::new();
+    headers.insert(HANDOVER_HEADER, handover.to.0.as_str());
+    let id = handover.request_id.to_string();
+    headers.insert(HANDOVER_ID_HEADER, id.as_str());
+    headers.insert("Nats-Msg-Id", format!("handover:{id}").as_str());
+    (headers, handover.show_id.to_string().into_bytes())
+}
+
+/// A handover message's entry, if the message is one (`Some(Err)`: one that cannot be read).
+fn handover_entry(headers: Option<&HeaderMap>, payload: &[u8]) -> Option<Result<Handover, String>> {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+    let to = header(HANDOVER_HEADER)?;
+    let read = || -> Result<Handover, String> {
+        let show = std::str::from_utf8(payload).map_err(|e| e.to_string())?;
+        let request = header(HANDOVER_ID_HEADER).ok_or("a handover without its request id")?;
+        Ok(Handover {
+            show_id: schemas::ShowId(show.parse().map_err(|e| format!("show id: {e}"))?),
+            to: PartitionId(to.to_string()),
+            request_id: request.parse().map_err(|e| format!("request id: {e}"))?,
+        })
+    };
+    Some(read())
+}
 
 /// Get the partition's durable consumer ready for a new owner. A consumer with deliveries still
 /// unacknowledged (the previous owner died or stopped mid-batch) is recreated from its ack floor,
@@ -190,21 +225,26 @@ impl JetStreamLog {
             reply_to,
             part: part as u16,
         };
-        let commands = match logged_commands(message.headers.as_ref(), &message.payload) {
-            Ok(commands) => commands
-                .into_iter()
-                .enumerate()
-                .map(|(part, (envelope, reply_to))| {
-                    logged(part, LogEntry::Command(envelope), reply_to)
-                })
-                .collect(),
-            Err(e) => vec![logged(
-                0,
-                LogEntry::Malformed {
-                    detail: e.to_string(),
-                },
-                None,
-            )],
+        let headers = message.headers.as_ref();
+        let commands = match handover_entry(headers, &message.payload) {
+            Some(Ok(handover)) => vec![logged(0, LogEntry::Handover(handover), None)],
+            Some(Err(detail)) => vec![logged(0, LogEntry::Malformed { detail }, None)],
+            None => match logged_commands(headers, &message.payload) {
+                Ok(commands) => commands
+                    .into_iter()
+                    .enumerate()
+                    .map(|(part, (envelope, reply_to))| {
+                        logged(part, LogEntry::Command(envelope), reply_to)
+                    })
+                    .collect(),
+                Err(e) => vec![logged(
+                    0,
+                    LogEntry::Malformed {
+                        detail: e.to_string(),
+                    },
+                    None,
+                )],
+            },
         };
         self.last = Some((seq, message));
         Ok(commands)
@@ -229,8 +269,28 @@ impl JetStreamLog {
         envelope: &CommandEnvelope,
         headers: HeaderMap,
     ) -> Result<(), LogError> {
-        let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.into()))?;
         let subject = self.topology.command_subject(envelope.show_id);
+        self.publish_on(subject, envelope, headers).await
+    }
+
+    /// Store `envelope` on `subject` and wait for the stream's ack.
+    async fn publish_on(
+        &self,
+        subject: String,
+        envelope: &CommandEnvelope,
+        headers: HeaderMap,
+    ) -> Result<(), LogError> {
+        let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.into()))?;
+        self.store_message(subject, headers, payload).await
+    }
+
+    /// Store one message on `subject` and wait for the stream's ack.
+    async fn store_message(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Vec<u8>,
+    ) -> Result<(), LogError> {
         let ack = self
             .js
             .publish_with_headers(subject, headers, payload.into())
@@ -350,6 +410,45 @@ impl CommandLog for JetStreamLog {
             headers.insert(REPLY_TO_HEADER, to.0.as_str());
         }
         self.publish(envelope, headers).await
+    }
+
+    async fn forward(&self, command: &LoggedCommand, to: &PartitionId) -> Result<(), LogError> {
+        let dedupe = forward_dedupe(command);
+        match &command.entry {
+            LogEntry::Command(envelope) => {
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", dedupe.as_str());
+                if let Some(reply_to) = &command.reply_to {
+                    headers.insert(REPLY_TO_HEADER, reply_to.0.as_str());
+                }
+                let subject = self.topology.partition_subject(to, envelope.show_id);
+                self.publish_on(subject, envelope, headers).await
+            }
+            LogEntry::Handover(handover) => {
+                let (mut headers, payload) = handover_message(handover);
+                headers.insert("Nats-Msg-Id", dedupe.as_str());
+                let subject = self.topology.partition_subject(to, handover.show_id);
+                self.store_message(subject, headers, payload).await
+            }
+            LogEntry::Malformed { .. } => Ok(()),
+        }
+    }
+
+    async fn append_to(&self, to: &PartitionId, entry: &LogEntry) -> Result<(), LogError> {
+        match entry {
+            LogEntry::Command(envelope) => {
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", envelope.command_id.to_string().as_str());
+                let subject = self.topology.partition_subject(to, envelope.show_id);
+                self.publish_on(subject, envelope, headers).await
+            }
+            LogEntry::Handover(handover) => {
+                let (headers, payload) = handover_message(handover);
+                let subject = self.topology.partition_subject(to, handover.show_id);
+                self.store_message(subject, headers, payload).await
+            }
+            LogEntry::Malformed { .. } => Ok(()),
+        }
     }
 
     fn pending(&self) -> Option<u64> {

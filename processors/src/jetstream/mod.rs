@@ -11,5 +11,7 @@ pub(crate) mod nats;
 pub use bus::{BATCH_COMMANDS_MAX, BATCH_HEADER, NatsBus, REPLY_TO_HEADER, logged_commands};
 pub use events::NatsEventSink;
 pub use lease::{Lease, LeaseError};
-pub use log::{JetStreamLog, prepare_consumer};
+pub use log::{
+    HANDOVER_HEADER, HANDOVER_ID_HEADER, JetStreamLog, handover_message, prepare_consumer,
+};
 pub use nats::{NatsError, check_server_version, connect};

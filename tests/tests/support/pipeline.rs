@@ -10,7 +10,7 @@ use processors::fixtures;
 #[allow(unused_imports)]
 pub use processors::fixtures::{seat, user};
 use processors::jetstream::{JetStreamLog, NatsEventSink, prepare_consumer};
-use processors::log::{CommandLog, LogError, LoggedCommand, ReplyTo};
+use processors::log::{CommandLog, LogEntry, LogError, LoggedCommand, ReplyTo};
 use processors::partition::{LoopError, LoopExit, LoopSettings, Ownership, PartitionLoop};
 use processors::processor::{ProcessorConfig, run_processor};
 use processors::provision::{ProvisionTarget, provision};
@@ -82,11 +82,21 @@ pub struct Processor {
 
 impl Processor {
     pub fn start(services: &Services, topology: &Topology, owner: &str) -> Processor {
+        Processor::start_partitions(services, topology, owner, Vec::new())
+    }
+
+    /// A processor of `partitions` only (all when empty).
+    pub fn start_partitions(
+        services: &Services,
+        topology: &Topology,
+        owner: &str,
+        partitions: Vec<PartitionId>,
+    ) -> Processor {
         let config = ProcessorConfig {
             nats_url: services.nats_url.clone(),
             cql_nodes: services.cql_nodes.clone(),
             topology: topology.clone(),
-            partitions: Vec::new(),
+            partitions,
             owner: owner.to_string(),
             shows_cached_max: 64,
             clock: clock::system(),
@@ -338,6 +348,12 @@ impl<A: Alteration> CommandLog for AlteredLog<A> {
         envelope: &CommandEnvelope,
     ) -> Result<(), LogError> {
         self.inner.resubmit(command, envelope).await
+    }
+    async fn forward(&self, command: &LoggedCommand, to: &PartitionId) -> Result<(), LogError> {
+        self.inner.forward(command, to).await
+    }
+    async fn append_to(&self, to: &PartitionId, entry: &LogEntry) -> Result<(), LogError> {
+        self.inner.append_to(to, entry).await
     }
 }
 
