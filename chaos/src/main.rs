@@ -438,6 +438,10 @@ async fn judge(
     match readback::final_state(&store, api, &payments, shows, show_time).await {
         Ok(state) => {
             violations.extend(report::history_violations(&history, &state));
+            for via in 1..api.ingresses() {
+                let map = readback::seat_map(api, via, shows).await?;
+                violations.extend(report::seat_map_violation(via, &history, &state, map));
+            }
             violations.extend(readback::lapsed_but_active(
                 &state,
                 now_ms(),

@@ -2,6 +2,8 @@
 //! truth, restored as the processor restores it), its seat map through the API, and each
 //! booking's payment from the payments sandbox.
 
+use std::collections::BTreeMap;
+
 use engine::{HoldStatus, ShowState, StateRow};
 use history::{
     Admission, BookingRecord, Cancellation, FinalState, HoldEnd, HoldRecord, Ms, Payment,
@@ -86,23 +88,41 @@ pub async fn final_state(
         ..FinalState::default()
     };
     let mut refs = Vec::new();
-    let viewer = api.token(Uuid::new_v4(), &[]);
     for show in shows {
         let engine = load(store, show.show_id).await?;
         refs.extend(read_engine(&engine, &mut state));
-        let map =
-            crate::shows::seat_map_via(api, 0, &show.event_id, &show.show_id.to_string(), &viewer)
-                .await?;
-        state
-            .seat_map
-            .extend(map.iter().map(|(seat, s)| (*seat, map_status(s))));
     }
+    state.seat_map = seat_map(api, 0, shows).await?;
     let mut moved = Vec::new();
     for (booking, payment_ref) in refs {
         moved.push(payment(payments, booking, &payment_ref).await?);
     }
     state.payments = Some(moved);
     Ok(state)
+}
+
+/// Every show's seats as ingress `via` serves them: from its projection of the stream's seat
+/// deltas (the store only for a show it does not follow yet), so a projection that missed or
+/// misapplied a change differs from the store once the run is quiet.
+pub async fn seat_map(
+    api: &Api,
+    via: usize,
+    shows: &[Show],
+) -> Result<BTreeMap<Uuid, SeatStatus>, ReadbackError> {
+    let viewer = api.token(Uuid::new_v4(), &[]);
+    let mut seats = BTreeMap::new();
+    for show in shows {
+        let map = crate::shows::seat_map_via(
+            api,
+            via,
+            &show.event_id,
+            &show.show_id.to_string(),
+            &viewer,
+        )
+        .await?;
+        seats.extend(map.iter().map(|(seat, s)| (*seat, map_status(s))));
+    }
+    Ok(seats)
 }
 
 async fn load(store: &processors::cql::CqlStore, show: Uuid) -> Result<ShowState, ReadbackError> {
