@@ -436,8 +436,9 @@ async fn judge(
     let history = recorder.history();
     let mut violations = Vec::new();
     match readback::final_state(&store, api, &payments, shows, show_time).await {
-        Ok(state) => {
+        Ok(readback::ReadBack { state, unpaid }) => {
             violations.extend(report::history_violations(&history, &state));
+            violations.extend(unpaid);
             for via in 1..api.ingresses() {
                 let map = readback::seat_map(api, via, shows).await?;
                 violations.extend(report::seat_map_violation(via, &history, &state, map));
