@@ -4,11 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use engine::{HoldStatus, ShowState, StateRow};
-use history::{
-    Admission, BookingRecord, Cancellation, FinalState, HoldEnd, HoldRecord, Ms, Payment,
-    SeatStatus,
-};
+use engine::ShowState;
+use history::{FinalState, HoldEnd, Ms, Payment, SeatStatus};
 use payments::Authorization;
 use processors::store::ShowStore;
 use schemas::{BookingId, HoldId, ShowId};
@@ -49,15 +46,6 @@ pub enum ReadbackError {
     Missing(Uuid),
 }
 
-fn status(s: schemas::SeatStatus) -> SeatStatus {
-    match s {
-        schemas::SeatStatus::Available => SeatStatus::Available,
-        schemas::SeatStatus::Held => SeatStatus::Held,
-        schemas::SeatStatus::Booked => SeatStatus::Booked,
-        schemas::SeatStatus::Blocked => SeatStatus::Blocked,
-    }
-}
-
 fn map_status(s: &str) -> SeatStatus {
     match s {
         "HELD" => SeatStatus::Held,
@@ -91,7 +79,7 @@ pub async fn final_state(
     let mut refs = Vec::new();
     for show in shows {
         let engine = load(store, show.show_id).await?;
-        refs.extend(read_engine(&engine, &mut state));
+        refs.extend(processors::readback::read_show(&engine, &mut state));
     }
     state.seat_map = seat_map(api, 0, shows).await?;
     let authorizations = payments.list_all().await.map_err(ReadbackError::Payments)?;
@@ -188,68 +176,6 @@ async fn load(store: &processors::cql::CqlStore, show: Uuid) -> Result<ShowState
             .map_err(|source| ReadbackError::Restore { show, source }),
         None => Err(ReadbackError::Missing(show)),
     }
-}
-
-/// Put one restored show into `out`; each booking's payment reference.
-fn read_engine(engine: &ShowState, out: &mut FinalState) -> Vec<(Uuid, String)> {
-    for (seat, s) in engine.seat_statuses() {
-        out.stored_seats.insert(seat.0, status(s));
-    }
-    let snapshot = engine.snapshot();
-    let mut refs = Vec::new();
-    for row in &snapshot {
-        if let StateRow::Hold { hold_id, body } = row {
-            out.holds.push(HoldRecord {
-                id: hold_id.0,
-                seats: seat_ids(engine, &body.seats),
-                expires_at: body.expires_at.0,
-                end: match (body.status, body.booking_id) {
-                    (HoldStatus::Confirmed, Some(b)) => HoldEnd::Confirmed(b.0),
-                    (HoldStatus::Confirmed, None) | (HoldStatus::Active, _) => HoldEnd::Active,
-                    (HoldStatus::Released, _) => HoldEnd::Released,
-                    (HoldStatus::Expired, _) => HoldEnd::Expired,
-                },
-            });
-        }
-    }
-    for row in &snapshot {
-        let StateRow::Booking { booking_id, body } = row else {
-            continue;
-        };
-        let hold = snapshot.iter().find_map(|r| match r {
-            StateRow::Hold { hold_id, body: h } if *hold_id == body.hold_id => Some(h),
-            _ => None,
-        });
-        out.bookings.push(BookingRecord {
-            id: booking_id.0,
-            hold: body.hold_id.0,
-            seats: hold.map_or_else(Vec::new, |h| seat_ids(engine, &h.seats)),
-            amount: hold.map_or(0, |h| h.total_minor as u64),
-            booked_at: body.booked_at.0,
-            cancelled: body.cancellation.as_ref().map(|c| Cancellation {
-                at: c.at.0,
-                refund: c.refund_minor as u64,
-            }),
-        });
-        refs.push((booking_id.0, body.payment_ref.clone()));
-        for check_in in &body.check_ins {
-            if let Some(seat) = engine.seat_id(check_in.seat) {
-                out.admissions.push(Admission {
-                    ticket: engine::ticket_id(*booking_id, seat).0,
-                    booking: booking_id.0,
-                });
-            }
-        }
-    }
-    refs
-}
-
-fn seat_ids(engine: &ShowState, indices: &[u32]) -> Vec<Uuid> {
-    indices
-        .iter()
-        .filter_map(|i| engine.seat_id(*i))
-        .map(|s| s.0)
-        .collect()
 }
 
 /// Holds still active long after they lapsed although the run has been quiet: expiry stopped

@@ -59,3 +59,5 @@ pub mod topology;
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+#[cfg(feature = "fixtures")]
+pub mod readback;
