@@ -46,7 +46,7 @@ pub enum ReadbackError {
     Missing(Uuid),
 }
 
-fn map_status(s: &str) -> SeatStatus {
+pub(crate) fn map_status(s: &str) -> SeatStatus {
     match s {
         "HELD" => SeatStatus::Held,
         "BOOKED" => SeatStatus::Booked,

@@ -26,10 +26,11 @@ pub fn history_violations(history: &History, state: &FinalState) -> Vec<String> 
         .collect()
 }
 
-/// `seat-map-matches-store` for the seat map ingress `via` serves: every ingress keeps its own
-/// projection of the stream, so each is held to the store (the checker's state carries one map).
+/// `seat-map-matches-store` for another seat map than the one the checker's state carries (that
+/// of ingress 0's API): every ingress keeps its own projection of the stream and its own live
+/// channels, so each is held to the store. `whose` names the map in the finding.
 pub fn seat_map_violation(
-    via: usize,
+    whose: &str,
     history: &History,
     state: &FinalState,
     seat_map: BTreeMap<uuid::Uuid, history::SeatStatus>,
@@ -43,7 +44,19 @@ pub fn seat_map_violation(
     };
     history::check_one(Check::SeatMapMatchesStore, history, &served, &rules)
         .err()
-        .map(|v| format!("VIOLATION {} (ingress {via}): {}", v.check, v.detail))
+        .map(|v| format!("VIOLATION {} ({whose}): {}", v.check, v.detail))
+}
+
+/// Live seat map viewers that saw an update not on top of what they held (the server promises
+/// none on one connection) or held no snapshot at the end.
+pub fn live_gaps(gaps: &[String]) -> Option<String> {
+    (!gaps.is_empty()).then(|| {
+        format!(
+            "VIOLATION live-map-gapless: {} viewer(s) saw a gap: {}",
+            gaps.len(),
+            gaps.join("; ")
+        )
+    })
 }
 
 /// Authorizations still open once the run is quiet: the reconciler should have captured or
@@ -294,7 +307,10 @@ mod tests {
     fn a_second_ingress_serving_the_stored_seats_passes() {
         let state = quiet_state();
         let served = state.stored_seats.clone();
-        assert_eq!(seat_map_violation(1, &History::new(), &state, served), None);
+        assert_eq!(
+            seat_map_violation("ingress 1", &History::new(), &state, served),
+            None
+        );
     }
 
     #[test]
@@ -302,7 +318,7 @@ mod tests {
         let state = quiet_state();
         let mut served = state.stored_seats.clone();
         served.insert(Uuid::from_u128(2), SeatStatus::Held);
-        let found = seat_map_violation(1, &History::new(), &state, served)
+        let found = seat_map_violation("ingress 1", &History::new(), &state, served)
             .expect("the stale seat is caught");
         assert!(
             found.starts_with("VIOLATION seat-map-matches-store (ingress 1): "),
@@ -315,6 +331,6 @@ mod tests {
         let state = quiet_state();
         let mut served = state.stored_seats.clone();
         served.remove(&Uuid::from_u128(1));
-        assert!(seat_map_violation(1, &History::new(), &state, served).is_some());
+        assert!(seat_map_violation("ingress 1", &History::new(), &state, served).is_some());
     }
 }
