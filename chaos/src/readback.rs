@@ -1,6 +1,6 @@
 //! The final state, read back once the run is quiet: every show from Cassandra (the source of
-//! truth, restored as the processor restores it), its seat map through the API, and each
-//! booking's payment from the payments sandbox.
+//! truth, restored as the processor restores it), its seat map through each ingress's API, and
+//! every authorization of the payments sandbox.
 
 use std::collections::{BTreeMap, BTreeSet};
 
