@@ -85,9 +85,14 @@ impl Api {
         })
     }
 
-    /// The first ingress's base URL.
+    /// Ingress `i`'s base URL (counted round the ingresses).
     pub fn base(&self, i: usize) -> &str {
         &self.bases[i % self.bases.len()]
+    }
+
+    /// How many ingresses there are.
+    pub fn ingresses(&self) -> usize {
+        self.bases.len()
     }
 
     /// The reqwest client, for reads outside the workload.

@@ -16,6 +16,7 @@ mod instance;
 mod readback;
 mod report;
 mod shows;
+mod viewers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +40,10 @@ const HOLD_TTL_S: u64 = 20;
 /// How long the run stays quiet before it is read back: past the last hold's lapse and a few
 /// expiry rounds, and the reconciler's settling of what the faults left open.
 const QUIET: Duration = Duration::from_secs(30);
+
+/// How long the live seat map viewers may take to hold a snapshot at the end (one reconnecting
+/// after a late drop).
+const LIVE_SETTLE: Duration = Duration::from_secs(10);
 
 /// A hold may stay active this long past its lapse once the run is quiet.
 const LAPSE_GRACE_MS: i64 = 15_000;
@@ -148,6 +153,7 @@ async fn campaign(args: Args) -> Result<usize, BoxError> {
             args.minutes
         ),
     );
+    let live = viewers::Viewers::start(&stage.layout.ingresses, &shows);
     let recorder = Arc::new(Recorder::default());
     let windows = sale(&args, &mut stage, &recorder, &shows, started).await?;
     say(
@@ -155,7 +161,7 @@ async fn campaign(args: Args) -> Result<usize, BoxError> {
         format!("buyers done; quiet for {} s", QUIET.as_secs()),
     );
     tokio::time::sleep(QUIET).await;
-    let report = judge(&stage, &recorder, &shows, show_time, &windows).await?;
+    let report = judge(&stage, &recorder, live, &shows, show_time, &windows).await?;
     report.print();
     Ok(report.violations.len())
 }
@@ -424,6 +430,7 @@ async fn run_faults(
 async fn judge(
     stage: &Stage,
     recorder: &Recorder,
+    live: viewers::Viewers,
     shows: &[shows::Show],
     show_time: i64,
     windows: &[Window],
@@ -436,8 +443,20 @@ async fn judge(
     let history = recorder.history();
     let mut violations = Vec::new();
     match readback::final_state(&store, api, &payments, shows, show_time).await {
-        Ok(state) => {
+        Ok(readback::ReadBack { state, unpaid }) => {
             violations.extend(report::history_violations(&history, &state));
+            violations.extend(unpaid);
+            for via in 1..api.ingresses() {
+                let map = readback::seat_map(api, via, shows).await?;
+                let whose = format!("ingress {via}");
+                violations.extend(report::seat_map_violation(&whose, &history, &state, map));
+            }
+            let (maps, gaps) = live.stop(LIVE_SETTLE).await;
+            for (via, map) in maps {
+                let whose = format!("live map on ingress {via}");
+                violations.extend(report::seat_map_violation(&whose, &history, &state, map));
+            }
+            violations.extend(report::live_gaps(&gaps));
             violations.extend(readback::lapsed_but_active(
                 &state,
                 now_ms(),

@@ -1,15 +1,14 @@
 //! The final state, read back once the run is quiet: every show from Cassandra (the source of
-//! truth, restored as the processor restores it), its seat map through the API, and each
-//! booking's payment from the payments sandbox.
+//! truth, restored as the processor restores it), its seat map through each ingress's API, and
+//! every authorization of the payments sandbox.
 
-use engine::{HoldStatus, ShowState, StateRow};
-use history::{
-    Admission, BookingRecord, Cancellation, FinalState, HoldEnd, HoldRecord, Ms, Payment,
-    SeatStatus,
-};
-use payments::{AuthorizationId, PaymentProvider};
+use std::collections::{BTreeMap, BTreeSet};
+
+use engine::ShowState;
+use history::{FinalState, HoldEnd, Ms, Payment, SeatStatus};
+use payments::Authorization;
 use processors::store::ShowStore;
-use schemas::ShowId;
+use schemas::{BookingId, HoldId, ShowId};
 use uuid::Uuid;
 
 use crate::client::Api;
@@ -39,32 +38,15 @@ pub enum ReadbackError {
     /// The seat map could not be read.
     #[error(transparent)]
     SeatMap(#[from] crate::shows::SetupError),
-    /// The payments sandbox would not answer.
-    #[error("reading payment {0}")]
-    Payment(String, #[source] payments::PaymentError),
-    /// A booking names a payment that is no authorization id.
-    #[error("booking {booking} names payment {payment_ref:?}, not an authorization id")]
-    PaymentRef {
-        /// The booking.
-        booking: Uuid,
-        /// What it names.
-        payment_ref: String,
-    },
+    /// The payments sandbox would not list its authorizations.
+    #[error("listing the payments sandbox's authorizations")]
+    Payments(#[source] payments::PaymentError),
     /// A show of the run is not in the store at all.
     #[error("VIOLATION acknowledged-once: show {0} was created but is not stored")]
     Missing(Uuid),
 }
 
-fn status(s: schemas::SeatStatus) -> SeatStatus {
-    match s {
-        schemas::SeatStatus::Available => SeatStatus::Available,
-        schemas::SeatStatus::Held => SeatStatus::Held,
-        schemas::SeatStatus::Booked => SeatStatus::Booked,
-        schemas::SeatStatus::Blocked => SeatStatus::Blocked,
-    }
-}
-
-fn map_status(s: &str) -> SeatStatus {
+pub(crate) fn map_status(s: &str) -> SeatStatus {
     match s {
         "HELD" => SeatStatus::Held,
         "BOOKED" => SeatStatus::Booked,
@@ -73,36 +55,114 @@ fn map_status(s: &str) -> SeatStatus {
     }
 }
 
-/// Everything the checker needs, and each booking's payment reference.
+/// What was read back: the checker's state and the campaign's own findings on the way.
+pub struct ReadBack {
+    /// Everything the checker needs (the seat map as ingress 0 serves it).
+    pub state: FinalState,
+    /// Bookings whose payment reference names no authorization that took money.
+    pub unpaid: Option<String>,
+}
+
+/// Everything the checker needs: the shows from the store, ingress 0's seat map and every
+/// authorization of the sandbox that moved money.
 pub async fn final_state(
     store: &processors::cql::CqlStore,
     api: &Api,
     payments: &payments::HttpPaymentProvider,
     shows: &[Show],
     show_time: Ms,
-) -> Result<FinalState, ReadbackError> {
+) -> Result<ReadBack, ReadbackError> {
     let mut state = FinalState {
         show_time,
         ..FinalState::default()
     };
     let mut refs = Vec::new();
-    let viewer = api.token(Uuid::new_v4(), &[]);
     for show in shows {
         let engine = load(store, show.show_id).await?;
-        refs.extend(read_engine(&engine, &mut state));
-        let map =
-            crate::shows::seat_map_via(api, 0, &show.event_id, &show.show_id.to_string(), &viewer)
-                .await?;
-        state
-            .seat_map
-            .extend(map.iter().map(|(seat, s)| (*seat, map_status(s))));
+        refs.extend(processors::readback::read_show(&engine, &mut state));
     }
-    let mut moved = Vec::new();
-    for (booking, payment_ref) in refs {
-        moved.push(payment(payments, booking, &payment_ref).await?);
+    state.seat_map = seat_map(api, 0, shows).await?;
+    let authorizations = payments.list_all().await.map_err(ReadbackError::Payments)?;
+    state.payments = Some(moved(&authorizations));
+    Ok(ReadBack {
+        unpaid: unpaid(&refs, &authorizations),
+        state,
+    })
+}
+
+/// Every authorization that captured or refunded anything, as a payment for the booking its hold
+/// becomes (the ingress authorizes with the hold as reference). Read from the sandbox, not
+/// through the stored bookings, so a capture for a hold that never became a booking shows. One
+/// whose reference names no hold is money moved for no booking: it is named by its own id.
+/// Voided and never-captured authorizations moved nothing and are left out.
+pub fn moved(authorizations: &[Authorization]) -> Vec<Payment> {
+    authorizations
+        .iter()
+        .filter(|a| a.captured_minor > 0 || a.refunded_minor > 0)
+        .map(|a| Payment {
+            booking: booking_of(a),
+            captured: a.captured_minor.max(0) as u64,
+            refunded: a.refunded_minor.max(0) as u64,
+        })
+        .collect()
+}
+
+fn booking_of(a: &Authorization) -> Uuid {
+    a.reference
+        .as_deref()
+        .and_then(|r| Uuid::parse_str(r).ok())
+        .map_or(a.authorization_id.0, |hold| {
+            BookingId::of_hold(HoldId(hold)).0
+        })
+}
+
+/// Stored bookings whose payment reference is not an authorization that took money: the checker
+/// sees money per booking, so a booking naming a voided authorization while another one of its
+/// hold was captured would pass it.
+pub fn unpaid(refs: &[(Uuid, String)], authorizations: &[Authorization]) -> Option<String> {
+    let took_money: BTreeSet<Uuid> = authorizations
+        .iter()
+        .filter(|a| a.captured_minor > 0)
+        .map(|a| a.authorization_id.0)
+        .collect();
+    let found: Vec<String> = refs
+        .iter()
+        .filter(|(_, payment_ref)| {
+            Uuid::parse_str(payment_ref).map_or(true, |id| !took_money.contains(&id))
+        })
+        .map(|(booking, payment_ref)| format!("{booking} names {payment_ref:?}"))
+        .collect();
+    (!found.is_empty()).then(|| {
+        format!(
+            "VIOLATION payment-matches-booking: {} booking(s) name a payment that captured nothing: {}",
+            found.len(),
+            found.join(", ")
+        )
+    })
+}
+
+/// Every show's seats as ingress `via` serves them: from its projection of the stream's seat
+/// deltas (the store only for a show it does not follow yet), so a projection that missed or
+/// misapplied a change differs from the store once the run is quiet.
+pub async fn seat_map(
+    api: &Api,
+    via: usize,
+    shows: &[Show],
+) -> Result<BTreeMap<Uuid, SeatStatus>, ReadbackError> {
+    let viewer = api.token(Uuid::new_v4(), &[]);
+    let mut seats = BTreeMap::new();
+    for show in shows {
+        let map = crate::shows::seat_map_via(
+            api,
+            via,
+            &show.event_id,
+            &show.show_id.to_string(),
+            &viewer,
+        )
+        .await?;
+        seats.extend(map.iter().map(|(seat, s)| (*seat, map_status(s))));
     }
-    state.payments = Some(moved);
-    Ok(state)
+    Ok(seats)
 }
 
 async fn load(store: &processors::cql::CqlStore, show: Uuid) -> Result<ShowState, ReadbackError> {
@@ -116,90 +176,6 @@ async fn load(store: &processors::cql::CqlStore, show: Uuid) -> Result<ShowState
             .map_err(|source| ReadbackError::Restore { show, source }),
         None => Err(ReadbackError::Missing(show)),
     }
-}
-
-async fn payment(
-    payments: &payments::HttpPaymentProvider,
-    booking: Uuid,
-    payment_ref: &str,
-) -> Result<Payment, ReadbackError> {
-    let id = Uuid::parse_str(payment_ref)
-        .map(AuthorizationId)
-        .map_err(|_| ReadbackError::PaymentRef {
-            booking,
-            payment_ref: payment_ref.to_owned(),
-        })?;
-    let found = payments
-        .get(id)
-        .await
-        .map_err(|e| ReadbackError::Payment(payment_ref.to_owned(), e))?;
-    Ok(Payment {
-        booking,
-        captured: found.captured_minor.max(0) as u64,
-        refunded: found.refunded_minor.max(0) as u64,
-    })
-}
-
-/// Put one restored show into `out`; each booking's payment reference.
-fn read_engine(engine: &ShowState, out: &mut FinalState) -> Vec<(Uuid, String)> {
-    for (seat, s) in engine.seat_statuses() {
-        out.stored_seats.insert(seat.0, status(s));
-    }
-    let snapshot = engine.snapshot();
-    let mut refs = Vec::new();
-    for row in &snapshot {
-        if let StateRow::Hold { hold_id, body } = row {
-            out.holds.push(HoldRecord {
-                id: hold_id.0,
-                seats: seat_ids(engine, &body.seats),
-                expires_at: body.expires_at.0,
-                end: match (body.status, body.booking_id) {
-                    (HoldStatus::Confirmed, Some(b)) => HoldEnd::Confirmed(b.0),
-                    (HoldStatus::Confirmed, None) | (HoldStatus::Active, _) => HoldEnd::Active,
-                    (HoldStatus::Released, _) => HoldEnd::Released,
-                    (HoldStatus::Expired, _) => HoldEnd::Expired,
-                },
-            });
-        }
-    }
-    for row in &snapshot {
-        let StateRow::Booking { booking_id, body } = row else {
-            continue;
-        };
-        let hold = snapshot.iter().find_map(|r| match r {
-            StateRow::Hold { hold_id, body: h } if *hold_id == body.hold_id => Some(h),
-            _ => None,
-        });
-        out.bookings.push(BookingRecord {
-            id: booking_id.0,
-            hold: body.hold_id.0,
-            seats: hold.map_or_else(Vec::new, |h| seat_ids(engine, &h.seats)),
-            amount: hold.map_or(0, |h| h.total_minor as u64),
-            booked_at: body.booked_at.0,
-            cancelled: body.cancellation.as_ref().map(|c| Cancellation {
-                at: c.at.0,
-                refund: c.refund_minor as u64,
-            }),
-        });
-        refs.push((booking_id.0, body.payment_ref.clone()));
-        for check_in in &body.check_ins {
-            if let Some(seat) = engine.seat_id(check_in.seat) {
-                out.admissions.push(Admission {
-                    ticket: engine::ticket_id(*booking_id, seat).0,
-                    booking: booking_id.0,
-                });
-            }
-        }
-    }
-    refs
-}
-
-fn seat_ids(engine: &ShowState, indices: &[u32]) -> Vec<Uuid> {
-    indices
-        .iter()
-        .filter_map(|i| engine.seat_id(*i))
-        .map(|s| s.0)
-        .collect()
 }
 
 /// Holds still active long after they lapsed although the run has been quiet: expiry stopped
@@ -218,4 +194,79 @@ pub fn lapsed_but_active(state: &FinalState, now: Ms, grace_ms: Ms) -> Option<St
             stuck.join(", ")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use history::{Check, History, Rules};
+    use payments::{AuthorizationId, AuthorizationStatus};
+
+    use super::*;
+
+    fn authorization(reference: Uuid, status: AuthorizationStatus, captured: i64) -> Authorization {
+        Authorization {
+            authorization_id: AuthorizationId(Uuid::new_v4()),
+            status,
+            amount_minor: 1_000,
+            currency: "USD".into(),
+            payment_method_id: payments::PM_CARD_VISA.into(),
+            reference: Some(reference.to_string()),
+            captured_minor: captured,
+            refunded_minor: 0,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn payments_check(payments: Vec<Payment>) -> Result<(), history::Violation> {
+        let state = FinalState {
+            payments: Some(payments),
+            ..FinalState::default()
+        };
+        let rules = Rules {
+            refund_percent: engine::refund_percent,
+        };
+        history::check_one(
+            Check::PaymentMatchesBooking,
+            &History::new(),
+            &state,
+            &rules,
+        )
+    }
+
+    #[test]
+    fn a_capture_for_a_hold_that_never_became_a_booking_is_caught() {
+        let hold = Uuid::new_v4();
+        let moved = moved(&[authorization(hold, AuthorizationStatus::Captured, 1_000)]);
+        assert_eq!(moved[0].booking, BookingId::of_hold(HoldId(hold)).0);
+        let found = payments_check(moved).expect_err("money moved for no booking");
+        assert!(found.detail.contains("which is no booking"), "{found}");
+    }
+
+    #[test]
+    fn voided_and_open_authorizations_moved_nothing() {
+        let moved = moved(&[
+            authorization(Uuid::new_v4(), AuthorizationStatus::Voided, 0),
+            authorization(Uuid::new_v4(), AuthorizationStatus::Authorized, 0),
+        ]);
+        assert!(moved.is_empty());
+        assert_eq!(payments_check(moved), Ok(()));
+    }
+
+    #[test]
+    fn a_booking_naming_an_authorization_that_took_nothing_is_unpaid() {
+        let hold = Uuid::new_v4();
+        let voided = authorization(hold, AuthorizationStatus::Voided, 0);
+        let captured = authorization(hold, AuthorizationStatus::Captured, 1_000);
+        let booking = BookingId::of_hold(HoldId(hold)).0;
+        let all = [voided.clone(), captured.clone()];
+        let names = |a: &Authorization| vec![(booking, a.authorization_id.to_string())];
+        assert_eq!(unpaid(&names(&captured), &all), None);
+        let found = unpaid(&names(&voided), &all).expect("names the voided one");
+        assert!(
+            found.starts_with("VIOLATION payment-matches-booking"),
+            "{found}"
+        );
+        assert!(unpaid(&[(booking, "not-an-id".into())], &all).is_some());
+    }
 }

@@ -26,6 +26,39 @@ pub fn history_violations(history: &History, state: &FinalState) -> Vec<String> 
         .collect()
 }
 
+/// `seat-map-matches-store` for another seat map than the one the checker's state carries (that
+/// of ingress 0's API): every ingress keeps its own projection of the stream and its own live
+/// channels, so each is held to the store. `whose` names the map in the finding.
+pub fn seat_map_violation(
+    whose: &str,
+    history: &History,
+    state: &FinalState,
+    seat_map: BTreeMap<uuid::Uuid, history::SeatStatus>,
+) -> Option<String> {
+    let rules = Rules {
+        refund_percent: engine::refund_percent,
+    };
+    let served = FinalState {
+        seat_map,
+        ..state.clone()
+    };
+    history::check_one(Check::SeatMapMatchesStore, history, &served, &rules)
+        .err()
+        .map(|v| format!("VIOLATION {} ({whose}): {}", v.check, v.detail))
+}
+
+/// Live seat map viewers that saw an update not on top of what they held (the server promises
+/// none on one connection) or held no snapshot at the end.
+pub fn live_gaps(gaps: &[String]) -> Option<String> {
+    (!gaps.is_empty()).then(|| {
+        format!(
+            "VIOLATION live-map-gapless: {} viewer(s) saw a gap: {}",
+            gaps.len(),
+            gaps.join("; ")
+        )
+    })
+}
+
 /// Authorizations still open once the run is quiet: the reconciler should have captured or
 /// voided every one.
 pub async fn open_payments(payments: &payments::HttpPaymentProvider) -> Option<String> {
@@ -248,5 +281,56 @@ impl Report {
             self.windows.len(),
             self.violations.len()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use history::SeatStatus;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn quiet_state() -> FinalState {
+        let seats: BTreeMap<_, _> = [1, 2]
+            .map(|n| (Uuid::from_u128(n), SeatStatus::Available))
+            .into_iter()
+            .collect();
+        FinalState {
+            stored_seats: seats.clone(),
+            seat_map: seats,
+            ..FinalState::default()
+        }
+    }
+
+    #[test]
+    fn a_second_ingress_serving_the_stored_seats_passes() {
+        let state = quiet_state();
+        let served = state.stored_seats.clone();
+        assert_eq!(
+            seat_map_violation("ingress 1", &History::new(), &state, served),
+            None
+        );
+    }
+
+    #[test]
+    fn a_second_ingress_whose_projection_kept_a_stale_seat_is_a_violation() {
+        let state = quiet_state();
+        let mut served = state.stored_seats.clone();
+        served.insert(Uuid::from_u128(2), SeatStatus::Held);
+        let found = seat_map_violation("ingress 1", &History::new(), &state, served)
+            .expect("the stale seat is caught");
+        assert!(
+            found.starts_with("VIOLATION seat-map-matches-store (ingress 1): "),
+            "{found}"
+        );
+    }
+
+    #[test]
+    fn a_second_ingress_missing_a_seat_is_a_violation() {
+        let state = quiet_state();
+        let mut served = state.stored_seats.clone();
+        served.remove(&Uuid::from_u128(1));
+        assert!(seat_map_violation("ingress 1", &History::new(), &state, served).is_some());
     }
 }

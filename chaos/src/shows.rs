@@ -108,7 +108,8 @@ pub async fn create(
     Ok(shows)
 }
 
-/// A show's seat statuses as ingress `via` serves them (`AVAILABLE`, `HELD`, ...).
+/// A show's seat statuses as ingress `via` serves them (`AVAILABLE`, `HELD`, ...). Always that
+/// ingress (each keeps its own projection of the stream), retried while it is not answering.
 pub async fn seat_map_via(
     api: &Api,
     via: usize,
@@ -117,7 +118,14 @@ pub async fn seat_map_via(
     token: &str,
 ) -> Result<std::collections::BTreeMap<Uuid, String>, SetupError> {
     let path = format!("/v1/events/{event_id}/shows/{show_id}/seats");
-    let answer = api.call(via, Method::GET, &path, token, None, None).await;
+    let mut answer = Answer::Transport;
+    for _ in 0..20 {
+        answer = api.once(via, Method::GET, &path, token, None, None).await;
+        if !answer.unknown() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let Answer::Status(200, body) = &answer else {
         return Err(SetupError {
             step: "seat map",

@@ -61,6 +61,13 @@ impl HttpPaymentProvider {
         Ok(HttpPaymentProvider { http, config })
     }
 
+    /// Every authorization the service holds, whatever its status, oldest first (the sandbox's
+    /// `GET /v1/authorizations`): a run's money read back whole, captures nobody booked included.
+    pub async fn list_all(&self) -> Result<Vec<Authorization>, PaymentError> {
+        self.call(Method::GET, "/v1/authorizations", None, None)
+            .await
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,

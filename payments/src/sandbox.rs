@@ -168,6 +168,20 @@ impl SandboxProvider {
         }
     }
 
+    /// Every authorization with `status` (all of them with `None`), oldest first: what a check
+    /// of "money moved <=> a booking" reads, as it must also see the captures nobody booked.
+    pub fn list(&self, status: Option<AuthorizationStatus>) -> Vec<Authorization> {
+        let mut found: Vec<Authorization> = self
+            .lock()
+            .authorizations
+            .values()
+            .filter(|a| status.is_none_or(|s| a.status == s))
+            .cloned()
+            .collect();
+        found.sort_by_key(|a| (a.created_at, a.authorization_id));
+        found
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every mutation is a few map inserts done after all checks: a panic cannot leave a
         // half-applied change, so the state stays usable.
@@ -487,15 +501,7 @@ impl PaymentProvider for SandboxProvider {
     }
 
     async fn list_authorized(&self) -> Result<Vec<Authorization>, PaymentError> {
-        let mut found: Vec<Authorization> = self
-            .lock()
-            .authorizations
-            .values()
-            .filter(|a| a.status == AuthorizationStatus::Authorized)
-            .cloned()
-            .collect();
-        found.sort_by_key(|a| (a.created_at, a.authorization_id));
-        Ok(found)
+        Ok(self.list(Some(AuthorizationStatus::Authorized)))
     }
 }
 

@@ -3,7 +3,7 @@
 //! | method and path | body | answer |
 //! |---|---|---|
 //! | `POST /v1/authorizations` | `AuthorizeRequest` | `200 Authorization` |
-//! | `GET /v1/authorizations?status=AUTHORIZED` | | `200 [Authorization]` |
+//! | `GET /v1/authorizations[?status=AUTHORIZED\|CAPTURED\|...]` | | `200 [Authorization]`, oldest first (all without `status`) |
 //! | `GET /v1/authorizations/{id}` | | `200 Authorization` |
 //! | `POST /v1/authorizations/{id}/capture` | | `200 Authorization` |
 //! | `POST /v1/authorizations/{id}/void` | | `200 Authorization` |
@@ -27,7 +27,9 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::PaymentProvider;
-use crate::model::{AuthorizationId, AuthorizeRequest, PaymentError, RefundRequest};
+use crate::model::{
+    AuthorizationId, AuthorizationStatus, AuthorizeRequest, PaymentError, RefundRequest,
+};
 use crate::sandbox::{SandboxConfig, SandboxProvider};
 
 /// Header carrying the idempotency key.
@@ -214,17 +216,23 @@ struct ListQuery {
     status: Option<String>,
 }
 
+/// The open authorizations (the reconciler's list) or, for a read-back of a whole run, every one
+/// of a status or all of them.
 async fn list_authorizations(
     State(provider): State<SandboxProvider>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    if query.status.as_deref() != Some("AUTHORIZED") {
-        return Err(ApiError(PaymentError::InvalidRequest {
+    let status = query.status.map(|s| list_status(&s)).transpose()?;
+    Ok(Json(provider.list(status)).into_response())
+}
+
+fn list_status(raw: &str) -> Result<AuthorizationStatus, ApiError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        ApiError(PaymentError::InvalidRequest {
             field: "status".into(),
-            reason: "only status=AUTHORIZED can be listed".into(),
-        }));
-    }
-    Ok(Json(provider.list_authorized().await?).into_response())
+            reason: "must be AUTHORIZED, CAPTURED, PARTIALLY_REFUNDED, REFUNDED or VOIDED".into(),
+        })
+    })
 }
 
 async fn get_authorization(

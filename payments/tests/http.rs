@@ -159,6 +159,77 @@ async fn the_client_drives_the_whole_state_machine_over_http() {
 }
 
 #[tokio::test]
+async fn every_authorization_is_listed_whatever_its_status() {
+    let service = Service::start(SandboxConfig::default()).await;
+    let client = service.client();
+    let captured = client
+        .authorize("a-1", &request(PM_CARD_VISA, 300))
+        .await
+        .unwrap();
+    client
+        .capture("a-1", captured.authorization_id)
+        .await
+        .unwrap();
+    let voided = client
+        .authorize("a-2", &request(PM_CARD_VISA, 200))
+        .await
+        .unwrap();
+    client.void("a-2", voided.authorization_id).await.unwrap();
+    let open = client
+        .authorize("a-3", &request(PM_CARD_VISA, 100))
+        .await
+        .unwrap();
+
+    let all: HashSet<_> = client
+        .list_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.authorization_id, a.status, a.captured_minor))
+        .collect();
+    assert_eq!(
+        all,
+        HashSet::from([
+            (
+                captured.authorization_id,
+                AuthorizationStatus::Captured,
+                300
+            ),
+            (voided.authorization_id, AuthorizationStatus::Voided, 0),
+            (open.authorization_id, AuthorizationStatus::Authorized, 0),
+        ])
+    );
+    assert_eq!(client.list_authorized().await.unwrap(), vec![open]);
+
+    let http = reqwest::Client::new();
+    let url = service.url();
+    let only_voided: Vec<payments::Authorization> = http
+        .get(format!("{url}/v1/authorizations?status=VOIDED"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        only_voided
+            .iter()
+            .map(|a| a.authorization_id)
+            .collect::<Vec<_>>(),
+        vec![voided.authorization_id]
+    );
+    let unknown = http
+        .get(format!("{url}/v1/authorizations?status=LOST"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(body["field"], "status");
+    service.stop().await;
+}
+
+#[tokio::test]
 async fn raw_http_errors_are_problem_json() {
     let service = Service::start(SandboxConfig::default()).await;
     let http = reqwest::Client::new();

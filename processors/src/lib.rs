@@ -60,3 +60,5 @@ pub mod topology;
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+#[cfg(feature = "fixtures")]
+pub mod readback;

@@ -1,10 +1,11 @@
 //! The final state read back once the run is quiet: every show from the store, its seat map
 //! from the projection a live reader keeps (after its quiet audit), in the checker's terms.
 
-use engine::{HoldStatus, ShowState, StateRow};
-use history::{Admission, BookingRecord, Cancellation, FinalState, HoldEnd, HoldRecord, Ms};
+use engine::ShowState;
+use history::{FinalState, HoldEnd, Ms};
 use processors::log::LogEntry;
-use schemas::{SeatStatus, ShowId};
+use processors::readback::seat_status;
+use schemas::ShowId;
 
 use crate::sink::audit;
 use crate::store::stored;
@@ -27,83 +28,21 @@ fn unreadable(show: ShowId, e: impl std::fmt::Display) -> String {
     format!("VIOLATION stored-state-restores: show {show} does not restore: {e}")
 }
 
-fn status(s: SeatStatus) -> history::SeatStatus {
-    match s {
-        SeatStatus::Available => history::SeatStatus::Available,
-        SeatStatus::Held => history::SeatStatus::Held,
-        SeatStatus::Booked => history::SeatStatus::Booked,
-        SeatStatus::Blocked => history::SeatStatus::Blocked,
-    }
-}
-
 fn read_show(world: &World, show: ShowId, out: &mut FinalState) -> Result<(), String> {
     let Some(rows) = stored(world, show) else {
         return Ok(());
     };
     let engine = processors::rows::restore(show, &rows).map_err(|e| unreadable(show, e))?;
-    for (seat, s) in engine.seat_statuses() {
-        out.stored_seats.insert(seat.0, status(s));
-    }
+    // The payments come from the provider (`Money::read_back`), not the bookings' references.
+    processors::readback::read_show(&engine, out);
     // Quiet now: the live map has audited the show against the store.
     audit(world, show);
     if let Some(map) = world.lock().seat_map.get(&show) {
         for (seat, s) in &map.seats {
-            out.seat_map.insert(seat.0, status(*s));
-        }
-    }
-    let snapshot = engine.snapshot();
-    for row in &snapshot {
-        if let StateRow::Hold { hold_id, body } = row {
-            out.holds.push(HoldRecord {
-                id: hold_id.0,
-                seats: seat_ids(&engine, &body.seats),
-                expires_at: body.expires_at.0,
-                end: match (body.status, body.booking_id) {
-                    (HoldStatus::Confirmed, Some(b)) => HoldEnd::Confirmed(b.0),
-                    (HoldStatus::Confirmed, None) | (HoldStatus::Active, _) => HoldEnd::Active,
-                    (HoldStatus::Released, _) => HoldEnd::Released,
-                    (HoldStatus::Expired, _) => HoldEnd::Expired,
-                },
-            });
-        }
-    }
-    for row in &snapshot {
-        let StateRow::Booking { booking_id, body } = row else {
-            continue;
-        };
-        let hold = snapshot.iter().find_map(|r| match r {
-            StateRow::Hold { hold_id, body: h } if *hold_id == body.hold_id => Some(h),
-            _ => None,
-        });
-        out.bookings.push(BookingRecord {
-            id: booking_id.0,
-            hold: body.hold_id.0,
-            seats: hold.map_or_else(Vec::new, |h| seat_ids(&engine, &h.seats)),
-            amount: hold.map_or(0, |h| h.total_minor as u64),
-            booked_at: body.booked_at.0,
-            cancelled: body.cancellation.as_ref().map(|c| Cancellation {
-                at: c.at.0,
-                refund: c.refund_minor as u64,
-            }),
-        });
-        for check_in in &body.check_ins {
-            if let Some(seat) = engine.seat_id(check_in.seat) {
-                out.admissions.push(Admission {
-                    ticket: engine::ticket_id(*booking_id, seat).0,
-                    booking: booking_id.0,
-                });
-            }
+            out.seat_map.insert(seat.0, seat_status(*s));
         }
     }
     Ok(())
-}
-
-fn seat_ids(engine: &ShowState, indices: &[u32]) -> Vec<uuid::Uuid> {
-    indices
-        .iter()
-        .filter_map(|i| engine.seat_id(*i))
-        .map(|s| s.0)
-        .collect()
 }
 
 /// Holds still active long after they lapsed, although the run has been quiet: expiry stopped

@@ -1,7 +1,8 @@
 //! A loopback TCP proxy that tests put between a client and a real service to break the
 //! connection on purpose: drop everything the service sends for a while (deliveries lost in
 //! transit, as on a half-dead link), then cut every connection (the client reconnects through the
-//! proxy and finds the service again).
+//! proxy and finds the service again); or play a service that is down (every connection closed
+//! at once) and comes back.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ struct Switches {
     blackhole: AtomicBool,
     /// Bytes from the service dropped so far.
     dropped: AtomicU64,
+    /// New connections are closed at once, as by a service that is down.
+    refusing: AtomicBool,
 }
 
 /// A running proxy; dropping it stops accepting and closes every connection.
@@ -61,6 +64,15 @@ impl TcpProxy {
         self.switches.dropped.load(Ordering::SeqCst)
     }
 
+    /// Play a service that is down (`true`: every connection is closed, new ones at once) or
+    /// back (`false`: new connections reach the service again).
+    pub fn set_down(&self, down: bool) {
+        self.switches.refusing.store(down, Ordering::SeqCst);
+        if down {
+            self.cut_connections();
+        }
+    }
+
     /// Close every connection open now (new ones are accepted as usual).
     pub fn cut_connections(&self) {
         self.cut.send_modify(|n| *n += 1);
@@ -81,6 +93,10 @@ async fn accept_loop(
     cut: watch::Receiver<u64>,
 ) {
     while let Ok((client, _)) = listener.accept().await {
+        if switches.refusing.load(Ordering::SeqCst) {
+            drop(client);
+            continue;
+        }
         let switches = switches.clone();
         let mut cut = cut.clone();
         cut.mark_unchanged();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
+use processors::cql::session::LiveSession;
 use schemas::{EventId, ShowId, VenueId};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -77,7 +78,9 @@ struct Statements {
 /// Catalog storage in ScyllaDB / Cassandra.
 #[derive(Clone)]
 pub struct CqlStore {
-    session: Arc<Session>,
+    /// Replaced by a fresh session when the old one stays without connections (after a
+    /// Cassandra restart), as the show store's is: the catalog resumes with it.
+    session: Arc<LiveSession>,
     statements: Arc<Statements>,
 }
 
@@ -175,7 +178,7 @@ impl CqlStore {
             any_venue: prepare(format!("SELECT venue_id FROM {k}.catalog_venues LIMIT 1")).await?,
         };
         Ok(CqlStore {
-            session,
+            session: Arc::new(LiveSession::shared(session)),
             statements: Arc::new(statements),
         })
     }

@@ -8,8 +8,11 @@
 //!   but no code yet is a ticket still being issued and is not listed.
 //! - `refunds_due`: refunds owed, in one small partition (they are few and short-lived).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::TryStreamExt;
+use processors::cql::session::LiveSession;
 use schemas::{BookingId, SeatId, ShowId, TicketId, UnixMs, UserId};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -60,7 +63,9 @@ struct Statements {
 
 /// Tickets and refunds owed in CQL tables.
 pub struct CqlTicketStore {
-    session: Session,
+    /// Replaced by a fresh session when the old one stays without connections (after a
+    /// Cassandra restart), as the show store's is: the worker resumes with it.
+    session: Arc<LiveSession>,
     statements: Statements,
 }
 
@@ -174,7 +179,7 @@ impl CqlTicketStore {
             .await?,
         };
         Ok(CqlTicketStore {
-            session,
+            session: Arc::new(LiveSession::new(session)),
             statements,
         })
     }

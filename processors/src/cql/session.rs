@@ -7,14 +7,22 @@
 //! request that finds no connection now asks for a fresh session, built in the background from
 //! the nodes the old one knew, at most every [`REVIVE_EVERY`]; once one connects it replaces the
 //! old, so service resumes within about a second of the store's return.
+//!
+//! Every CQL store of serve mode keeps its session here: the show store notes its failures
+//! itself ([`LiveSession::saw`]); the catalog and the ticket store run their statements through
+//! [`LiveSession::execute_unpaged`] and [`LiveSession::execute_iter`], which do it for them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use scylla::client::pager::QueryPager;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{ExecutionError, NextPageError, PagerExecutionError, RequestError};
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
 
 /// Least time between two attempts at a fresh session.
 pub const REVIVE_EVERY: Duration = Duration::from_millis(500);
@@ -53,6 +61,12 @@ pub fn pager_no_connection(e: &PagerExecutionError) -> bool {
 impl LiveSession {
     /// Watch over `session` (its known nodes are where a fresh one connects).
     pub fn new(session: Session) -> LiveSession {
+        LiveSession::shared(Arc::new(session))
+    }
+
+    /// The same for a session that others may also hold (they keep the old one when it is
+    /// replaced here).
+    pub fn shared(session: Arc<Session>) -> LiveSession {
         let nodes = session
             .get_cluster_state()
             .get_nodes_info()
@@ -60,7 +74,7 @@ impl LiveSession {
             .map(|node| node.address.to_string())
             .collect();
         LiveSession {
-            current: RwLock::new(Arc::new(session)),
+            current: RwLock::new(session),
             nodes,
             reviving: Arc::new(AtomicBool::new(false)),
             last_attempt: Mutex::new(None),
@@ -100,6 +114,34 @@ impl LiveSession {
             live.revive().await;
             live.reviving.store(false, Ordering::SeqCst);
         });
+    }
+
+    /// Run a prepared statement, unpaged, on the session in use; a failure that found no
+    /// connection starts a fresh session ([`Self::saw`]).
+    pub async fn execute_unpaged(
+        self: &Arc<Self>,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<QueryResult, ExecutionError> {
+        let result = self.get().execute_unpaged(statement, values).await;
+        if let Err(e) = &result {
+            self.saw(no_connection(e));
+        }
+        result
+    }
+
+    /// Run a prepared statement as a pager on the session in use; a first page that found no
+    /// connection starts a fresh session ([`Self::saw`]).
+    pub async fn execute_iter(
+        self: &Arc<Self>,
+        statement: PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<QueryPager, PagerExecutionError> {
+        let result = self.get().execute_iter(statement, values).await;
+        if let Err(e) = &result {
+            self.saw(pager_no_connection(e));
+        }
+        result
     }
 
     async fn revive(&self) {
