@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::client::now_ms;
 use crate::fleet::{Fleet, FleetError, Role};
 use crate::instance::{Instance, InstanceError, Service};
+use crate::moves::{HotMove, INGRESS_READY, MoveError};
 
 /// Processors and ingresses of a campaign (each kind has two).
 pub const PAIR: u8 = 2;
@@ -37,6 +38,8 @@ pub enum Fault {
     RestartNats,
     /// `kill -9` Cassandra and start it again.
     RestartCassandra,
+    /// Move a show to a partition of its own mid-sale (see [`crate::moves`]).
+    MoveShow,
 }
 
 impl Fault {
@@ -49,6 +52,7 @@ impl Fault {
             Fault::Blackhole(role) => format!("blackhole {role}<-nats"),
             Fault::RestartNats => "restart nats-server".into(),
             Fault::RestartCassandra => "restart cassandra".into(),
+            Fault::MoveShow => "hot-show handover".into(),
         }
     }
 
@@ -78,6 +82,9 @@ pub enum FaultError {
     /// A backing service.
     #[error(transparent)]
     Instance(#[from] InstanceError),
+    /// A step of a hot-show move.
+    #[error(transparent)]
+    Move(#[from] MoveError),
 }
 
 /// Every kind of fault once (so the shortest run still does each), then random ones, in a
@@ -88,6 +95,7 @@ pub fn schedule(seed: u64, count: usize) -> Vec<Fault> {
         Fault::RestartCassandra,
         Fault::RestartNats,
         Fault::Kill(Role::Tickets),
+        Fault::MoveShow,
     ];
     for i in 0..PAIR {
         every.push(Fault::Kill(Role::Processor(i)));
@@ -127,6 +135,8 @@ pub struct Targets<'a> {
     pub http: &'a reqwest::Client,
     /// The ingresses' base URLs, by index.
     pub ingresses: &'a [String],
+    /// The hot-show move.
+    pub hot: &'a HotMove,
 }
 
 /// Do `fault` and undo it; its window.
@@ -157,12 +167,31 @@ pub async fn strike(fault: Fault, t: &mut Targets<'_>) -> Result<Window, FaultEr
         }
         Fault::RestartNats => restart(t.instance, Service::Nats).await?,
         Fault::RestartCassandra => restart(t.instance, Service::Cassandra).await?,
+        Fault::MoveShow => move_show(t).await?,
     }
     Ok(Window {
         fault,
         from,
         to: now_ms(),
     })
+}
+
+/// The move as [`crate::moves`] rolls it out: one ingress switches before the handover, the
+/// other after it.
+async fn move_show(t: &mut Targets<'_>) -> Result<(), FaultError> {
+    t.hot.provision(t.instance).await?;
+    t.hot.start_processor(t.fleet, t.instance)?;
+    switch(t, 0).await?;
+    t.hot.hand_over(t.instance).await?;
+    switch(t, 1).await?;
+    Ok(())
+}
+
+async fn switch(t: &mut Targets<'_>, ingress: u8) -> Result<(), FaultError> {
+    t.hot.switch_ingress(t.fleet, Role::Serve(ingress))?;
+    let ready = format!("{}/readyz", t.ingresses[usize::from(ingress)]);
+    crate::fleet::wait_ready(t.http, &ready, INGRESS_READY).await;
+    Ok(())
 }
 
 fn proxy<'a>(t: &'a Targets<'_>, role: Role) -> &'a boxoffice_tests::proxy::TcpProxy {

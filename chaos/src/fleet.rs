@@ -131,6 +131,16 @@ impl Fleet {
         Ok(())
     }
 
+    /// Add `args` to `role`'s recipe: they apply from its next (re)start on.
+    pub fn amend(&mut self, role: Role, args: &[&str]) -> Result<(), FleetError> {
+        let recipe = self
+            .recipes
+            .get_mut(&role)
+            .ok_or(FleetError::Unknown(role))?;
+        recipe.args.extend(args.iter().map(|a| a.to_string()));
+        Ok(())
+    }
+
     /// Start `role` again with its recipe.
     pub fn restart(&mut self, role: Role) -> Result<(), FleetError> {
         if self.running.contains_key(&role) {

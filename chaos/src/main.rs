@@ -13,6 +13,7 @@ mod client;
 mod faults;
 mod fleet;
 mod instance;
+mod moves;
 mod readback;
 mod report;
 mod shows;
@@ -155,13 +156,15 @@ async fn campaign(args: Args) -> Result<usize, BoxError> {
     );
     let live = viewers::Viewers::start(&stage.layout.ingresses, &shows);
     let recorder = Arc::new(Recorder::default());
-    let windows = sale(&args, &mut stage, &recorder, &shows, started).await?;
+    let moved = shows[(args.seed as usize) % shows.len()].show_id;
+    let hot = moves::HotMove::new(&args.binary, &args.logs, moved);
+    let windows = sale(&args, &mut stage, &recorder, &shows, &hot, started).await?;
     say(
         started,
         format!("buyers done; quiet for {} s", QUIET.as_secs()),
     );
     tokio::time::sleep(QUIET).await;
-    let report = judge(&stage, &recorder, live, &shows, show_time, &windows).await?;
+    let report = judge(&stage, &recorder, live, &shows, show_time, &windows, &hot).await?;
     report.print();
     Ok(report.violations.len())
 }
@@ -218,6 +221,7 @@ async fn sale(
     stage: &mut Stage,
     recorder: &Arc<Recorder>,
     shows: &Arc<Vec<shows::Show>>,
+    hot: &moves::HotMove,
     started: i64,
 ) -> Result<Vec<Window>, BoxError> {
     let until = now_ms() + (args.minutes * 60_000.0) as i64;
@@ -247,6 +251,7 @@ async fn sale(
         proxies: &stage.proxies,
         http: stage.api.http(),
         ingresses: &stage.layout.ingresses,
+        hot,
     };
     let windows = run_faults(&mut targets, schedule, args.seed, until, started).await?;
     for buyer in buyers {
@@ -434,6 +439,7 @@ async fn judge(
     shows: &[shows::Show],
     show_time: i64,
     windows: &[Window],
+    hot: &moves::HotMove,
 ) -> Result<report::Report, BoxError> {
     let (instance, api, layout) = (&stage.instance, &stage.api, &stage.layout);
     let store = processors::cql::CqlStore::connect(&instance.cql_nodes, "boxoffice").await?;
@@ -471,6 +477,9 @@ async fn judge(
     violations.extend(report::open_payments(&payments).await);
     violations.extend(report::late_tickets(&recorder.ticket_waits(), windows));
     violations.extend(report::slow_resumes(&api.attempts(), windows));
+    if windows.iter().any(|w| w.fault == faults::Fault::MoveShow) {
+        violations.extend(hot.unapplied(&store).await);
+    }
     Ok(report::Report::new(
         history,
         windows.to_vec(),
