@@ -146,6 +146,12 @@ impl Lease {
 /// Renew every third of the TTL. Losing a compare-and-set means someone else took the lease;
 /// failing to renew for two thirds of the TTL means someone soon may: either way, stop holding
 /// before another owner can start.
+///
+/// Each renewal is given one period to answer. A request sent just before the connection died
+/// is never answered, and the client's own request timeout (5 s) outlasts the TTL: the fault
+/// campaign saw a processor whose link was cut for 2 s keep a renewal pending until 3.5 s after
+/// it had reconnected, believing all the while that it held leases that had lapsed and that
+/// another processor had taken (both then recreated one partition's consumer in turn).
 async fn keep(
     store: kv::Store,
     key: String,
@@ -161,7 +167,10 @@ async fn keep(
         tokio::time::sleep(period).await;
         let value = record(&owner, clock.now().0 + ttl.as_millis() as i64);
         let current = *revision.borrow();
-        match store.update(&key, value, current).await {
+        let renewal = tokio::time::timeout(period, store.update(&key, value, current)).await;
+        let renewed =
+            renewal.unwrap_or_else(|_| Err(kv::UpdateError::new(kv::UpdateErrorKind::TimedOut)));
+        match renewed {
             Ok(next) => {
                 revision.send_replace(next);
                 last_ok = tokio::time::Instant::now();
