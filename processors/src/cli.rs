@@ -16,9 +16,10 @@ use crate::processor::{ProcessorConfig, ProcessorError, run_processor};
 use crate::provision::{ProvisionError, ProvisionReport, ProvisionTarget, provision};
 use crate::topology::{PartitionId, Topology, TopologyError};
 
-/// `boxoffice processor`: apply partitions' commands (serve mode).
+/// Where serve mode's backing services are and the topology they are laid out by: the flags
+/// every serve-mode subcommand of this crate takes.
 #[derive(clap::Args, Debug, Clone)]
-pub struct ProcessorArgs {
+pub struct ServiceArgs {
     /// NATS server URL.
     #[arg(
         long,
@@ -32,6 +33,14 @@ pub struct ProcessorArgs {
     /// Topology file; the built-in streams.yaml when absent.
     #[arg(long, env = "BOXOFFICE_STREAMS")]
     pub streams: Option<PathBuf>,
+}
+
+/// `boxoffice processor`: apply partitions' commands (serve mode).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProcessorArgs {
+    /// NATS, the CQL store and the topology.
+    #[command(flatten)]
+    pub services: ServiceArgs,
     /// Partitions to process, comma separated (e.g. `0,1,hot-a`); all when absent.
     #[arg(long, env = "BOXOFFICE_PARTITIONS", value_delimiter = ',')]
     pub partitions: Vec<String>,
@@ -74,19 +83,9 @@ impl FromStr for MetricsAddr {
 /// `boxoffice provision`: create or update streams, the lease bucket and the CQL schema.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ProvisionArgs {
-    /// NATS server URL.
-    #[arg(
-        long,
-        env = "BOXOFFICE_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
-    /// CQL contact points, comma separated host:port.
-    #[arg(long, env = "BOXOFFICE_CQL_NODES", default_value = "127.0.0.1:9042")]
-    pub cql_nodes: String,
-    /// Topology file; the built-in streams.yaml when absent.
-    #[arg(long, env = "BOXOFFICE_STREAMS")]
-    pub streams: Option<PathBuf>,
+    /// NATS, the CQL store and the topology.
+    #[command(flatten)]
+    pub services: ServiceArgs,
     /// Replication factor of the keyspace (overrides streams.yaml's `cql.replication_factor`).
     #[arg(long, env = "BOXOFFICE_CQL_REPLICATION_FACTOR")]
     pub replication_factor: Option<u32>,
@@ -101,19 +100,9 @@ pub struct ProvisionArgs {
 /// `boxoffice handover`: move a show's commands to another partition (serve mode).
 #[derive(clap::Args, Debug, Clone)]
 pub struct HandoverArgs {
-    /// NATS server URL.
-    #[arg(
-        long,
-        env = "BOXOFFICE_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
-    /// CQL contact points, comma separated host:port.
-    #[arg(long, env = "BOXOFFICE_CQL_NODES", default_value = "127.0.0.1:9042")]
-    pub cql_nodes: String,
-    /// Topology file; the built-in streams.yaml when absent.
-    #[arg(long, env = "BOXOFFICE_STREAMS")]
-    pub streams: Option<PathBuf>,
+    /// NATS, the CQL store and the topology.
+    #[command(flatten)]
+    pub services: ServiceArgs,
     /// The show to move.
     #[arg(long)]
     pub show: uuid::Uuid,
@@ -158,22 +147,25 @@ pub enum CliError {
     },
 }
 
-fn topology(path: &Option<PathBuf>) -> Result<Topology, TopologyError> {
-    match path {
-        Some(path) => Topology::load(path),
-        None => Ok(Topology::builtin()),
+impl ServiceArgs {
+    /// The topology file given, or the built-in one.
+    fn topology(&self) -> Result<Topology, TopologyError> {
+        match &self.streams {
+            Some(path) => Topology::load(path),
+            None => Ok(Topology::builtin()),
+        }
     }
 }
 
 /// Run `boxoffice provision`.
 pub async fn provision_command(args: ProvisionArgs) -> Result<ProvisionReport, CliError> {
-    let mut topology = topology(&args.streams)?;
+    let mut topology = args.services.topology()?;
     if let Some(rf) = args.replication_factor {
         topology.cql.replication_factor = rf;
     }
     let target = ProvisionTarget {
-        nats_url: (!args.skip_nats).then_some(args.nats_url),
-        cql_nodes: (!args.skip_cql).then_some(args.cql_nodes),
+        nats_url: (!args.skip_nats).then_some(args.services.nats_url),
+        cql_nodes: (!args.skip_cql).then_some(args.services.cql_nodes),
     };
     Ok(provision(&topology, &target).await?)
 }
@@ -181,7 +173,8 @@ pub async fn provision_command(args: ProvisionArgs) -> Result<ProvisionReport, C
 /// Run `boxoffice handover`: log the request in the show's partition and, unless told not to,
 /// wait until it is applied. Returns what happened, for the operator.
 pub async fn handover_command(args: HandoverArgs) -> Result<String, CliError> {
-    let topology = topology(&args.streams)?;
+    let services = &args.services;
+    let topology = services.topology()?;
     let to = PartitionId(args.to.clone());
     let show = schemas::ShowId(args.show);
     let connect = |what| {
@@ -190,10 +183,10 @@ pub async fn handover_command(args: HandoverArgs) -> Result<String, CliError> {
             source: e.to_string().into(),
         }
     };
-    let store = crate::cql::CqlStore::connect(&args.cql_nodes, &topology.cql.keyspace)
+    let store = crate::cql::CqlStore::connect(&services.cql_nodes, &topology.cql.keyspace)
         .await
         .map_err(|e| connect("CQL")(&e))?;
-    let client = crate::jetstream::connect(&args.nats_url)
+    let client = crate::jetstream::connect(&services.nats_url)
         .await
         .map_err(|e| connect("NATS")(&e))?;
     let js = async_nats::jetstream::new(client);
@@ -291,9 +284,9 @@ pub async fn processor_command(args: ProcessorArgs) -> Result<(), CliError> {
         format!("processor-{}-{}", std::process::id(), &tag[..8])
     });
     let config = ProcessorConfig {
-        nats_url: args.nats_url,
-        cql_nodes: args.cql_nodes,
-        topology: topology(&args.streams)?,
+        topology: args.services.topology()?,
+        nats_url: args.services.nats_url,
+        cql_nodes: args.services.cql_nodes,
         partitions: args.partitions.into_iter().map(PartitionId).collect(),
         owner,
         shows_cached_max: args.shows_cached_max,

@@ -224,7 +224,7 @@ async fn provision_cql(
         Some(_) => {}
     }
     for (table, statement) in TABLES.iter().zip(&statements[1..]) {
-        if !table_exists(&session, ks, table).await? {
+        if !schema_has(&session, ks, table, None).await? {
             session
                 .query_unpaged(statement.as_str(), ())
                 .await
@@ -233,7 +233,7 @@ async fn provision_cql(
         }
     }
     for (table, column, kind) in ADDED_COLUMNS {
-        if !column_exists(&session, ks, table, column).await? {
+        if !schema_has(&session, ks, table, Some(column)).await? {
             let alter = format!("ALTER TABLE {ks}.{table} ADD {column} {kind}");
             session
                 .query_unpaged(alter, ())
@@ -277,39 +277,27 @@ async fn keyspace_rf(
     }))
 }
 
-async fn column_exists(
+/// Whether the schema has `column` (`None`: any column, i.e. the table) of `ks.table`.
+async fn schema_has(
     session: &scylla::client::session::Session,
     ks: &str,
     table: &str,
-    column: &str,
+    column: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let result = session
-        .query_unpaged(
-            "SELECT column_name FROM system_schema.columns \
-             WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
-            (ks, table, column),
-        )
-        .await
-        .map_err(|e| StoreError::Unavailable(e.into()))?;
-    let rows = result
-        .into_rows_result()
-        .map_err(|e| StoreError::Fatal(e.into()))?;
-    Ok(rows.rows_num() > 0)
-}
-
-async fn table_exists(
-    session: &scylla::client::session::Session,
-    ks: &str,
-    table: &str,
-) -> Result<bool, StoreError> {
-    let result = session
-        .query_unpaged(
-            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
-            (ks, table),
-        )
-        .await
-        .map_err(|e| StoreError::Unavailable(e.into()))?;
-    let rows = result
+    let found = match column {
+        None => {
+            let cql = "SELECT table_name FROM system_schema.tables \
+                       WHERE keyspace_name = ? AND table_name = ?";
+            session.query_unpaged(cql, (ks, table)).await
+        }
+        Some(column) => {
+            let cql = "SELECT column_name FROM system_schema.columns \
+                       WHERE keyspace_name = ? AND table_name = ? AND column_name = ?";
+            session.query_unpaged(cql, (ks, table, column)).await
+        }
+    };
+    let rows = found
+        .map_err(|e| StoreError::Unavailable(e.into()))?
         .into_rows_result()
         .map_err(|e| StoreError::Fatal(e.into()))?;
     Ok(rows.rows_num() > 0)
