@@ -44,7 +44,8 @@ pub struct ProcessorArgs {
     /// Partitions to process, comma separated (e.g. `0,1,hot-a`); all when absent.
     #[arg(long, env = "BOXOFFICE_PARTITIONS", value_delimiter = ',')]
     pub partitions: Vec<String>,
-    /// This process's name in partition leases; a unique one is made when absent.
+    /// This process's name in partition leases, unique per process (a process takes back at once
+    /// a lease it gave up that still names it); a unique one is made when absent.
     #[arg(long, env = "BOXOFFICE_PROCESSOR_ID")]
     pub processor_id: Option<String>,
     /// Most shows each partition keeps decoded in memory.

@@ -593,3 +593,48 @@ async fn pipeline_a_stale_owner_is_fenced_by_the_conditional_batch() {
     new_stop.send(true).unwrap();
     new_task.await.unwrap().unwrap();
 }
+
+/// A lease names its holder: another process is refused while it is live, and the holder's own
+/// name takes it back at once (a processor that gave a lease up when it could not renew it, its
+/// link to NATS down, resumes without waiting out its own TTL); the copy it took over from learns
+/// within a renewal period that it is no longer held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_refused_to_others_and_taken_back_at_once_by_its_own_holder() {
+    use processors::jetstream::Lease;
+    let Some(services) = services("lease_own_holder") else {
+        return;
+    };
+    let topology = topology("lease_own");
+    provision_all(&services, &topology).await;
+    let client = processors::jetstream::connect(&services.nats_url)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    let bucket = js
+        .get_key_value(&topology.processor.lease_bucket)
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(30);
+    let acquire = |owner: &'static str| {
+        Lease::acquire(bucket.clone(), "partition-0", owner, ttl, clock::system())
+    };
+    let first = acquire("holder").await.unwrap().expect("a free lease");
+    assert!(acquire("other").await.unwrap().is_none(), "live: refused");
+    let again = acquire("holder")
+        .await
+        .unwrap()
+        .expect("its own name takes it back");
+    assert!(
+        again.epoch() > first.epoch(),
+        "a newer epoch fences the old copy"
+    );
+    let deadline = Instant::now() + ttl / 3 + Duration::from_secs(5);
+    while first.is_held() {
+        assert!(
+            Instant::now() < deadline,
+            "the old copy never learned it was taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_held());
+}

@@ -46,6 +46,14 @@ fn record(owner: &str, expires_at_ms: i64) -> bytes::Bytes {
     format!("{expires_at_ms} {owner}").into()
 }
 
+/// The owner a lease record names.
+fn owner_of(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    text.split_once(' ')
+        .map(|(_, owner)| owner.to_string())
+        .unwrap_or_default()
+}
+
 fn expires_at(value: &[u8]) -> i64 {
     let text = String::from_utf8_lossy(value);
     text.split(' ')
@@ -55,9 +63,13 @@ fn expires_at(value: &[u8]) -> i64 {
 }
 
 impl Lease {
-    /// Try to take the lease `key` for `owner`: succeeds if nobody holds it or its holder let it
+    /// Try to take the lease `key` for `owner`: succeeds if nobody holds it, its holder let it
     /// lapse for `ttl` by `clock` (the fence, not the clocks, keeps a skewed taker from
-    /// writing over a live owner). `Ok(None)`: someone else holds it.
+    /// writing over a live owner), or its holder is `owner` itself: a process that gave a lease up
+    /// because it could not renew it (its link to NATS was down) takes it back at once when the
+    /// record still names it, rather than waiting out its own TTL; nobody else took it meanwhile,
+    /// or the record would name them. Owner names must be unique per process. `Ok(None)`:
+    /// someone else holds it.
     pub async fn acquire(
         store: kv::Store,
         key: &str,
@@ -74,8 +86,9 @@ impl Lease {
         let written = match entry {
             None => store.create(key, value).await.ok(),
             Some(entry) => {
-                let vacant =
-                    entry.operation != kv::Operation::Put || expires_at(&entry.value) < now;
+                let vacant = entry.operation != kv::Operation::Put
+                    || expires_at(&entry.value) < now
+                    || owner_of(&entry.value) == owner;
                 if !vacant {
                     return Ok(None);
                 }
