@@ -236,16 +236,11 @@ struct Elsewhere {
 }
 
 impl Elsewhere {
-    fn take(
-        &mut self,
-        show: ShowId,
-        handed_to: Option<PartitionId>,
-        next_expiry: Option<UnixMs>,
-        forward: Vec<(LoggedCommand, PartitionId)>,
-        now: UnixMs,
-    ) {
-        self.forward.extend(forward);
-        if let (Some(to), Some(_)) = (handed_to, next_expiry) {
+    /// What `show`'s plan sends elsewhere: its forwarded commands and, when it hands the show
+    /// over with holds still to expire, an `Expire` for the new partition.
+    fn add(&mut self, show: ShowId, plan: &mut ShowPlan, now: UnixMs) {
+        self.forward.append(&mut plan.forward);
+        if let (Some(to), Some(_)) = (plan.handed_to.take(), plan.next_expiry) {
             let expire = LogEntry::Command(expire_command(show, now));
             self.expiries.push((to, expire));
         }
@@ -458,12 +453,12 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         }
         let now = self.log_now();
         for (show, commands) in group_by_show(&partition, batch) {
-            let plan = self.apply_show(show, &commands, now).await?;
+            let mut plan = self.apply_show(show, &commands, now).await?;
+            elsewhere.add(show, &mut plan, now);
             replies.extend(plan.replies);
             events.seat_deltas.extend(plan.events.seat_deltas);
             events.show_events.extend(plan.events.show_events);
             late.extend(plan.late);
-            elsewhere.take(show, plan.handed_to, plan.next_expiry, plan.forward, now);
         }
         // Before this batch can be acknowledged (with the next one): an acked command that was
         // neither applied nor placed again (here or in its show's partition) would be lost.

@@ -284,6 +284,39 @@ impl JetStreamLog {
         self.store_message(subject, headers, payload).await
     }
 
+    /// Store `entry` in partition `to`: a command as its envelope (answered to `reply_to`), a
+    /// handover as its own message; `dedupe`, when given, is its `Nats-Msg-Id`. A malformed
+    /// entry has nothing to send.
+    async fn send_entry(
+        &self,
+        to: &PartitionId,
+        entry: &LogEntry,
+        dedupe: Option<&str>,
+        reply_to: Option<&ReplyTo>,
+    ) -> Result<(), LogError> {
+        let (subject, mut headers, payload) = match entry {
+            LogEntry::Command(envelope) => {
+                let mut headers = HeaderMap::new();
+                if let Some(reply_to) = reply_to {
+                    headers.insert(REPLY_TO_HEADER, reply_to.0.as_str());
+                }
+                let payload = schemas::encode(envelope).map_err(|e| LogError::Fatal(e.into()))?;
+                let subject = self.topology.partition_subject(to, envelope.show_id);
+                (subject, headers, payload)
+            }
+            LogEntry::Handover(handover) => {
+                let (headers, payload) = handover_message(handover);
+                let subject = self.topology.partition_subject(to, handover.show_id);
+                (subject, headers, payload)
+            }
+            LogEntry::Malformed { .. } => return Ok(()),
+        };
+        if let Some(dedupe) = dedupe {
+            headers.insert("Nats-Msg-Id", dedupe);
+        }
+        self.store_message(subject, headers, payload).await
+    }
+
     /// Store one message on `subject` and wait for the stream's ack.
     async fn store_message(
         &self,
@@ -414,41 +447,17 @@ impl CommandLog for JetStreamLog {
 
     async fn forward(&self, command: &LoggedCommand, to: &PartitionId) -> Result<(), LogError> {
         let dedupe = forward_dedupe(command);
-        match &command.entry {
-            LogEntry::Command(envelope) => {
-                let mut headers = HeaderMap::new();
-                headers.insert("Nats-Msg-Id", dedupe.as_str());
-                if let Some(reply_to) = &command.reply_to {
-                    headers.insert(REPLY_TO_HEADER, reply_to.0.as_str());
-                }
-                let subject = self.topology.partition_subject(to, envelope.show_id);
-                self.publish_on(subject, envelope, headers).await
-            }
-            LogEntry::Handover(handover) => {
-                let (mut headers, payload) = handover_message(handover);
-                headers.insert("Nats-Msg-Id", dedupe.as_str());
-                let subject = self.topology.partition_subject(to, handover.show_id);
-                self.store_message(subject, headers, payload).await
-            }
-            LogEntry::Malformed { .. } => Ok(()),
-        }
+        let reply_to = command.reply_to.as_ref();
+        self.send_entry(to, &command.entry, Some(&dedupe), reply_to)
+            .await
     }
 
     async fn append_to(&self, to: &PartitionId, entry: &LogEntry) -> Result<(), LogError> {
-        match entry {
-            LogEntry::Command(envelope) => {
-                let mut headers = HeaderMap::new();
-                headers.insert("Nats-Msg-Id", envelope.command_id.to_string().as_str());
-                let subject = self.topology.partition_subject(to, envelope.show_id);
-                self.publish_on(subject, envelope, headers).await
-            }
-            LogEntry::Handover(handover) => {
-                let (headers, payload) = handover_message(handover);
-                let subject = self.topology.partition_subject(to, handover.show_id);
-                self.store_message(subject, headers, payload).await
-            }
-            LogEntry::Malformed { .. } => Ok(()),
-        }
+        let dedupe = match entry {
+            LogEntry::Command(envelope) => Some(envelope.command_id.to_string()),
+            _ => None,
+        };
+        self.send_entry(to, entry, dedupe.as_deref(), None).await
     }
 
     fn pending(&self) -> Option<u64> {
