@@ -452,8 +452,8 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             self.log_time.observe(newest, self.settings.clock.now());
         }
         let now = self.log_now();
-        for (show, commands) in group_by_show(&partition, batch) {
-            let mut plan = self.apply_show(show, &commands, now).await?;
+        let groups = group_by_show(&partition, batch);
+        for (show, mut plan) in self.apply_shows(&groups, now).await? {
             elsewhere.add(show, &mut plan, now);
             replies.extend(plan.replies);
             events.seat_deltas.extend(plan.events.seat_deltas);
@@ -605,6 +605,82 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         Ok(())
     }
 
+    /// Decide every show of a batch, then write their conditional batches together: each is a
+    /// Paxos round that waits for the store's disk, the shows do not depend on one another, and
+    /// awaited one after another they made a batch of many shows as slow as the sum of its
+    /// rounds (W-SPREAD, docs/BENCHMARKS.md session 9). A show whose write must be tried again is
+    /// then applied alone, as [`Self::apply_show`] does.
+    async fn apply_shows(
+        &mut self,
+        groups: &[(ShowId, Vec<LoggedCommand>)],
+        now: UnixMs,
+    ) -> Result<Vec<(ShowId, ShowPlan)>, LoopError> {
+        let partition = self.settings.partition.clone();
+        let epoch = self.ownership.epoch();
+        // (show, plan, whether it is written here, the show's expiry hint before the write)
+        let mut decided = Vec::with_capacity(groups.len());
+        for (show, commands) in groups {
+            if let Residence::Elsewhere(owner) = self.ensure_loaded(*show).await? {
+                let plan = ShowPlan::forwarded(&partition, commands, owner);
+                decided.push((*show, plan, false, None));
+                continue;
+            }
+            let loaded = self.shows.get_mut(show).expect("loaded above");
+            let hint = loaded.hint;
+            let started = Instant::now();
+            let plan = decide_show(&partition, loaded, commands, epoch, now)?;
+            m::decide_time(&partition, started.elapsed());
+            decided.push((*show, plan, true, hint));
+        }
+        let this = &*self;
+        let writes = decided.iter().map(|(show, plan, here, hint)| async move {
+            match here {
+                true => this.commit(*show, plan, *hint).await,
+                false => Ok(()),
+            }
+        });
+        let results = futures::future::join_all(writes).await;
+        let mut plans = Vec::with_capacity(decided.len());
+        for ((show, plan, _, _), result) in decided.into_iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    self.committed(show, &plan);
+                    plans.push((show, plan));
+                }
+                Err(Retry::Fatal(e)) => return Err(e),
+                Err(Retry::Again) => {
+                    self.shows.remove(&show);
+                    if !self.ownership.is_held() {
+                        return Err(LoopError::LeaseLost);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let commands = groups
+                        .iter()
+                        .find_map(|(s, c)| (*s == show).then_some(c.as_slice()))
+                        .unwrap_or_default();
+                    plans.push((show, self.apply_show(show, commands, now).await?));
+                }
+            }
+        }
+        Ok(plans)
+    }
+
+    /// A show's plan is durable: keep what it wrote as the loaded show's fence, version and
+    /// expiry hint; a show handed over leaves this partition.
+    fn committed(&mut self, show: ShowId, plan: &ShowPlan) {
+        if plan.handed_to.is_some() {
+            self.shows.remove(&show);
+            self.expiry.set(show, None);
+            return;
+        }
+        if let (Some(loaded), Some(write)) = (self.shows.get_mut(&show), &plan.write) {
+            loaded.fence = Some(write.next.clone());
+            loaded.version = write.version;
+            loaded.hint = plan.next_expiry;
+        }
+        self.expiry.set(show, plan.next_expiry);
+    }
+
     /// Decide and durably write one show's commands, retrying until written or fatal.
     async fn apply_show(
         &mut self,
@@ -620,23 +696,13 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             }
             let epoch = self.ownership.epoch();
             let loaded = self.shows.get_mut(&show).expect("loaded above");
+            let hint = loaded.hint;
             let started = Instant::now();
             let plan = decide_show(&partition, loaded, commands, epoch, now)?;
             m::decide_time(&partition, started.elapsed());
-            match self.commit(show, &plan).await {
-                Ok(()) if plan.handed_to.is_some() => {
-                    // The show is the new partition's now: nothing of it stays here.
-                    self.shows.remove(&show);
-                    self.expiry.set(show, None);
-                    return Ok(plan);
-                }
+            match self.commit(show, &plan, hint).await {
                 Ok(()) => {
-                    let loaded = self.shows.get_mut(&show).expect("still loaded");
-                    if let Some(write) = &plan.write {
-                        loaded.fence = Some(write.next.clone());
-                        loaded.version = write.version;
-                    }
-                    self.expiry.set(show, plan.next_expiry);
+                    self.committed(show, &plan);
                     return Ok(plan);
                 }
                 Err(Retry::Fatal(e)) => return Err(e),
@@ -716,8 +782,13 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
     }
 
     /// Expiry hint, then the conditional batch together with the index rows, settled if its
-    /// outcome is unknown.
-    async fn commit(&mut self, show: ShowId, plan: &ShowPlan) -> Result<(), Retry> {
+    /// outcome is unknown. `hint`: the show's expiry hint as stored before this write.
+    async fn commit(
+        &self,
+        show: ShowId,
+        plan: &ShowPlan,
+        hint: Option<UnixMs>,
+    ) -> Result<(), Retry> {
         let Some(write) = &plan.write else {
             // Only redelivered commands: rewrite their index rows, in case a crash came between
             // their batch and their index rows.
@@ -729,7 +800,6 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
         };
         let partition = self.settings.partition.clone();
         let started = Instant::now();
-        let hint = self.shows.get(&show).and_then(|l| l.hint);
         // A show handed over is due for expiry in its new partition: the hint goes there.
         let (hinted_in, known) = match &plan.handed_to {
             Some(to) => (to, None),
@@ -778,9 +848,6 @@ impl<L: CommandLog, S: ShowStore, E: EventSink + 'static> PartitionLoop<L, S, E>
             && let Err(e) = self.store.set_expiry_hint(&partition, show, None).await
         {
             debug!(%show, error = %e, "stale expiry hint left behind");
-        }
-        if let Some(loaded) = self.shows.get_mut(&show) {
-            loaded.hint = plan.next_expiry;
         }
         Ok(())
     }
@@ -1402,5 +1469,119 @@ mod tests {
             );
             let _ = stop.send(true);
         }
+    }
+
+    /// A store whose conditional batches take 50 ms and that counts how many are in flight.
+    struct SlowPersists {
+        inner: EmbeddedStore,
+        in_flight: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ShowStore for SlowPersists {
+        async fn load(&self, show: ShowId) -> Result<Option<crate::store::StoredShow>, StoreError> {
+            self.inner.load(show).await
+        }
+        async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
+            self.inner.read_fence(show).await
+        }
+        async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
+            self.inner.applied_seq(show).await
+        }
+        async fn read_row(
+            &self,
+            show: ShowId,
+            kind: i8,
+            id: uuid::Uuid,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.read_row(show, kind, id).await
+        }
+        async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError> {
+            self.inner.write_index(index).await
+        }
+        async fn persist(&self, write: &ShowWrite) -> Result<PersistOutcome, StoreError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let outcome = self.inner.persist(write).await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            outcome
+        }
+        async fn set_expiry_hint(
+            &self,
+            partition: &PartitionId,
+            show: ShowId,
+            due: Option<UnixMs>,
+        ) -> Result<(), StoreError> {
+            self.inner.set_expiry_hint(partition, show, due).await
+        }
+        async fn expiry_hints(
+            &self,
+            partition: &PartitionId,
+        ) -> Result<Vec<(ShowId, UnixMs)>, StoreError> {
+            self.inner.expiry_hints(partition).await
+        }
+        async fn lookup(
+            &self,
+            id: uuid::Uuid,
+            kind: crate::store::LookupKind,
+        ) -> Result<Option<ShowId>, StoreError> {
+            self.inner.lookup(id, kind).await
+        }
+        async fn user_bookings(
+            &self,
+            user: schemas::UserId,
+            offset: usize,
+            limit: usize,
+        ) -> Result<(Vec<crate::store::UserBookingRef>, usize), StoreError> {
+            self.inner.user_bookings(user, offset, limit).await
+        }
+    }
+
+    /// The shows of one batch are written together, not one round after another: while the
+    /// first hold's write is in flight two holds of two other shows arrive, and their two
+    /// conditional batches are in flight at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_of_several_shows_writes_them_together() {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let (hub, mut logs) = MemLogHub::new(1, 0, clock);
+        let store = Arc::new(SlowPersists {
+            inner: EmbeddedStore::in_memory().unwrap(),
+            in_flight: Default::default(),
+            most: Default::default(),
+        });
+        let (_stop, stop_rx) = watch::channel(false);
+        let partition_loop = PartitionLoop::new(
+            LoopSettings::new(PartitionId("0".into())),
+            Ownership::permanent(1),
+            logs.remove(0),
+            store.clone(),
+            Arc::new(EventHub::default()),
+            stop_rx,
+        );
+        tokio::spawn(partition_loop.run());
+        let bus = LocalBus::new(hub, Duration::from_secs(5));
+        let shows = [show(1), show(2), show(3)];
+        for s in shows {
+            bus.submit(create(s, 10)).await.unwrap();
+        }
+        use std::sync::atomic::Ordering::SeqCst;
+        assert_eq!(store.most.load(SeqCst), 1, "the creates came one by one");
+        let later = |s: ShowId, n: u128| {
+            let bus = bus.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                bus.submit(hold(s, n, user(n), &[1], 60_000)).await
+            }
+        };
+        let (a, b, c) = tokio::join!(
+            bus.submit(hold(shows[0], 11, user(1), &[1], 60_000)),
+            later(shows[1], 12),
+            later(shows[2], 13),
+        );
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        assert_eq!(store.most.load(SeqCst), 2);
     }
 }
