@@ -11,7 +11,12 @@ use schemas::{
     BookingId, Command, CommandEnvelope, CommandId, Fingerprint, HoldId, HoldLimits, RowLayout,
     SeatId, SeatLayout, SectionLayout, ShowId, ShowLayout, UnixMs, UserId,
 };
+use std::sync::atomic::Ordering::SeqCst;
+
 use uuid::Uuid;
+
+use crate::store::StoreError;
+use crate::topology::PartitionId;
 
 /// Show number `n`.
 pub fn show(n: u128) -> ShowId {
@@ -144,4 +149,102 @@ pub fn release(show: ShowId, id: u128, hold: u128, who: UserId) -> CommandEnvelo
             user: who,
         },
     )
+}
+
+/// The embedded store, in memory, watched: it counts the lookups and single-row reads asked of it
+/// and how many conditional batches were in flight at once, each held `persist_delay` first.
+/// For tests of what the readers and the loop ask of a store, and when.
+pub struct ObservedStore {
+    inner: crate::embedded::EmbeddedStore,
+    persist_delay: std::time::Duration,
+    /// Lookups of a hold's or booking's show.
+    pub lookups: std::sync::atomic::AtomicUsize,
+    /// Single-row reads.
+    pub row_reads: std::sync::atomic::AtomicUsize,
+    persists_in_flight: std::sync::atomic::AtomicUsize,
+    /// The most conditional batches that were in flight at once.
+    pub persists_most: std::sync::atomic::AtomicUsize,
+}
+
+impl ObservedStore {
+    /// An empty store whose conditional batches each take `persist_delay`.
+    pub fn new(persist_delay: std::time::Duration) -> ObservedStore {
+        ObservedStore {
+            inner: crate::embedded::EmbeddedStore::in_memory().expect("an in-memory store"),
+            persist_delay,
+            lookups: Default::default(),
+            row_reads: Default::default(),
+            persists_in_flight: Default::default(),
+            persists_most: Default::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::ShowStore for ObservedStore {
+    async fn load(&self, show: ShowId) -> Result<Option<crate::store::StoredShow>, StoreError> {
+        self.inner.load(show).await
+    }
+    async fn read_fence(
+        &self,
+        show: ShowId,
+    ) -> Result<Option<(crate::store::Fence, u64)>, StoreError> {
+        self.inner.read_fence(show).await
+    }
+    async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
+        self.inner.applied_seq(show).await
+    }
+    async fn read_row(
+        &self,
+        show: ShowId,
+        kind: i8,
+        id: Uuid,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.row_reads.fetch_add(1, SeqCst);
+        self.inner.read_row(show, kind, id).await
+    }
+    async fn write_index(&self, index: &crate::store::IndexRows) -> Result<(), StoreError> {
+        self.inner.write_index(index).await
+    }
+    async fn persist(
+        &self,
+        write: &crate::store::ShowWrite,
+    ) -> Result<crate::store::PersistOutcome, StoreError> {
+        let now = self.persists_in_flight.fetch_add(1, SeqCst) + 1;
+        self.persists_most.fetch_max(now, SeqCst);
+        tokio::time::sleep(self.persist_delay).await;
+        let outcome = self.inner.persist(write).await;
+        self.persists_in_flight.fetch_sub(1, SeqCst);
+        outcome
+    }
+    async fn set_expiry_hint(
+        &self,
+        partition: &PartitionId,
+        show: ShowId,
+        due: Option<UnixMs>,
+    ) -> Result<(), StoreError> {
+        self.inner.set_expiry_hint(partition, show, due).await
+    }
+    async fn expiry_hints(
+        &self,
+        partition: &PartitionId,
+    ) -> Result<Vec<(ShowId, UnixMs)>, StoreError> {
+        self.inner.expiry_hints(partition).await
+    }
+    async fn lookup(
+        &self,
+        id: Uuid,
+        kind: crate::store::LookupKind,
+    ) -> Result<Option<ShowId>, StoreError> {
+        self.lookups.fetch_add(1, SeqCst);
+        self.inner.lookup(id, kind).await
+    }
+    async fn user_bookings(
+        &self,
+        user: UserId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<crate::store::UserBookingRef>, usize), StoreError> {
+        self.inner.user_bookings(user, offset, limit).await
+    }
 }

@@ -1471,75 +1471,6 @@ mod tests {
         }
     }
 
-    /// A store whose conditional batches take 50 ms and that counts how many are in flight.
-    struct SlowPersists {
-        inner: EmbeddedStore,
-        in_flight: std::sync::atomic::AtomicUsize,
-        most: std::sync::atomic::AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl ShowStore for SlowPersists {
-        async fn load(&self, show: ShowId) -> Result<Option<crate::store::StoredShow>, StoreError> {
-            self.inner.load(show).await
-        }
-        async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
-            self.inner.read_fence(show).await
-        }
-        async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
-            self.inner.applied_seq(show).await
-        }
-        async fn read_row(
-            &self,
-            show: ShowId,
-            kind: i8,
-            id: uuid::Uuid,
-        ) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.read_row(show, kind, id).await
-        }
-        async fn write_index(&self, index: &IndexRows) -> Result<(), StoreError> {
-            self.inner.write_index(index).await
-        }
-        async fn persist(&self, write: &ShowWrite) -> Result<PersistOutcome, StoreError> {
-            use std::sync::atomic::Ordering::SeqCst;
-            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
-            self.most.fetch_max(now, SeqCst);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let outcome = self.inner.persist(write).await;
-            self.in_flight.fetch_sub(1, SeqCst);
-            outcome
-        }
-        async fn set_expiry_hint(
-            &self,
-            partition: &PartitionId,
-            show: ShowId,
-            due: Option<UnixMs>,
-        ) -> Result<(), StoreError> {
-            self.inner.set_expiry_hint(partition, show, due).await
-        }
-        async fn expiry_hints(
-            &self,
-            partition: &PartitionId,
-        ) -> Result<Vec<(ShowId, UnixMs)>, StoreError> {
-            self.inner.expiry_hints(partition).await
-        }
-        async fn lookup(
-            &self,
-            id: uuid::Uuid,
-            kind: crate::store::LookupKind,
-        ) -> Result<Option<ShowId>, StoreError> {
-            self.inner.lookup(id, kind).await
-        }
-        async fn user_bookings(
-            &self,
-            user: schemas::UserId,
-            offset: usize,
-            limit: usize,
-        ) -> Result<(Vec<crate::store::UserBookingRef>, usize), StoreError> {
-            self.inner.user_bookings(user, offset, limit).await
-        }
-    }
-
     /// The shows of one batch are written together, not one round after another: while the
     /// first hold's write is in flight two holds of two other shows arrive, and their two
     /// conditional batches are in flight at once.
@@ -1547,11 +1478,7 @@ mod tests {
     async fn a_batch_of_several_shows_writes_them_together() {
         let clock: SharedClock = Arc::new(SystemClock);
         let (hub, mut logs) = MemLogHub::new(1, 0, clock);
-        let store = Arc::new(SlowPersists {
-            inner: EmbeddedStore::in_memory().unwrap(),
-            in_flight: Default::default(),
-            most: Default::default(),
-        });
+        let store = Arc::new(ObservedStore::new(Duration::from_millis(50)));
         let (_stop, stop_rx) = watch::channel(false);
         let partition_loop = PartitionLoop::new(
             LoopSettings::new(PartitionId("0".into())),
@@ -1568,7 +1495,11 @@ mod tests {
             bus.submit(create(s, 10)).await.unwrap();
         }
         use std::sync::atomic::Ordering::SeqCst;
-        assert_eq!(store.most.load(SeqCst), 1, "the creates came one by one");
+        assert_eq!(
+            store.persists_most.load(SeqCst),
+            1,
+            "the creates came one by one"
+        );
         let later = |s: ShowId, n: u128| {
             let bus = bus.clone();
             async move {
@@ -1582,6 +1513,6 @@ mod tests {
             later(shows[2], 13),
         );
         assert!(a.is_ok() && b.is_ok() && c.is_ok());
-        assert_eq!(store.most.load(SeqCst), 2);
+        assert_eq!(store.persists_most.load(SeqCst), 2);
     }
 }

@@ -405,82 +405,14 @@ mod tests {
         assert!(snapshot.state.seat_index(view.seats[0]).is_some());
     }
 
-    /// The embedded store, counting the reads a reader makes.
-    struct Counting {
-        inner: EmbeddedStore,
-        lookups: std::sync::atomic::AtomicUsize,
-        row_reads: std::sync::atomic::AtomicUsize,
-    }
-
-    #[async_trait]
-    impl ShowStore for Counting {
-        async fn load(&self, show: ShowId) -> Result<Option<StoredShow>, StoreError> {
-            self.inner.load(show).await
-        }
-        async fn read_fence(&self, show: ShowId) -> Result<Option<(Fence, u64)>, StoreError> {
-            self.inner.read_fence(show).await
-        }
-        async fn applied_seq(&self, show: ShowId) -> Result<Option<u64>, StoreError> {
-            self.inner.applied_seq(show).await
-        }
-        async fn read_row(
-            &self,
-            show: ShowId,
-            kind: i8,
-            id: Uuid,
-        ) -> Result<Option<Vec<u8>>, StoreError> {
-            self.row_reads
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.inner.read_row(show, kind, id).await
-        }
-        async fn write_index(&self, index: &crate::store::IndexRows) -> Result<(), StoreError> {
-            self.inner.write_index(index).await
-        }
-        async fn persist(
-            &self,
-            write: &ShowWrite,
-        ) -> Result<crate::store::PersistOutcome, StoreError> {
-            self.inner.persist(write).await
-        }
-        async fn set_expiry_hint(
-            &self,
-            partition: &crate::topology::PartitionId,
-            show: ShowId,
-            due: Option<UnixMs>,
-        ) -> Result<(), StoreError> {
-            self.inner.set_expiry_hint(partition, show, due).await
-        }
-        async fn expiry_hints(
-            &self,
-            partition: &crate::topology::PartitionId,
-        ) -> Result<Vec<(ShowId, UnixMs)>, StoreError> {
-            self.inner.expiry_hints(partition).await
-        }
-        async fn lookup(&self, id: Uuid, kind: LookupKind) -> Result<Option<ShowId>, StoreError> {
-            self.lookups
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.inner.lookup(id, kind).await
-        }
-        async fn user_bookings(
-            &self,
-            user: UserId,
-            offset: usize,
-            limit: usize,
-        ) -> Result<(Vec<crate::store::UserBookingRef>, usize), StoreError> {
-            self.inner.user_bookings(user, offset, limit).await
-        }
-    }
-
     /// A hold read again costs one read of its row: which show it belongs to and the show's
     /// fixed facts never change, so they are read once; an id not found is asked again.
     #[tokio::test]
     async fn a_hold_read_again_reads_only_its_own_row() {
         use std::sync::atomic::Ordering::SeqCst;
-        let store = Arc::new(Counting {
-            inner: EmbeddedStore::in_memory().unwrap(),
-            lookups: Default::default(),
-            row_reads: Default::default(),
-        });
+        let store = Arc::new(crate::fixtures::ObservedStore::new(
+            std::time::Duration::ZERO,
+        ));
         let s = show(1);
         store_show_with_hold(&*store, s, &[3]).await;
         let reader = StateReader::new(store.clone());
